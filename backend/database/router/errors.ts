@@ -1,0 +1,75 @@
+/**
+ * Errors the router raises. Each has a stable `code` that maps one-to-one onto
+ * Encore's error codes (and so onto HTTP statuses). Messages may name nodes,
+ * fields and numbers, never query parameters, passwords or connection strings.
+ */
+export type RouterErrorCode =
+  | "invalid_argument"
+  | "not_found"
+  | "unauthenticated"
+  | "permission_denied"
+  | "resource_exhausted"
+  | "unavailable"
+  | "internal";
+
+/** Base class of every error the router and repositories throw on purpose. */
+export class RouterError extends Error {
+  constructor(
+    readonly code: RouterErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad input from the caller; `field` names what was wrong. */
+export class InvalidArgumentError extends RouterError {
+  constructor(
+    readonly field: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super("invalid_argument", `${field}: ${message}`, options);
+  }
+}
+
+/** The requested row or object does not exist (for this org). */
+export class NotFoundError extends RouterError {
+  constructor(message: string) {
+    super("not_found", message);
+  }
+}
+
+/** An org id that no configured org range covers. */
+export class OrgOutOfRangeError extends RouterError {
+  constructor(readonly orgId: number) {
+    super("invalid_argument", `orgId: ${orgId} is not covered by any configured org range`);
+  }
+}
+
+/** The node that must answer (the primary, for writes) cannot be reached. */
+export class NodeUnavailableError extends RouterError {
+  constructor(
+    readonly node: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super("unavailable", `${node}: ${message}`, options);
+  }
+}
+
+/** A caller exceeded its concurrency cap and waited too long for a slot. */
+export class ConnectionCapExceededError extends RouterError {
+  constructor(message: string) {
+    super("resource_exhausted", message);
+  }
+}
+
+/** The router was used after `close()`. */
+export class RouterClosedError extends RouterError {
+  constructor() {
+    super("unavailable", "the replica router is closed");
+  }
+}

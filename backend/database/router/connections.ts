@@ -1,0 +1,36 @@
+import type { Consistency } from "./consistency";
+import type { QueryApi } from "./query_api";
+
+/** What a read asks of the router. Unset fields come from the request context. */
+export interface ReadOptions {
+  /** Org the data belongs to; picks the cluster by org range. Default: the main cluster. */
+  readonly orgId?: number;
+  /** Freshness required (default `eventual`, or the request's `X-Consistency`). */
+  readonly consistency?: Consistency;
+  /** Endpoint name for per-endpoint switches, e.g. `finance.listRevenues`. */
+  readonly endpoint?: string;
+}
+
+/** A connection for reads. Each statement is routed (and retried) on its own. */
+export interface ReadConnection extends QueryApi {
+  /** Name of the node that served the last statement, or null before the first. */
+  readonly servedBy: string | null;
+}
+
+/** A connection to the primary of an org's cluster. */
+export interface WriteConnection extends QueryApi {
+  readonly servedBy: string;
+  /**
+   * The primary's WAL position now, as a token: a read carrying it will see
+   * every write this connection has completed.
+   */
+  consistencyToken(): Promise<string>;
+}
+
+/** The slice of the router repositories use, so they can be tested with fakes. */
+export interface DatabaseRouter {
+  getReadConnection(options?: ReadOptions): ReadConnection;
+  getWriteConnection(orgId?: number): WriteConnection;
+  /** Runs `fn` in one transaction on the org's primary; commits on return, rolls back on throw. */
+  transaction<T>(orgId: number | undefined, fn: (tx: QueryApi) => Promise<T>): Promise<T>;
+}

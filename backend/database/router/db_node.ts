@@ -1,0 +1,107 @@
+import { CircuitBreaker } from "./circuit_breaker";
+import type { Clock } from "./clock";
+import { HealthTracker } from "./health_tracker";
+import { LagTracker, type LagThresholds } from "./lag";
+import type { PgPool } from "./pg_pool";
+import type { SelectableNode } from "./replica_selector";
+
+/** Why a node is or is not serving, as the status endpoint shows it. */
+export type NodeState = "healthy" | "lagging" | "unhealthy" | "circuit_open" | "not_a_replica" | "disabled";
+
+/** Pool numbers as the monitoring endpoints show them. */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+  max: number;
+}
+
+/** Options every node of a router shares. */
+export interface NodeOptions {
+  readonly clock: Clock;
+  readonly failureThreshold: number;
+  readonly breakerOpenDurationMs: number;
+  readonly breakerSuccessThreshold: number;
+  readonly lagThresholds: LagThresholds;
+  readonly maxConnections: number;
+}
+
+/**
+ * One PostgreSQL server: its pool, its health, and for a replica its circuit
+ * breaker and lag. Counters are plain numbers read at scrape time, so the
+ * query path pays no metrics cost.
+ */
+export class DbNode implements SelectableNode {
+  /** Statements running now. */
+  inFlight = 0;
+  /** Reads routed here since start. */
+  reads = 0;
+  /** Statements on this node that failed for the node's fault. */
+  failures = 0;
+  /** Set when removed or being removed: serves nothing. */
+  disabled = false;
+  readonly health: HealthTracker;
+  /** Replicas only: the primary must always be tried. */
+  readonly breaker: CircuitBreaker | null;
+  /** Replicas only. */
+  readonly lag: LagTracker | null;
+
+  constructor(
+    readonly name: string,
+    readonly cluster: string,
+    readonly role: "primary" | "replica",
+    /** `host:port/db`, never the credentials. */
+    readonly address: string,
+    readonly pool: PgPool,
+    readonly weight: number,
+    private readonly options: NodeOptions,
+  ) {
+    const clock = options.clock;
+    this.health = new HealthTracker({ node: name, role, failureThreshold: options.failureThreshold, clock });
+    if (role === "replica") {
+      this.breaker = new CircuitBreaker({
+        node: name,
+        failureThreshold: options.failureThreshold,
+        openDurationMs: options.breakerOpenDurationMs,
+        successThreshold: options.breakerSuccessThreshold,
+        clock,
+      });
+      this.lag = new LagTracker({ node: name, thresholds: options.lagThresholds, clock });
+    } else {
+      this.breaker = null;
+      this.lag = null;
+    }
+  }
+
+  /** Last measured replay lag in bytes (replicas), null when unknown. */
+  get lagBytes(): number | null {
+    return this.lag === null ? 0 : this.lag.reading.lagBytes;
+  }
+
+  /** Runs one statement on this node's pool and returns its rows. */
+  async query(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    this.inFlight++;
+    try {
+      return (await this.pool.query(sql, params)).rows;
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** The node's state, most serious reason first. */
+  state(bound: { maxLagSeconds?: number; maxLagBytes?: number }): NodeState {
+    if (this.disabled) return "disabled";
+    const verdict = this.health.verdict;
+    if (verdict === "not_a_replica") return "not_a_replica";
+    if (this.breaker !== null && this.breaker.stateName === "open") return "circuit_open";
+    if (verdict !== "healthy") return "unhealthy";
+    if (this.lag !== null && !this.lag.withinBound(bound)) return "lagging";
+    return "healthy";
+  }
+
+  /** Current pool numbers. */
+  poolStats(): PoolStats {
+    const p = this.pool;
+    return { total: p.totalCount, idle: p.idleCount, waiting: p.waitingCount, max: this.options.maxConnections };
+  }
+}

@@ -1,0 +1,487 @@
+import { systemClock, type Clock } from "./clock";
+import type { ClusterConfig, RouterConfig } from "./config";
+import type { DatabaseRouter, ReadConnection, ReadOptions, WriteConnection } from "./connections";
+import { EVENTUAL, formatToken, type Consistency } from "./consistency";
+import { DbNode, type NodeOptions } from "./db_node";
+import { InvalidArgumentError, NodeUnavailableError, NotFoundError, RouterClosedError } from "./errors";
+import { HealthChecker } from "./health_checker";
+import { parseLsn } from "./lag";
+import { LagMonitor } from "./lag_monitor";
+import { jsonLogger, type Logger } from "./logger";
+import { NodeCluster, type LagBound } from "./node_cluster";
+import { OrgRanges } from "./org_ranges";
+import { classifyPgError, describePgError } from "./pg_errors";
+import { createPgPool, describeAddress, type PgClient, type PoolFactory } from "./pg_pool";
+import { QueryApi, type Row } from "./query_api";
+import { ReadPlanner, type Choice, type RouteReason } from "./read_planner";
+import { currentRequestContext, noteServedBy, type RequestContext } from "./request_context";
+import { createSelector } from "./selectors";
+import { classifySqlCached } from "./sql_classifier";
+import { VolatileFunctionCatalog } from "./volatile_functions";
+
+/** Hooks for metrics; called synchronously on the query path, so keep them cheap. */
+export interface RouterObserver {
+  /** A read was routed to `node` for `reason`. */
+  onRoute?(node: DbNode, endpoint: string, reason: RouteReason): void;
+  /** A statement finished on `node` after `seconds`. */
+  onQuery?(node: DbNode, kind: "read" | "write", seconds: number): void;
+}
+
+/** Injected dependencies; all optional. */
+export interface RouterDeps {
+  clock?: Clock;
+  poolFactory?: PoolFactory;
+  logger?: Logger;
+  observer?: RouterObserver;
+}
+
+const MAX_READ_ATTEMPTS = 3;
+
+/**
+ * Sends writes to the primary and reads to streaming replicas, per org
+ * cluster. Owns one `pg` pool per node, checks health on a timer and on every
+ * connection failure, keeps a circuit breaker and lag reading per replica,
+ * and retries a read that failed for a node's fault on another node.
+ */
+export class ReplicaRouter implements DatabaseRouter {
+  readonly clusters: NodeCluster[];
+  readonly health: HealthChecker;
+  readonly lagMonitor: LagMonitor;
+  readonly volatileFunctions: VolatileFunctionCatalog;
+  readonly planner: ReadPlanner;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  private readonly byName = new Map<string, NodeCluster>();
+  private readonly ranges: OrgRanges<NodeCluster>;
+  private readonly main: NodeCluster;
+  private readonly poolFactory: PoolFactory;
+  private readonly nodeOptions: NodeOptions;
+  private readonly observer: RouterObserver;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private started: Promise<void> | null = null;
+  private closed: Promise<void> | null = null;
+  private nextReplicaNumber = new Map<string, number>();
+
+  constructor(
+    readonly config: RouterConfig,
+    deps: RouterDeps = {},
+  ) {
+    this.clock = deps.clock ?? systemClock;
+    this.logger = deps.logger ?? jsonLogger;
+    this.poolFactory = deps.poolFactory ?? createPgPool;
+    this.observer = deps.observer ?? {};
+    this.nodeOptions = {
+      clock: this.clock,
+      failureThreshold: config.failureThreshold,
+      breakerOpenDurationMs: config.breakerOpenDurationMs,
+      breakerSuccessThreshold: config.breakerSuccessThreshold,
+      lagThresholds: { warningSeconds: config.lagWarningSeconds, criticalSeconds: config.lagCriticalSeconds },
+      maxConnections: config.pool.maxConnections,
+    };
+    this.clusters = config.clusters.map((c) => this.buildCluster(c));
+    for (const c of this.clusters) this.byName.set(c.name, c);
+    this.main = this.clusters[0]!;
+    this.ranges = new OrgRanges(config.orgRanges, (name) => this.byName.get(name)!);
+    const timeoutMs = Math.min(5_000, config.pool.connectionTimeoutMs);
+    this.health = new HealthChecker(() => this.clusters, { timeoutMs, clock: this.clock, logger: this.logger });
+    this.lagMonitor = new LagMonitor(() => this.clusters, { timeoutMs, clock: this.clock });
+    this.volatileFunctions = new VolatileFunctionCatalog({ clock: this.clock });
+    this.planner = new ReadPlanner(config, this.lagMonitor, this.logger);
+  }
+
+  /**
+   * Checks every node once, samples lag, loads the catalog of volatile
+   * functions, then starts the health and lag timers. Idempotent. Never
+   * throws for an unreachable node: the status endpoint says what is wrong.
+   */
+  start(): Promise<void> {
+    this.started ??= (async () => {
+      await this.health.checkAll();
+      await Promise.all([this.lagMonitor.sampleAll(), this.refreshCatalog()]);
+      this.every(this.config.healthCheckIntervalMs, async () => {
+        await this.health.checkAll();
+        if (this.volatileFunctions.isStale()) await this.refreshCatalog();
+      });
+      this.every(this.config.lagPollIntervalMs, () => this.lagMonitor.sampleAll());
+      this.logClusterStates("started");
+    })();
+    return this.started;
+  }
+
+  /** Stops the timers and closes every pool. Idempotent. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      for (const t of this.timers) clearInterval(t);
+      await Promise.allSettled(this.clusters.flatMap((c) => c.nodes.map((n) => n.pool.end())));
+    })();
+    return this.closed;
+  }
+
+  /** True after close() was called. */
+  get isClosed(): boolean {
+    return this.closed !== null;
+  }
+
+  /** The cluster holding `orgId` (the main cluster when undefined). */
+  clusterOf(orgId: number | undefined): NodeCluster {
+    return orgId === undefined ? this.main : this.ranges.lookup(orgId);
+  }
+
+  /** A cluster by name. @throws {NotFoundError} */
+  clusterNamed(name: string): NodeCluster {
+    const c = this.byName.get(name);
+    if (c === undefined) throw new NotFoundError(`no cluster named "${name}"`);
+    return c;
+  }
+
+  /** @inheritdoc */
+  getReadConnection(options: ReadOptions = {}): ReadConnection {
+    const ctx = currentRequestContext();
+    return new RoutedReadConnection(
+      this,
+      this.clusterOf(options.orgId),
+      options.consistency ?? ctx?.consistency ?? EVENTUAL,
+      options.endpoint ?? ctx?.endpoint ?? "",
+      ctx,
+    );
+  }
+
+  /** @inheritdoc */
+  getWriteConnection(orgId?: number): WriteConnection {
+    return new PrimaryConnection(this, this.clusterOf(orgId), currentRequestContext());
+  }
+
+  /**
+   * Runs raw SQL, sending it to a replica only when the classifier proves it
+   * read-only; everything else goes to the primary.
+   */
+  query<T extends Row = Row>(sql: string, ...params: unknown[]): Promise<T[]> {
+    return this.getReadConnection().rawQueryAll<T>(sql, ...(params as never[]));
+  }
+
+  /** @inheritdoc */
+  async transaction<T>(orgId: number | undefined, fn: (tx: QueryApi) => Promise<T>): Promise<T> {
+    const cluster = this.clusterOf(orgId);
+    const primary = cluster.primary;
+    const ctx = currentRequestContext();
+    let client: PgClient;
+    try {
+      client = await primary.pool.connect();
+    } catch (err) {
+      throw this.primaryFailure(cluster, err);
+    }
+    let broken: Error | undefined;
+    try {
+      await client.query("BEGIN");
+      const result = await fn(new ClientConnection(client));
+      await client.query("COMMIT");
+      if (ctx !== undefined) ctx.wroteCluster = cluster.name;
+      noteServedBy(ctx, primary.name);
+      return result;
+    } catch (err) {
+      if (classifyPgError(err) === "node") {
+        broken = err instanceof Error ? err : new Error(String(err));
+        throw this.primaryFailure(cluster, err);
+      }
+      await client.query("ROLLBACK").catch((e: unknown) => {
+        broken = e instanceof Error ? e : new Error(String(e));
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** The primary's current WAL position in `cluster`, as a consistency token. */
+  async consistencyToken(clusterName: string): Promise<string> {
+    const cluster = this.clusterNamed(clusterName);
+    const rows = await this.onPrimary(cluster, "SELECT pg_current_wal_lsn()::text AS lsn", [], undefined);
+    return formatToken({ cluster: cluster.name, lsn: parseLsn(String(rows[0]?.lsn)) });
+  }
+
+  /** Runs a read: routed, retried on another node if the first fails for the node's fault. */
+  async read(
+    cluster: NodeCluster,
+    consistency: Consistency,
+    endpoint: string,
+    ctx: RequestContext | undefined,
+    sql: string,
+    params: unknown[],
+    raw: boolean,
+  ): Promise<{ rows: Row[]; node: DbNode }> {
+    if (this.closed !== null) throw new RouterClosedError();
+    if (raw && !this.provablyReadOnly(sql)) {
+      return { rows: await this.onPrimary(cluster, sql, params, ctx, "read"), node: cluster.primary };
+    }
+    let tried: DbNode[] | undefined;
+    for (let attempt = 1; ; attempt++) {
+      let choice: Choice | Promise<Choice> =
+        attempt === MAX_READ_ATTEMPTS ? { node: cluster.primary, reason: "retry" } : this.planner.choose(cluster, consistency, endpoint, tried);
+      // Most reads are planned synchronously; await only read-your-writes waits.
+      if (choice instanceof Promise) choice = await choice;
+      const { node, reason } = choice;
+      node.reads++;
+      this.observer.onRoute?.(node, endpoint, reason);
+      if (node.role === "primary") {
+        return { rows: await this.onPrimary(cluster, sql, params, ctx, "read"), node };
+      }
+      const t0 = this.observer.onQuery === undefined ? 0 : performance.now();
+      try {
+        const rows = await node.query(sql, params);
+        node.breaker!.recordSuccess();
+        if (t0 !== 0) this.observer.onQuery!(node, "read", (performance.now() - t0) / 1000);
+        noteServedBy(ctx, node.name);
+        return { rows, node };
+      } catch (err) {
+        const kind = classifyPgError(err);
+        if (kind === "caller") {
+          node.breaker!.release();
+          throw err;
+        }
+        if (kind === "read_only") {
+          node.breaker!.release();
+          this.logger.warn("classifier miss: a replica refused a statement as a write; retried on the primary", {
+            node: node.name,
+            endpoint,
+          });
+          return { rows: await this.onPrimary(cluster, sql, params, ctx, "read"), node: cluster.primary };
+        }
+        if (kind === "node") this.replicaFailed(cluster, node, err);
+        else node.breaker!.release();
+        (tried ??= []).push(node);
+      }
+    }
+  }
+
+  /** Runs one statement on the primary of `cluster`; a node-level failure becomes `unavailable`. */
+  async onPrimary(
+    cluster: NodeCluster,
+    sql: string,
+    params: unknown[],
+    ctx: RequestContext | undefined,
+    kind: "read" | "write" = "write",
+  ): Promise<Row[]> {
+    if (this.closed !== null) throw new RouterClosedError();
+    const node = cluster.primary;
+    const t0 = this.observer.onQuery === undefined ? 0 : performance.now();
+    try {
+      const rows = await node.query(sql, params);
+      if (t0 !== 0) this.observer.onQuery!(node, kind, (performance.now() - t0) / 1000);
+      noteServedBy(ctx, node.name);
+      return rows;
+    } catch (err) {
+      if (classifyPgError(err) === "node") throw this.primaryFailure(cluster, err);
+      throw err;
+    }
+  }
+
+  private provablyReadOnly(sql: string): boolean {
+    const c = classifySqlCached(sql);
+    if (!c.readOnly) return false;
+    if (c.functions.length === 0) return true;
+    // Without the catalog we cannot tell a user's VOLATILE function from a pure one.
+    return this.volatileFunctions.loaded && !this.volatileFunctions.hasVolatile(c.functions);
+  }
+
+  private replicaFailed(cluster: NodeCluster, node: DbNode, err: unknown): void {
+    const error = describePgError(err);
+    node.failures++;
+    node.breaker!.recordFailure(error);
+    node.health.recordPassiveFailure(error);
+    cluster.refresh();
+    this.logger.warn("replica query failed; retrying elsewhere", { node: node.name, error });
+    this.health.checkSoon(cluster, node);
+  }
+
+  private primaryFailure(cluster: NodeCluster, err: unknown): NodeUnavailableError {
+    const node = cluster.primary;
+    const error = describePgError(err);
+    node.failures++;
+    node.health.recordPassiveFailure(error);
+    this.health.checkSoon(cluster, node);
+    return new NodeUnavailableError(node.name, `primary unavailable (${error})`, { cause: err });
+  }
+
+  // --- run-time changes (admin API) -------------------------------------------------
+
+  /**
+   * Adds a replica to `clusterName` (default main). It serves only after a
+   * probe shows it is in recovery and a replica of this cluster's primary.
+   *
+   * @throws {InvalidArgumentError} when it is unreachable or not a replica of this primary.
+   */
+  async addReplica(url: string, options: { cluster?: string; name?: string; weight?: number } = {}): Promise<DbNode> {
+    const cluster = this.clusterNamed(options.cluster ?? this.main.name);
+    const name = options.name ?? this.newReplicaName(cluster);
+    if (!/^[a-z][a-z0-9_]{0,62}$/.test(name)) throw new InvalidArgumentError("name", "lower-case letters, digits and _");
+    if (cluster.nodes.some((n) => n.name === name)) throw new InvalidArgumentError("name", `"${name}" already exists`);
+    const node = this.buildNode(cluster.name, name, "replica", url, options.weight ?? 1);
+    await this.health.checkNode(cluster, node);
+    const snap = node.health.snapshot;
+    if (snap.verdict !== "healthy") {
+      await node.pool.end().catch(() => undefined);
+      throw new InvalidArgumentError(
+        "connectionString",
+        snap.verdict === "not_a_replica" ? snap.lastError ?? "not a replica of this primary" : `unreachable: ${snap.lastError ?? "probe failed"}`,
+      );
+    }
+    cluster.replicas = [...cluster.replicas, node];
+    await this.lagMonitor.sampleAll();
+    cluster.refresh();
+    return node;
+  }
+
+  /**
+   * Takes a replica out of rotation at once, lets statements in flight finish
+   * (up to `drainMs`), then closes its pool.
+   */
+  async removeReplica(name: string, options: { cluster?: string; drainMs?: number } = {}): Promise<void> {
+    const cluster = this.clusterNamed(options.cluster ?? this.main.name);
+    const node = this.replicaNamed(cluster, name);
+    node.disabled = true;
+    cluster.replicas = cluster.replicas.filter((n) => n !== node);
+    cluster.refresh();
+    const deadline = this.clock.now() + (options.drainMs ?? 10_000);
+    while (node.inFlight > 0 && this.clock.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await node.pool.end();
+  }
+
+  /** A replica of `cluster` by name. @throws {NotFoundError} */
+  replicaNamed(cluster: NodeCluster, name: string): DbNode {
+    const node = cluster.replicas.find((n) => n.name === name);
+    if (node === undefined) throw new NotFoundError(`no replica named "${name}" in cluster "${cluster.name}"`);
+    return node;
+  }
+
+  // --- construction ------------------------------------------------------------------
+
+  private buildCluster(c: ClusterConfig): NodeCluster {
+    const primary = this.buildNode(c.name, "primary", "primary", c.primaryUrl, 1);
+    const replicas = c.replicas.map((r) => this.buildNode(c.name, r.name, "replica", r.url, r.weight));
+    this.nextReplicaNumber.set(c.name, replicas.length + 1);
+    const bound: LagBound = {
+      ...(this.config.maxLagSeconds !== null ? { maxLagSeconds: this.config.maxLagSeconds } : {}),
+      ...(this.config.maxLagBytes !== null ? { maxLagBytes: this.config.maxLagBytes } : {}),
+    };
+    const cluster = new NodeCluster(c.name, primary, replicas, createSelector(this.config.strategy), bound);
+    return cluster;
+  }
+
+  private buildNode(cluster: string, name: string, role: "primary" | "replica", url: string, weight: number): DbNode {
+    const label = cluster === "main" ? name : `${cluster}.${name}`;
+    const pool = this.poolFactory(url, this.config.pool, `replica-router:${label}`);
+    const node = new DbNode(label, cluster, role, describeAddress(url), pool, weight, this.nodeOptions);
+    pool.on("error", (err) => {
+      // An idle client died (server restart, network). Count it like a failed query.
+      const error = describePgError(err);
+      node.health.recordPassiveFailure(error);
+      node.breaker?.recordFailure(error);
+      this.byName.get(cluster)?.refresh();
+    });
+    node.breaker?.onStateChange((t) => {
+      this.byName.get(cluster)?.refresh();
+      this.logger.warn("circuit breaker state changed", { node: t.node, from: t.from, to: t.to, reason: t.reason });
+    });
+    node.health.onChange((e) => {
+      this.logger.warn("node health changed", { node: e.node, from: e.from, to: e.to, reason: e.reason });
+    });
+    return node;
+  }
+
+  private newReplicaName(cluster: NodeCluster): string {
+    let n = this.nextReplicaNumber.get(cluster.name) ?? 1;
+    while (cluster.replicas.some((r) => r.name === `replica_${n}` || r.name === `${cluster.name}.replica_${n}`)) n++;
+    this.nextReplicaNumber.set(cluster.name, n + 1);
+    return `replica_${n}`;
+  }
+
+  private async refreshCatalog(): Promise<void> {
+    try {
+      await this.volatileFunctions.load(this.main.primary.pool);
+    } catch (err) {
+      this.logger.warn("could not load the catalog of volatile functions; raw SQL calling functions goes to the primary", {
+        error: describePgError(err),
+      });
+    }
+  }
+
+  private every(ms: number, task: () => Promise<void>): void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running || this.closed !== null) return;
+      running = true;
+      task()
+        .catch((err: unknown) => this.logger.error("background task failed", { error: describePgError(err) }))
+        .finally(() => {
+          running = false;
+        });
+    }, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private logClusterStates(event: string): void {
+    for (const c of this.clusters) {
+      this.logger.info(`replica router ${event}`, {
+        cluster: c.name,
+        nodes: c.nodes.map((n) => ({ name: n.name, address: n.address, state: n.state({}) })),
+      });
+    }
+  }
+}
+
+/** A read connection: each statement is routed on its own. */
+class RoutedReadConnection extends QueryApi implements ReadConnection {
+  servedBy: string | null = null;
+
+  constructor(
+    private readonly router: ReplicaRouter,
+    private readonly cluster: NodeCluster,
+    private readonly consistency: Consistency,
+    private readonly endpoint: string,
+    private readonly ctx: RequestContext | undefined,
+  ) {
+    super();
+  }
+
+  protected async run(sql: string, params: unknown[], raw: boolean): Promise<Row[]> {
+    const { rows, node } = await this.router.read(this.cluster, this.consistency, this.endpoint, this.ctx, sql, params, raw);
+    this.servedBy = node.name;
+    return rows;
+  }
+}
+
+/** A connection to a cluster's primary. */
+class PrimaryConnection extends QueryApi implements WriteConnection {
+  constructor(
+    private readonly router: ReplicaRouter,
+    private readonly cluster: NodeCluster,
+    private readonly ctx: RequestContext | undefined,
+  ) {
+    super();
+  }
+
+  get servedBy(): string {
+    return this.cluster.primary.name;
+  }
+
+  consistencyToken(): Promise<string> {
+    return this.router.consistencyToken(this.cluster.name);
+  }
+
+  protected run(sql: string, params: unknown[]): Promise<Row[]> {
+    if (this.ctx !== undefined) this.ctx.wroteCluster = this.cluster.name;
+    return this.router.onPrimary(this.cluster, sql, params, this.ctx);
+  }
+}
+
+/** Statements inside a transaction, on one checked-out primary connection. */
+class ClientConnection extends QueryApi {
+  constructor(private readonly client: PgClient) {
+    super();
+  }
+
+  protected async run(sql: string, params: unknown[]): Promise<Row[]> {
+    return (await this.client.query(sql, params)).rows;
+  }
+}

@@ -1,0 +1,28 @@
+/** HTTP methods the API uses. */
+export type HttpMethod = "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
+
+/**
+ * A request as both front doors (Encore `api()` and the standalone server)
+ * hand it to a handler: path parameters, query string and JSON body, all
+ * still unvalidated. Handlers validate with zod and throw
+ * `InvalidArgumentError` naming the field.
+ */
+export interface RouteInput {
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: Readonly<Record<string, string | undefined>>;
+  readonly body: unknown;
+}
+
+/** One endpoint: its contract and its handler, written once. */
+export interface RouteDef {
+  readonly method: HttpMethod;
+  /** Encore-style path: `/v1/finance/orgs/:orgId/revenues`. */
+  readonly path: string;
+  /** `service.endpointName`, e.g. `finance.listRevenues`. */
+  readonly endpoint: string;
+  /** Status of a success (200 unless the handler creates something). */
+  readonly successStatus?: number;
+  /** Needs the admin bearer token. */
+  readonly admin?: boolean;
+  handle(input: RouteInput): Promise<unknown>;
+}

@@ -55,7 +55,9 @@ export class HealthChecker {
     if (node.role === "primary" && result.ok && result.systemIdentifier !== undefined && !result.inRecovery) {
       this.primaryIds.set(cluster.name, result.systemIdentifier);
     }
-    node.health.recordProbe(result, this.primaryIds.get(cluster.name) ?? null);
+    // A node whose role may not read system_identifier is checked by role alone.
+    const primaryId = result.systemIdentifier === undefined ? null : (this.primaryIds.get(cluster.name) ?? null);
+    node.health.recordProbe(result, primaryId);
     if (node.breaker !== null) {
       // A probe is a query too: failures keep the circuit open, successes help close it.
       if (!result.ok) node.breaker.recordFailure(result.error ?? "probe failed");

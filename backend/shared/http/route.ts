@@ -26,3 +26,17 @@ export interface RouteDef {
   readonly admin?: boolean;
   handle(input: RouteInput): Promise<unknown>;
 }
+
+/**
+ * A handler result that sets its own status or content type (a 503 health
+ * body, Prometheus text). Plain values are sent as JSON with the route's
+ * success status.
+ */
+export class HttpResponse {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    /** When set, `body` is a string sent as is with this content type. */
+    readonly contentType?: string,
+  ) {}
+}

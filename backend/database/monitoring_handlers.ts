@@ -1,0 +1,150 @@
+import type { DbNode, PoolStats } from "./router/db_node";
+import type { NodeCluster } from "./router/node_cluster";
+import type { ReplicaRouter } from "./router/replica_router";
+import { HttpResponse, type RouteDef } from "../shared/http/route";
+
+/** A node as the status endpoint shows it (no credentials, only host:port/db). */
+export interface NodeStatus {
+  name: string;
+  role: "primary" | "replica";
+  address: string;
+  state: string;
+  healthy: boolean;
+  circuit: "closed" | "open" | "half_open";
+  lagSeconds: number | null;
+  lagBytes: number | null;
+  replayLsn: string | null;
+  lastCheckAt: string | null;
+  lastError: string | null;
+  pool: PoolStats;
+  reads: number;
+}
+
+/** GET /v1/system/database/replicas/status */
+export function replicaStatus(router: ReplicaRouter) {
+  const main = router.clusters[0]!;
+  const replicas = main.replicas.map((n) => nodeStatus(router, main, n));
+  return {
+    enabled: router.planner.replicaReadsEnabled,
+    strategy: router.config.strategy,
+    switches: router.planner.switches(),
+    primary: nodeStatus(router, main, main.primary),
+    replicas,
+    summary: {
+      total: replicas.length,
+      healthy: replicas.filter((r) => r.healthy).length,
+      serving: main.serving.length,
+    },
+    fallbackReason: main.serving.length === 0 ? main.fallbackReason : null,
+    clusters: router.clusters.slice(1).map((c) => ({
+      name: c.name,
+      primary: nodeStatus(router, c, c.primary),
+      replicas: c.replicas.map((n) => nodeStatus(router, c, n)),
+      serving: c.serving.length,
+    })),
+  };
+}
+
+/** GET /v1/system/database/replicas/health: 503 when the primary or every replica is down. */
+export function replicaHealth(router: ReplicaRouter) {
+  const main = router.clusters[0]!;
+  const primaryHealthy = main.primary.health.verdict === "healthy";
+  const healthyReplicaCount = main.replicas.filter((n) => n.health.verdict === "healthy").length;
+  // Healthy = every read and write can be answered: the primary is up, and
+  // either a replica is serving or there are no replicas to expect.
+  const healthy = primaryHealthy && (main.replicas.length === 0 || healthyReplicaCount > 0);
+  return { healthy, primaryHealthy, replicaCount: main.replicas.length, healthyReplicaCount };
+}
+
+/** GET /v1/system/database/replicas/lag */
+export function replicaLag(router: ReplicaRouter) {
+  const main = router.clusters[0]!;
+  return {
+    replicas: router.clusters.flatMap((c) =>
+      c.replicas.map((n) => {
+        const r = n.lag!.reading;
+        return { name: n.name, lagSeconds: r.lagSeconds, lagBytes: r.lagBytes, status: r.status };
+      }),
+    ),
+    thresholds: {
+      warningSeconds: router.config.lagWarningSeconds,
+      criticalSeconds: router.config.lagCriticalSeconds,
+      maxLagSeconds: router.config.maxLagSeconds,
+      maxLagBytes: router.config.maxLagBytes,
+    },
+    primaryLsn: formatOptionalLsn(router.lagMonitor.lastPrimaryLsn(main.name)),
+  };
+}
+
+/** GET /v1/system/database/connection-pool/stats */
+export function poolStats(router: ReplicaRouter) {
+  const main = router.clusters[0]!;
+  return {
+    primary: main.primary.poolStats(),
+    replicas: router.clusters.flatMap((c) => c.replicas.map((n) => ({ name: n.name, ...n.poolStats() }))),
+  };
+}
+
+/** The read-only monitoring routes (no auth; they never show credentials). */
+export function monitoringRoutes(router: ReplicaRouter): RouteDef[] {
+  return [
+    {
+      method: "GET",
+      path: "/v1/system/database/replicas/status",
+      endpoint: "database.replicaStatus",
+      handle: async () => replicaStatus(router),
+    },
+    {
+      method: "GET",
+      path: "/v1/system/database/replicas/health",
+      endpoint: "database.replicaHealth",
+      handle: async () => {
+        const body = replicaHealth(router);
+        return body.healthy ? body : new HttpResponse(503, body);
+      },
+    },
+    {
+      method: "GET",
+      path: "/v1/system/database/replicas/lag",
+      endpoint: "database.replicaLag",
+      handle: async () => replicaLag(router),
+    },
+    {
+      method: "GET",
+      path: "/v1/system/database/connection-pool/stats",
+      endpoint: "database.poolStats",
+      handle: async () => poolStats(router),
+    },
+  ];
+}
+
+function nodeStatus(router: ReplicaRouter, cluster: NodeCluster, node: DbNode): NodeStatus {
+  const health = node.health.snapshot;
+  const lag = node.lag?.reading;
+  const bound = {
+    ...(router.config.maxLagSeconds !== null ? { maxLagSeconds: router.config.maxLagSeconds } : {}),
+    ...(router.config.maxLagBytes !== null ? { maxLagBytes: router.config.maxLagBytes } : {}),
+  };
+  const state = node.state(bound);
+  return {
+    name: node.name,
+    role: node.role,
+    address: node.address,
+    state,
+    healthy: health.verdict === "healthy",
+    circuit: node.breaker?.stateName ?? "closed",
+    lagSeconds: node.role === "primary" ? 0 : (lag?.lagSeconds ?? null),
+    lagBytes: node.role === "primary" ? 0 : (lag?.lagBytes ?? null),
+    replayLsn: lag?.replayLsn ?? null,
+    lastCheckAt: health.lastCheckAtMs === null ? null : new Date(health.lastCheckAtMs).toISOString(),
+    lastError: health.lastError ?? node.lag?.lastError ?? null,
+    pool: node.poolStats(),
+    reads: node.reads,
+  };
+  void cluster;
+}
+
+function formatOptionalLsn(lsn: bigint | null): string | null {
+  if (lsn === null) return null;
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+}

@@ -1,0 +1,302 @@
+import { type Clock, systemClock } from "./clock";
+import { ConsecutiveFailures } from "./consecutive_failures";
+
+/**
+ * The breaker's state; each variant carries only the data that state needs.
+ * - `closed`: queries flow; `failures` counts consecutive failures so far.
+ * - `open`: queries are refused until `reopensAtMs`; a `manual` open (admin)
+ *   never reopens by itself and has `reopensAtMs` = `Infinity`.
+ * - `half_open`: one trial query at a time; `successes` counts successful trials.
+ */
+export type CircuitState =
+  | { readonly name: "closed"; readonly failures: number }
+  | {
+      readonly name: "open";
+      readonly openedAtMs: number;
+      readonly reopensAtMs: number;
+      readonly manual: boolean;
+    }
+  | {
+      readonly name: "half_open";
+      readonly successes: number;
+      readonly probeInFlight: boolean;
+    };
+
+/** `"closed" | "open" | "half_open"`. */
+export type CircuitStateName = CircuitState["name"];
+
+/** One state change, emitted exactly once per transition. */
+export interface CircuitTransition {
+  /** Replica name. */
+  node: string;
+  from: CircuitStateName;
+  to: CircuitStateName;
+  /** Why, for logs (e.g. "3 consecutive failures: connection refused"). */
+  reason: string;
+  /** Clock time of the transition, ms since the epoch. */
+  atMs: number;
+}
+
+/** Options of {@link CircuitBreaker}; numbers are validated by the constructor. */
+export interface CircuitBreakerOptions {
+  /** Replica name, carried on events. */
+  node: string;
+  /** Consecutive failures that open the breaker; positive integer, default 3 (`REPLICA_FAILURE_THRESHOLD`). */
+  failureThreshold?: number;
+  /** How long the breaker stays open before a trial; ms, >= 0, default 30 000 (`CIRCUIT_BREAKER_OPEN_DURATION`). */
+  openDurationMs?: number;
+  /** Successful trials that close a half-open breaker; positive integer, default 5 (`CIRCUIT_BREAKER_SUCCESS_THRESHOLD`). */
+  successThreshold?: number;
+  /** Source of time; default {@link systemClock}. */
+  clock?: Clock;
+}
+
+/**
+ * Per-replica circuit breaker: closed → open after `failureThreshold`
+ * consecutive failures; open → half_open once `openDurationMs` has passed
+ * (applied lazily whenever the breaker is read or used); half_open lets one
+ * trial query through at a time and closes after `successThreshold` successful
+ * trials, or reopens on the first failed one. Pure and I/O-free: the caller
+ * reports outcomes, the breaker only decides.
+ */
+export class CircuitBreaker {
+  /** Replica name. */
+  readonly node: string;
+  /** See {@link CircuitBreakerOptions.openDurationMs}. */
+  readonly openDurationMs: number;
+  /** See {@link CircuitBreakerOptions.successThreshold}. */
+  readonly successThreshold: number;
+  private readonly trip: ConsecutiveFailures;
+  private readonly clock: Clock;
+  private current: CircuitState = { name: "closed", failures: 0 };
+  private readonly listeners = new Set<(t: CircuitTransition) => void>();
+  private listenerErrorReported = false;
+
+  /** @throws RangeError naming the option when a number is out of range. */
+  constructor(opts: CircuitBreakerOptions) {
+    this.node = opts.node;
+    this.trip = new ConsecutiveFailures(
+      opts.failureThreshold ?? 3,
+      "failureThreshold",
+    );
+    this.openDurationMs = opts.openDurationMs ?? 30_000;
+    if (!Number.isFinite(this.openDurationMs) || this.openDurationMs < 0) {
+      throw new RangeError(
+        `openDurationMs must be a non-negative number of milliseconds, got ${String(this.openDurationMs)}`,
+      );
+    }
+    this.successThreshold = opts.successThreshold ?? 5;
+    if (
+      !Number.isSafeInteger(this.successThreshold) ||
+      this.successThreshold < 1
+    ) {
+      throw new RangeError(
+        `successThreshold must be a positive integer, got ${String(this.successThreshold)}`,
+      );
+    }
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  /** Consecutive failures that open the breaker. */
+  get failureThreshold(): number {
+    return this.trip.threshold;
+  }
+
+  /** The current state, after applying time (an elapsed automatic open reads as half_open). */
+  get state(): CircuitState {
+    this.applyTime();
+    return this.current;
+  }
+
+  /** Name of {@link state}. */
+  get stateName(): CircuitStateName {
+    return this.state.name;
+  }
+
+  /**
+   * May a query go to this node now? closed: yes. open: no. half_open: yes only
+   * when no trial is in flight, and then this call claims the trial slot; the
+   * caller must later call {@link recordSuccess}, {@link recordFailure} or
+   * {@link release} for it.
+   */
+  tryAcquire(): boolean {
+    const s = this.state;
+    switch (s.name) {
+      case "closed":
+        return true;
+      case "open":
+        return false;
+      case "half_open":
+        if (s.probeInFlight) return false;
+        this.current = { ...s, probeInFlight: true };
+        return true;
+    }
+  }
+
+  /** Would {@link tryAcquire} be granted right now? Changes nothing, not even the lazy open → half_open. */
+  canAttempt(): boolean {
+    const s = this.current;
+    switch (s.name) {
+      case "closed":
+        return true;
+      case "open":
+        // Once elapsed this will read as a fresh half_open, whose slot is free.
+        return this.openElapsed(s);
+      case "half_open":
+        return !s.probeInFlight;
+    }
+  }
+
+  /** Gives back a half-open trial slot without a verdict (the query failed for the caller's own reason). */
+  release(): void {
+    const s = this.state;
+    if (s.name === "half_open" && s.probeInFlight) {
+      this.current = { ...s, probeInFlight: false };
+    }
+  }
+
+  /** A query on this node succeeded. closed: resets the failure count. half_open: counts a trial, closes at `successThreshold`. open: ignored. */
+  recordSuccess(): void {
+    const s = this.state;
+    switch (s.name) {
+      case "closed":
+        this.trip.recordSuccess();
+        this.current = { name: "closed", failures: this.trip.count };
+        return;
+      case "half_open": {
+        const successes = s.successes + 1;
+        if (successes >= this.successThreshold) {
+          this.toClosed(`${successes} successful trial queries`);
+        } else {
+          this.current = { name: "half_open", successes, probeInFlight: false };
+        }
+        return;
+      }
+      case "open":
+        return;
+    }
+  }
+
+  /** A query on this node failed for a node reason. closed: counts, opens at `failureThreshold`. half_open: reopens. open: ignored. */
+  recordFailure(reason = "query failed"): void {
+    const s = this.state;
+    switch (s.name) {
+      case "closed":
+        if (this.trip.recordFailure()) {
+          this.toOpen(
+            `${this.trip.count} consecutive failures: ${reason}`,
+            false,
+          );
+        } else {
+          this.current = { name: "closed", failures: this.trip.count };
+        }
+        return;
+      case "half_open":
+        this.toOpen(`trial query failed: ${reason}`, false);
+        return;
+      case "open":
+        return;
+    }
+  }
+
+  /**
+   * Admin: forces the breaker open until {@link closeManually}; it never turns
+   * half_open by itself. No-op when already manually open.
+   */
+  openManually(reason = "opened manually"): void {
+    const s = this.state;
+    if (s.name === "open" && s.manual) return;
+    this.toOpen(reason, true);
+  }
+
+  /** Admin: forces the breaker closed with counters reset. Already closed: only resets the count, no event. */
+  closeManually(reason = "closed manually"): void {
+    if (this.state.name === "closed") {
+      this.trip.reset();
+      this.current = { name: "closed", failures: 0 };
+      return;
+    }
+    this.toClosed(reason);
+  }
+
+  /**
+   * Subscribes to transitions. A listener that throws is ignored (the first
+   * such error per breaker is reported with console.error).
+   * @returns a function that unsubscribes.
+   */
+  onStateChange(listener: (t: CircuitTransition) => void): () => void {
+    // Wrap so the same function subscribed twice gets two independent subscriptions.
+    const entry = (t: CircuitTransition): void => listener(t);
+    this.listeners.add(entry);
+    return () => {
+      this.listeners.delete(entry);
+    };
+  }
+
+  private applyTime(): void {
+    const s = this.current;
+    if (s.name === "open" && this.openElapsed(s))
+      this.toHalfOpen("open duration elapsed");
+  }
+
+  private openElapsed(s: Extract<CircuitState, { name: "open" }>): boolean {
+    return !s.manual && this.clock.now() >= s.reopensAtMs;
+  }
+
+  private toOpen(reason: string, manual: boolean): void {
+    const atMs = this.clock.now();
+    const from = this.current.name;
+    this.trip.reset();
+    this.current = {
+      name: "open",
+      openedAtMs: atMs,
+      reopensAtMs: manual
+        ? Number.POSITIVE_INFINITY
+        : atMs + this.openDurationMs,
+      manual,
+    };
+    this.emit({ node: this.node, from, to: "open", reason, atMs });
+  }
+
+  private toHalfOpen(reason: string): void {
+    const from = this.current.name;
+    this.current = { name: "half_open", successes: 0, probeInFlight: false };
+    this.emit({
+      node: this.node,
+      from,
+      to: "half_open",
+      reason,
+      atMs: this.clock.now(),
+    });
+  }
+
+  private toClosed(reason: string): void {
+    const from = this.current.name;
+    this.trip.reset();
+    this.current = { name: "closed", failures: 0 };
+    this.emit({
+      node: this.node,
+      from,
+      to: "closed",
+      reason,
+      atMs: this.clock.now(),
+    });
+  }
+
+  private emit(t: CircuitTransition): void {
+    // Copy: a listener may unsubscribe (or subscribe) while we iterate.
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(t);
+      } catch (err) {
+        if (!this.listenerErrorReported) {
+          this.listenerErrorReported = true;
+          console.error(
+            `circuit breaker ${this.node}: state-change listener threw`,
+            err,
+          );
+        }
+      }
+    }
+  }
+}

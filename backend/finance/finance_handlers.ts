@@ -1,0 +1,222 @@
+import { z } from "zod";
+import { InvalidArgumentError, NotFoundError } from "../database/router/errors";
+import type { RouteDef, RouteInput } from "../shared/http/route";
+import {
+  INT8_MAX,
+  instantSchema,
+  parseBody,
+  parseDate,
+  parseEnum,
+  parseId,
+  parseIntParam,
+  parseOrgId,
+} from "../shared/http/validation";
+import {
+  FINANCE_KINDS,
+  FINANCE_STATUSES,
+  MAX_TOTALS_ORGS,
+  type FinanceFilter,
+  type FinanceItem,
+  type FinanceKind,
+  type FinanceRepository,
+  type FinanceSum,
+  type OrgTotals,
+} from "../shared/repositories/finance_repository";
+import { CursorCodec, filterHash } from "./cursor";
+
+/** Page size when `limit` is absent. */
+export const DEFAULT_PAGE_SIZE = 50;
+/** Largest `limit` a list request may ask for. */
+export const MAX_PAGE_SIZE = 500;
+/** Longest `description` (characters). */
+export const MAX_DESCRIPTION_LENGTH = 1000;
+
+/** Response of the list endpoints. */
+export interface FinanceListResponse {
+  items: FinanceItem[];
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+/** Response of the totals endpoints. */
+export interface FinanceTotalsResponse {
+  totals: OrgTotals[];
+}
+
+/** Names used in endpoint names and messages, per kind. */
+const NAMES: Readonly<Record<FinanceKind, { one: string; many: string; noun: string }>> = {
+  revenues: { one: "Revenue", many: "Revenues", noun: "revenue" },
+  expenses: { one: "Expense", many: "Expenses", noun: "expense" },
+};
+
+/**
+ * The finance endpoints (six per kind), served the same way by Encore
+ * (`api.ts`) and the standalone server. Build the table once at start-up;
+ * handlers allocate nothing per route.
+ *
+ * Date ranges are half-open: `from` inclusive, `to` exclusive; a date
+ * without a time means midnight UTC.
+ *
+ * @param codec signs list cursors; default {@link CursorCodec.fromEnv}.
+ * @throws {Error} when `CURSOR_SECRET` is set but too short (a start-up error).
+ */
+export function financeRoutes(repo: FinanceRepository, codec: CursorCodec = CursorCodec.fromEnv()): RouteDef[] {
+  return FINANCE_KINDS.flatMap((kind) => kindRoutes(repo, codec, kind));
+}
+
+function kindRoutes(repo: FinanceRepository, codec: CursorCodec, kind: FinanceKind): RouteDef[] {
+  const { one, many, noun } = NAMES[kind];
+  const base = `/v1/finance/orgs/:orgId/${kind}`;
+  const statuses = FINANCE_STATUSES[kind];
+  const createSchema = createBodySchema(statuses);
+  const statusSchema = z.strictObject({ status: statusField(statuses) });
+
+  return [
+    {
+      method: "POST",
+      path: base,
+      endpoint: `finance.create${one}`,
+      successStatus: 201,
+      async handle({ params, body }): Promise<FinanceItem> {
+        const orgId = parseOrgId(params.orgId);
+        const fields = parseBody(createSchema, body);
+        return repo.create(kind, orgId, { ...fields, occurredAt: fields.occurredAt.text });
+      },
+    },
+    {
+      method: "GET",
+      path: base,
+      endpoint: `finance.list${many}`,
+      async handle({ params, query }): Promise<FinanceListResponse> {
+        const orgId = parseOrgId(params.orgId);
+        const filter = parseFilter(query, statuses);
+        const limit = parseIntParam("limit", query.limit, { min: 1, max: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE });
+        const scope = { orgId, kind, filterHash: filterHash(filter) };
+        const after = query.cursor === undefined ? undefined : codec.decode(query.cursor, scope);
+        const page = await repo.list(kind, orgId, { ...filter, limit, after });
+        const next = page.nextCursorKey;
+        return { items: page.items, nextCursor: next === null ? null : codec.encode(scope, next) };
+      },
+    },
+    {
+      method: "GET",
+      path: `${base}/sum`,
+      endpoint: `finance.sum${many}`,
+      async handle({ params, query }): Promise<FinanceSum> {
+        const orgId = parseOrgId(params.orgId);
+        return repo.sum(kind, orgId, parseFilter(query, statuses));
+      },
+    },
+    {
+      method: "GET",
+      path: `${base}/:id`,
+      endpoint: `finance.get${one}`,
+      async handle({ params }): Promise<FinanceItem> {
+        const orgId = parseOrgId(params.orgId);
+        const id = parseId(params.id);
+        const item = await repo.get(kind, orgId, id);
+        if (item === null) throw new NotFoundError(`${noun} ${id} not found`);
+        return item;
+      },
+    },
+    {
+      method: "PATCH",
+      path: `${base}/:id/status`,
+      endpoint: `finance.update${one}Status`,
+      async handle({ params, body }): Promise<FinanceItem> {
+        const orgId = parseOrgId(params.orgId);
+        const id = parseId(params.id);
+        const { status } = parseBody(statusSchema, body);
+        const item = await repo.updateStatus(kind, orgId, id, status);
+        if (item === null) throw new NotFoundError(`${noun} ${id} not found`);
+        return item;
+      },
+    },
+    {
+      method: "GET",
+      path: `/v1/finance/${kind}/totals`,
+      endpoint: `finance.${noun}TotalsByOrg`,
+      async handle({ query }): Promise<FinanceTotalsResponse> {
+        return { totals: await repo.totalsByOrg(kind, parseOrgIdList(query.orgIds)) };
+      },
+    },
+  ];
+}
+
+/** Filters of a list or sum request, as validated canonical text. */
+interface QueryFilter extends FinanceFilter {
+  readonly from?: string;
+  readonly to?: string;
+  readonly status?: string;
+}
+
+/** `from`, `to` and `status` of a list or sum request. */
+function parseFilter(query: RouteInput["query"], statuses: readonly string[]): QueryFilter {
+  const from = query.from === undefined ? undefined : parseDate("from", query.from);
+  const to = query.to === undefined ? undefined : parseDate("to", query.to);
+  if (from !== undefined && to !== undefined && to.epochMs < from.epochMs) {
+    throw new InvalidArgumentError("to", "must not be before from");
+  }
+  const status = query.status === undefined ? undefined : parseEnum("status", query.status, statuses);
+  return { from: from?.text, to: to?.text, status };
+}
+
+/** `orgIds=1,2,3`: 1..1000 distinct non-negative integers (duplicates collapse). */
+function parseOrgIdList(value: string | undefined): number[] {
+  const usage = `must be a comma-separated list of 1 to ${MAX_TOTALS_ORGS} non-negative integer org ids`;
+  // 17 characters per id (16 digits and a comma) bounds the work before splitting.
+  if (value === undefined || value === "" || value.length > MAX_TOTALS_ORGS * 17) {
+    throw new InvalidArgumentError("orgIds", usage);
+  }
+  const parts = value.split(",");
+  if (parts.length > MAX_TOTALS_ORGS) throw new InvalidArgumentError("orgIds", usage);
+  const ids = parts.map((part) => {
+    const text = part.trim();
+    const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(n)) throw new InvalidArgumentError("orgIds", usage);
+    return n;
+  });
+  return [...new Set(ids)];
+}
+
+const AMOUNT_MESSAGE =
+  `must be an integer from 0 to ${INT8_MAX}: a JSON number (up to ${Number.MAX_SAFE_INTEGER}) ` +
+  "or a string of decimal digits";
+
+/** `amountCents`: non-negative integer as a safe JSON number or a decimal string; produces a decimal string. */
+const amountField = z.unknown().transform((value, ctx): string => {
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return String(value);
+  if (typeof value === "string" && /^\d{1,19}$/.test(value) && BigInt(value) <= INT8_MAX) {
+    return BigInt(value).toString();
+  }
+  ctx.addIssue({ code: "custom", message: value === undefined ? "is required" : AMOUNT_MESSAGE });
+  return z.NEVER;
+});
+
+const currencyField = z
+  .string({ error: (iss) => (iss.input === undefined ? "is required" : "must be a string") })
+  .regex(/^[A-Z]{3}$/, { error: "must be a three-letter upper-case ISO 4217 code, like USD" });
+
+const descriptionField = z
+  .string({ error: "must be a string" })
+  .max(MAX_DESCRIPTION_LENGTH, { error: `must be at most ${MAX_DESCRIPTION_LENGTH} characters` })
+  // Postgres text cannot hold NUL; reject it here rather than fail in SQL.
+  .refine((s) => !s.includes("\u0000"), { error: "must not contain NUL characters" })
+  .default("");
+
+function statusField(statuses: readonly string[]) {
+  const message = `must be one of ${statuses.join(", ")}`;
+  return z.enum(statuses as [string, ...string[]], {
+    error: (iss) => (iss.input === undefined ? "is required" : message),
+  });
+}
+
+function createBodySchema(statuses: readonly string[]) {
+  return z.strictObject({
+    amountCents: amountField,
+    currency: currencyField,
+    status: statusField(statuses).default("pending"),
+    description: descriptionField,
+    occurredAt: instantSchema(),
+  });
+}

@@ -1,0 +1,337 @@
+import { InvalidArgumentError } from "../../database/router/errors";
+import type { DatabaseRouter } from "../../database/router/connections";
+import type { Primitive, Row } from "../../database/router/query_api";
+import { BaseRepository } from "./base_repository";
+
+/** The two finance tables; both have the same columns. */
+export type FinanceKind = "revenues" | "expenses";
+
+/** Every kind, in a stable order. */
+export const FINANCE_KINDS: readonly FinanceKind[] = Object.freeze(["revenues", "expenses"]);
+
+/**
+ * Allowed `status` values per kind; the migration's CHECK constraints hold
+ * the same sets. New rows start as `pending`.
+ */
+export const FINANCE_STATUSES: Readonly<Record<FinanceKind, readonly string[]>> = Object.freeze({
+  revenues: Object.freeze(["pending", "received", "cancelled"]),
+  expenses: Object.freeze(["pending", "paid", "cancelled"]),
+});
+
+/** A revenue or expense as clients see it. bigint values are decimal strings. */
+export interface FinanceItem {
+  id: string;
+  orgId: number;
+  /** Integer minor units (cents), as a decimal string. */
+  amountCents: string;
+  /** ISO 4217 code, e.g. `USD`. */
+  currency: string;
+  status: string;
+  description: string;
+  /** ISO-8601 UTC with microseconds, e.g. `2024-05-01T12:00:00.123456Z` (exactly what Postgres stores). */
+  occurredAt: string;
+  createdAt: string;
+}
+
+/**
+ * A timestamp bound: a Date (millisecond precision) or ISO-8601 text that
+ * Postgres parses as `timestamptz` (microsecond precision; use this for
+ * anything that came from Postgres).
+ */
+export type TimeBound = Date | string;
+
+/** Filters shared by {@link FinanceRepository.list} and {@link FinanceRepository.sum}. */
+export interface FinanceFilter {
+  /** Inclusive lower bound on `occurred_at`. */
+  readonly from?: TimeBound;
+  /** Exclusive upper bound on `occurred_at` (half-open range). */
+  readonly to?: TimeBound;
+  readonly status?: string;
+}
+
+/** Position after which a page starts: the last row of the previous page. */
+export interface CursorKey {
+  /** The row's `occurredAt` exactly as returned (microseconds). */
+  readonly occurredAt: TimeBound;
+  readonly id: string;
+}
+
+/** Options of {@link FinanceRepository.list}. */
+export interface ListOptions extends FinanceFilter {
+  /** Page size, 1..1000. */
+  readonly limit: number;
+  readonly after?: CursorKey;
+}
+
+/** One page, oldest first. `nextCursorKey` is null on the last page. */
+export interface FinancePage {
+  items: FinanceItem[];
+  nextCursorKey: { occurredAt: string; id: string } | null;
+}
+
+/** Sum for one currency. */
+export interface CurrencyTotal {
+  currency: string;
+  /** Decimal string: sums can exceed 2^53. */
+  totalCents: string;
+  count: number;
+}
+
+/** Result of {@link FinanceRepository.sum}. */
+export interface FinanceSum {
+  /**
+   * Sum over all matching rows when they share one currency ("0" when there
+   * are none); null when currencies are mixed, since adding cents of
+   * different currencies means nothing. See `currencies` for the breakdown.
+   */
+  totalCents: string | null;
+  count: number;
+  currencies: CurrencyTotal[];
+}
+
+/** Totals of one org in {@link FinanceRepository.totalsByOrg}. */
+export interface OrgTotals {
+  orgId: number;
+  /** Empty for an org without rows. */
+  currencies: CurrencyTotal[];
+}
+
+/** Fields of {@link FinanceRepository.create}. */
+export interface NewFinanceItem {
+  /** Decimal string (or safe integer) within 0..2^63-1. */
+  readonly amountCents: string | number;
+  readonly currency: string;
+  readonly status: string;
+  readonly description: string;
+  readonly occurredAt: TimeBound;
+}
+
+/** At most this many org ids per {@link FinanceRepository.totalsByOrg} call. */
+export const MAX_TOTALS_ORGS = 1000;
+
+/** Statement texts of one table, built once from a fixed table name (never from input). */
+interface KindSql {
+  list: string;
+  get: string;
+  sum: string;
+  create: string;
+  updateStatus: string;
+  totals: string;
+}
+
+// Timestamps leave Postgres as ISO-8601 UTC text with all six fractional
+// digits: a JS Date would drop microseconds, and a keyset cursor built from a
+// truncated value would skip or repeat rows.
+const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+const COLUMNS = `id::text AS id, org_id::text AS org_id, amount_cents::text AS amount_cents,
+  currency, status, description, ${iso("occurred_at")} AS occurred_at, ${iso("created_at")} AS created_at`;
+
+// Optional filters are `$n IS NULL OR ...`: pg sends unnamed statements, which
+// Postgres plans with the actual values, so absent filters fold away and the
+// keyset predicate stays an index condition on (org_id, occurred_at, id).
+const FILTERS = `($2::timestamptz IS NULL OR occurred_at >= $2::timestamptz)
+  AND ($3::timestamptz IS NULL OR occurred_at < $3::timestamptz)
+  AND ($4::text IS NULL OR status = $4::text)`;
+
+// The output columns reuse the input names (`id::text AS id`), and ORDER BY
+// prefers output names: ordering is therefore always by the qualified
+// table columns (`f.occurred_at, f.id`), never by the text aliases, which
+// would sort "10000" before "2000" and break the keyset.
+function buildSql(table: string): KindSql {
+  return {
+    list: `SELECT ${COLUMNS} FROM ${table} f
+      WHERE org_id = $1 AND ${FILTERS}
+        AND ($5::timestamptz IS NULL OR (f.occurred_at, f.id) > ($5::timestamptz, $6::bigint))
+      ORDER BY f.occurred_at, f.id
+      LIMIT $7`,
+    get: `SELECT ${COLUMNS} FROM ${table} f WHERE org_id = $1 AND id = $2::bigint`,
+    sum: `SELECT currency, sum(amount_cents)::text AS total_cents, count(*)::text AS count
+      FROM ${table} f WHERE org_id = $1 AND ${FILTERS}
+      GROUP BY f.currency ORDER BY f.currency`,
+    create: `INSERT INTO ${table} (org_id, amount_cents, currency, status, description, occurred_at)
+      VALUES ($1, $2::bigint, $3, $4, $5, $6::timestamptz)
+      RETURNING ${COLUMNS}`,
+    updateStatus: `UPDATE ${table} SET status = $3 WHERE org_id = $1 AND id = $2::bigint RETURNING ${COLUMNS}`,
+    totals: `SELECT org_id::text AS org_id, currency, sum(amount_cents)::text AS total_cents, count(*)::text AS count
+      FROM ${table} f WHERE org_id = ANY($1::bigint[])
+      GROUP BY f.org_id, f.currency ORDER BY f.org_id, f.currency`,
+  };
+}
+
+// The only place table names come from.
+const SQL: Readonly<Record<FinanceKind, KindSql>> = Object.freeze({
+  revenues: buildSql("revenues"),
+  expenses: buildSql("expenses"),
+});
+
+/**
+ * Revenues and expenses of an org. Every statement is scoped by `org_id`;
+ * reads go through `getReadConnection({ orgId })` (a replica when one may
+ * serve, per the request's consistency), writes through
+ * `getWriteConnection(orgId)`.
+ */
+export class FinanceRepository extends BaseRepository {
+  /** One page of `kind` rows of `orgId`, ordered by `(occurred_at, id)`. */
+  async list(kind: FinanceKind, orgId: number, options: ListOptions): Promise<FinancePage> {
+    const sql = sqlOf(kind);
+    if (!Number.isInteger(options.limit) || options.limit < 1 || options.limit > 1000) {
+      throw new InvalidArgumentError("limit", "must be an integer from 1 to 1000");
+    }
+    const status = checkStatus(kind, options.status);
+    const after = options.after;
+    // One extra row tells whether another page exists, without a COUNT.
+    const rows = await this.getReadConnection({ orgId }).rawQueryAll(
+      sql.list,
+      orgId,
+      bound(options.from),
+      bound(options.to),
+      status,
+      bound(after?.occurredAt),
+      after === undefined ? null : after.id,
+      options.limit + 1,
+    );
+    const items = rows.slice(0, options.limit).map(toItem);
+    const last = items[items.length - 1];
+    const nextCursorKey =
+      rows.length > options.limit && last !== undefined ? { occurredAt: last.occurredAt, id: last.id } : null;
+    return { items, nextCursorKey };
+  }
+
+  /** The row, or null when it does not exist or belongs to another org. */
+  async get(kind: FinanceKind, orgId: number, id: string): Promise<FinanceItem | null> {
+    const row = await this.getReadConnection({ orgId }).rawQueryRow(sqlOf(kind).get, orgId, id);
+    return row === null ? null : toItem(row);
+  }
+
+  /** Sums of matching rows, per currency. */
+  async sum(kind: FinanceKind, orgId: number, filter: FinanceFilter = {}): Promise<FinanceSum> {
+    const status = checkStatus(kind, filter.status);
+    const rows = await this.getReadConnection({ orgId }).rawQueryAll(
+      sqlOf(kind).sum,
+      orgId,
+      bound(filter.from),
+      bound(filter.to),
+      status,
+    );
+    const currencies = rows.map(toCurrencyTotal);
+    const count = currencies.reduce((n, c) => n + c.count, 0);
+    const totalCents = currencies.length === 0 ? "0" : currencies.length === 1 ? currencies[0]!.totalCents : null;
+    return { totalCents, count, currencies };
+  }
+
+  /** Inserts a row on the org's primary and returns it as stored. */
+  async create(kind: FinanceKind, orgId: number, item: NewFinanceItem): Promise<FinanceItem> {
+    const status = checkStatus(kind, item.status);
+    const row = await this.getWriteConnection(orgId).rawQueryRow(
+      sqlOf(kind).create,
+      orgId,
+      String(item.amountCents),
+      item.currency,
+      status,
+      item.description,
+      bound(item.occurredAt),
+    );
+    if (row === null) throw new Error("INSERT ... RETURNING returned no row");
+    return toItem(row);
+  }
+
+  /** Sets the status; null when the row does not exist or belongs to another org. */
+  async updateStatus(kind: FinanceKind, orgId: number, id: string, status: string): Promise<FinanceItem | null> {
+    const checked = checkStatus(kind, status);
+    const row = await this.getWriteConnection(orgId).rawQueryRow(sqlOf(kind).updateStatus, orgId, id, checked);
+    return row === null ? null : toItem(row);
+  }
+
+  /**
+   * Per-currency totals of many orgs with ONE statement per cluster
+   * (`org_id = ANY($1::bigint[]) GROUP BY org_id, currency`); with a single
+   * cluster that is one statement in all. Ids are deduplicated; the result
+   * has one entry per distinct id, in request order, and orgs without rows
+   * get an empty `currencies` list.
+   *
+   * Org-range routing: when the router can say which cluster holds an org
+   * (`clusterOf(orgId).name`, as `ReplicaRouter` does), ids are grouped by
+   * cluster and each group is read from its own cluster, in parallel.
+   * `DatabaseRouter` does not declare `clusterOf`; a router without it is
+   * treated as one cluster and the statement runs on the cluster of the
+   * first id (orgs held elsewhere would read as empty).
+   *
+   * @throws {InvalidArgumentError} for an empty list, more than
+   *   {@link MAX_TOTALS_ORGS} distinct ids, an id that is not a non-negative
+   *   safe integer, or one no org range covers.
+   */
+  async totalsByOrg(kind: FinanceKind, orgIds: readonly number[]): Promise<OrgTotals[]> {
+    const ids = [...new Set(orgIds)];
+    if (ids.length === 0 || ids.length > MAX_TOTALS_ORGS) {
+      throw new InvalidArgumentError("orgIds", `must list 1 to ${MAX_TOTALS_ORGS} distinct org ids`);
+    }
+    if (!ids.every((id) => Number.isSafeInteger(id) && id >= 0)) {
+      throw new InvalidArgumentError("orgIds", "must be non-negative integers");
+    }
+    const sql = sqlOf(kind).totals;
+    const groups = groupByCluster(this.router, ids);
+    const results = await Promise.all(
+      groups.map((group) => this.getReadConnection({ orgId: group[0] }).rawQueryAll(sql, group)),
+    );
+    const byOrg = new Map<number, CurrencyTotal[]>(ids.map((id) => [id, []]));
+    for (const rows of results) {
+      for (const row of rows) byOrg.get(Number(row.org_id))?.push(toCurrencyTotal(row));
+    }
+    return ids.map((orgId) => ({ orgId, currencies: byOrg.get(orgId) ?? [] }));
+  }
+}
+
+/** What `ReplicaRouter` offers beyond `DatabaseRouter`: the cluster holding an org. */
+interface ClusterLookup {
+  clusterOf(orgId: number): { readonly name: string };
+}
+
+/** `ids` split by cluster (one group when the router cannot tell clusters apart). */
+function groupByCluster(router: DatabaseRouter, ids: number[]): number[][] {
+  const lookup = (router as Partial<ClusterLookup>).clusterOf;
+  if (typeof lookup !== "function") return [ids];
+  const groups = new Map<string, number[]>();
+  for (const id of ids) {
+    const name = lookup.call(router, id).name;
+    const group = groups.get(name);
+    if (group === undefined) groups.set(name, [id]);
+    else group.push(id);
+  }
+  return [...groups.values()];
+}
+
+function sqlOf(kind: FinanceKind): KindSql {
+  // Own-property check: `kind` may come from an untyped caller.
+  if (!Object.hasOwn(SQL, kind)) throw new InvalidArgumentError("kind", "must be revenues or expenses");
+  return SQL[kind];
+}
+
+/** The status if allowed for `kind`, null when absent. */
+function checkStatus(kind: FinanceKind, status: string | undefined): string | null {
+  if (status === undefined) return null;
+  const allowed = FINANCE_STATUSES[kind];
+  if (!allowed.includes(status)) throw new InvalidArgumentError("status", `must be one of ${allowed.join(", ")}`);
+  return status;
+}
+
+function bound(value: TimeBound | undefined): Primitive {
+  return value ?? null;
+}
+
+function toItem(row: Row): FinanceItem {
+  return {
+    id: String(row.id),
+    orgId: Number(row.org_id),
+    amountCents: String(row.amount_cents),
+    currency: String(row.currency),
+    status: String(row.status),
+    description: String(row.description),
+    occurredAt: String(row.occurred_at),
+    createdAt: String(row.created_at),
+  };
+}
+
+function toCurrencyTotal(row: Row): CurrencyTotal {
+  return { currency: String(row.currency), totalCents: String(row.total_cents), count: Number(row.count) };
+}

@@ -1,5 +1,4 @@
 import type { DbNode, PoolStats } from "./router/db_node";
-import type { NodeCluster } from "./router/node_cluster";
 import type { ReplicaRouter } from "./router/replica_router";
 import { HttpResponse, type RouteDef } from "../shared/http/route";
 
@@ -20,15 +19,50 @@ export interface NodeStatus {
   reads: number;
 }
 
+/** Body of GET /v1/system/database/replicas/status. */
+export interface ReplicaStatusResponse {
+  enabled: boolean;
+  strategy: string;
+  switches: { enabled: boolean; enabledEndpoints: string[] | null; disabledEndpoints: string[] };
+  primary: NodeStatus;
+  replicas: NodeStatus[];
+  summary: { total: number; healthy: number; serving: number };
+  /** Why reads go to the primary, when no replica serves. */
+  fallbackReason: string | null;
+  /** Further org-range clusters, if configured. */
+  clusters: { name: string; primary: NodeStatus; replicas: NodeStatus[]; serving: number }[];
+}
+
+/** Body of GET /v1/system/database/replicas/health. */
+export interface ReplicaHealthResponse {
+  healthy: boolean;
+  primaryHealthy: boolean;
+  replicaCount: number;
+  healthyReplicaCount: number;
+}
+
+/** Body of GET /v1/system/database/replicas/lag. */
+export interface ReplicaLagResponse {
+  replicas: { name: string; lagSeconds: number | null; lagBytes: number | null; status: string }[];
+  thresholds: { warningSeconds: number; criticalSeconds: number; maxLagSeconds: number | null; maxLagBytes: number | null };
+  primaryLsn: string | null;
+}
+
+/** Body of GET /v1/system/database/connection-pool/stats. */
+export interface PoolStatsResponse {
+  primary: PoolStats;
+  replicas: ({ name: string } & PoolStats)[];
+}
+
 /** GET /v1/system/database/replicas/status */
-export function replicaStatus(router: ReplicaRouter) {
+export function replicaStatus(router: ReplicaRouter): ReplicaStatusResponse {
   const main = router.clusters[0]!;
-  const replicas = main.replicas.map((n) => nodeStatus(router, main, n));
+  const replicas = main.replicas.map((n) => nodeStatus(router, n));
   return {
     enabled: router.planner.replicaReadsEnabled,
     strategy: router.config.strategy,
     switches: router.planner.switches(),
-    primary: nodeStatus(router, main, main.primary),
+    primary: nodeStatus(router, main.primary),
     replicas,
     summary: {
       total: replicas.length,
@@ -38,15 +72,15 @@ export function replicaStatus(router: ReplicaRouter) {
     fallbackReason: main.serving.length === 0 ? main.fallbackReason : null,
     clusters: router.clusters.slice(1).map((c) => ({
       name: c.name,
-      primary: nodeStatus(router, c, c.primary),
-      replicas: c.replicas.map((n) => nodeStatus(router, c, n)),
+      primary: nodeStatus(router, c.primary),
+      replicas: c.replicas.map((n) => nodeStatus(router, n)),
       serving: c.serving.length,
     })),
   };
 }
 
 /** GET /v1/system/database/replicas/health: 503 when the primary or every replica is down. */
-export function replicaHealth(router: ReplicaRouter) {
+export function replicaHealth(router: ReplicaRouter): ReplicaHealthResponse {
   const main = router.clusters[0]!;
   const primaryHealthy = main.primary.health.verdict === "healthy";
   const healthyReplicaCount = main.replicas.filter((n) => n.health.verdict === "healthy").length;
@@ -57,7 +91,7 @@ export function replicaHealth(router: ReplicaRouter) {
 }
 
 /** GET /v1/system/database/replicas/lag */
-export function replicaLag(router: ReplicaRouter) {
+export function replicaLag(router: ReplicaRouter): ReplicaLagResponse {
   const main = router.clusters[0]!;
   return {
     replicas: router.clusters.flatMap((c) =>
@@ -77,7 +111,7 @@ export function replicaLag(router: ReplicaRouter) {
 }
 
 /** GET /v1/system/database/connection-pool/stats */
-export function poolStats(router: ReplicaRouter) {
+export function poolStats(router: ReplicaRouter): PoolStatsResponse {
   const main = router.clusters[0]!;
   return {
     primary: main.primary.poolStats(),
@@ -118,7 +152,7 @@ export function monitoringRoutes(router: ReplicaRouter): RouteDef[] {
   ];
 }
 
-function nodeStatus(router: ReplicaRouter, cluster: NodeCluster, node: DbNode): NodeStatus {
+function nodeStatus(router: ReplicaRouter, node: DbNode): NodeStatus {
   const health = node.health.snapshot;
   const lag = node.lag?.reading;
   const bound = {
@@ -141,7 +175,6 @@ function nodeStatus(router: ReplicaRouter, cluster: NodeCluster, node: DbNode): 
     pool: node.poolStats(),
     reads: node.reads,
   };
-  void cluster;
 }
 
 function formatOptionalLsn(lsn: bigint | null): string | null {

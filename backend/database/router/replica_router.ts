@@ -379,7 +379,11 @@ export class ReplicaRouter implements DatabaseRouter {
       this.byName.get(cluster)?.refresh();
     });
     node.breaker?.onStateChange((t) => {
-      this.byName.get(cluster)?.refresh();
+      const owner = this.byName.get(cluster);
+      owner?.refresh();
+      // The open period is over: probe now, so a restarted replica serves again
+      // after the open duration plus one check, not a whole health interval.
+      if (t.to === "half_open" && owner !== undefined) this.health.checkSoon(owner, node);
       this.logger.warn("circuit breaker state changed", { node: t.node, from: t.from, to: t.to, reason: t.reason });
     });
     node.health.onChange((e) => {

@@ -1,0 +1,87 @@
+import type http from "node:http";
+import type { AddressInfo } from "node:net";
+import { adminRoutes } from "../database/admin_handlers";
+import { RouterMetrics } from "../database/metrics";
+import { monitoringRoutes } from "../database/monitoring_handlers";
+import type { ServiceConfig } from "../database/router/config";
+import { jsonLogger, type Logger } from "../database/router/logger";
+import { ReplicaRouter, type RouterDeps } from "../database/router/replica_router";
+import { financeRoutes } from "../finance/finance_handlers";
+import { HttpResponse, type RouteDef } from "../shared/http/route";
+import { FinanceRepository } from "../shared/repositories/finance_repository";
+import { createHttpServer } from "./http_server";
+
+/** The assembled standalone service. */
+export interface App {
+  readonly router: ReplicaRouter;
+  readonly metrics: RouterMetrics;
+  readonly routes: readonly RouteDef[];
+  readonly server: http.Server;
+  /** Listens on 127.0.0.1-or-all at `port` (0 = any free port); resolves the bound port. */
+  listen(port: number, host?: string): Promise<number>;
+  /**
+   * Graceful stop: refuse new connections, let requests in flight finish (up
+   * to `drainMs`), then close every pool. Idempotent.
+   */
+  close(drainMs?: number): Promise<void>;
+}
+
+/** Every route the service serves, in one table (the Encore files declare the same). */
+export function allRoutes(router: ReplicaRouter, metrics: RouterMetrics, logger: Logger): RouteDef[] {
+  return [
+    ...monitoringRoutes(router),
+    ...adminRoutes(router, logger),
+    {
+      method: "GET",
+      path: "/metrics",
+      endpoint: "database.metrics",
+      handle: async () => {
+        const { contentType, body } = await metrics.render();
+        return new HttpResponse(200, body, contentType);
+      },
+    },
+    ...financeRoutes(new FinanceRepository(router)),
+  ];
+}
+
+/** Builds the router, starts it, and wires the HTTP server. */
+export async function createApp(
+  config: ServiceConfig,
+  deps: RouterDeps & { logger?: Logger } = {},
+): Promise<App> {
+  const logger = deps.logger ?? jsonLogger;
+  const metrics = new RouterMetrics();
+  const router = new ReplicaRouter(config.router, { observer: metrics, ...deps, logger });
+  metrics.attach(router);
+  await router.start();
+  const routes = allRoutes(router, metrics, logger);
+  const server = createHttpServer({
+    routes,
+    logger,
+    adminToken: config.adminToken,
+    consistencyToken: (cluster) => router.consistencyToken(cluster),
+  });
+  let closing: Promise<void> | null = null;
+
+  return {
+    router,
+    metrics,
+    routes,
+    server,
+    listen: (port, host = "127.0.0.1") =>
+      new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+      }),
+    close: (drainMs = 8_000) =>
+      (closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const deadline = Date.now() + drainMs;
+        while (server.inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        server.closeAllConnections();
+        await stopped;
+        await router.close();
+      })()),
+  };
+}

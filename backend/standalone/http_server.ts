@@ -1,0 +1,244 @@
+import http from "node:http";
+import { parseConsistencyHeader, parseToken } from "../database/router/consistency";
+import { InvalidArgumentError, RouterError, type RouterErrorCode } from "../database/router/errors";
+import type { Logger } from "../database/router/logger";
+import { describePgError } from "../database/router/pg_errors";
+import { runWithRequestContext, type RequestContext } from "../database/router/request_context";
+import { checkAdminToken } from "../shared/http/admin_auth";
+import { HttpResponse, type RouteDef, type RouteInput } from "../shared/http/route";
+
+/** Largest request body accepted (1 MiB). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+const STATUS: Record<RouterErrorCode, number> = {
+  invalid_argument: 400,
+  unauthenticated: 401,
+  permission_denied: 403,
+  not_found: 404,
+  resource_exhausted: 429,
+  unavailable: 503,
+  internal: 500,
+};
+
+/** What the server needs besides its routes. */
+export interface HttpServerOptions {
+  routes: readonly RouteDef[];
+  logger: Logger;
+  /** Bearer token of admin routes; null answers 403 "disabled" on every one. */
+  adminToken: string | null;
+  /** Called after a handler that wrote, to get the X-Consistency-Token value. */
+  consistencyToken?: (cluster: string) => Promise<string>;
+  /** Runs around every request (caps, metrics). */
+  wrap?: <T>(ctx: RequestContext, fn: () => Promise<T>) => Promise<T>;
+}
+
+/** A compiled route: its path split into static and `:param` segments. */
+interface Compiled {
+  route: RouteDef;
+  segments: readonly string[];
+  params: readonly (string | null)[];
+  staticCount: number;
+}
+
+/**
+ * The standalone front door: a plain Node HTTP server serving the same
+ * routes, at the same paths, as the Encore `api()` declarations. Static path
+ * segments win over parameters, as in Encore's router.
+ */
+export function createHttpServer(options: HttpServerOptions): http.Server & { inFlight(): number } {
+  const table = compile(options.routes);
+  let inFlight = 0;
+
+  const server = http.createServer((req, res) => {
+    inFlight++;
+    res.on("close", () => inFlight--);
+    handle(req, res).catch((err: unknown) => {
+      options.logger.error("unhandled error while answering a request", { error: describePgError(err) });
+      if (!responseStarted(res)) sendError(res, 500, "internal", "internal error");
+    });
+  }) as http.Server & { inFlight(): number };
+  server.inFlight = () => inFlight;
+  // Slow clients must not hold connections forever.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  server.keepAliveTimeout = 5_000;
+  return server;
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const method = req.method ?? "GET";
+    const found = match(table, method, url.pathname);
+    if (found === "method_not_allowed") return sendError(res, 405, "invalid_argument", `method ${method} not allowed here`);
+    if (found === undefined) return sendError(res, 404, "not_found", `no route for ${method} ${url.pathname}`);
+    const { route, params } = found;
+
+    if (route.admin === true) {
+      const denied = checkAdminToken(req.headers.authorization, options.adminToken);
+      if (denied !== null) return sendError(res, denied.status, denied.code, denied.message);
+    }
+
+    const ctx: RequestContext = { endpoint: route.endpoint, servedBy: [] };
+    let input: RouteInput;
+    try {
+      readConsistencyHeaders(req, ctx);
+      const body = method === "GET" || method === "DELETE" ? undefined : await readJsonBody(req);
+      input = { params, query: queryObject(url.searchParams), body };
+      const userId = header(req, "x-user-id");
+      if (userId !== undefined) {
+        if (!/^[A-Za-z0-9_.:@-]{1,128}$/.test(userId)) throw new InvalidArgumentError("X-User-Id", "1-128 characters of A-Z a-z 0-9 _ . : @ -");
+        ctx.userId = userId;
+      }
+    } catch (err) {
+      return sendFailure(res, err, route.endpoint);
+    }
+
+    try {
+      const run = () => runWithRequestContext(ctx, () => route.handle(input));
+      const result = await (options.wrap ? options.wrap(ctx, run) : run());
+      if (ctx.wroteCluster !== undefined && options.consistencyToken !== undefined) {
+        res.setHeader("X-Consistency-Token", await options.consistencyToken(ctx.wroteCluster));
+      }
+      if (ctx.servedBy.length > 0) res.setHeader("X-Served-By", ctx.servedBy.join(","));
+      if (result instanceof HttpResponse) {
+        if (result.contentType !== undefined) {
+          res.writeHead(result.status, { "Content-Type": result.contentType });
+          res.end(String(result.body));
+        } else sendJson(res, result.status, result.body);
+      } else {
+        sendJson(res, route.successStatus ?? 200, result ?? {});
+      }
+    } catch (err) {
+      if (ctx.servedBy.length > 0 && !res.headersSent) res.setHeader("X-Served-By", ctx.servedBy.join(","));
+      sendFailure(res, err, route.endpoint);
+    }
+  }
+
+  function sendFailure(res: http.ServerResponse, err: unknown, endpoint: string): void {
+    if (err instanceof RouterError) {
+      if (err.code === "internal" || err.code === "unavailable") {
+        options.logger.warn("request failed", { endpoint, code: err.code, error: err.message });
+      }
+      return sendError(res, STATUS[err.code], err.code, err.message);
+    }
+    const sqlstate = (err as { code?: unknown } | null)?.code;
+    if (typeof sqlstate === "string" && /^(22|23)/.test(sqlstate)) {
+      // Data or constraint errors from PostgreSQL: the caller's input, but the
+      // server's message may quote values, so say only what kind of problem.
+      return sendError(res, 400, "invalid_argument", `the database rejected the value (SQLSTATE ${sqlstate})`);
+    }
+    options.logger.error("request failed", { endpoint, error: describePgError(err) });
+    sendError(res, 500, "internal", "internal error");
+  }
+}
+
+function responseStarted(res: http.ServerResponse): boolean {
+  return res.headersSent || res.writableEnded;
+}
+
+function compile(routes: readonly RouteDef[]): Map<string, Compiled[]> {
+  const table = new Map<string, Compiled[]>();
+  for (const route of routes) {
+    const segments = route.path.split("/").slice(1);
+    const params = segments.map((s) => (s.startsWith(":") ? s.slice(1) : null));
+    const list = table.get(route.method) ?? [];
+    list.push({ route, segments, params, staticCount: params.filter((p) => p === null).length });
+    table.set(route.method, list);
+  }
+  // More static segments first, so /revenues/sum wins over /revenues/:id.
+  for (const list of table.values()) list.sort((a, b) => b.staticCount - a.staticCount);
+  return table;
+}
+
+function match(
+  table: Map<string, Compiled[]>,
+  method: string,
+  path: string,
+): { route: RouteDef; params: Record<string, string> } | "method_not_allowed" | undefined {
+  const parts = path.split("/").slice(1);
+  const list = table.get(method);
+  if (list !== undefined) {
+    for (const c of list) {
+      const params = matchSegments(c, parts);
+      if (params !== null) return { route: c.route, params };
+    }
+  }
+  for (const [m, other] of table) {
+    if (m !== method && other.some((c) => matchSegments(c, parts) !== null)) return "method_not_allowed";
+  }
+  return undefined;
+}
+
+function matchSegments(c: Compiled, parts: readonly string[]): Record<string, string> | null {
+  if (parts.length !== c.segments.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < parts.length; i++) {
+    const name = c.params[i];
+    const part = parts[i]!;
+    if (name === null || name === undefined) {
+      if (part !== c.segments[i]) return null;
+    } else {
+      if (part === "") return null;
+      try {
+        params[name] = decodeURIComponent(part);
+      } catch {
+        return null;
+      }
+    }
+  }
+  return params;
+}
+
+function readConsistencyHeaders(req: http.IncomingMessage, ctx: RequestContext): void {
+  const token = header(req, "x-consistency-token");
+  const level = header(req, "x-consistency");
+  if (token !== undefined && token !== "") {
+    ctx.consistency = { level: "read_your_writes", token: parseToken(token) };
+  } else if (level !== undefined && level !== "") {
+    ctx.consistency = parseConsistencyHeader(level);
+  }
+}
+
+function header(req: http.IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function queryObject(params: URLSearchParams): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of params) out[k] = v;
+  return out;
+}
+
+async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (declared > MAX_BODY_BYTES) throw new InvalidArgumentError("body", `larger than ${MAX_BODY_BYTES} bytes (1 MiB)`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new InvalidArgumentError("body", `larger than ${MAX_BODY_BYTES} bytes (1 MiB)`);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+  } catch {
+    throw new InvalidArgumentError("body", "malformed JSON");
+  }
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: http.ServerResponse, status: number, code: RouterErrorCode, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  // After a rejected upload the rest of the body is unread: close the connection.
+  if (status === 400 || status === 413) res.setHeader("Connection", "close");
+  sendJson(res, status, { code, message });
+}

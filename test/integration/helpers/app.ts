@@ -1,0 +1,76 @@
+/**
+ * Starts the real standalone service (router + HTTP server) in-process on a
+ * free port against given servers, with short intervals suited to tests.
+ */
+import { loadConfig } from "../../../backend/database/router/config";
+import { silentLogger, type Logger } from "../../../backend/database/router/logger";
+import type { RouterDeps } from "../../../backend/database/router/replica_router";
+import { createApp, type App } from "../../../backend/standalone/app";
+import { runMigrations } from "../../../backend/standalone/migrate";
+import path from "node:path";
+import { repoRoot } from "./clusters";
+
+/** A running test service. */
+export interface TestApp {
+  app: App;
+  baseUrl: string;
+  /** fetch relative to the service, JSON in and out. */
+  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<HttpResult>;
+  close(): Promise<void>;
+}
+
+/** One HTTP exchange's outcome. */
+export interface HttpResult {
+  status: number;
+  body: any;
+  headers: Headers;
+  servedBy: string | null;
+}
+
+/** Environment defaults for tests: fast checks and polls. */
+export const FAST_ENV: Record<string, string> = {
+  REPLICA_HEALTH_CHECK_INTERVAL: "500ms",
+  REPLICA_LAG_POLL_INTERVAL: "200ms",
+  DB_CONNECTION_TIMEOUT: "2s",
+  DB_QUERY_TIMEOUT: "10s",
+  CIRCUIT_BREAKER_OPEN_DURATION: "2s",
+};
+
+/** Migrates the primary, then starts the service on a free port. */
+export async function startTestApp(
+  primaryUrl: string,
+  replicaUrls: readonly string[],
+  env: Record<string, string> = {},
+  deps: RouterDeps & { logger?: Logger } = {},
+): Promise<TestApp> {
+  await runMigrations(primaryUrl, path.join(repoRoot, "migrations"));
+  const config = loadConfig({
+    ...FAST_ENV,
+    ...env,
+    DATABASE_URL: primaryUrl,
+    READ_REPLICA_URLS: replicaUrls.join(","),
+  });
+  const app = await createApp(config, { logger: silentLogger, ...deps });
+  const port = await app.listen(0);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  return {
+    app,
+    baseUrl,
+    call: async (method, p, body, headers = {}) => {
+      const res = await fetch(baseUrl + p, {
+        method,
+        headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+        ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        /* Prometheus text or empty */
+      }
+      return { status: res.status, body: parsed, headers: res.headers, servedBy: res.headers.get("x-served-by") };
+    },
+    close: () => app.close(2_000),
+  };
+}

@@ -6,7 +6,7 @@
 import { api, APIError, ErrCode } from "encore.dev/api";
 import { adminRoutes } from "./admin_handlers";
 import { router, routerReady } from "./databases";
-import { toAPIError } from "../shared/http/encore_bridge";
+import { toAPIError } from "./encore_bridge";
 import type { RouteDef, RouteInput } from "../shared/http/route";
 import { jsonLogger } from "./router/logger";
 import { RouterMetrics } from "./metrics";

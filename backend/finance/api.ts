@@ -1,6 +1,6 @@
 import { api, type Header, type Query } from "encore.dev/api";
 import { router } from "../database/databases";
-import { callRoute } from "../shared/http/encore_bridge";
+import { callRoute } from "../database/encore_bridge";
 import type { RouteDef } from "../shared/http/route";
 import {
   FinanceRepository,

@@ -52,6 +52,9 @@ class FakeRouter implements DatabaseRouter {
   getWriteConnection(): WriteConnection {
     return this.conn;
   }
+  clusterOf(): { readonly name: string } {
+    return { name: "main" };
+  }
   transaction<T>(_orgId: number | undefined, fn: (tx: QueryApi) => Promise<T>): Promise<T> {
     return fn(this.conn);
   }

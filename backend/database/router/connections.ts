@@ -31,6 +31,12 @@ export interface WriteConnection extends QueryApi {
 export interface DatabaseRouter {
   getReadConnection(options?: ReadOptions): ReadConnection;
   getWriteConnection(orgId?: number): WriteConnection;
+  /**
+   * The cluster holding `orgId`'s data (org-range routing), so batched reads
+   * can group ids per cluster.
+   * @throws {OrgOutOfRangeError} when no range covers it.
+   */
+  clusterOf(orgId: number): { readonly name: string };
   /** Runs `fn` in one transaction on the org's primary; commits on return, rolls back on throw. */
   transaction<T>(orgId: number | undefined, fn: (tx: QueryApi) => Promise<T>): Promise<T>;
 }

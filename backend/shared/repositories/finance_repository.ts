@@ -250,12 +250,8 @@ export class FinanceRepository extends BaseRepository {
    * has one entry per distinct id, in request order, and orgs without rows
    * get an empty `currencies` list.
    *
-   * Org-range routing: when the router can say which cluster holds an org
-   * (`clusterOf(orgId).name`, as `ReplicaRouter` does), ids are grouped by
-   * cluster and each group is read from its own cluster, in parallel.
-   * `DatabaseRouter` does not declare `clusterOf`; a router without it is
-   * treated as one cluster and the statement runs on the cluster of the
-   * first id (orgs held elsewhere would read as empty).
+   * Org-range routing: ids are grouped by the cluster holding them
+   * (`router.clusterOf`) and each group is read from its own cluster, in parallel.
    *
    * @throws {InvalidArgumentError} for an empty list, more than
    *   {@link MAX_TOTALS_ORGS} distinct ids, an id that is not a non-negative
@@ -282,18 +278,11 @@ export class FinanceRepository extends BaseRepository {
   }
 }
 
-/** What `ReplicaRouter` offers beyond `DatabaseRouter`: the cluster holding an org. */
-interface ClusterLookup {
-  clusterOf(orgId: number): { readonly name: string };
-}
-
-/** `ids` split by cluster (one group when the router cannot tell clusters apart). */
+/** `ids` split by the cluster that holds them. */
 function groupByCluster(router: DatabaseRouter, ids: number[]): number[][] {
-  const lookup = (router as Partial<ClusterLookup>).clusterOf;
-  if (typeof lookup !== "function") return [ids];
   const groups = new Map<string, number[]>();
   for (const id of ids) {
-    const name = lookup.call(router, id).name;
+    const name = router.clusterOf(id).name;
     const group = groups.get(name);
     if (group === undefined) groups.set(name, [id]);
     else group.push(id);

@@ -44,6 +44,10 @@ export class PrimaryOnlyRouter implements DatabaseRouter {
     return this.conn;
   }
 
+  clusterOf(): { readonly name: string } {
+    return { name: "main" };
+  }
+
   async transaction<T>(_orgId: number | undefined, fn: (tx: QueryApi) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     try {

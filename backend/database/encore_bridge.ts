@@ -1,17 +1,17 @@
 import { APIError, ErrCode } from "encore.dev/api";
-import type { Consistency } from "../../database/router/consistency";
-import { parseConsistencyHeader, parseToken } from "../../database/router/consistency";
-import { RouterError, type RouterErrorCode } from "../../database/router/errors";
-import { runWithRequestContext, type RequestContext } from "../../database/router/request_context";
-import type { RouteDef, RouteInput } from "./route";
+import type { Consistency } from "./router/consistency";
+import { parseConsistencyHeader, parseToken } from "./router/consistency";
+import { RouterError, type RouterErrorCode } from "./router/errors";
+import { runWithRequestContext, type RequestContext } from "./router/request_context";
+import type { RouteDef, RouteInput } from "../shared/http/route";
+import { router, routerReady } from "./databases";
 
 /**
  * Edge file: imports `encore.dev/api` at run time, so only Encore `api.ts`
  * files may import it (never the router core or the standalone server).
  *
- * Minimal version written with the finance endpoints; the HTTP-layer owner
- * may extend it (e.g. to mint `X-Consistency-Token` after writes, which
- * needs the router).
+ * After a handler that wrote, it mints the `X-Consistency-Token` from the
+ * primary's WAL position, as the standalone server does.
  */
 
 /** Consistency headers of a request, as Encore hands them over. */
@@ -52,8 +52,11 @@ export async function callRoute<T>(
   if (route === undefined) throw new APIError(ErrCode.Internal, `no handler for ${endpoint}`);
   try {
     const ctx: RequestContext = { endpoint, servedBy: [], consistency: requestedConsistency(headers) };
+    await routerReady;
     const body = (await runWithRequestContext(ctx, () => route.handle(input))) as T;
-    return { ...body, servedBy: ctx.servedBy.join(", ") };
+    const servedBy = ctx.servedBy.join(",");
+    if (ctx.wroteCluster === undefined) return { ...body, servedBy };
+    return { ...body, servedBy, consistencyToken: await router.consistencyToken(ctx.wroteCluster) };
   } catch (err) {
     throw toAPIError(err);
   }

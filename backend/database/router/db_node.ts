@@ -40,6 +40,12 @@ export class DbNode implements SelectableNode {
   failures = 0;
   /** Set when removed or being removed: serves nothing. */
   disabled = false;
+  /**
+   * Highest replay LSN this replica is known to have reached (from lag
+   * samples and read-your-writes checks). Replay only moves forward, so a
+   * token at or below it needs no further question to the replica.
+   */
+  replayedLsn = 0n;
   readonly health: HealthTracker;
   /** Replicas only: the primary must always be tried. */
   readonly breaker: CircuitBreaker | null;
@@ -76,6 +82,16 @@ export class DbNode implements SelectableNode {
   /** Last measured replay lag in bytes (replicas), null when unknown. */
   get lagBytes(): number | null {
     return this.lag === null ? 0 : this.lag.reading.lagBytes;
+  }
+
+  /** True when this replica is known to have replayed `lsn`. */
+  hasReplayed(lsn: bigint): boolean {
+    return this.replayedLsn >= lsn;
+  }
+
+  /** Records a replay position seen on this replica (keeps the highest). */
+  noteReplayed(lsn: bigint): void {
+    if (lsn > this.replayedLsn) this.replayedLsn = lsn;
   }
 
   /** Runs one statement on this node's pool and returns its rows. */

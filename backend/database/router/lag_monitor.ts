@@ -59,10 +59,12 @@ export class LagMonitor {
         node.lag.recordFailure("not in recovery: no replay position");
         return;
       }
+      const replayLsn = parseLsn(String(row.replay_lsn));
+      node.noteReplayed(replayLsn);
       node.lag.recordSample({
         primaryLsn,
         receiveLsn: typeof row.receive_lsn === "string" ? parseLsn(row.receive_lsn) : null,
-        replayLsn: parseLsn(String(row.replay_lsn)),
+        replayLsn,
         lastReplayAtMs: typeof row.replay_ms === "number" ? row.replay_ms : null,
         sampledAtMs: this.options.clock.now(),
       });

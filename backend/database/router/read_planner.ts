@@ -111,12 +111,14 @@ export class ReadPlanner {
     const primary = cluster.primary;
     if (token.cluster !== cluster.name) return { node: primary, reason: "token_other_cluster" };
     if (cluster.serving.length === 0) return { node: primary, reason: cluster.fallbackReason };
-    // Replay positions only grow, so an old sample never claims too much.
-    const caughtUp = cluster.serving.filter((n) => n.lag!.hasReplayed(token.lsn));
+    // Replay positions only grow, so an old observation never claims too much.
+    const caughtUp = cluster.serving.filter((n) => n.hasReplayed(token.lsn));
     const node = this.pick(cluster, caughtUp, tried);
     if (node !== undefined) return { node, reason: "replica" };
     if (this.maxWaitMs <= 0) return { node: primary, reason: "token_not_replayed" };
-    const candidate = this.pick(cluster, cluster.serving, tried);
+    // Wait on the replica known to be furthest along: a paused or slow one is
+    // passed over instead of costing every token read the whole wait.
+    const candidate = this.pick(cluster, furthestAlong(cluster.serving), tried);
     if (candidate === undefined) return { node: primary, reason: "token_not_replayed" };
     return this.waitForReplay(candidate, token.lsn).then((reached) => {
       if (reached) return { node: candidate, reason: "replica" as const };
@@ -135,7 +137,10 @@ export class ReadPlanner {
       try {
         const rows = await node.query("SELECT pg_last_wal_replay_lsn()::text AS lsn", []);
         const text = rows[0]?.lsn;
-        if (typeof text === "string" && parseLsn(text) >= lsn) return true;
+        if (typeof text === "string") {
+          node.noteReplayed(parseLsn(text));
+          if (node.hasReplayed(lsn)) return true;
+        }
       } catch {
         return false;
       }
@@ -155,4 +160,11 @@ export class ReadPlanner {
     }
     return undefined;
   }
+}
+
+/** The replicas sharing the highest known replay position. */
+function furthestAlong(nodes: readonly DbNode[]): readonly DbNode[] {
+  let best = -1n;
+  for (const n of nodes) if (n.replayedLsn > best) best = n.replayedLsn;
+  return nodes.filter((n) => n.replayedLsn === best);
 }

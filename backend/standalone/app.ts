@@ -75,12 +75,7 @@ export async function createApp(
       }),
     close: (drainMs = 8_000) =>
       (closing ??= (async () => {
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        const deadline = Date.now() + drainMs;
-        while (server.inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-        server.closeAllConnections();
-        await stopped;
+        await server.shutdown(drainMs);
         await router.close();
       })()),
   };

@@ -1,4 +1,5 @@
 import http from "node:http";
+import net from "node:net";
 import { parseConsistencyHeader, parseToken } from "../database/router/consistency";
 import { InvalidArgumentError, RouterError, type RouterErrorCode } from "../database/router/errors";
 import type { Logger } from "../database/router/logger";
@@ -32,6 +33,18 @@ export interface HttpServerOptions {
   wrap?: <T>(ctx: RequestContext, fn: () => Promise<T>) => Promise<T>;
 }
 
+/** The HTTP server plus a graceful stop. */
+export interface DrainableServer extends http.Server {
+  /** Requests being answered now. */
+  inFlight(): number;
+  /**
+   * Stops accepting connections, answers requests already in flight or
+   * arriving on open sockets (with `Connection: close`) for up to `drainMs`,
+   * then closes every socket.
+   */
+  shutdown(drainMs: number): Promise<void>;
+}
+
 /** A compiled route: its path split into static and `:param` segments. */
 interface Compiled {
   route: RouteDef;
@@ -45,19 +58,41 @@ interface Compiled {
  * routes, at the same paths, as the Encore `api()` declarations. Static path
  * segments win over parameters, as in Encore's router.
  */
-export function createHttpServer(options: HttpServerOptions): http.Server & { inFlight(): number } {
+export function createHttpServer(options: HttpServerOptions): DrainableServer {
   const table = compile(options.routes);
   let inFlight = 0;
+  let closing = false;
 
   const server = http.createServer((req, res) => {
     inFlight++;
     res.on("close", () => inFlight--);
+    // While draining, answer what arrives on open keep-alive sockets but tell
+    // the client not to reuse the socket, so no request races the close.
+    if (closing) res.setHeader("Connection", "close");
     handle(req, res).catch((err: unknown) => {
       options.logger.error("unhandled error while answering a request", { error: describePgError(err) });
       if (!responseStarted(res)) sendError(res, 500, "internal", "internal error");
     });
-  }) as http.Server & { inFlight(): number };
+  }) as DrainableServer;
   server.inFlight = () => inFlight;
+  server.shutdown = async (drainMs) => {
+    closing = true;
+    // net.Server#close stops accepting without http.Server#close's extra step
+    // of dropping idle keep-alive sockets, which races a client's next request
+    // (ECONNRESET). Those sockets get one more answer, with Connection: close.
+    const stopped = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+    const deadline = Date.now() + drainMs;
+    // Done when nothing has been in flight for a short quiet period: a client
+    // whose request was already on the wire gets its answer, with Connection: close.
+    let quietSince = inFlight === 0 ? Date.now() : Infinity;
+    while (Date.now() < deadline && Date.now() - quietSince < 150) {
+      await new Promise((r) => setTimeout(r, 10));
+      if (inFlight > 0) quietSince = Infinity;
+      else if (quietSince === Infinity) quietSince = Date.now();
+    }
+    server.closeAllConnections();
+    await stopped;
+  };
   // Slow clients must not hold connections forever.
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;

@@ -40,6 +40,8 @@ export interface PoolConfig {
   readonly maxLifetimeMs: number;
   readonly connectionTimeoutMs: number;
   readonly queryTimeoutMs: number;
+  /** Prefix of `application_name` on every connection (`<prefix>:<node>`), to find them in pg_stat_activity. */
+  readonly applicationName: string;
 }
 
 /** Everything the router needs; parsed once and frozen. */
@@ -168,6 +170,10 @@ const envSchema = z.object({
   DB_MAX_LIFETIME: duration("ms", "1h"),
   DB_CONNECTION_TIMEOUT: duration("ms", "30s"),
   DB_QUERY_TIMEOUT: duration("ms", "60s"),
+  DB_APPLICATION_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,40}$/, "1-40 characters of A-Z a-z 0-9 _ . -")
+    .default("replica-router"),
   PORT: int(4000, 0, 65_535),
   ADMIN_TOKEN: z
     .string()
@@ -250,6 +256,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxLifetimeMs: e.DB_MAX_LIFETIME,
       connectionTimeoutMs: e.DB_CONNECTION_TIMEOUT,
       queryTimeoutMs: e.DB_QUERY_TIMEOUT,
+      applicationName: e.DB_APPLICATION_NAME,
     },
   };
   return deepFreeze({ router, port: e.PORT ?? 4000, adminToken: e.ADMIN_TOKEN });

@@ -16,6 +16,7 @@ import { QueryApi, type Row } from "./query_api";
 import { ReadPlanner, type Choice, type RouteReason } from "./read_planner";
 import { currentRequestContext, noteServedBy, type RequestContext } from "./request_context";
 import { createSelector } from "./selectors";
+import { ConcurrencyCaps } from "./concurrency_caps";
 import { classifySqlCached } from "./sql_classifier";
 import { VolatileFunctionCatalog } from "./volatile_functions";
 
@@ -49,6 +50,7 @@ export class ReplicaRouter implements DatabaseRouter {
   readonly lagMonitor: LagMonitor;
   readonly volatileFunctions: VolatileFunctionCatalog;
   readonly planner: ReadPlanner;
+  readonly caps: ConcurrencyCaps;
   readonly clock: Clock;
   readonly logger: Logger;
   private readonly byName = new Map<string, NodeCluster>();
@@ -87,6 +89,11 @@ export class ReplicaRouter implements DatabaseRouter {
     this.lagMonitor = new LagMonitor(() => this.clusters, { timeoutMs, clock: this.clock });
     this.volatileFunctions = new VolatileFunctionCatalog({ clock: this.clock });
     this.planner = new ReadPlanner(config, this.lagMonitor, this.logger);
+    this.caps = new ConcurrencyCaps({
+      perUser: config.maxConcurrentQueriesPerUser,
+      perOrg: config.maxConcurrentQueriesPerOrg,
+      waitMs: config.capWaitMs,
+    });
   }
 
   /**
@@ -139,6 +146,7 @@ export class ReplicaRouter implements DatabaseRouter {
     const ctx = currentRequestContext();
     return new RoutedReadConnection(
       this,
+      options.orgId,
       this.clusterOf(options.orgId),
       options.consistency ?? ctx?.consistency ?? EVENTUAL,
       options.endpoint ?? ctx?.endpoint ?? "",
@@ -148,7 +156,7 @@ export class ReplicaRouter implements DatabaseRouter {
 
   /** @inheritdoc */
   getWriteConnection(orgId?: number): WriteConnection {
-    return new PrimaryConnection(this, this.clusterOf(orgId), currentRequestContext());
+    return new PrimaryConnection(this, orgId, this.clusterOf(orgId), currentRequestContext());
   }
 
   /**
@@ -162,8 +170,21 @@ export class ReplicaRouter implements DatabaseRouter {
   /** @inheritdoc */
   async transaction<T>(orgId: number | undefined, fn: (tx: QueryApi) => Promise<T>): Promise<T> {
     const cluster = this.clusterOf(orgId);
-    const primary = cluster.primary;
     const ctx = currentRequestContext();
+    const release = this.caps.enabled ? await this.caps.acquire(ctx?.userId, orgId) : undefined;
+    try {
+      return await this.runTransaction(cluster, ctx, fn);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async runTransaction<T>(
+    cluster: NodeCluster,
+    ctx: RequestContext | undefined,
+    fn: (tx: QueryApi) => Promise<T>,
+  ): Promise<T> {
+    const primary = cluster.primary;
     let client: PgClient;
     try {
       client = await primary.pool.connect();
@@ -369,7 +390,7 @@ export class ReplicaRouter implements DatabaseRouter {
 
   private buildNode(cluster: string, name: string, role: "primary" | "replica", url: string, weight: number): DbNode {
     const label = cluster === "main" ? name : `${cluster}.${name}`;
-    const pool = this.poolFactory(url, this.config.pool, `replica-router:${label}`);
+    const pool = this.poolFactory(url, this.config.pool, `${this.config.pool.applicationName}:${label}`);
     const node = new DbNode(label, cluster, role, describeAddress(url), pool, weight, this.nodeOptions);
     pool.on("error", (err) => {
       // An idle client died (server restart, network). Count it like a failed query.
@@ -387,7 +408,9 @@ export class ReplicaRouter implements DatabaseRouter {
       this.logger.warn("circuit breaker state changed", { node: t.node, from: t.from, to: t.to, reason: t.reason });
     });
     node.health.onChange((e) => {
-      this.logger.warn("node health changed", { node: e.node, from: e.from, to: e.to, reason: e.reason });
+      const fields = { node: e.node, from: e.from, to: e.to, reason: e.reason };
+      if (e.to === "healthy") this.logger.info("node health changed", fields);
+      else this.logger.warn("node health changed", fields);
     });
     return node;
   }
@@ -440,6 +463,7 @@ class RoutedReadConnection extends QueryApi implements ReadConnection {
 
   constructor(
     private readonly router: ReplicaRouter,
+    private readonly orgId: number | undefined,
     private readonly cluster: NodeCluster,
     private readonly consistency: Consistency,
     private readonly endpoint: string,
@@ -449,9 +473,15 @@ class RoutedReadConnection extends QueryApi implements ReadConnection {
   }
 
   protected async run(sql: string, params: unknown[], raw: boolean): Promise<Row[]> {
-    const { rows, node } = await this.router.read(this.cluster, this.consistency, this.endpoint, this.ctx, sql, params, raw);
-    this.servedBy = node.name;
-    return rows;
+    const caps = this.router.caps;
+    const release = caps.enabled ? await caps.acquire(this.ctx?.userId, this.orgId) : undefined;
+    try {
+      const { rows, node } = await this.router.read(this.cluster, this.consistency, this.endpoint, this.ctx, sql, params, raw);
+      this.servedBy = node.name;
+      return rows;
+    } finally {
+      release?.();
+    }
   }
 }
 
@@ -459,6 +489,7 @@ class RoutedReadConnection extends QueryApi implements ReadConnection {
 class PrimaryConnection extends QueryApi implements WriteConnection {
   constructor(
     private readonly router: ReplicaRouter,
+    private readonly orgId: number | undefined,
     private readonly cluster: NodeCluster,
     private readonly ctx: RequestContext | undefined,
   ) {
@@ -473,9 +504,15 @@ class PrimaryConnection extends QueryApi implements WriteConnection {
     return this.router.consistencyToken(this.cluster.name);
   }
 
-  protected run(sql: string, params: unknown[]): Promise<Row[]> {
+  protected async run(sql: string, params: unknown[]): Promise<Row[]> {
     if (this.ctx !== undefined) this.ctx.wroteCluster = this.cluster.name;
-    return this.router.onPrimary(this.cluster, sql, params, this.ctx);
+    const caps = this.router.caps;
+    const release = caps.enabled ? await caps.acquire(this.ctx?.userId, this.orgId) : undefined;
+    try {
+      return await this.router.onPrimary(this.cluster, sql, params, this.ctx);
+    } finally {
+      release?.();
+    }
   }
 }
 

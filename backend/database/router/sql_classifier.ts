@@ -1,168 +1,312 @@
 import { SqlTokenizeError, tokenizeSql, type SqlToken } from "./sql_tokenizer";
 
-/** The verdict on one SQL text. */
+/**
+ * The verdict on one SQL text. Read-only verdicts list every function the
+ * statement calls (lower-case; schema-qualified calls appear both as
+ * `schema.name` and as `name`) so the router can refuse user functions the
+ * database marks VOLATILE. Verdicts are frozen: the cache shares them.
+ */
 export type SqlClassification =
   | { readonly readOnly: true; readonly functions: readonly string[] }
   | { readonly readOnly: false; readonly reason: string };
 
-const READ_STARTS = new Set(["select", "with", "values", "table", "show"]);
+const QUERY_HEADS = new Set(["select", "with", "values", "table"]);
+// Statements EXPLAIN accepts that need no session state (EXECUTE needs a
+// prepared statement, which lives only on the primary connection).
+const EXPLAINABLE = new Set(["select", "with", "values", "table", "insert", "update", "delete", "merge"]);
 const MODIFYING = new Set(["insert", "update", "delete", "merge"]);
-// Words followed by "(" that are syntax, not function calls.
+// Words that precede "(" as syntax rather than as a call. Listing one of them
+// as a function would only be a lost optimisation, so the set stays small.
 const NOT_FUNCTIONS = new Set([
   "select", "from", "where", "in", "exists", "any", "some", "all", "values", "as", "on", "using", "and", "or",
   "not", "case", "when", "then", "else", "over", "filter", "within", "cast", "row", "array", "lateral", "join",
   "group", "order", "by", "partition", "window", "rows", "range", "groups", "distinct", "limit", "offset",
   "fetch", "returning", "table", "with", "recursive", "union", "intersect", "except", "into", "set", "for",
-  "is", "like", "ilike", "similar", "between", "numeric", "decimal", "varchar", "char", "character", "timestamp",
-  "time", "interval", "bit", "float", "int", "integer", "bigint", "smallint", "real", "boolean", "only", "of",
+  "is", "like", "ilike", "similar", "between", "of", "only", "materialized", "sets", "rollup", "cube", "to",
+  "numeric", "decimal", "varchar", "char", "character", "varying", "timestamp", "time", "interval", "bit",
+  "float", "double", "precision", "int", "integer", "bigint", "smallint", "real", "boolean",
 ]);
-// Built-in functions that write, take locks, assign transaction ids or change session or server state.
+// Built-ins that write, lock, assign a transaction id, or act on state that
+// exists only on the node they run on (session settings, backend pids, files,
+// large-object descriptors, replication control). Families are matched by
+// prefix in isWritingFunction.
 const WRITING_FUNCTIONS = new Set([
-  "nextval", "setval", "set_config", "setseed", "txid_current", "pg_current_xact_id", "pg_notify", "dblink_exec",
-  "lo_create", "lo_creat", "lo_import", "lo_unlink", "lo_put", "lo_from_bytea", "lowrite", "lo_open", "lo_truncate",
-  "lo_truncate64", "lo_export", "pg_switch_wal", "pg_create_restore_point", "pg_terminate_backend",
-  "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile", "pg_promote", "pg_wal_replay_pause",
-  "pg_wal_replay_resume", "pg_drop_replication_slot", "pg_replication_origin_create", "pg_log_backend_memory_contexts",
-  "pg_import_system_collations", "pg_backup_start", "pg_backup_stop", "pg_start_backup", "pg_stop_backup",
-  "pg_logical_emit_message", "pg_copy_physical_replication_slot", "pg_copy_logical_replication_slot",
+  "nextval", "setval", "set_config", "setseed", "txid_current", "pg_current_xact_id", "pg_notify",
+  "loread", "lowrite", "pg_switch_wal", "pg_switch_xlog", "pg_create_restore_point", "pg_terminate_backend",
+  "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile", "pg_promote", "pg_backup_start", "pg_backup_stop",
+  "pg_start_backup", "pg_stop_backup", "pg_logical_emit_message", "pg_import_system_collations",
+  "pg_log_backend_memory_contexts", "pg_log_standby_snapshot", "pg_truncate_visibility_map",
+  "pg_replication_slot_advance", "pg_drop_replication_slot", "pg_export_snapshot",
 ]);
-const WRITING_PATTERN = /^pg_(try_)?advisory.*lock|^pg_stat_reset|^pg_create_.*_replication_slot|^pg_replication_origin_/;
+
+/** True for a built-in (bare, lower-case name) that must run on the primary. */
+function isWritingFunction(name: string): boolean {
+  if (WRITING_FUNCTIONS.has(name)) return true;
+  if (name.startsWith("lo_")) return name !== "lo_get"; // lo_get reads a whole object; the rest write or need a descriptor
+  if (name.startsWith("dblink")) return true; // dblink_exec writes elsewhere; the rest keep per-node connections
+  if (!name.startsWith("pg_")) return false;
+  return (
+    name.includes("advisory") || // pg_advisory_lock, pg_try_advisory_xact_lock_shared, pg_advisory_unlock_all...
+    name.startsWith("pg_stat_reset") ||
+    name.startsWith("pg_stat_statements_reset") ||
+    (name.startsWith("pg_create_") && name.endsWith("_replication_slot")) ||
+    (name.startsWith("pg_copy_") && name.endsWith("_replication_slot")) ||
+    name.startsWith("pg_replication_origin_") ||
+    name.startsWith("pg_logical_slot_") ||
+    name.startsWith("pg_wal_replay_") || // pausing replay on a replica would be a disaster
+    name.startsWith("pg_xlog_replay_") ||
+    name.startsWith("pg_file_") // adminpack
+  );
+}
 
 /**
- * Decides whether SQL is provably read-only, so it may run on a replica.
- * Conservative by construction: one statement starting with SELECT, WITH,
- * VALUES, TABLE, SHOW, EXPLAIN (without ANALYZE of a write) or COPY ... TO,
- * with no data-modifying word, no locking clause, no SELECT INTO, and no
- * call to a function known to write. Anything else, including SQL that
- * cannot be tokenized, is a write. `functions` lists every function called,
- * so the router can also refuse user functions the database marks VOLATILE.
+ * Decides whether one SQL text is provably read-only, so a streaming replica
+ * may run it. Pure, no I/O, one tokenizer pass plus one token scan.
+ *
+ * Read-only only when the text is exactly one statement (a trailing `;` is
+ * fine) that is a query (`SELECT`, `WITH`, `VALUES`, `TABLE`, `(SELECT ..)`),
+ * `SHOW`, `EXPLAIN` without ANALYZE of an explainable statement, `EXPLAIN
+ * ANALYZE` of a read-only one, or `COPY table|(query) TO STDOUT`; and the
+ * statement has no `insert`/`update`/`delete`/`merge` word (data-modifying
+ * CTEs, and conservatively columns named like them), no locking clause, no
+ * `INTO`, and no call to a built-in on the deny-list. Anything else, including
+ * SQL the tokenizer rejects, is a write with a short reason.
+ *
+ * Not seen, by design: functions reached without a `name(` call (views,
+ * triggers, operators, casts). A replica rejects their writes with SQLSTATE
+ * 25006 and the router retries on the primary.
  */
 export function classifySql(sql: string): SqlClassification {
   let tokens: SqlToken[];
   try {
     tokens = tokenizeSql(sql);
   } catch (err) {
-    if (err instanceof SqlTokenizeError) return write(`unparseable: ${err.message}`);
+    if (err instanceof SqlTokenizeError) return write(`unparseable: ${err.reason}`);
     throw err;
   }
-  while (tokens.length > 0 && tokens[tokens.length - 1]!.text === ";" && tokens[tokens.length - 1]!.kind === "punct") {
-    tokens.pop();
-  }
-  if (tokens.length === 0) return write("empty statement");
-  if (tokens.some((t) => t.kind === "punct" && t.text === ";")) return write("multiple statements");
-  return classifyStatement(tokens);
-}
-
-function classifyStatement(tokens: readonly SqlToken[]): SqlClassification {
+  let statement: SqlToken[] | undefined;
   let start = 0;
-  while (tokens[start]?.kind === "punct" && tokens[start]!.text === "(") start++;
-  const first = tokens[start];
-  if (first === undefined || first.kind !== "word") return write("does not start with a keyword");
-  if (first.text === "explain") return classifyExplain(tokens, start + 1);
-  if (first.text === "copy") {
-    return hasWordAtDepth0(tokens, "from") ? write("COPY ... FROM") : classifyBody(tokens);
+  for (let i = 0; i <= tokens.length; i++) {
+    if (i < tokens.length && !isPunct(tokens[i], ";")) continue;
+    if (i > start) {
+      // Even two reads: the caller expects one result, and extended protocol refuses two.
+      if (statement !== undefined) return write("multiple statements");
+      statement = tokens.slice(start, i);
+    }
+    start = i + 1;
   }
-  if (!READ_STARTS.has(first.text)) return write(first.text.toUpperCase());
-  return classifyBody(tokens);
+  return statement === undefined ? write("empty statement") : classifyStatement(statement);
 }
 
-function classifyExplain(tokens: readonly SqlToken[], at: number): SqlClassification {
-  let i = at;
-  let analyze = false;
-  if (tokens[i]?.text === "(") {
-    // EXPLAIN (ANALYZE [true|on|1], BUFFERS, ...) statement
-    let depth = 0;
-    for (; i < tokens.length; i++) {
-      const t = tokens[i]!;
-      if (t.text === "(") depth++;
-      else if (t.text === ")") {
-        depth--;
-        if (depth === 0) {
-          i++;
-          break;
-        }
-      } else if (t.kind === "word" && (t.text === "analyze" || t.text === "analyse")) {
-        const next = tokens[i + 1]?.text;
-        analyze = !(next === "false" || next === "off" || next === "0");
+/** Classifies one statement's tokens (non-empty, no `;`). */
+function classifyStatement(t: readonly SqlToken[]): SqlClassification {
+  const first = t[0];
+  if (isPunct(first, "(")) return classifyQuery(t);
+  if (first?.kind !== "word") return write("unknown statement");
+  if (QUERY_HEADS.has(first.text)) return classifyQuery(t);
+  if (first.text === "show") return read([]);
+  if (first.text === "explain") return classifyExplain(t);
+  if (first.text === "copy") return classifyCopy(t);
+  return write(first.text.toUpperCase()); // INSERT, SET, BEGIN, CREATE, CALL, DO, LOCK...
+}
+
+/** A query: scans every token, subqueries included, for writes, locks and calls. */
+function classifyQuery(t: readonly SqlToken[]): SqlClassification {
+  let k = 0;
+  while (isPunct(t[k], "(")) k++;
+  const head = t[k];
+  if (head?.kind !== "word" || !QUERY_HEADS.has(head.text)) return write("unknown statement");
+  const functions = new Set<string>();
+  for (let i = k; i < t.length; i++) {
+    const tok = t[i]!;
+    if (tok.kind === "word") {
+      const w = tok.text;
+      if (w === "for") {
+        const lock = lockingClause(t, i + 1);
+        if (lock !== undefined) return write(`SELECT ... FOR ${lock}`);
+      } else if (MODIFYING.has(w)) {
+        return write(`data-modifying ${w.toUpperCase()}`);
+      } else if (w === "into") {
+        // SELECT INTO creates a table; INTO appears in no read-only query.
+        return write("SELECT ... INTO");
+      } else if (w === "uescape") {
+        // Changes how U&"..." decodes, so a function name could be misread.
+        return write("unparseable: UESCAPE");
       }
     }
+    if ((tok.kind === "word" || tok.kind === "quoted_ident") && isPunct(t[i + 1], "(")) {
+      const denied = recordCall(t, i, functions);
+      if (denied !== undefined) return write(`${denied}()`);
+    }
+  }
+  return read([...functions]);
+}
+
+/** "UPDATE", "NO KEY UPDATE", "SHARE" or "KEY SHARE" when the words at `j` follow FOR as a locking clause. */
+function lockingClause(t: readonly SqlToken[], j: number): string | undefined {
+  if (isWord(t[j], "update")) return "UPDATE";
+  if (isWord(t[j], "share")) return "SHARE";
+  if (isWord(t[j], "no") && isWord(t[j + 1], "key") && isWord(t[j + 2], "update")) return "NO KEY UPDATE";
+  if (isWord(t[j], "key") && isWord(t[j + 1], "share")) return "KEY SHARE";
+  return undefined; // FOR READ ONLY, substring(x FROM 1 FOR 2), ...
+}
+
+/**
+ * Adds the call at `i` (a name followed by `(`) to `functions`, both
+ * qualified and bare; returns the bare name when it is on the deny-list.
+ */
+function recordCall(t: readonly SqlToken[], i: number, functions: Set<string>): string | undefined {
+  const tok = t[i]!;
+  const prev = t[i - 1];
+  const schema = isPunct(prev, ".") ? t[i - 2] : undefined;
+  const qualified = schema !== undefined && (schema.kind === "word" || schema.kind === "quoted_ident");
+  if (!qualified) {
+    if (tok.kind === "word" && NOT_FUNCTIONS.has(tok.text)) return undefined;
+    // `AS g(a, b)` and `WITH c(a) AS` name columns; nothing is called.
+    if (prev?.kind === "word" && (prev.text === "as" || prev.text === "with" || prev.text === "recursive")) {
+      return undefined;
+    }
+  }
+  // Quoted names are case-sensitive in PostgreSQL; folding them too can only add matches, which is the safe side.
+  const name = tok.kind === "word" ? tok.text : tok.text.toLowerCase();
+  if (qualified) functions.add(`${schema.kind === "word" ? schema.text : schema.text.toLowerCase()}.${name}`);
+  functions.add(name);
+  return isWritingFunction(name) ? name : undefined;
+}
+
+/** EXPLAIN plans without executing unless ANALYZE is on; then the statement runs for real. */
+function classifyExplain(t: readonly SqlToken[]): SqlClassification {
+  let i = 1;
+  let analyze = false;
+  if (isPunct(t[1], "(")) {
+    const close = matchingParen(t, 1);
+    if (close < 0) return write("unparseable: EXPLAIN options");
+    for (let k = 2; k < close; k++) {
+      const opt = t[k]!;
+      const isOptionName = isPunct(t[k - 1], "(") || isPunct(t[k - 1], ",");
+      if (isOptionName && (isWord(opt, "analyze") || isWord(opt, "analyse"))) {
+        const value = t[k + 1]!; // exists: at worst the closing paren
+        const bare = isPunct(value, ",") || isPunct(value, ")");
+        if (bare || !isFalseOption(value)) analyze = true;
+      }
+    }
+    i = close + 1;
   } else {
-    while (tokens[i]?.kind === "word" && ["analyze", "analyse", "verbose"].includes(tokens[i]!.text)) {
-      if (tokens[i]!.text !== "verbose") analyze = true;
+    // Legacy syntax: EXPLAIN [ANALYZE] [VERBOSE] statement.
+    while (isWord(t[i], "analyze") || isWord(t[i], "analyse") || isWord(t[i], "verbose")) {
+      if (!isWord(t[i], "verbose")) analyze = true;
       i++;
     }
   }
-  const inner = tokens.slice(i);
-  if (inner.length === 0) return write("EXPLAIN without a statement");
+  const inner = t.slice(i);
+  const head = inner[0];
+  if (head === undefined) return write("unparseable: EXPLAIN without a statement");
+  if (!isPunct(head, "(") && !(head.kind === "word" && EXPLAINABLE.has(head.text))) {
+    return write(`EXPLAIN ${head.text.toUpperCase()}`);
+  }
+  // Planning never calls VOLATILE functions, so a plan-only EXPLAIN calls nothing that matters.
+  if (!analyze) return read([]);
   const verdict = classifyStatement(inner);
-  // Without ANALYZE nothing executes; with it, the statement runs for real.
-  if (!analyze) return { readOnly: true, functions: verdict.readOnly ? verdict.functions : [] };
-  return verdict.readOnly ? verdict : write(`EXPLAIN ANALYZE of a write (${verdict.reason})`);
+  return verdict.readOnly ? verdict : write(`EXPLAIN ANALYZE ${verdict.reason}`);
 }
 
-function classifyBody(tokens: readonly SqlToken[]): SqlClassification {
-  const functions = new Set<string>();
-  for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i]!;
-    if (t.kind === "word") {
-      if (t.text === "for") {
-        const a = tokens[i + 1]?.text;
-        const b = tokens[i + 2]?.text;
-        const c = tokens[i + 3]?.text;
-        if (a === "update" || a === "share" || (a === "no" && b === "key" && c === "update") || (a === "key" && b === "share")) {
-          return write("SELECT ... FOR UPDATE/SHARE (row locks)");
-        }
-      }
-      if (MODIFYING.has(t.text)) return write(`data-modifying ${t.text.toUpperCase()}`);
-      if (t.text === "into") return write("SELECT ... INTO");
-    }
-    if ((t.kind === "word" || t.kind === "quoted_ident") && tokens[i + 1]?.text === "(" && tokens[i + 1]!.kind === "punct") {
-      if (t.kind === "word" && NOT_FUNCTIONS.has(t.text)) continue;
-      const name = t.kind === "word" ? t.text : t.text.toLowerCase();
-      const prev = tokens[i - 1];
-      const schema = prev?.text === "." && prev.kind === "punct" ? tokens[i - 2] : undefined;
-      if (WRITING_FUNCTIONS.has(name) || WRITING_PATTERN.test(name)) return write(`${name}() changes state`);
-      functions.add(name);
-      if (schema !== undefined) functions.add(`${schema.text.toLowerCase()}.${name}`);
+/** PostgreSQL's defGetBoolean false spellings: false, off, 0 (any case, word or string). */
+function isFalseOption(v: SqlToken): boolean {
+  const text = v.kind === "string" && v.text.startsWith("'") ? v.text.slice(1, -1).toLowerCase() : v.text;
+  return (v.kind === "word" || v.kind === "number" || v.kind === "string") &&
+    (text === "false" || text === "off" || text === "0");
+}
+
+/**
+ * `COPY table [(cols)] TO STDOUT` and `COPY (query) TO STDOUT` only read.
+ * `COPY ... FROM` writes; `COPY ... TO 'file'` or `TO PROGRAM` has effects on
+ * the server it runs on, which the caller means to be the primary.
+ */
+function classifyCopy(t: readonly SqlToken[]): SqlClassification {
+  let i = 1;
+  let functions: readonly string[] = [];
+  if (isPunct(t[1], "(")) {
+    const close = matchingParen(t, 1);
+    if (close <= 2) return write("unparseable: COPY");
+    const verdict = classifyStatement(t.slice(2, close));
+    // COPY (DELETE ... RETURNING *) TO STDOUT is legal and deletes.
+    if (!verdict.readOnly) return write(`COPY (${verdict.reason})`);
+    functions = verdict.functions;
+    i = close + 1;
+  } else {
+    if (isWord(t[i], "binary")) i++; // pre-7.3 syntax, still accepted
+    if (!isName(t[i])) return write("unparseable: COPY");
+    i++;
+    while (isPunct(t[i], ".") && isName(t[i + 1])) i += 2;
+    if (isPunct(t[i], "(")) {
+      const close = matchingParen(t, i);
+      if (close < 0) return write("unparseable: COPY");
+      i = close + 1;
     }
   }
-  return { readOnly: true, functions: [...functions] };
+  if (isWord(t[i], "from")) return write("COPY ... FROM");
+  if (isWord(t[i], "to") && isWord(t[i + 1], "stdout")) return read(functions);
+  return write("COPY ... TO file or program");
 }
 
-function hasWordAtDepth0(tokens: readonly SqlToken[], word: string): boolean {
+/** Index of the `)` closing the `(` at `open`, or -1. */
+function matchingParen(t: readonly SqlToken[], open: number): number {
   let depth = 0;
-  for (const t of tokens) {
-    if (t.kind === "punct" && t.text === "(") depth++;
-    else if (t.kind === "punct" && t.text === ")") depth--;
-    else if (depth === 0 && t.kind === "word" && t.text === word) return true;
+  for (let i = open; i < t.length; i++) {
+    if (isPunct(t[i], "(")) depth++;
+    else if (isPunct(t[i], ")") && --depth === 0) return i;
   }
-  return false;
+  return -1;
+}
+
+function isPunct(tok: SqlToken | undefined, text: string): boolean {
+  return tok !== undefined && tok.kind === "punct" && tok.text === text;
+}
+
+function isWord(tok: SqlToken | undefined, text: string): boolean {
+  return tok !== undefined && tok.kind === "word" && tok.text === text;
+}
+
+function isName(tok: SqlToken | undefined): boolean {
+  return tok !== undefined && (tok.kind === "word" || tok.kind === "quoted_ident");
+}
+
+function read(functions: readonly string[]): SqlClassification {
+  return Object.freeze({ readOnly: true, functions: Object.freeze(functions) });
 }
 
 function write(reason: string): SqlClassification {
-  return { readOnly: false, reason };
+  return Object.freeze({ readOnly: false, reason });
 }
 
-const MAX_CACHED = 1000;
+/** Most verdicts {@link classifySqlCached} keeps; the oldest goes first. */
+export const SQL_CLASSIFIER_CACHE_MAX_ENTRIES = 1000;
+// Longer texts are usually one-off bulk statements; caching them would pin megabytes.
+const MAX_CACHED_SQL_CHARS = 16_384;
 const cache = new Map<string, SqlClassification>();
 
 /**
- * {@link classifySql} memoised for the hot path (bounded: the oldest entry
- * goes when 1,000 are held; SQL longer than 10,000 characters is not cached).
+ * {@link classifySql} memoised for the router's hot path: the same text gets
+ * the same (frozen) verdict object. Bounded to
+ * {@link SQL_CLASSIFIER_CACHE_MAX_ENTRIES} entries, evicting in insertion
+ * order; texts over 16,384 characters are classified but not cached.
  */
 export function classifySqlCached(sql: string): SqlClassification {
   let verdict = cache.get(sql);
   if (verdict === undefined) {
     verdict = classifySql(sql);
-    if (sql.length <= 10_000) {
-      if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+    if (sql.length <= MAX_CACHED_SQL_CHARS) {
+      if (cache.size >= SQL_CLASSIFIER_CACHE_MAX_ENTRIES) {
+        const oldest = cache.keys().next();
+        if (oldest.done !== true) cache.delete(oldest.value);
+      }
       cache.set(sql, verdict);
     }
   }
   return verdict;
 }
 
-/** Number of cached verdicts (for tests). */
+/** Number of verdicts {@link classifySqlCached} holds (for tests and metrics). */
 export function classifierCacheSize(): number {
   return cache.size;
 }

@@ -28,10 +28,11 @@ const NOT_FUNCTIONS = new Set([
 ]);
 // Built-ins that write, lock, assign a transaction id, or act on state that
 // exists only on the node they run on (session settings, backend pids, files,
-// large-object descriptors, replication control). Families are matched by
-// prefix in isWritingFunction.
+// large-object descriptors, replication control). currval/lastval read the
+// session's own sequence state, which exists only on the primary connection
+// that called nextval. Families are matched by prefix in isWritingFunction.
 const WRITING_FUNCTIONS = new Set([
-  "nextval", "setval", "set_config", "setseed", "txid_current", "pg_current_xact_id", "pg_notify",
+  "nextval", "setval", "currval", "lastval", "set_config", "setseed", "txid_current", "pg_current_xact_id", "pg_notify",
   "loread", "lowrite", "pg_switch_wal", "pg_switch_xlog", "pg_create_restore_point", "pg_terminate_backend",
   "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile", "pg_promote", "pg_backup_start", "pg_backup_stop",
   "pg_start_backup", "pg_stop_backup", "pg_logical_emit_message", "pg_import_system_collations",

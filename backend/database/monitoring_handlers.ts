@@ -79,14 +79,16 @@ export function replicaStatus(router: ReplicaRouter): ReplicaStatusResponse {
   };
 }
 
-/** GET /v1/system/database/replicas/health: 503 when the primary or every replica is down. */
+/** GET /v1/system/database/replicas/health: 503 when the primary is down. */
 export function replicaHealth(router: ReplicaRouter): ReplicaHealthResponse {
   const main = router.clusters[0]!;
   const primaryHealthy = main.primary.health.verdict === "healthy";
   const healthyReplicaCount = main.replicas.filter((n) => n.health.verdict === "healthy").length;
-  // Healthy = every read and write can be answered: the primary is up, and
-  // either a replica is serving or there are no replicas to expect.
-  const healthy = primaryHealthy && (main.replicas.length === 0 || healthyReplicaCount > 0);
+  // Healthy = this instance can answer every read and write: that needs the
+  // primary (reads fall back to it). Replicas down is degradation, shown in
+  // healthyReplicaCount and alerted on, not a reason to pull the instance
+  // out of a load balancer — and under `encore run` no replica ever is one.
+  const healthy = primaryHealthy;
   return { healthy, primaryHealthy, replicaCount: main.replicas.length, healthyReplicaCount };
 }
 

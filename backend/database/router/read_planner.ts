@@ -84,7 +84,8 @@ export class ReadPlanner {
   ): Choice | Promise<Choice> {
     const primary = cluster.primary;
     if (!this.replicaReadsEnabled) return { node: primary, reason: "replicas_disabled" };
-    if (endpoint !== "" && !this.endpointAllowed(endpoint)) return { node: primary, reason: "endpoint_disabled" };
+    // With an allow-list, reads outside any endpoint ("") are not on it either.
+    if (!this.endpointAllowed(endpoint)) return { node: primary, reason: "endpoint_disabled" };
     switch (consistency.level) {
       case "strong":
         return { node: primary, reason: "strong" };

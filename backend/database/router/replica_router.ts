@@ -291,7 +291,13 @@ export class ReplicaRouter implements DatabaseRouter {
       noteServedBy(ctx, node.name);
       return rows;
     } catch (err) {
-      if (classifyPgError(err) === "node") throw this.primaryFailure(cluster, err);
+      const kind = classifyPgError(err);
+      if (kind === "node") throw this.primaryFailure(cluster, err);
+      // The "primary" refuses writes: it was demoted or is in recovery. Not the
+      // caller's fault, and not fixable by retrying here: unavailable.
+      if (kind === "read_only") {
+        throw new NodeUnavailableError(node.name, "the primary is read-only (in recovery or demoted)", { cause: err });
+      }
       throw err;
     }
   }

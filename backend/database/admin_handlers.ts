@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { isPostgresUrl } from "./router/config";
-import { InvalidArgumentError } from "./router/errors";
+import { InvalidArgumentError, NotFoundError } from "./router/errors";
 import type { Logger } from "./router/logger";
 import { describeAddress } from "./router/pg_pool";
 import type { ReplicaRouter } from "./router/replica_router";
@@ -29,7 +29,12 @@ const clusterQuery = (q: Readonly<Record<string, string | undefined>>) => {
  * Admin routes (bearer token; see the HTTP layer). Every action is logged
  * with what changed, never with a connection string.
  */
-export function adminRoutes(router: ReplicaRouter, logger: Logger): RouteDef[] {
+export function adminRoutes(
+  router: ReplicaRouter,
+  logger: Logger,
+  /** Endpoint names that exist, so a typo in a switch is a 404 rather than a silent no-op. */
+  knownEndpoints?: () => ReadonlySet<string>,
+): RouteDef[] {
   const audit = (action: string, fields: Record<string, unknown>) => logger.info(`admin: ${action}`, fields);
   const replicaParam = (params: Readonly<Record<string, string>>) => {
     const r = NAME.safeParse(params.name);
@@ -124,6 +129,9 @@ export function adminRoutes(router: ReplicaRouter, logger: Logger): RouteDef[] {
         const endpoint = params.endpoint ?? "";
         if (!/^[a-z][A-Za-z0-9_]{0,62}\.[a-z][A-Za-z0-9_]{0,62}$/.test(endpoint)) {
           throw new InvalidArgumentError("endpoint", "expected service.endpointName, e.g. finance.listRevenues");
+        }
+        if (knownEndpoints !== undefined && !knownEndpoints().has(endpoint)) {
+          throw new NotFoundError(`no endpoint named "${endpoint}"`);
         }
         const { enabled } = parseBody(switchBody, body);
         router.planner.setEndpoint(endpoint, enabled);

@@ -28,9 +28,9 @@ export interface App {
 
 /** Every route the service serves, in one table (the Encore files declare the same). */
 export function allRoutes(router: ReplicaRouter, metrics: RouterMetrics, logger: Logger): RouteDef[] {
-  return [
+  const routes: RouteDef[] = [
     ...monitoringRoutes(router),
-    ...adminRoutes(router, logger),
+    ...adminRoutes(router, logger, () => endpoints),
     {
       method: "GET",
       path: "/metrics",
@@ -42,6 +42,8 @@ export function allRoutes(router: ReplicaRouter, metrics: RouterMetrics, logger:
     },
     ...financeRoutes(new FinanceRepository(router)),
   ];
+  const endpoints: ReadonlySet<string> = new Set(routes.map((r) => r.endpoint));
+  return routes;
 }
 
 /** Builds the router, starts it, and wires the HTTP server. */

@@ -103,8 +103,11 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     const url = new URL(req.url ?? "/", "http://localhost");
     const method = req.method ?? "GET";
     const found = match(table, method, url.pathname);
-    if (found === "method_not_allowed") return sendError(res, 405, "invalid_argument", `method ${method} not allowed here`);
     if (found === undefined) return sendError(res, 404, "not_found", `no route for ${method} ${url.pathname}`);
+    if ("allowed" in found) {
+      res.setHeader("Allow", found.allowed.join(", "));
+      return sendError(res, 405, "invalid_argument", `method ${method} not allowed here; use ${found.allowed.join(", ")}`);
+    }
     const { route, params } = found;
 
     if (route.admin === true) {
@@ -188,7 +191,7 @@ function match(
   table: Map<string, Compiled[]>,
   method: string,
   path: string,
-): { route: RouteDef; params: Record<string, string> } | "method_not_allowed" | undefined {
+): { route: RouteDef; params: Record<string, string> } | { allowed: string[] } | undefined {
   const parts = path.split("/").slice(1);
   const list = table.get(method);
   if (list !== undefined) {
@@ -197,10 +200,10 @@ function match(
       if (params !== null) return { route: c.route, params };
     }
   }
-  for (const [m, other] of table) {
-    if (m !== method && other.some((c) => matchSegments(c, parts) !== null)) return "method_not_allowed";
-  }
-  return undefined;
+  const allowed = [...table]
+    .filter(([m, other]) => m !== method && other.some((c) => matchSegments(c, parts) !== null))
+    .map(([m]) => m);
+  return allowed.length > 0 ? { allowed } : undefined;
 }
 
 function matchSegments(c: Compiled, parts: readonly string[]): Record<string, string> | null {

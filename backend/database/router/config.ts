@@ -89,12 +89,20 @@ export class ConfigError extends Error {
   }
 }
 
+const MAX_DURATION_MS = 24 * 3_600_000;
+
 const duration = (bareUnit: "ms" | "s", fallback: string) =>
   z
     .string()
     .optional()
     .transform((raw, ctx) => {
       const ms = parseDurationMs(raw ?? fallback, bareUnit);
+      if (ms !== null && ms > MAX_DURATION_MS) {
+        // Node timers and PostgreSQL's statement_timeout cannot hold more than
+        // 2^31-1 ms; nothing here needs more than a day.
+        ctx.addIssue({ code: "custom", message: `must be at most 24h, got ${JSON.stringify(raw)}` });
+        return z.NEVER;
+      }
       if (ms === null) {
         ctx.addIssue({
           code: "custom",
@@ -111,7 +119,7 @@ const int = (fallback: number | null, min: number, max = Number.MAX_SAFE_INTEGER
     .optional()
     .transform((raw, ctx) => {
       if (raw === undefined || raw.trim() === "") return fallback;
-      const n = Number(raw);
+      const n = /^\s*\d{1,16}\s*$/.test(raw) ? Number(raw) : NaN;
       if (!Number.isInteger(n) || n < min || n > max) {
         ctx.addIssue({
           code: "custom",

@@ -139,7 +139,10 @@ function checkInstant(value: unknown, allowDateOnly: boolean): Instant | string 
   const utcYear = new Date(epochMs).getUTCFullYear();
   if (year < 1000 || utcYear < 1000 || utcYear > 9999) return RANGE_MESSAGE;
   const zone = z ?? `${sign}${oh}:${om}`;
-  const text = `${y}-${mo}-${d}T${hh}:${mi}:${ss ?? "00"}${frac === undefined ? "" : "." + frac}${zone}`;
+  // PostgreSQL keeps microseconds and would round the rest (possibly into
+  // year 10000); truncate to what it stores instead.
+  const micros = frac === undefined ? "" : "." + frac.slice(0, 6);
+  const text = `${y}-${mo}-${d}T${hh}:${mi}:${ss ?? "00"}${micros}${zone}`;
   return { text, epochMs };
 }
 

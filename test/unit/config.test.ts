@@ -1,0 +1,202 @@
+/**
+ * Start-up configuration: loadConfig rejects bad values with a ConfigError
+ * naming the variable (never echoing a connection string or its password),
+ * and accepts the documented duration forms.
+ */
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../backend/database/router/config";
+
+const BASE = {
+  DATABASE_URL: "postgres://app:PrimaryPw123@db.example:5432/app",
+  READ_REPLICA_URLS: "postgres://ro:ReplicaPw123@r1.example:5432/app,postgres://ro:ReplicaPw123@r2.example:5432/app",
+};
+
+/** The ConfigError loadConfig throws for `env` (fails if it does not throw one). */
+function configError(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe("loadConfig rejects bad values, naming the variable", () => {
+  it.each([
+    ["REPLICA_HEALTH_CHECK_INTERVAL", "abc"],
+    ["REPLICA_HEALTH_CHECK_INTERVAL", "-5s"],
+    ["REPLICA_HEALTH_CHECK_INTERVAL", "0"],
+    ["REPLICA_LAG_POLL_INTERVAL", "1 fortnight"],
+    ["DB_CONNECTION_TIMEOUT", "30 seconds"],
+    ["DB_MAX_IDLE_TIME", "ten minutes"],
+    ["DB_MAX_CONNECTIONS", "0"],
+    ["DB_MAX_CONNECTIONS", "many"],
+    ["DB_MAX_CONNECTIONS", "2.5"],
+    ["DB_MIN_CONNECTIONS", "-1"],
+    ["LOAD_BALANCING_STRATEGY", "random"],
+    ["USE_READ_REPLICAS", "maybe"],
+    ["REPLICA_FAILURE_THRESHOLD", "0"],
+    ["PORT", "70000"],
+    ["ADMIN_TOKEN", "short"],
+  ])("%s=%s", (name, value) => {
+    const err = configError({ ...BASE, [name]: value });
+    expect(err.message).toContain(name);
+    expect(err.issues.some((i) => i.startsWith(`${name}:`) || i.startsWith(`${name}[`)), err.message).toBe(true);
+  });
+
+  it("ADMIN_TOKEN=short: the value itself is not shown", () => {
+    const err = configError({ ...BASE, ADMIN_TOKEN: "hunter2pw" });
+    expect(err.message).toContain("ADMIN_TOKEN");
+    expect(err.message).not.toContain("hunter2pw");
+  });
+
+  it("DB_MIN_CONNECTIONS above DB_MAX_CONNECTIONS", () => {
+    const err = configError({ ...BASE, DB_MAX_CONNECTIONS: "5", DB_MIN_CONNECTIONS: "6" });
+    expect(err.message).toContain("DB_MIN_CONNECTIONS");
+  });
+
+  it("REPLICA_LAG_CRITICAL_THRESHOLD below the warning threshold", () => {
+    const err = configError({ ...BASE, REPLICA_LAG_WARNING_THRESHOLD: "10", REPLICA_LAG_CRITICAL_THRESHOLD: "5" });
+    expect(err.message).toContain("REPLICA_LAG_CRITICAL_THRESHOLD");
+  });
+
+  it("missing DATABASE_URL", () => {
+    const err = configError({ READ_REPLICA_URLS: BASE.READ_REPLICA_URLS });
+    expect(err.message).toContain("DATABASE_URL");
+    expect(configError({ DATABASE_URL: "" }).message).toContain("DATABASE_URL");
+  });
+
+  it("a non-URL DATABASE_URL is named, its password not shown", () => {
+    const err = configError({ DATABASE_URL: "app:TopSecretPw@db.example:5432/app" });
+    expect(err.message).toContain("DATABASE_URL");
+    expect(err.message).not.toContain("TopSecretPw");
+    expect(err.message).not.toContain("db.example");
+  });
+
+  it.each([
+    ["no scheme", "ro:TopSecretPw@r2.example:5432/app"],
+    ["wrong scheme", "mysql://ro:TopSecretPw@r2.example:3306/app"],
+    ["garbage", "TopSecretPw not a url at all"],
+  ])("a non-URL READ_REPLICA_URLS entry (%s) is named, its password not shown", (_label, bad) => {
+    const err = configError({
+      DATABASE_URL: BASE.DATABASE_URL,
+      READ_REPLICA_URLS: `postgres://ro:ReplicaPw123@r1.example:5432/app,${bad}`,
+    });
+    expect(err.message).toContain("READ_REPLICA_URLS");
+    expect(err.message).toMatch(/READ_REPLICA_URLS\[2\]/); // which entry
+    expect(err.message).not.toContain("TopSecretPw");
+    expect(err.message).not.toContain("ReplicaPw123");
+    expect(err.message).not.toContain("PrimaryPw123");
+  });
+
+  it("a non-URL READ_REPLICA_<N>_CONNECTION_STRING is named, its password not shown", () => {
+    const err = configError({ DATABASE_URL: BASE.DATABASE_URL, READ_REPLICA_1_CONNECTION_STRING: "ro:TopSecretPw@@nowhere" });
+    expect(err.message).toContain("READ_REPLICA_<N>_CONNECTION_STRING");
+    expect(err.message).not.toContain("TopSecretPw");
+  });
+
+  // PRODUCT BUG (backend/database/router/config.ts `duration()` + router/duration.ts
+  // parseDurationMs: no upper bound). Durations above 2^31-1 ms (~596h) are accepted,
+  // but nothing downstream can hold them: Node's setTimeout/setInterval replace them
+  // with 1 ms (TimeoutOverflowWarning), and PostgreSQL rejects statement_timeout
+  // above 2147483647. Verified against a real cluster:
+  //   DB_QUERY_TIMEOUT=1000h      -> every statement fails: invalid value for parameter "statement_timeout"
+  //   DB_CONNECTION_TIMEOUT=1000h -> every query fails: "Connection terminated due to connection timeout" (pg timer = 1 ms)
+  //   REPLICA_HEALTH_CHECK_INTERVAL=1000h -> health probes back to back (~480 transactions/s on an idle primary)
+  //   DB_MAX_IDLE_TIME / DB_MAX_LIFETIME=1000h -> pg-pool timers of 1 ms: connections dropped at once
+  // DESIGN.md: "A bad value stops start-up with a message naming the variable".
+  // These tests fail until loadConfig rejects such values.
+  it.each([
+    "REPLICA_HEALTH_CHECK_INTERVAL",
+    "REPLICA_LAG_POLL_INTERVAL",
+    "DB_CONNECTION_TIMEOUT",
+    "DB_QUERY_TIMEOUT",
+    "DB_MAX_IDLE_TIME",
+    "DB_MAX_LIFETIME",
+    "CONCURRENCY_CAP_WAIT",
+  ])("%s=1000h (beyond a 32-bit millisecond timer) is rejected", (name) => {
+    const err = configError({ ...BASE, [name]: "1000h" });
+    expect(err.message).toContain(name);
+  });
+
+  it("reports every bad variable at once", () => {
+    const err = configError({ ...BASE, DB_MAX_CONNECTIONS: "0", LOAD_BALANCING_STRATEGY: "random", REPLICA_HEALTH_CHECK_INTERVAL: "abc" });
+    for (const name of ["DB_MAX_CONNECTIONS", "LOAD_BALANCING_STRATEGY", "REPLICA_HEALTH_CHECK_INTERVAL"]) {
+      expect(err.message).toContain(name);
+    }
+  });
+});
+
+describe("loadConfig accepts", () => {
+  it("the defaults of DESIGN.md", () => {
+    const c = loadConfig(BASE);
+    expect(c.port).toBe(4000);
+    expect(c.adminToken).toBeNull();
+    expect(c.router.useReadReplicas).toBe(true);
+    expect(c.router.strategy).toBe("round-robin");
+    expect(c.router.healthCheckIntervalMs).toBe(30_000);
+    expect(c.router.lagWarningSeconds).toBe(5);
+    expect(c.router.lagCriticalSeconds).toBe(10);
+    expect(c.router.pool).toMatchObject({
+      maxConnections: 20,
+      minConnections: 0,
+      idleTimeoutMs: 600_000,
+      maxLifetimeMs: 3_600_000,
+      connectionTimeoutMs: 30_000,
+      queryTimeoutMs: 60_000,
+    });
+    expect(c.router.clusters[0]!.replicas.map((r) => r.name)).toEqual(["replica_1", "replica_2"]);
+    expect(Object.isFrozen(c.router.pool)).toBe(true);
+  });
+
+  it("durations written as 30s, 250ms, 10m and 1h", () => {
+    const c = loadConfig({
+      ...BASE,
+      DB_CONNECTION_TIMEOUT: "30s",
+      REPLICA_HEALTH_CHECK_INTERVAL: "250ms",
+      DB_MAX_IDLE_TIME: "10m",
+      DB_MAX_LIFETIME: "1h",
+      REPLICA_LAG_POLL_INTERVAL: "1s",
+      DB_QUERY_TIMEOUT: "2m",
+    });
+    expect(c.router.pool.connectionTimeoutMs).toBe(30_000);
+    expect(c.router.healthCheckIntervalMs).toBe(250);
+    expect(c.router.pool.idleTimeoutMs).toBe(600_000);
+    expect(c.router.pool.maxLifetimeMs).toBe(3_600_000);
+    expect(c.router.lagPollIntervalMs).toBe(1_000);
+    expect(c.router.pool.queryTimeoutMs).toBe(120_000);
+  });
+
+  it("bare numbers in the variable's documented unit (ms for intervals, s for lag thresholds)", () => {
+    const c = loadConfig({ ...BASE, REPLICA_HEALTH_CHECK_INTERVAL: "30000", REPLICA_LAG_WARNING_THRESHOLD: "3", REPLICA_LAG_CRITICAL_THRESHOLD: "8" });
+    expect(c.router.healthCheckIntervalMs).toBe(30_000);
+    expect(c.router.lagWarningSeconds).toBe(3);
+    expect(c.router.lagCriticalSeconds).toBe(8);
+  });
+
+  it("valid numbers, strategies, a 16-character ADMIN_TOKEN and PORT=0", () => {
+    const c = loadConfig({
+      ...BASE,
+      DB_MAX_CONNECTIONS: "7",
+      LOAD_BALANCING_STRATEGY: "least-connections",
+      ADMIN_TOKEN: "0123456789abcdef",
+      PORT: "0",
+      USE_READ_REPLICAS: "false",
+    });
+    expect(c.router.pool.maxConnections).toBe(7);
+    expect(c.router.strategy).toBe("least-connections");
+    expect(c.adminToken).toBe("0123456789abcdef");
+    expect(c.port).toBe(0);
+    expect(c.router.useReadReplicas).toBe(false);
+  });
+
+  it("READ_REPLICA_<N>_CONNECTION_STRING in N order", () => {
+    const c = loadConfig({
+      DATABASE_URL: BASE.DATABASE_URL,
+      READ_REPLICA_2_CONNECTION_STRING: "postgres://ro@r2.example/app",
+      READ_REPLICA_1_CONNECTION_STRING: "postgres://ro@r1.example/app",
+    });
+    expect(c.router.clusters[0]!.replicas.map((r) => r.url)).toEqual(["postgres://ro@r1.example/app", "postgres://ro@r2.example/app"]);
+  });
+});

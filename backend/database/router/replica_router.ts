@@ -12,7 +12,8 @@ import { NodeCluster, type LagBound } from "./node_cluster";
 import { OrgRanges } from "./org_ranges";
 import { classifyPgError, describePgError } from "./pg_errors";
 import { createPgPool, describeAddress, type PgClient, type PoolFactory } from "./pg_pool";
-import { QueryApi, type Row } from "./query_api";
+import type { QueryApi, Row } from "./query_api";
+import { ClientConnection, PrimaryConnection, RoutedReadConnection } from "./routed_connections";
 import { ReadPlanner, type Choice, type RouteReason } from "./read_planner";
 import { currentRequestContext, noteServedBy, type RequestContext } from "./request_context";
 import { createSelector } from "./selectors";
@@ -460,75 +461,5 @@ export class ReplicaRouter implements DatabaseRouter {
         nodes: c.nodes.map((n) => ({ name: n.name, address: n.address, state: n.state({}) })),
       });
     }
-  }
-}
-
-/** A read connection: each statement is routed on its own. */
-class RoutedReadConnection extends QueryApi implements ReadConnection {
-  servedBy: string | null = null;
-
-  constructor(
-    private readonly router: ReplicaRouter,
-    private readonly orgId: number | undefined,
-    private readonly cluster: NodeCluster,
-    private readonly consistency: Consistency,
-    private readonly endpoint: string,
-    private readonly ctx: RequestContext | undefined,
-  ) {
-    super();
-  }
-
-  protected async run(sql: string, params: unknown[], raw: boolean): Promise<Row[]> {
-    const caps = this.router.caps;
-    const release = caps.enabled ? await caps.acquire(this.ctx?.userId, this.orgId) : undefined;
-    try {
-      const { rows, node } = await this.router.read(this.cluster, this.consistency, this.endpoint, this.ctx, sql, params, raw);
-      this.servedBy = node.name;
-      return rows;
-    } finally {
-      release?.();
-    }
-  }
-}
-
-/** A connection to a cluster's primary. */
-class PrimaryConnection extends QueryApi implements WriteConnection {
-  constructor(
-    private readonly router: ReplicaRouter,
-    private readonly orgId: number | undefined,
-    private readonly cluster: NodeCluster,
-    private readonly ctx: RequestContext | undefined,
-  ) {
-    super();
-  }
-
-  get servedBy(): string {
-    return this.cluster.primary.name;
-  }
-
-  consistencyToken(): Promise<string> {
-    return this.router.consistencyToken(this.cluster.name);
-  }
-
-  protected async run(sql: string, params: unknown[]): Promise<Row[]> {
-    if (this.ctx !== undefined) this.ctx.wroteCluster = this.cluster.name;
-    const caps = this.router.caps;
-    const release = caps.enabled ? await caps.acquire(this.ctx?.userId, this.orgId) : undefined;
-    try {
-      return await this.router.onPrimary(this.cluster, sql, params, this.ctx);
-    } finally {
-      release?.();
-    }
-  }
-}
-
-/** Statements inside a transaction, on one checked-out primary connection. */
-class ClientConnection extends QueryApi {
-  constructor(private readonly client: PgClient) {
-    super();
-  }
-
-  protected async run(sql: string, params: unknown[]): Promise<Row[]> {
-    return (await this.client.query(sql, params)).rows;
   }
 }

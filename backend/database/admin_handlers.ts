@@ -8,11 +8,19 @@ import { replicaStatus } from "./monitoring_handlers";
 import { parseBody } from "../shared/http/validation";
 import type { RouteDef } from "../shared/http/route";
 
-const NAME = z.string().regex(/^[a-z][a-z0-9_.]{0,80}$/, "lower-case letters, digits, _ and .");
+const NAME = z
+  .string()
+  .regex(/^[a-z][a-z0-9_.]{0,80}$/, "lower-case letters, digits, _ and .");
 const addReplicaBody = z
   .object({
-    connectionString: z.string().max(2048).refine(isPostgresUrl, "not a postgres:// URL"),
-    name: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, "lower-case letters, digits and _").optional(),
+    connectionString: z
+      .string()
+      .max(2048)
+      .refine(isPostgresUrl, "not a postgres:// URL"),
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,62}$/, "lower-case letters, digits and _")
+      .optional(),
     weight: z.number().int().min(1).max(1000).optional(),
     cluster: NAME.optional(),
   })
@@ -21,7 +29,8 @@ const switchBody = z.object({ enabled: z.boolean() }).strict();
 const clusterQuery = (q: Readonly<Record<string, string | undefined>>) => {
   if (q.cluster === undefined) return undefined;
   const r = NAME.safeParse(q.cluster);
-  if (!r.success) throw new InvalidArgumentError("cluster", "not a cluster name");
+  if (!r.success)
+    throw new InvalidArgumentError("cluster", "not a cluster name");
   return r.data;
 };
 
@@ -35,10 +44,12 @@ export function adminRoutes(
   /** Endpoint names that exist, so a typo in a switch is a 404 rather than a silent no-op. */
   knownEndpoints?: () => ReadonlySet<string>,
 ): RouteDef[] {
-  const audit = (action: string, fields: Record<string, unknown>) => logger.info(`admin: ${action}`, fields);
+  const audit = (action: string, fields: Record<string, unknown>) =>
+    logger.info(`admin: ${action}`, fields);
   const replicaParam = (params: Readonly<Record<string, string>>) => {
     const r = NAME.safeParse(params.name);
-    if (!r.success) throw new InvalidArgumentError("name", "not a replica name");
+    if (!r.success)
+      throw new InvalidArgumentError("name", "not a replica name");
     return r.data;
   };
   return [
@@ -67,8 +78,15 @@ export function adminRoutes(
           ...(b.name !== undefined ? { name: b.name } : {}),
           ...(b.weight !== undefined ? { weight: b.weight } : {}),
         });
-        audit("added a replica", { node: node.name, address: describeAddress(b.connectionString) });
-        return { name: node.name, address: node.address, state: node.state({}) };
+        audit("added a replica", {
+          node: node.name,
+          address: describeAddress(b.connectionString),
+        });
+        return {
+          name: node.name,
+          address: node.address,
+          state: node.state({}),
+        };
       },
     },
     {
@@ -78,7 +96,11 @@ export function adminRoutes(
       admin: true,
       handle: async ({ params, query }) => {
         const name = replicaParam(params);
-        await router.removeReplica(name, { ...(clusterQuery(query) !== undefined ? { cluster: clusterQuery(query)! } : {}) });
+        await router.removeReplica(name, {
+          ...(clusterQuery(query) !== undefined
+            ? { cluster: clusterQuery(query)! }
+            : {}),
+        });
         audit("removed a replica", { node: name });
         return { removed: name };
       },
@@ -89,7 +111,10 @@ export function adminRoutes(
       endpoint: "database.openCircuit",
       admin: true,
       handle: async ({ params, query }) => {
-        const node = router.replicaNamed(router.clusterNamed(clusterQuery(query) ?? "main"), replicaParam(params));
+        const node = router.replicaNamed(
+          router.clusterNamed(clusterQuery(query) ?? "main"),
+          replicaParam(params),
+        );
         node.breaker!.openManually("opened by an admin");
         audit("opened a circuit", { node: node.name });
         return { name: node.name, circuit: node.breaker!.stateName };
@@ -101,7 +126,10 @@ export function adminRoutes(
       endpoint: "database.closeCircuit",
       admin: true,
       handle: async ({ params, query }) => {
-        const node = router.replicaNamed(router.clusterNamed(clusterQuery(query) ?? "main"), replicaParam(params));
+        const node = router.replicaNamed(
+          router.clusterNamed(clusterQuery(query) ?? "main"),
+          replicaParam(params),
+        );
         node.breaker!.closeManually("closed by an admin");
         audit("closed a circuit", { node: node.name });
         return { name: node.name, circuit: node.breaker!.stateName };
@@ -127,8 +155,13 @@ export function adminRoutes(
       admin: true,
       handle: async ({ params, body }) => {
         const endpoint = params.endpoint ?? "";
-        if (!/^[a-z][A-Za-z0-9_]{0,62}\.[a-z][A-Za-z0-9_]{0,62}$/.test(endpoint)) {
-          throw new InvalidArgumentError("endpoint", "expected service.endpointName, e.g. finance.listRevenues");
+        if (
+          !/^[a-z][A-Za-z0-9_]{0,62}\.[a-z][A-Za-z0-9_]{0,62}$/.test(endpoint)
+        ) {
+          throw new InvalidArgumentError(
+            "endpoint",
+            "expected service.endpointName, e.g. finance.listRevenues",
+          );
         }
         if (knownEndpoints !== undefined && !knownEndpoints().has(endpoint)) {
           throw new NotFoundError(`no endpoint named "${endpoint}"`);

@@ -17,9 +17,14 @@ interface AuthData {
 }
 
 export const adminAuth = authHandler<AuthParams, AuthData>(async (params) => {
-  const denied = checkAdminToken(params.authorization, serviceConfig.adminToken);
+  const denied = checkAdminToken(
+    params.authorization,
+    serviceConfig.adminToken,
+  );
   if (denied === null) return { userID: "admin" };
-  throw denied.code === "unauthenticated" ? APIError.unauthenticated(denied.message) : APIError.permissionDenied(denied.message);
+  throw denied.code === "unauthenticated"
+    ? APIError.unauthenticated(denied.message)
+    : APIError.permissionDenied(denied.message);
 });
 
 export const gateway = new Gateway({ authHandler: adminAuth });

@@ -13,13 +13,18 @@
  * More replicas than three come from READ_REPLICA_URLS (a secret or env var),
  * appended after the declared ones.
  */
-import { SQLDatabase, type Primitive as EncorePrimitive } from "encore.dev/storage/sqldb";
+import {
+  SQLDatabase,
+  type Primitive as EncorePrimitive,
+} from "encore.dev/storage/sqldb";
 import { loadConfig } from "./router/config";
 import type { Primitive } from "./router/query_api";
 import { ReplicaRouter } from "./router/replica_router";
 
 /** The primary, with the finance migrations (applied by Encore). */
-export const primaryDb = new SQLDatabase("primary", { migrations: "../../migrations" });
+export const primaryDb = new SQLDatabase("primary", {
+  migrations: "../../migrations",
+});
 // Replicas: declared without migrations, they hold whatever the primary replicates.
 export const replica1 = new SQLDatabase("replica_1");
 export const replica2 = new SQLDatabase("replica_2");
@@ -30,11 +35,16 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const primitivesAgree: Same<Primitive, EncorePrimitive> = true;
 void primitivesAgree;
 
-const extra = (process.env.READ_REPLICA_URLS ?? "").split(",").filter((s) => s.trim() !== "");
+const extra = (process.env.READ_REPLICA_URLS ?? "")
+  .split(",")
+  .filter((s) => s.trim() !== "");
 const config = loadConfig({
   ...process.env,
   DATABASE_URL: primaryDb.connectionString,
-  READ_REPLICA_URLS: [replica1, replica2, replica3].map((db) => db.connectionString).concat(extra).join(","),
+  READ_REPLICA_URLS: [replica1, replica2, replica3]
+    .map((db) => db.connectionString)
+    .concat(extra)
+    .join(","),
 });
 
 /** The router every Encore endpoint of this app uses. */

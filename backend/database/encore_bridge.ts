@@ -2,7 +2,10 @@ import { APIError, ErrCode } from "encore.dev/api";
 import type { Consistency } from "./router/consistency";
 import { parseConsistencyHeader, parseToken } from "./router/consistency";
 import { RouterError, type RouterErrorCode } from "./router/errors";
-import { runWithRequestContext, type RequestContext } from "./router/request_context";
+import {
+  runWithRequestContext,
+  type RequestContext,
+} from "./router/request_context";
 import type { RouteDef, RouteInput } from "../shared/http/route";
 import { router, routerReady } from "./databases";
 
@@ -49,22 +52,39 @@ export async function callRoute<T>(
   headers?: ConsistencyHeaders,
 ): Promise<T & { servedBy: string; consistencyToken?: string }> {
   const route = routes.get(endpoint);
-  if (route === undefined) throw new APIError(ErrCode.Internal, `no handler for ${endpoint}`);
+  if (route === undefined)
+    throw new APIError(ErrCode.Internal, `no handler for ${endpoint}`);
   try {
-    const ctx: RequestContext = { endpoint, servedBy: [], consistency: requestedConsistency(headers) };
+    const ctx: RequestContext = {
+      endpoint,
+      servedBy: [],
+      consistency: requestedConsistency(headers),
+    };
     await routerReady;
-    const body = (await runWithRequestContext(ctx, () => route.handle(input))) as T;
+    const body = (await runWithRequestContext(ctx, () =>
+      route.handle(input),
+    )) as T;
     const servedBy = ctx.servedBy.join(",");
     if (ctx.wroteCluster === undefined) return { ...body, servedBy };
-    return { ...body, servedBy, consistencyToken: await router.consistencyToken(ctx.wroteCluster) };
+    return {
+      ...body,
+      servedBy,
+      consistencyToken: await router.consistencyToken(ctx.wroteCluster),
+    };
   } catch (err) {
     throw toAPIError(err);
   }
 }
 
 /** The consistency a request asked for; a token wins over `X-Consistency`. */
-function requestedConsistency(headers: ConsistencyHeaders | undefined): Consistency | undefined {
-  if (headers?.consistencyToken) return { level: "read_your_writes", token: parseToken(headers.consistencyToken) };
+function requestedConsistency(
+  headers: ConsistencyHeaders | undefined,
+): Consistency | undefined {
+  if (headers?.consistencyToken)
+    return {
+      level: "read_your_writes",
+      token: parseToken(headers.consistencyToken),
+    };
   if (headers?.consistency) return parseConsistencyHeader(headers.consistency);
   return undefined;
 }
@@ -72,6 +92,11 @@ function requestedConsistency(headers: ConsistencyHeaders | undefined): Consiste
 /** Maps a thrown error to an Encore `APIError`. */
 export function toAPIError(err: unknown): APIError {
   if (err instanceof APIError) return err;
-  if (err instanceof RouterError) return new APIError(CODES[err.code], err.message, err);
-  return new APIError(ErrCode.Internal, "internal error", err instanceof Error ? err : undefined);
+  if (err instanceof RouterError)
+    return new APIError(CODES[err.code], err.message, err);
+  return new APIError(
+    ErrCode.Internal,
+    "internal error",
+    err instanceof Error ? err : undefined,
+  );
 }

@@ -1,4 +1,10 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import {
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+} from "prom-client";
 import type { DbNode } from "./router/db_node";
 import type { RouteReason } from "./router/read_planner";
 import type { ReplicaRouter, RouterObserver } from "./router/replica_router";
@@ -13,12 +19,19 @@ export class RouterMetrics implements RouterObserver {
   private router: ReplicaRouter | null = null;
   private readonly routing: Counter<"target" | "endpoint" | "reason">;
   private readonly duration: Histogram<"node" | "kind">;
-  private readonly routeChildren = new Map<DbNode, Map<string, Map<RouteReason, { inc(): void }>>>();
-  private readonly durationChildren = new Map<DbNode, { read: { observe(v: number): void }; write: { observe(v: number): void } }>();
+  private readonly routeChildren = new Map<
+    DbNode,
+    Map<string, Map<RouteReason, { inc(): void }>>
+  >();
+  private readonly durationChildren = new Map<
+    DbNode,
+    { read: { observe(v: number): void }; write: { observe(v: number): void } }
+  >();
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics !== false)
+      collectDefaultMetrics({ register: this.registry });
     this.routing = new Counter({
       name: "read_routing_total",
       help: "Reads routed, by target node, endpoint and reason (replica = normal replica read)",
@@ -29,11 +42,15 @@ export class RouterMetrics implements RouterObserver {
       name: "db_query_duration_seconds",
       help: "Statement latency by node and kind (read/write)",
       labelNames: ["node", "kind"] as const,
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      buckets: [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+        5, 10,
+      ],
       registers,
     });
     const self = this;
-    const replicas = () => self.router?.clusters.flatMap((c) => c.replicas) ?? [];
+    const replicas = () =>
+      self.router?.clusters.flatMap((c) => c.replicas) ?? [];
     new Gauge({
       name: "replica_lag_seconds",
       help: "Replay lag of each replica in seconds (absent when unknown)",
@@ -67,7 +84,8 @@ export class RouterMetrics implements RouterObserver {
       registers,
       collect() {
         this.reset();
-        for (const n of replicas()) this.set({ replica: n.name }, n.health.verdict === "healthy" ? 1 : 0);
+        for (const n of replicas())
+          this.set({ replica: n.name }, n.health.verdict === "healthy" ? 1 : 0);
       },
     });
     new Gauge({
@@ -78,7 +96,8 @@ export class RouterMetrics implements RouterObserver {
       collect() {
         this.reset();
         for (const c of self.router?.clusters ?? []) {
-          for (const n of c.replicas) this.set({ replica: n.name }, c.serving.includes(n) ? 1 : 0);
+          for (const n of c.replicas)
+            this.set({ replica: n.name }, c.serving.includes(n) ? 1 : 0);
         }
       },
     });
@@ -91,7 +110,10 @@ export class RouterMetrics implements RouterObserver {
         this.reset();
         for (const n of replicas()) {
           const s = n.breaker!.stateName;
-          this.set({ replica: n.name }, s === "closed" ? 0 : s === "half_open" ? 1 : 2);
+          this.set(
+            { replica: n.name },
+            s === "closed" ? 0 : s === "half_open" ? 1 : 2,
+          );
         }
       },
     });
@@ -122,12 +144,18 @@ export class RouterMetrics implements RouterObserver {
 
   onRoute(node: DbNode, endpoint: string, reason: RouteReason): void {
     let byEndpoint = this.routeChildren.get(node);
-    if (byEndpoint === undefined) this.routeChildren.set(node, (byEndpoint = new Map()));
+    if (byEndpoint === undefined)
+      this.routeChildren.set(node, (byEndpoint = new Map()));
     let byReason = byEndpoint.get(endpoint);
-    if (byReason === undefined) byEndpoint.set(endpoint, (byReason = new Map()));
+    if (byReason === undefined)
+      byEndpoint.set(endpoint, (byReason = new Map()));
     let child = byReason.get(reason);
     if (child === undefined) {
-      child = this.routing.labels(node.name, endpoint === "" ? "(none)" : endpoint, reason);
+      child = this.routing.labels(
+        node.name,
+        endpoint === "" ? "(none)" : endpoint,
+        reason,
+      );
       byReason.set(reason, child);
     }
     child.inc();
@@ -136,7 +164,10 @@ export class RouterMetrics implements RouterObserver {
   onQuery(node: DbNode, kind: "read" | "write", seconds: number): void {
     let children = this.durationChildren.get(node);
     if (children === undefined) {
-      children = { read: this.duration.labels(node.name, "read"), write: this.duration.labels(node.name, "write") };
+      children = {
+        read: this.duration.labels(node.name, "read"),
+        write: this.duration.labels(node.name, "write"),
+      };
       this.durationChildren.set(node, children);
     }
     children[kind].observe(seconds);
@@ -144,6 +175,9 @@ export class RouterMetrics implements RouterObserver {
 
   /** The Prometheus text exposition. */
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    return {
+      contentType: this.registry.contentType,
+      body: await this.registry.metrics(),
+    };
   }
 }

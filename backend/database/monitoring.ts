@@ -21,7 +21,9 @@ import {
   type ReplicaStatusResponse,
 } from "./monitoring_handlers";
 
-const admin = new Map<string, RouteDef>(adminRoutes(router, jsonLogger).map((r) => [r.endpoint, r] as const));
+const admin = new Map<string, RouteDef>(
+  adminRoutes(router, jsonLogger).map((r) => [r.endpoint, r] as const),
+);
 // Gauges read the router at scrape time. Under Encore the query-path hooks
 // are not attached (the router is built in databases.ts), so the routing
 // counter and latency histogram are exported empty there; see docs/observability.md.
@@ -50,7 +52,10 @@ export const health = api(
   async (): Promise<ReplicaHealthResponse> => {
     await routerReady;
     const body = replicaHealth(router);
-    if (!body.healthy) throw new APIError(ErrCode.Unavailable, "database unhealthy").withDetails(body);
+    if (!body.healthy)
+      throw new APIError(ErrCode.Unavailable, "database unhealthy").withDetails(
+        body,
+      );
     return body;
   },
 );
@@ -61,15 +66,22 @@ export const lag = api(
 );
 
 export const pools = api(
-  { expose: true, method: "GET", path: "/v1/system/database/connection-pool/stats" },
+  {
+    expose: true,
+    method: "GET",
+    path: "/v1/system/database/connection-pool/stats",
+  },
   async (): Promise<PoolStatsResponse> => poolStats(router),
 );
 
-export const prometheus = api.raw({ expose: true, method: "GET", path: "/metrics" }, async (_req, resp) => {
-  const { contentType, body } = await metrics.render();
-  resp.writeHead(200, { "Content-Type": contentType });
-  resp.end(body);
-});
+export const prometheus = api.raw(
+  { expose: true, method: "GET", path: "/metrics" },
+  async (_req, resp) => {
+    const { contentType, body } = await metrics.render();
+    resp.writeHead(200, { "Content-Type": contentType });
+    resp.end(body);
+  },
+);
 
 interface ReplicaName {
   name: string;
@@ -99,42 +111,104 @@ interface CircuitResponse {
 }
 
 export const forceHealthCheck = api(
-  { expose: true, auth: true, method: "POST", path: "/v1/system/database/health-check" },
-  async (): Promise<ReplicaStatusResponse> => runAdmin("database.forceHealthCheck", { params: {}, query: {}, body: undefined }),
+  {
+    expose: true,
+    auth: true,
+    method: "POST",
+    path: "/v1/system/database/health-check",
+  },
+  async (): Promise<ReplicaStatusResponse> =>
+    runAdmin("database.forceHealthCheck", {
+      params: {},
+      query: {},
+      body: undefined,
+    }),
 );
 
 export const addReplica = api(
-  { expose: true, auth: true, method: "POST", path: "/v1/system/database/replicas" },
-  async (req: AddReplicaRequest): Promise<{ name: string; address: string; state: string }> =>
+  {
+    expose: true,
+    auth: true,
+    method: "POST",
+    path: "/v1/system/database/replicas",
+  },
+  async (
+    req: AddReplicaRequest,
+  ): Promise<{ name: string; address: string; state: string }> =>
     runAdmin("database.addReplica", { params: {}, query: {}, body: req }),
 );
 
 export const removeReplica = api(
-  { expose: true, auth: true, method: "DELETE", path: "/v1/system/database/replicas/:name" },
+  {
+    expose: true,
+    auth: true,
+    method: "DELETE",
+    path: "/v1/system/database/replicas/:name",
+  },
   async (req: ReplicaName): Promise<{ removed: string }> =>
-    runAdmin("database.removeReplica", { params: { name: req.name }, query: { cluster: req.cluster }, body: undefined }),
+    runAdmin("database.removeReplica", {
+      params: { name: req.name },
+      query: { cluster: req.cluster },
+      body: undefined,
+    }),
 );
 
 export const openCircuit = api(
-  { expose: true, auth: true, method: "POST", path: "/v1/system/database/replicas/:name/circuit/open" },
+  {
+    expose: true,
+    auth: true,
+    method: "POST",
+    path: "/v1/system/database/replicas/:name/circuit/open",
+  },
   async (req: ReplicaName): Promise<CircuitResponse> =>
-    runAdmin("database.openCircuit", { params: { name: req.name }, query: { cluster: req.cluster }, body: undefined }),
+    runAdmin("database.openCircuit", {
+      params: { name: req.name },
+      query: { cluster: req.cluster },
+      body: undefined,
+    }),
 );
 
 export const closeCircuit = api(
-  { expose: true, auth: true, method: "POST", path: "/v1/system/database/replicas/:name/circuit/close" },
+  {
+    expose: true,
+    auth: true,
+    method: "POST",
+    path: "/v1/system/database/replicas/:name/circuit/close",
+  },
   async (req: ReplicaName): Promise<CircuitResponse> =>
-    runAdmin("database.closeCircuit", { params: { name: req.name }, query: { cluster: req.cluster }, body: undefined }),
+    runAdmin("database.closeCircuit", {
+      params: { name: req.name },
+      query: { cluster: req.cluster },
+      body: undefined,
+    }),
 );
 
 export const setReplicaReads = api(
-  { expose: true, auth: true, method: "PUT", path: "/v1/system/database/read-replicas" },
+  {
+    expose: true,
+    auth: true,
+    method: "PUT",
+    path: "/v1/system/database/read-replicas",
+  },
   async (req: SwitchRequest): Promise<Switches> =>
-    runAdmin("database.setReplicaReads", { params: {}, query: {}, body: { enabled: req.enabled } }),
+    runAdmin("database.setReplicaReads", {
+      params: {},
+      query: {},
+      body: { enabled: req.enabled },
+    }),
 );
 
 export const setEndpointReplicaReads = api(
-  { expose: true, auth: true, method: "PUT", path: "/v1/system/database/read-replicas/endpoints/:endpoint" },
+  {
+    expose: true,
+    auth: true,
+    method: "PUT",
+    path: "/v1/system/database/read-replicas/endpoints/:endpoint",
+  },
   async (req: EndpointSwitchRequest): Promise<Switches> =>
-    runAdmin("database.setEndpointReplicaReads", { params: { endpoint: req.endpoint }, query: {}, body: { enabled: req.enabled } }),
+    runAdmin("database.setEndpointReplicaReads", {
+      params: { endpoint: req.endpoint },
+      query: {},
+      body: { enabled: req.enabled },
+    }),
 );

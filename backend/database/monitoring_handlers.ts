@@ -23,14 +23,23 @@ export interface NodeStatus {
 export interface ReplicaStatusResponse {
   enabled: boolean;
   strategy: string;
-  switches: { enabled: boolean; enabledEndpoints: string[] | null; disabledEndpoints: string[] };
+  switches: {
+    enabled: boolean;
+    enabledEndpoints: string[] | null;
+    disabledEndpoints: string[];
+  };
   primary: NodeStatus;
   replicas: NodeStatus[];
   summary: { total: number; healthy: number; serving: number };
   /** Why reads go to the primary, when no replica serves. */
   fallbackReason: string | null;
   /** Further org-range clusters, if configured. */
-  clusters: { name: string; primary: NodeStatus; replicas: NodeStatus[]; serving: number }[];
+  clusters: {
+    name: string;
+    primary: NodeStatus;
+    replicas: NodeStatus[];
+    serving: number;
+  }[];
 }
 
 /** Body of GET /v1/system/database/replicas/health. */
@@ -43,8 +52,18 @@ export interface ReplicaHealthResponse {
 
 /** Body of GET /v1/system/database/replicas/lag. */
 export interface ReplicaLagResponse {
-  replicas: { name: string; lagSeconds: number | null; lagBytes: number | null; status: string }[];
-  thresholds: { warningSeconds: number; criticalSeconds: number; maxLagSeconds: number | null; maxLagBytes: number | null };
+  replicas: {
+    name: string;
+    lagSeconds: number | null;
+    lagBytes: number | null;
+    status: string;
+  }[];
+  thresholds: {
+    warningSeconds: number;
+    criticalSeconds: number;
+    maxLagSeconds: number | null;
+    maxLagBytes: number | null;
+  };
   primaryLsn: string | null;
 }
 
@@ -83,13 +102,20 @@ export function replicaStatus(router: ReplicaRouter): ReplicaStatusResponse {
 export function replicaHealth(router: ReplicaRouter): ReplicaHealthResponse {
   const main = router.clusters[0]!;
   const primaryHealthy = main.primary.health.verdict === "healthy";
-  const healthyReplicaCount = main.replicas.filter((n) => n.health.verdict === "healthy").length;
+  const healthyReplicaCount = main.replicas.filter(
+    (n) => n.health.verdict === "healthy",
+  ).length;
   // Healthy = this instance can answer every read and write: that needs the
   // primary (reads fall back to it). Replicas down is degradation, shown in
   // healthyReplicaCount and alerted on, not a reason to pull the instance
   // out of a load balancer — and under `encore run` no replica ever is one.
   const healthy = primaryHealthy;
-  return { healthy, primaryHealthy, replicaCount: main.replicas.length, healthyReplicaCount };
+  return {
+    healthy,
+    primaryHealthy,
+    replicaCount: main.replicas.length,
+    healthyReplicaCount,
+  };
 }
 
 /** GET /v1/system/database/replicas/lag */
@@ -99,7 +125,12 @@ export function replicaLag(router: ReplicaRouter): ReplicaLagResponse {
     replicas: router.clusters.flatMap((c) =>
       c.replicas.map((n) => {
         const r = n.lag!.reading;
-        return { name: n.name, lagSeconds: r.lagSeconds, lagBytes: r.lagBytes, status: r.status };
+        return {
+          name: n.name,
+          lagSeconds: r.lagSeconds,
+          lagBytes: r.lagBytes,
+          status: r.status,
+        };
       }),
     ),
     thresholds: {
@@ -117,7 +148,9 @@ export function poolStats(router: ReplicaRouter): PoolStatsResponse {
   const main = router.clusters[0]!;
   return {
     primary: main.primary.poolStats(),
-    replicas: router.clusters.flatMap((c) => c.replicas.map((n) => ({ name: n.name, ...n.poolStats() }))),
+    replicas: router.clusters.flatMap((c) =>
+      c.replicas.map((n) => ({ name: n.name, ...n.poolStats() })),
+    ),
   };
 }
 
@@ -158,8 +191,12 @@ function nodeStatus(router: ReplicaRouter, node: DbNode): NodeStatus {
   const health = node.health.snapshot;
   const lag = node.lag?.reading;
   const bound = {
-    ...(router.config.maxLagSeconds !== null ? { maxLagSeconds: router.config.maxLagSeconds } : {}),
-    ...(router.config.maxLagBytes !== null ? { maxLagBytes: router.config.maxLagBytes } : {}),
+    ...(router.config.maxLagSeconds !== null
+      ? { maxLagSeconds: router.config.maxLagSeconds }
+      : {}),
+    ...(router.config.maxLagBytes !== null
+      ? { maxLagBytes: router.config.maxLagBytes }
+      : {}),
   };
   const state = node.state(bound);
   return {
@@ -172,7 +209,10 @@ function nodeStatus(router: ReplicaRouter, node: DbNode): NodeStatus {
     lagSeconds: node.role === "primary" ? 0 : (lag?.lagSeconds ?? null),
     lagBytes: node.role === "primary" ? 0 : (lag?.lagBytes ?? null),
     replayLsn: lag?.replayLsn ?? null,
-    lastCheckAt: health.lastCheckAtMs === null ? null : new Date(health.lastCheckAtMs).toISOString(),
+    lastCheckAt:
+      health.lastCheckAtMs === null
+        ? null
+        : new Date(health.lastCheckAtMs).toISOString(),
     lastError: health.lastError ?? node.lag?.lastError ?? null,
     pool: node.poolStats(),
     reads: node.reads,

@@ -9,7 +9,11 @@ import {
   type FinanceSum,
   type OrgTotals,
 } from "../shared/repositories/finance_repository";
-import { financeRoutes, type FinanceListResponse, type FinanceTotalsResponse } from "./finance_handlers";
+import {
+  financeRoutes,
+  type FinanceListResponse,
+  type FinanceTotalsResponse,
+} from "./finance_handlers";
 
 /*
  * Encore front door of the finance endpoints. Each endpoint only forwards to
@@ -24,7 +28,9 @@ import { financeRoutes, type FinanceListResponse, type FinanceTotalsResponse } f
  */
 
 const routes: ReadonlyMap<string, RouteDef> = new Map(
-  financeRoutes(new FinanceRepository(router)).map((r) => [r.endpoint, r] as const),
+  financeRoutes(new FinanceRepository(router)).map(
+    (r) => [r.endpoint, r] as const,
+  ),
 );
 
 /** Body and headers of a create request. */
@@ -127,34 +133,62 @@ interface TotalsResponse {
 export const createRevenue = api(
   { expose: true, method: "POST", path: "/v1/finance/orgs/:orgId/revenues" },
   async (req: CreateRequest): Promise<ItemResponse> =>
-    callRoute<FinanceItem>(routes, "finance.createRevenue", { params: { orgId: req.orgId }, query: {}, body: createBody(req) }, req),
+    callRoute<FinanceItem>(
+      routes,
+      "finance.createRevenue",
+      { params: { orgId: req.orgId }, query: {}, body: createBody(req) },
+      req,
+    ),
 );
 
 export const listRevenues = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/revenues" },
   async (req: ListRequest): Promise<ListResponse> =>
-    callRoute<FinanceListResponse>(routes, "finance.listRevenues", { params: { orgId: req.orgId }, query: listQuery(req), body: undefined }, req),
+    callRoute<FinanceListResponse>(
+      routes,
+      "finance.listRevenues",
+      { params: { orgId: req.orgId }, query: listQuery(req), body: undefined },
+      req,
+    ),
 );
 
 export const sumRevenues = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/revenues/sum" },
   async (req: SumRequest): Promise<SumResponse> =>
-    callRoute<FinanceSum>(routes, "finance.sumRevenues", { params: { orgId: req.orgId }, query: sumQuery(req), body: undefined }, req),
+    callRoute<FinanceSum>(
+      routes,
+      "finance.sumRevenues",
+      { params: { orgId: req.orgId }, query: sumQuery(req), body: undefined },
+      req,
+    ),
 );
 
 export const getRevenue = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/revenues/:id" },
   async (req: ItemRequest): Promise<ItemResponse> =>
-    callRoute<FinanceItem>(routes, "finance.getRevenue", { params: { orgId: req.orgId, id: req.id }, query: {}, body: undefined }, req),
+    callRoute<FinanceItem>(
+      routes,
+      "finance.getRevenue",
+      { params: { orgId: req.orgId, id: req.id }, query: {}, body: undefined },
+      req,
+    ),
 );
 
 export const updateRevenueStatus = api(
-  { expose: true, method: "PATCH", path: "/v1/finance/orgs/:orgId/revenues/:id/status" },
+  {
+    expose: true,
+    method: "PATCH",
+    path: "/v1/finance/orgs/:orgId/revenues/:id/status",
+  },
   async (req: UpdateStatusRequest): Promise<ItemResponse> =>
     callRoute<FinanceItem>(
       routes,
       "finance.updateRevenueStatus",
-      { params: { orgId: req.orgId, id: req.id }, query: {}, body: { status: req.status } },
+      {
+        params: { orgId: req.orgId, id: req.id },
+        query: {},
+        body: { status: req.status },
+      },
       req,
     ),
 );
@@ -162,40 +196,73 @@ export const updateRevenueStatus = api(
 export const revenueTotalsByOrg = api(
   { expose: true, method: "GET", path: "/v1/finance/revenues/totals" },
   async (req: TotalsRequest): Promise<TotalsResponse> =>
-    callRoute<FinanceTotalsResponse>(routes, "finance.revenueTotalsByOrg", { params: {}, query: { orgIds: req.orgIds }, body: undefined }, req),
+    callRoute<FinanceTotalsResponse>(
+      routes,
+      "finance.revenueTotalsByOrg",
+      { params: {}, query: { orgIds: req.orgIds }, body: undefined },
+      req,
+    ),
 );
 
 export const createExpense = api(
   { expose: true, method: "POST", path: "/v1/finance/orgs/:orgId/expenses" },
   async (req: CreateRequest): Promise<ItemResponse> =>
-    callRoute<FinanceItem>(routes, "finance.createExpense", { params: { orgId: req.orgId }, query: {}, body: createBody(req) }, req),
+    callRoute<FinanceItem>(
+      routes,
+      "finance.createExpense",
+      { params: { orgId: req.orgId }, query: {}, body: createBody(req) },
+      req,
+    ),
 );
 
 export const listExpenses = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/expenses" },
   async (req: ListRequest): Promise<ListResponse> =>
-    callRoute<FinanceListResponse>(routes, "finance.listExpenses", { params: { orgId: req.orgId }, query: listQuery(req), body: undefined }, req),
+    callRoute<FinanceListResponse>(
+      routes,
+      "finance.listExpenses",
+      { params: { orgId: req.orgId }, query: listQuery(req), body: undefined },
+      req,
+    ),
 );
 
 export const sumExpenses = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/expenses/sum" },
   async (req: SumRequest): Promise<SumResponse> =>
-    callRoute<FinanceSum>(routes, "finance.sumExpenses", { params: { orgId: req.orgId }, query: sumQuery(req), body: undefined }, req),
+    callRoute<FinanceSum>(
+      routes,
+      "finance.sumExpenses",
+      { params: { orgId: req.orgId }, query: sumQuery(req), body: undefined },
+      req,
+    ),
 );
 
 export const getExpense = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/expenses/:id" },
   async (req: ItemRequest): Promise<ItemResponse> =>
-    callRoute<FinanceItem>(routes, "finance.getExpense", { params: { orgId: req.orgId, id: req.id }, query: {}, body: undefined }, req),
+    callRoute<FinanceItem>(
+      routes,
+      "finance.getExpense",
+      { params: { orgId: req.orgId, id: req.id }, query: {}, body: undefined },
+      req,
+    ),
 );
 
 export const updateExpenseStatus = api(
-  { expose: true, method: "PATCH", path: "/v1/finance/orgs/:orgId/expenses/:id/status" },
+  {
+    expose: true,
+    method: "PATCH",
+    path: "/v1/finance/orgs/:orgId/expenses/:id/status",
+  },
   async (req: UpdateStatusRequest): Promise<ItemResponse> =>
     callRoute<FinanceItem>(
       routes,
       "finance.updateExpenseStatus",
-      { params: { orgId: req.orgId, id: req.id }, query: {}, body: { status: req.status } },
+      {
+        params: { orgId: req.orgId, id: req.id },
+        query: {},
+        body: { status: req.status },
+      },
       req,
     ),
 );
@@ -203,7 +270,12 @@ export const updateExpenseStatus = api(
 export const expenseTotalsByOrg = api(
   { expose: true, method: "GET", path: "/v1/finance/expenses/totals" },
   async (req: TotalsRequest): Promise<TotalsResponse> =>
-    callRoute<FinanceTotalsResponse>(routes, "finance.expenseTotalsByOrg", { params: {}, query: { orgIds: req.orgIds }, body: undefined }, req),
+    callRoute<FinanceTotalsResponse>(
+      routes,
+      "finance.expenseTotalsByOrg",
+      { params: {}, query: { orgIds: req.orgIds }, body: undefined },
+      req,
+    ),
 );
 
 /** The JSON body the handler validates (undefined fields are "absent"). */
@@ -218,7 +290,13 @@ function createBody(req: CreateRequest): Record<string, unknown> {
 }
 
 function listQuery(req: ListRequest): Record<string, string | undefined> {
-  return { from: req.from, to: req.to, status: req.status, limit: req.limit, cursor: req.cursor };
+  return {
+    from: req.from,
+    to: req.to,
+    status: req.status,
+    limit: req.limit,
+    cursor: req.cursor,
+  };
 }
 
 function sumQuery(req: SumRequest): Record<string, string | undefined> {

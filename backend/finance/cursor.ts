@@ -1,4 +1,9 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import {
+  createHash,
+  createHmac,
+  randomBytes,
+  timingSafeEqual,
+} from "node:crypto";
 import { z } from "zod";
 import { InvalidArgumentError } from "../database/router/errors";
 import type { FinanceKind } from "../shared/repositories/finance_repository";
@@ -54,7 +59,9 @@ export class CursorCodec {
   /** @param secret at least {@link MIN_SECRET_LENGTH} characters (or bytes). */
   constructor(secret: string | Buffer) {
     if (secret.length < MIN_SECRET_LENGTH) {
-      throw new Error(`cursor secret must be at least ${MIN_SECRET_LENGTH} characters`);
+      throw new Error(
+        `cursor secret must be at least ${MIN_SECRET_LENGTH} characters`,
+      );
     }
     this.key = Buffer.from(secret);
   }
@@ -66,11 +73,15 @@ export class CursorCodec {
    * `CURSOR_SECRET` in production.
    * @throws {Error} naming `CURSOR_SECRET` when it is set but shorter than 16 characters.
    */
-  static fromEnv(env: Record<string, string | undefined> = process.env): CursorCodec {
+  static fromEnv(
+    env: Record<string, string | undefined> = process.env,
+  ): CursorCodec {
     const secret = env.CURSOR_SECRET;
     if (secret !== undefined && secret !== "") {
       if (secret.length < MIN_SECRET_LENGTH) {
-        throw new Error(`CURSOR_SECRET: must be at least ${MIN_SECRET_LENGTH} characters (got ${secret.length})`);
+        throw new Error(
+          `CURSOR_SECRET: must be at least ${MIN_SECRET_LENGTH} characters (got ${secret.length})`,
+        );
       }
       return new CursorCodec(secret);
     }
@@ -81,7 +92,14 @@ export class CursorCodec {
   /** The cursor of `position` within `scope`. */
   encode(scope: CursorScope, position: CursorPosition): string {
     const payload = Buffer.from(
-      JSON.stringify({ v: 1, o: scope.orgId, k: scope.kind, t: position.occurredAt, i: position.id, f: scope.filterHash }),
+      JSON.stringify({
+        v: 1,
+        o: scope.orgId,
+        k: scope.kind,
+        t: position.occurredAt,
+        i: position.id,
+        f: scope.filterHash,
+      }),
     ).toString("base64url");
     return `${payload}.${this.sign(payload).toString("base64url")}`;
   }
@@ -94,31 +112,62 @@ export class CursorCodec {
    */
   decode(cursor: string, scope: CursorScope): CursorPosition {
     if (cursor.length > MAX_CURSOR_LENGTH) {
-      throw new InvalidArgumentError("cursor", `must be at most ${MAX_CURSOR_LENGTH} characters`);
+      throw new InvalidArgumentError(
+        "cursor",
+        `must be at most ${MAX_CURSOR_LENGTH} characters`,
+      );
     }
     const m = SHAPE.exec(cursor);
-    if (!m) throw new InvalidArgumentError("cursor", "is malformed; pass nextCursor from a previous page unchanged");
-    const [, payloadPart, signaturePart] = m as unknown as [string, string, string];
+    if (!m)
+      throw new InvalidArgumentError(
+        "cursor",
+        "is malformed; pass nextCursor from a previous page unchanged",
+      );
+    const [, payloadPart, signaturePart] = m as unknown as [
+      string,
+      string,
+      string,
+    ];
     // Compared as text: base64url decoding ignores the last character's spare
     // bits, so comparing decoded bytes would accept a few altered cursors.
     const expected = Buffer.from(this.sign(payloadPart).toString("base64url"));
     const given = Buffer.from(signaturePart);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new InvalidArgumentError("cursor", "is not valid (altered, or issued by another server)");
+      throw new InvalidArgumentError(
+        "cursor",
+        "is not valid (altered, or issued by another server)",
+      );
     }
-    const parsed = PAYLOAD.safeParse(parseJson(Buffer.from(payloadPart, "base64url").toString("utf8")));
-    if (!parsed.success) throw new InvalidArgumentError("cursor", "has an unsupported version or content");
+    const parsed = PAYLOAD.safeParse(
+      parseJson(Buffer.from(payloadPart, "base64url").toString("utf8")),
+    );
+    if (!parsed.success)
+      throw new InvalidArgumentError(
+        "cursor",
+        "has an unsupported version or content",
+      );
     const p = parsed.data;
-    if (p.o !== scope.orgId) throw new InvalidArgumentError("cursor", "was issued for another org");
-    if (p.k !== scope.kind) throw new InvalidArgumentError("cursor", `was issued for ${p.k}, not ${scope.kind}`);
+    if (p.o !== scope.orgId)
+      throw new InvalidArgumentError("cursor", "was issued for another org");
+    if (p.k !== scope.kind)
+      throw new InvalidArgumentError(
+        "cursor",
+        `was issued for ${p.k}, not ${scope.kind}`,
+      );
     if (p.f !== scope.filterHash) {
-      throw new InvalidArgumentError("cursor", "was issued for other filters (from, to, status); start again without a cursor");
+      throw new InvalidArgumentError(
+        "cursor",
+        "was issued for other filters (from, to, status); start again without a cursor",
+      );
     }
     return { occurredAt: p.t, id: p.i };
   }
 
   private sign(payloadPart: string): Buffer {
-    return createHmac("sha256", this.key).update(DOMAIN).update(payloadPart).digest();
+    return createHmac("sha256", this.key)
+      .update(DOMAIN)
+      .update(payloadPart)
+      .digest();
   }
 }
 
@@ -127,9 +176,20 @@ export class CursorCodec {
  * so a cursor cannot be replayed against a different query. `limit` is not
  * part of it: page size may change between pages.
  */
-export function filterHash(filters: { from?: string; to?: string; status?: string }): string {
-  const canonical = JSON.stringify([filters.from ?? null, filters.to ?? null, filters.status ?? null]);
-  return createHash("sha256").update(canonical).digest("base64url").slice(0, 16);
+export function filterHash(filters: {
+  from?: string;
+  to?: string;
+  status?: string;
+}): string {
+  const canonical = JSON.stringify([
+    filters.from ?? null,
+    filters.to ?? null,
+    filters.status ?? null,
+  ]);
+  return createHash("sha256")
+    .update(canonical)
+    .digest("base64url")
+    .slice(0, 16);
 }
 
 function parseJson(text: string): unknown {

@@ -44,7 +44,9 @@ export interface FinanceTotalsResponse {
 }
 
 /** Names used in endpoint names and messages, per kind. */
-const NAMES: Readonly<Record<FinanceKind, { one: string; many: string; noun: string }>> = {
+const NAMES: Readonly<
+  Record<FinanceKind, { one: string; many: string; noun: string }>
+> = {
   revenues: { one: "Revenue", many: "Revenues", noun: "revenue" },
   expenses: { one: "Expense", many: "Expenses", noun: "expense" },
 };
@@ -60,11 +62,18 @@ const NAMES: Readonly<Record<FinanceKind, { one: string; many: string; noun: str
  * @param codec signs list cursors; default {@link CursorCodec.fromEnv}.
  * @throws {Error} when `CURSOR_SECRET` is set but too short (a start-up error).
  */
-export function financeRoutes(repo: FinanceRepository, codec: CursorCodec = CursorCodec.fromEnv()): RouteDef[] {
+export function financeRoutes(
+  repo: FinanceRepository,
+  codec: CursorCodec = CursorCodec.fromEnv(),
+): RouteDef[] {
   return FINANCE_KINDS.flatMap((kind) => kindRoutes(repo, codec, kind));
 }
 
-function kindRoutes(repo: FinanceRepository, codec: CursorCodec, kind: FinanceKind): RouteDef[] {
+function kindRoutes(
+  repo: FinanceRepository,
+  codec: CursorCodec,
+  kind: FinanceKind,
+): RouteDef[] {
   const { one, many, noun } = NAMES[kind];
   const base = `/v1/finance/orgs/:orgId/${kind}`;
   const statuses = FINANCE_STATUSES[kind];
@@ -80,7 +89,10 @@ function kindRoutes(repo: FinanceRepository, codec: CursorCodec, kind: FinanceKi
       async handle({ params, body }): Promise<FinanceItem> {
         const orgId = parseOrgId(params.orgId);
         const fields = parseBody(createSchema, body);
-        return repo.create(kind, orgId, { ...fields, occurredAt: fields.occurredAt.text });
+        return repo.create(kind, orgId, {
+          ...fields,
+          occurredAt: fields.occurredAt.text,
+        });
       },
     },
     {
@@ -90,12 +102,22 @@ function kindRoutes(repo: FinanceRepository, codec: CursorCodec, kind: FinanceKi
       async handle({ params, query }): Promise<FinanceListResponse> {
         const orgId = parseOrgId(params.orgId);
         const filter = parseFilter(query, statuses);
-        const limit = parseIntParam("limit", query.limit, { min: 1, max: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE });
+        const limit = parseIntParam("limit", query.limit, {
+          min: 1,
+          max: MAX_PAGE_SIZE,
+          default: DEFAULT_PAGE_SIZE,
+        });
         const scope = { orgId, kind, filterHash: filterHash(filter) };
-        const after = query.cursor === undefined ? undefined : codec.decode(query.cursor, scope);
+        const after =
+          query.cursor === undefined
+            ? undefined
+            : codec.decode(query.cursor, scope);
         const page = await repo.list(kind, orgId, { ...filter, limit, after });
         const next = page.nextCursorKey;
-        return { items: page.items, nextCursor: next === null ? null : codec.encode(scope, next) };
+        return {
+          items: page.items,
+          nextCursor: next === null ? null : codec.encode(scope, next),
+        };
       },
     },
     {
@@ -137,7 +159,9 @@ function kindRoutes(repo: FinanceRepository, codec: CursorCodec, kind: FinanceKi
       path: `/v1/finance/${kind}/totals`,
       endpoint: `finance.${noun}TotalsByOrg`,
       async handle({ query }): Promise<FinanceTotalsResponse> {
-        return { totals: await repo.totalsByOrg(kind, parseOrgIdList(query.orgIds)) };
+        return {
+          totals: await repo.totalsByOrg(kind, parseOrgIdList(query.orgIds)),
+        };
       },
     },
   ];
@@ -151,13 +175,20 @@ interface QueryFilter extends FinanceFilter {
 }
 
 /** `from`, `to` and `status` of a list or sum request. */
-function parseFilter(query: RouteInput["query"], statuses: readonly string[]): QueryFilter {
-  const from = query.from === undefined ? undefined : parseDate("from", query.from);
+function parseFilter(
+  query: RouteInput["query"],
+  statuses: readonly string[],
+): QueryFilter {
+  const from =
+    query.from === undefined ? undefined : parseDate("from", query.from);
   const to = query.to === undefined ? undefined : parseDate("to", query.to);
   if (from !== undefined && to !== undefined && to.epochMs < from.epochMs) {
     throw new InvalidArgumentError("to", "must not be before from");
   }
-  const status = query.status === undefined ? undefined : parseEnum("status", query.status, statuses);
+  const status =
+    query.status === undefined
+      ? undefined
+      : parseEnum("status", query.status, statuses);
   return { from: from?.text, to: to?.text, status };
 }
 
@@ -165,15 +196,21 @@ function parseFilter(query: RouteInput["query"], statuses: readonly string[]): Q
 function parseOrgIdList(value: string | undefined): number[] {
   const usage = `must be a comma-separated list of 1 to ${MAX_TOTALS_ORGS} non-negative integer org ids`;
   // 17 characters per id (16 digits and a comma) bounds the work before splitting.
-  if (value === undefined || value === "" || value.length > MAX_TOTALS_ORGS * 17) {
+  if (
+    value === undefined ||
+    value === "" ||
+    value.length > MAX_TOTALS_ORGS * 17
+  ) {
     throw new InvalidArgumentError("orgIds", usage);
   }
   const parts = value.split(",");
-  if (parts.length > MAX_TOTALS_ORGS) throw new InvalidArgumentError("orgIds", usage);
+  if (parts.length > MAX_TOTALS_ORGS)
+    throw new InvalidArgumentError("orgIds", usage);
   const ids = parts.map((part) => {
     const text = part.trim();
     const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
-    if (!Number.isSafeInteger(n)) throw new InvalidArgumentError("orgIds", usage);
+    if (!Number.isSafeInteger(n))
+      throw new InvalidArgumentError("orgIds", usage);
     return n;
   });
   return [...new Set(ids)];
@@ -185,23 +222,40 @@ const AMOUNT_MESSAGE =
 
 /** `amountCents`: non-negative integer as a safe JSON number or a decimal string; produces a decimal string. */
 const amountField = z.unknown().transform((value, ctx): string => {
-  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return String(value);
-  if (typeof value === "string" && /^\d{1,19}$/.test(value) && BigInt(value) <= INT8_MAX) {
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0)
+    return String(value);
+  if (
+    typeof value === "string" &&
+    /^\d{1,19}$/.test(value) &&
+    BigInt(value) <= INT8_MAX
+  ) {
     return BigInt(value).toString();
   }
-  ctx.addIssue({ code: "custom", message: value === undefined ? "is required" : AMOUNT_MESSAGE });
+  ctx.addIssue({
+    code: "custom",
+    message: value === undefined ? "is required" : AMOUNT_MESSAGE,
+  });
   return z.NEVER;
 });
 
 const currencyField = z
-  .string({ error: (iss) => (iss.input === undefined ? "is required" : "must be a string") })
-  .regex(/^[A-Z]{3}$/, { error: "must be a three-letter upper-case ISO 4217 code, like USD" });
+  .string({
+    error: (iss) =>
+      iss.input === undefined ? "is required" : "must be a string",
+  })
+  .regex(/^[A-Z]{3}$/, {
+    error: "must be a three-letter upper-case ISO 4217 code, like USD",
+  });
 
 const descriptionField = z
   .string({ error: "must be a string" })
-  .max(MAX_DESCRIPTION_LENGTH, { error: `must be at most ${MAX_DESCRIPTION_LENGTH} characters` })
+  .max(MAX_DESCRIPTION_LENGTH, {
+    error: `must be at most ${MAX_DESCRIPTION_LENGTH} characters`,
+  })
   // Postgres text cannot hold NUL; reject it here rather than fail in SQL.
-  .refine((s) => !s.includes("\u0000"), { error: "must not contain NUL characters" })
+  .refine((s) => !s.includes("\u0000"), {
+    error: "must not contain NUL characters",
+  })
   .default("");
 
 function statusField(statuses: readonly string[]) {

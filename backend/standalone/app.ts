@@ -5,7 +5,10 @@ import { RouterMetrics } from "../database/metrics";
 import { monitoringRoutes } from "../database/monitoring_handlers";
 import type { ServiceConfig } from "../database/router/config";
 import { jsonLogger, type Logger } from "../database/router/logger";
-import { ReplicaRouter, type RouterDeps } from "../database/router/replica_router";
+import {
+  ReplicaRouter,
+  type RouterDeps,
+} from "../database/router/replica_router";
 import { financeRoutes } from "../finance/finance_handlers";
 import { HttpResponse, type RouteDef } from "../shared/http/route";
 import { FinanceRepository } from "../shared/repositories/finance_repository";
@@ -27,7 +30,11 @@ export interface App {
 }
 
 /** Every route the service serves, in one table (the Encore files declare the same). */
-export function allRoutes(router: ReplicaRouter, metrics: RouterMetrics, logger: Logger): RouteDef[] {
+export function allRoutes(
+  router: ReplicaRouter,
+  metrics: RouterMetrics,
+  logger: Logger,
+): RouteDef[] {
   const routes: RouteDef[] = [
     ...monitoringRoutes(router),
     ...adminRoutes(router, logger, () => endpoints),
@@ -53,7 +60,11 @@ export async function createApp(
 ): Promise<App> {
   const logger = deps.logger ?? jsonLogger;
   const metrics = new RouterMetrics();
-  const router = new ReplicaRouter(config.router, { observer: metrics, ...deps, logger });
+  const router = new ReplicaRouter(config.router, {
+    observer: metrics,
+    ...deps,
+    logger,
+  });
   metrics.attach(router);
   await router.start();
   const routes = allRoutes(router, metrics, logger);
@@ -73,7 +84,9 @@ export async function createApp(
     listen: (port, host = "127.0.0.1") =>
       new Promise((resolve, reject) => {
         server.once("error", reject);
-        server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+        server.listen(port, host, () =>
+          resolve((server.address() as AddressInfo).port),
+        );
       }),
     close: (drainMs = 8_000) =>
       (closing ??= (async () => {

@@ -1,12 +1,26 @@
 import http from "node:http";
 import net from "node:net";
-import { parseConsistencyHeader, parseToken } from "../database/router/consistency";
-import { InvalidArgumentError, RouterError, type RouterErrorCode } from "../database/router/errors";
+import {
+  parseConsistencyHeader,
+  parseToken,
+} from "../database/router/consistency";
+import {
+  InvalidArgumentError,
+  RouterError,
+  type RouterErrorCode,
+} from "../database/router/errors";
 import type { Logger } from "../database/router/logger";
 import { describePgError } from "../database/router/pg_errors";
-import { runWithRequestContext, type RequestContext } from "../database/router/request_context";
+import {
+  runWithRequestContext,
+  type RequestContext,
+} from "../database/router/request_context";
 import { checkAdminToken } from "../shared/http/admin_auth";
-import { HttpResponse, type RouteDef, type RouteInput } from "../shared/http/route";
+import {
+  HttpResponse,
+  type RouteDef,
+  type RouteInput,
+} from "../shared/http/route";
 
 /** Largest request body accepted (1 MiB). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -70,8 +84,11 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     // the client not to reuse the socket, so no request races the close.
     if (closing) res.setHeader("Connection", "close");
     handle(req, res).catch((err: unknown) => {
-      options.logger.error("unhandled error while answering a request", { error: describePgError(err) });
-      if (!responseStarted(res)) sendError(res, 500, "internal", "internal error");
+      options.logger.error("unhandled error while answering a request", {
+        error: describePgError(err),
+      });
+      if (!responseStarted(res))
+        sendError(res, 500, "internal", "internal error");
     });
   }) as DrainableServer;
   server.inFlight = () => inFlight;
@@ -80,7 +97,9 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     // net.Server#close stops accepting without http.Server#close's extra step
     // of dropping idle keep-alive sockets, which races a client's next request
     // (ECONNRESET). Those sockets get one more answer, with Connection: close.
-    const stopped = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+    const stopped = new Promise<void>((resolve) =>
+      net.Server.prototype.close.call(server, () => resolve()),
+    );
     const deadline = Date.now() + drainMs;
     // Done when nothing has been in flight for a short quiet period: a client
     // whose request was already on the wire gets its answer, with Connection: close.
@@ -99,31 +118,56 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
   server.keepAliveTimeout = 5_000;
   return server;
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async function handle(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     const method = req.method ?? "GET";
     const found = match(table, method, url.pathname);
-    if (found === undefined) return sendError(res, 404, "not_found", `no route for ${method} ${url.pathname}`);
+    if (found === undefined)
+      return sendError(
+        res,
+        404,
+        "not_found",
+        `no route for ${method} ${url.pathname}`,
+      );
     if ("allowed" in found) {
       res.setHeader("Allow", found.allowed.join(", "));
-      return sendError(res, 405, "invalid_argument", `method ${method} not allowed here; use ${found.allowed.join(", ")}`);
+      return sendError(
+        res,
+        405,
+        "invalid_argument",
+        `method ${method} not allowed here; use ${found.allowed.join(", ")}`,
+      );
     }
     const { route, params } = found;
 
     if (route.admin === true) {
-      const denied = checkAdminToken(req.headers.authorization, options.adminToken);
-      if (denied !== null) return sendError(res, denied.status, denied.code, denied.message);
+      const denied = checkAdminToken(
+        req.headers.authorization,
+        options.adminToken,
+      );
+      if (denied !== null)
+        return sendError(res, denied.status, denied.code, denied.message);
     }
 
     const ctx: RequestContext = { endpoint: route.endpoint, servedBy: [] };
     let input: RouteInput;
     try {
       readConsistencyHeaders(req, ctx);
-      const body = method === "GET" || method === "DELETE" ? undefined : await readJsonBody(req);
+      const body =
+        method === "GET" || method === "DELETE"
+          ? undefined
+          : await readJsonBody(req);
       input = { params, query: queryObject(url.searchParams), body };
       const userId = header(req, "x-user-id");
       if (userId !== undefined) {
-        if (!/^[A-Za-z0-9_.:@-]{1,128}$/.test(userId)) throw new InvalidArgumentError("X-User-Id", "1-128 characters of A-Z a-z 0-9 _ . : @ -");
+        if (!/^[A-Za-z0-9_.:@-]{1,128}$/.test(userId))
+          throw new InvalidArgumentError(
+            "X-User-Id",
+            "1-128 characters of A-Z a-z 0-9 _ . : @ -",
+          );
         ctx.userId = userId;
       }
     } catch (err) {
@@ -133,10 +177,17 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     try {
       const run = () => runWithRequestContext(ctx, () => route.handle(input));
       const result = await (options.wrap ? options.wrap(ctx, run) : run());
-      if (ctx.wroteCluster !== undefined && options.consistencyToken !== undefined) {
-        res.setHeader("X-Consistency-Token", await options.consistencyToken(ctx.wroteCluster));
+      if (
+        ctx.wroteCluster !== undefined &&
+        options.consistencyToken !== undefined
+      ) {
+        res.setHeader(
+          "X-Consistency-Token",
+          await options.consistencyToken(ctx.wroteCluster),
+        );
       }
-      if (ctx.servedBy.length > 0) res.setHeader("X-Served-By", ctx.servedBy.join(","));
+      if (ctx.servedBy.length > 0)
+        res.setHeader("X-Served-By", ctx.servedBy.join(","));
       if (result instanceof HttpResponse) {
         if (result.contentType !== undefined) {
           res.writeHead(result.status, { "Content-Type": result.contentType });
@@ -146,15 +197,24 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         sendJson(res, route.successStatus ?? 200, result ?? {});
       }
     } catch (err) {
-      if (ctx.servedBy.length > 0 && !res.headersSent) res.setHeader("X-Served-By", ctx.servedBy.join(","));
+      if (ctx.servedBy.length > 0 && !res.headersSent)
+        res.setHeader("X-Served-By", ctx.servedBy.join(","));
       sendFailure(res, err, route.endpoint);
     }
   }
 
-  function sendFailure(res: http.ServerResponse, err: unknown, endpoint: string): void {
+  function sendFailure(
+    res: http.ServerResponse,
+    err: unknown,
+    endpoint: string,
+  ): void {
     if (err instanceof RouterError) {
       if (err.code === "internal" || err.code === "unavailable") {
-        options.logger.warn("request failed", { endpoint, code: err.code, error: err.message });
+        options.logger.warn("request failed", {
+          endpoint,
+          code: err.code,
+          error: err.message,
+        });
       }
       return sendError(res, STATUS[err.code], err.code, err.message);
     }
@@ -162,9 +222,17 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     if (typeof sqlstate === "string" && /^(22|23)/.test(sqlstate)) {
       // Data or constraint errors from PostgreSQL: the caller's input, but the
       // server's message may quote values, so say only what kind of problem.
-      return sendError(res, 400, "invalid_argument", `the database rejected the value (SQLSTATE ${sqlstate})`);
+      return sendError(
+        res,
+        400,
+        "invalid_argument",
+        `the database rejected the value (SQLSTATE ${sqlstate})`,
+      );
     }
-    options.logger.error("request failed", { endpoint, error: describePgError(err) });
+    options.logger.error("request failed", {
+      endpoint,
+      error: describePgError(err),
+    });
     sendError(res, 500, "internal", "internal error");
   }
 }
@@ -179,11 +247,17 @@ function compile(routes: readonly RouteDef[]): Map<string, Compiled[]> {
     const segments = route.path.split("/").slice(1);
     const params = segments.map((s) => (s.startsWith(":") ? s.slice(1) : null));
     const list = table.get(route.method) ?? [];
-    list.push({ route, segments, params, staticCount: params.filter((p) => p === null).length });
+    list.push({
+      route,
+      segments,
+      params,
+      staticCount: params.filter((p) => p === null).length,
+    });
     table.set(route.method, list);
   }
   // More static segments first, so /revenues/sum wins over /revenues/:id.
-  for (const list of table.values()) list.sort((a, b) => b.staticCount - a.staticCount);
+  for (const list of table.values())
+    list.sort((a, b) => b.staticCount - a.staticCount);
   return table;
 }
 
@@ -191,7 +265,10 @@ function match(
   table: Map<string, Compiled[]>,
   method: string,
   path: string,
-): { route: RouteDef; params: Record<string, string> } | { allowed: string[] } | undefined {
+):
+  | { route: RouteDef; params: Record<string, string> }
+  | { allowed: string[] }
+  | undefined {
   const parts = path.split("/").slice(1);
   const list = table.get(method);
   if (list !== undefined) {
@@ -201,12 +278,18 @@ function match(
     }
   }
   const allowed = [...table]
-    .filter(([m, other]) => m !== method && other.some((c) => matchSegments(c, parts) !== null))
+    .filter(
+      ([m, other]) =>
+        m !== method && other.some((c) => matchSegments(c, parts) !== null),
+    )
     .map(([m]) => m);
   return allowed.length > 0 ? { allowed } : undefined;
 }
 
-function matchSegments(c: Compiled, parts: readonly string[]): Record<string, string> | null {
+function matchSegments(
+  c: Compiled,
+  parts: readonly string[],
+): Record<string, string> | null {
   if (parts.length !== c.segments.length) return null;
   const params: Record<string, string> = {};
   for (let i = 0; i < parts.length; i++) {
@@ -226,7 +309,10 @@ function matchSegments(c: Compiled, parts: readonly string[]): Record<string, st
   return params;
 }
 
-function readConsistencyHeaders(req: http.IncomingMessage, ctx: RequestContext): void {
+function readConsistencyHeaders(
+  req: http.IncomingMessage,
+  ctx: RequestContext,
+): void {
   const token = header(req, "x-consistency-token");
   const level = header(req, "x-consistency");
   if (token !== undefined && token !== "") {
@@ -241,7 +327,9 @@ function header(req: http.IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function queryObject(params: URLSearchParams): Record<string, string | undefined> {
+function queryObject(
+  params: URLSearchParams,
+): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const [k, v] of params) out[k] = v;
   return out;
@@ -249,12 +337,20 @@ function queryObject(params: URLSearchParams): Record<string, string | undefined
 
 async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
   const declared = Number(req.headers["content-length"] ?? "0");
-  if (declared > MAX_BODY_BYTES) throw new InvalidArgumentError("body", `larger than ${MAX_BODY_BYTES} bytes (1 MiB)`);
+  if (declared > MAX_BODY_BYTES)
+    throw new InvalidArgumentError(
+      "body",
+      `larger than ${MAX_BODY_BYTES} bytes (1 MiB)`,
+    );
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new InvalidArgumentError("body", `larger than ${MAX_BODY_BYTES} bytes (1 MiB)`);
+    if (size > MAX_BODY_BYTES)
+      throw new InvalidArgumentError(
+        "body",
+        `larger than ${MAX_BODY_BYTES} bytes (1 MiB)`,
+      );
     chunks.push(chunk as Buffer);
   }
   if (size === 0) return undefined;
@@ -265,13 +361,27 @@ async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
   }
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
-  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+): void {
+  const text = JSON.stringify(body, (_k, v: unknown) =>
+    typeof v === "bigint" ? v.toString() : v,
+  );
+  res.writeHead(status, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
-function sendError(res: http.ServerResponse, status: number, code: RouterErrorCode, message: string): void {
+function sendError(
+  res: http.ServerResponse,
+  status: number,
+  code: RouterErrorCode,
+  message: string,
+): void {
   if (res.headersSent) {
     res.destroy();
     return;

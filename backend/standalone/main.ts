@@ -7,19 +7,31 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig } from "../database/router/config";
 import { jsonLogger } from "../database/router/logger";
-import { startLocalCluster, type LocalCluster } from "../../scripts/local_cluster";
+import {
+  startLocalCluster,
+  type LocalCluster,
+} from "../../scripts/local_cluster";
 import { createApp } from "./app";
 import { runMigrations } from "./migrate";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const root = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "../..",
+);
 const log = jsonLogger;
 
 async function main(): Promise<void> {
   const env = { ...process.env };
   let cluster: LocalCluster | null = null;
   if (env.DATABASE_URL === undefined || env.DATABASE_URL === "") {
-    log.info("DATABASE_URL is not set: starting a local primary + 2 replicas in .data/cluster");
-    cluster = await startLocalCluster({ dir: path.join(root, ".data/cluster"), replicas: 2, log: (line) => log.info(line) });
+    log.info(
+      "DATABASE_URL is not set: starting a local primary + 2 replicas in .data/cluster",
+    );
+    cluster = await startLocalCluster({
+      dir: path.join(root, ".data/cluster"),
+      replicas: 2,
+      log: (line) => log.info(line),
+    });
     env.DATABASE_URL = cluster.primary.url;
     env.READ_REPLICA_URLS = cluster.replicas.map((r) => r.url).join(",");
   }
@@ -36,13 +48,20 @@ async function main(): Promise<void> {
     throw err;
   }
 
-  const { applied } = await runMigrations(config.router.clusters[0]!.primaryUrl, path.join(root, "migrations"));
-  for (const c of config.router.clusters.slice(1)) await runMigrations(c.primaryUrl, path.join(root, "migrations"));
+  const { applied } = await runMigrations(
+    config.router.clusters[0]!.primaryUrl,
+    path.join(root, "migrations"),
+  );
+  for (const c of config.router.clusters.slice(1))
+    await runMigrations(c.primaryUrl, path.join(root, "migrations"));
   if (applied.length > 0) log.info("migrations applied", { versions: applied });
 
   const app = await createApp(config, { logger: log });
   const port = await app.listen(config.port, process.env.HOST ?? "127.0.0.1");
-  log.info("listening", { url: `http://127.0.0.1:${port}`, status: `/v1/system/database/replicas/status` });
+  log.info("listening", {
+    url: `http://127.0.0.1:${port}`,
+    status: `/v1/system/database/replicas/status`,
+  });
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -61,6 +80,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  log.error("start-up failed", { error: err instanceof Error ? err.message : String(err) });
+  log.error("start-up failed", {
+    error: err instanceof Error ? err.message : String(err),
+  });
   process.exit(1);
 });

@@ -76,14 +76,18 @@ export async function runMigrations(
   client.on("error", (err) => log(`migrate: connection error: ${err.message}`));
   await client.connect();
   try {
-    const where = await client.query<{ in_recovery: boolean; schema: string | null }>(
-      "SELECT pg_is_in_recovery() AS in_recovery, current_schema() AS schema",
-    );
+    const where = await client.query<{
+      in_recovery: boolean;
+      schema: string | null;
+    }>("SELECT pg_is_in_recovery() AS in_recovery, current_schema() AS schema");
     const info = where.rows[0];
     if (info?.in_recovery) {
-      throw new Error("migrate: the server is a replica (in recovery); migrations run on the primary only");
+      throw new Error(
+        "migrate: the server is a replica (in recovery); migrations run on the primary only",
+      );
     }
-    if (!info?.schema) throw new Error("migrate: no current schema (check search_path)");
+    if (!info?.schema)
+      throw new Error("migrate: no current schema (check search_path)");
     const table = `${quoteIdent(info.schema)}.schema_migrations`;
 
     await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
@@ -96,8 +100,11 @@ export async function runMigrations(
             "refusing to guess which migrations are applied",
         );
       }
-      const pending = files.filter((f) => current === null || f.version > current);
-      if (pending.length === 0) log(`migrate: up to date at version ${current ?? "none"}`);
+      const pending = files.filter(
+        (f) => current === null || f.version > current,
+      );
+      if (pending.length === 0)
+        log(`migrate: up to date at version ${current ?? "none"}`);
       const applied: number[] = [];
       for (const file of pending) {
         log(`migrate: applying ${file.name}`);
@@ -106,7 +113,9 @@ export async function runMigrations(
       }
       return { applied };
     } finally {
-      await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]).catch(() => {});
+      await client
+        .query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY])
+        .catch(() => {});
     }
   } finally {
     await client.end().catch(() => {});
@@ -123,24 +132,34 @@ export async function listMigrations(dir: string): Promise<MigrationFile[]> {
   for (const entry of entries) {
     if (!entry.isFile() || !entry.name.endsWith(".sql")) continue;
     const m = FILE_RE.exec(entry.name);
-    if (!m) throw new Error(`migrate: invalid migration file name ${entry.name} (expected N_name.up.sql)`);
+    if (!m)
+      throw new Error(
+        `migrate: invalid migration file name ${entry.name} (expected N_name.up.sql)`,
+      );
     if (m[3] !== "up") continue;
     const version = Number(m[1]);
-    if (!Number.isSafeInteger(version)) throw new Error(`migrate: version of ${entry.name} is too large`);
+    if (!Number.isSafeInteger(version))
+      throw new Error(`migrate: version of ${entry.name} is too large`);
     files.push({ version, name: entry.name, path: join(dir, entry.name) });
   }
   files.sort((a, b) => a.version - b.version);
   files.forEach((f, i) => {
     const prev = files[i - 1];
     if (prev !== undefined && prev.version === f.version) {
-      throw new Error(`migrate: ${prev.name} and ${f.name} have the same version ${f.version}`);
+      throw new Error(
+        `migrate: ${prev.name} and ${f.name} have the same version ${f.version}`,
+      );
     }
   });
   return files;
 }
 
 /** Creates the version table as golang-migrate does, if it is missing. */
-async function ensureVersionTable(client: pg.Client, schema: string, table: string): Promise<void> {
+async function ensureVersionTable(
+  client: pg.Client,
+  schema: string,
+  table: string,
+): Promise<void> {
   // Checked first, like golang-migrate, so a role without CREATE can still run
   // against an already-initialised database.
   const found = await client.query(
@@ -148,7 +167,9 @@ async function ensureVersionTable(client: pg.Client, schema: string, table: stri
     [schema],
   );
   if (found.rows.length === 0) {
-    await client.query(`CREATE TABLE IF NOT EXISTS ${table} (version bigint not null primary key, dirty boolean not null)`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${table} (version bigint not null primary key, dirty boolean not null)`,
+    );
   }
 }
 
@@ -156,7 +177,10 @@ async function ensureVersionTable(client: pg.Client, schema: string, table: stri
  * The applied version, or null for a fresh database.
  * @throws {Error} when the row is dirty or the table has several rows.
  */
-async function readVersion(client: pg.Client, table: string): Promise<number | null> {
+async function readVersion(
+  client: pg.Client,
+  table: string,
+): Promise<number | null> {
   const { rows } = await client.query<{ version: string; dirty: boolean }>(
     `SELECT version::text AS version, dirty FROM ${table} ORDER BY version`,
   );
@@ -179,19 +203,29 @@ async function readVersion(client: pg.Client, table: string): Promise<number | n
 }
 
 /** Runs one file and records its version, in one transaction. */
-async function applyOne(client: pg.Client, table: string, file: MigrationFile): Promise<void> {
+async function applyOne(
+  client: pg.Client,
+  table: string,
+  file: MigrationFile,
+): Promise<void> {
   const sql = await readFile(file.path, "utf8");
   await client.query("BEGIN");
   try {
     // No parameters: the simple query protocol, which accepts many statements.
     await client.query(sql);
     await client.query(`TRUNCATE ${table}`);
-    await client.query(`INSERT INTO ${table} (version, dirty) VALUES ($1, false)`, [file.version]);
+    await client.query(
+      `INSERT INTO ${table} (version, dirty) VALUES ($1, false)`,
+      [file.version],
+    );
     await client.query("COMMIT");
   } catch (err) {
     await client.query("ROLLBACK").catch(() => {});
     const reason = err instanceof Error ? err.message : String(err);
-    throw new Error(`migrate: ${file.name} failed and was rolled back: ${reason}`, { cause: err });
+    throw new Error(
+      `migrate: ${file.name} failed and was rolled back: ${reason}`,
+      { cause: err },
+    );
   }
 }
 

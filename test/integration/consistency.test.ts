@@ -23,8 +23,10 @@ afterAll(async () => {
   await cluster?.destroy();
 });
 
-const pause = (i: number) => sql(cluster.replicas[i]!.url, "SELECT pg_wal_replay_pause()");
-const resume = (i: number) => sql(cluster.replicas[i]!.url, "SELECT pg_wal_replay_resume()");
+const pause = (i: number) =>
+  sql(cluster.replicas[i]!.url, "SELECT pg_wal_replay_pause()");
+const resume = (i: number) =>
+  sql(cluster.replicas[i]!.url, "SELECT pg_wal_replay_resume()");
 
 interface PairStats {
   pairs: number;
@@ -35,19 +37,34 @@ interface PairStats {
 }
 
 /** `pairs` write-then-immediately-read pairs over HTTP from `workers` concurrent clients. */
-async function writeThenRead(t: TestApp, pairs: number, workers: number, withToken: boolean): Promise<PairStats> {
-  const stats: PairStats = { pairs: 0, misses: 0, byReplica: 0, byPrimary: 0, errors: [] };
+async function writeThenRead(
+  t: TestApp,
+  pairs: number,
+  workers: number,
+  withToken: boolean,
+): Promise<PairStats> {
+  const stats: PairStats = {
+    pairs: 0,
+    misses: 0,
+    byReplica: 0,
+    byPrimary: 0,
+    errors: [],
+  };
   let next = 0;
   await Promise.all(
     Array.from({ length: workers }, async (_, w) => {
       const org = 50_000 + w;
       while (next < pairs) {
         next++;
-        const created = await t.call("POST", `/v1/finance/orgs/${org}/revenues`, {
-          amountCents: next,
-          currency: "EUR",
-          occurredAt: "2026-05-01T00:00:00Z",
-        });
+        const created = await t.call(
+          "POST",
+          `/v1/finance/orgs/${org}/revenues`,
+          {
+            amountCents: next,
+            currency: "EUR",
+            occurredAt: "2026-05-01T00:00:00Z",
+          },
+        );
         if (created.status !== 201) {
           stats.errors.push(`POST ${created.status}`);
           continue;
@@ -60,7 +77,8 @@ async function writeThenRead(t: TestApp, pairs: number, workers: number, withTok
           withToken ? { "X-Consistency-Token": token } : {},
         );
         stats.pairs++;
-        if (read.status !== 200 || read.body.id !== created.body.id) stats.misses++;
+        if (read.status !== 200 || read.body.id !== created.body.id)
+          stats.misses++;
         if (read.servedBy === "primary") stats.byPrimary++;
         else stats.byReplica++;
       }
@@ -73,10 +91,14 @@ describe("read-your-writes", () => {
   let t: TestApp;
 
   beforeAll(async () => {
-    t = await startTestApp(cluster.primary.url, cluster.replicas.map((r) => r.url), {
-      REPLICA_LAG_POLL_INTERVAL: "200ms",
-      REPLICA_MAX_LAG_SECONDS: "60s",
-    });
+    t = await startTestApp(
+      cluster.primary.url,
+      cluster.replicas.map((r) => r.url),
+      {
+        REPLICA_LAG_POLL_INTERVAL: "200ms",
+        REPLICA_MAX_LAG_SECONDS: "60s",
+      },
+    );
   });
 
   afterAll(async () => {
@@ -115,30 +137,47 @@ describe("read-your-writes", () => {
     } finally {
       await resume(0);
     }
-    console.log(`eventual without tokens, replica_1 paused: ${stats.misses} of ${stats.pairs} reads missed their write`);
+    console.log(
+      `eventual without tokens, replica_1 paused: ${stats.misses} of ${stats.pairs} reads missed their write`,
+    );
     expect(stats.misses).toBeGreaterThan(0);
   }, 60_000);
 });
 
 describe("bounded staleness", () => {
   it("bounded=1 with replica_1 held 5 s behind: no read served by replica_1", async () => {
-    const t = await startTestApp(cluster.primary.url, cluster.replicas.map((r) => r.url), {
-      REPLICA_LAG_POLL_INTERVAL: "200ms",
-      REPLICA_MAX_LAG_SECONDS: "60s",
-    });
+    const t = await startTestApp(
+      cluster.primary.url,
+      cluster.replicas.map((r) => r.url),
+      {
+        REPLICA_LAG_POLL_INTERVAL: "200ms",
+        REPLICA_MAX_LAG_SECONDS: "60s",
+      },
+    );
     await pause(0);
     try {
       const deadline = Date.now() + 5_500;
       while (Date.now() < deadline) {
-        await t.call("POST", `/v1/finance/orgs/60000/revenues`, { amountCents: 1, currency: "EUR", occurredAt: "2026-05-01T00:00:00Z" });
+        await t.call("POST", `/v1/finance/orgs/60000/revenues`, {
+          amountCents: 1,
+          currency: "EUR",
+          occurredAt: "2026-05-01T00:00:00Z",
+        });
         await new Promise((r) => setTimeout(r, 100));
       }
       const status = await t.call("GET", "/v1/system/database/replicas/status");
-      const r1 = status.body.replicas.find((r: { name: string }) => r.name === "replica_1");
+      const r1 = status.body.replicas.find(
+        (r: { name: string }) => r.name === "replica_1",
+      );
       expect(r1.lagSeconds).toBeGreaterThanOrEqual(5);
       const served = new Map<string, number>();
       for (let i = 0; i < 200; i++) {
-        const r = await t.call("GET", `/v1/finance/orgs/60000/revenues?limit=1`, undefined, { "X-Consistency": "bounded=1" });
+        const r = await t.call(
+          "GET",
+          `/v1/finance/orgs/60000/revenues?limit=1`,
+          undefined,
+          { "X-Consistency": "bounded=1" },
+        );
         expect(r.status).toBe(200);
         served.set(r.servedBy!, (served.get(r.servedBy!) ?? 0) + 1);
       }
@@ -146,7 +185,11 @@ describe("bounded staleness", () => {
       expect(served.get("replica_2") ?? 0).toBe(200);
       // Eventual reads still use it (60 s bound): bounded is what kept it out.
       const eventual = new Set<string>();
-      for (let i = 0; i < 10; i++) eventual.add((await t.call("GET", `/v1/finance/orgs/60000/revenues?limit=1`)).servedBy!);
+      for (let i = 0; i < 10; i++)
+        eventual.add(
+          (await t.call("GET", `/v1/finance/orgs/60000/revenues?limit=1`))
+            .servedBy!,
+        );
       expect(eventual.has("replica_1")).toBe(true);
     } finally {
       await resume(0);
@@ -167,7 +210,10 @@ describe("raw SQL routing against a real replica", () => {
        INSERT INTO t VALUES (1, 'a');`,
     );
     await eventually(async () => {
-      const rows = await sql(cluster.replicas[1]!.url, "SELECT 1 FROM pg_proc WHERE proname = 'noop'");
+      const rows = await sql(
+        cluster.replicas[1]!.url,
+        "SELECT 1 FROM pg_proc WHERE proname = 'noop'",
+      );
       if (rows.length === 0) throw new Error("not replicated");
     });
     const warnings: string[] = [];
@@ -175,7 +221,9 @@ describe("raw SQL routing against a real replica", () => {
       DATABASE_URL: cluster.primary.url,
       READ_REPLICA_URLS: cluster.replicas.map((r) => r.url).join(","),
     });
-    const router = new ReplicaRouter(config.router, { logger: { ...silentLogger, warn: (m) => void warnings.push(m) } });
+    const router = new ReplicaRouter(config.router, {
+      logger: { ...silentLogger, warn: (m) => void warnings.push(m) },
+    });
     await router.start();
     try {
       for (const c of STATEMENTS.filter((s) => s.runnable)) {

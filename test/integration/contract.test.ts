@@ -14,7 +14,12 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startTestApp, type HttpResult, type TestApp } from "./helpers/app";
 import { eventually, repoRoot } from "./helpers/clusters";
-import { expectError, newItem, orgIdBlock, REPLICA_NAMES } from "./helpers/http";
+import {
+  expectError,
+  newItem,
+  orgIdBlock,
+  REPLICA_NAMES,
+} from "./helpers/http";
 
 const { primaryUrl, replicaUrls } = inject("clusterUrls");
 
@@ -52,22 +57,35 @@ const MONITORING_GETS = [
 ] as const;
 
 /** Every admin route, with a body a permitted call would accept. */
-const ADMIN_ROUTES: readonly [method: string, path: string, body?: unknown][] = [
-  ["POST", "/v1/system/database/health-check"],
-  ["POST", "/v1/system/database/replicas", { connectionString: "postgres://postgres@127.0.0.1:1/app" }],
-  ["DELETE", "/v1/system/database/replicas/replica_1"],
-  ["POST", "/v1/system/database/replicas/replica_1/circuit/open"],
-  ["POST", "/v1/system/database/replicas/replica_1/circuit/close"],
-  ["PUT", "/v1/system/database/read-replicas", { enabled: false }],
-  ["PUT", "/v1/system/database/read-replicas/endpoints/finance.listRevenues", { enabled: false }],
-];
+const ADMIN_ROUTES: readonly [method: string, path: string, body?: unknown][] =
+  [
+    ["POST", "/v1/system/database/health-check"],
+    [
+      "POST",
+      "/v1/system/database/replicas",
+      { connectionString: "postgres://postgres@127.0.0.1:1/app" },
+    ],
+    ["DELETE", "/v1/system/database/replicas/replica_1"],
+    ["POST", "/v1/system/database/replicas/replica_1/circuit/open"],
+    ["POST", "/v1/system/database/replicas/replica_1/circuit/close"],
+    ["PUT", "/v1/system/database/read-replicas", { enabled: false }],
+    [
+      "PUT",
+      "/v1/system/database/read-replicas/endpoints/finance.listRevenues",
+      { enabled: false },
+    ],
+  ];
 
 /** Fails when `text` holds the password or any connection string. */
 function expectNoSecrets(where: string, res: HttpResult): void {
-  const text = typeof res.body === "string" ? res.body : JSON.stringify(res.body);
+  const text =
+    typeof res.body === "string" ? res.body : JSON.stringify(res.body);
   expect(text.length, `${where}: empty body`).toBeGreaterThan(0);
   expect(text.includes(PASSWORD), `${where} shows the password`).toBe(false);
-  expect(/postgres(ql)?:\/\//.test(text), `${where} shows a connection string`).toBe(false);
+  expect(
+    /postgres(ql)?:\/\//.test(text),
+    `${where} shows a connection string`,
+  ).toBe(false);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -86,13 +104,21 @@ async function encoreDeclarations(file: string): Promise<Declared[]> {
   const text = await readFile(path.join(repoRoot, file), "utf8");
   const all = [...text.matchAll(/\bapi(?:\.raw)?\(/g)].length;
   const found: Declared[] = [];
-  for (const m of text.matchAll(/export\s+const\s+(\w+)\s*=\s*api(?:\.raw)?\(\s*\{([^}]*)\}/g)) {
+  for (const m of text.matchAll(
+    /export\s+const\s+(\w+)\s*=\s*api(?:\.raw)?\(\s*\{([^}]*)\}/g,
+  )) {
     const options = m[2]!;
     const method = /\bmethod:\s*"([A-Z]+)"/.exec(options)?.[1];
     const p = /\bpath:\s*"([^"]+)"/.exec(options)?.[1];
     expect(method, `${file}: ${m[1]} has no literal method`).toBeDefined();
     expect(p, `${file}: ${m[1]} has no literal path`).toBeDefined();
-    found.push({ method: method!, path: p!, auth: /\bauth:\s*true\b/.test(options), name: m[1]!, file });
+    found.push({
+      method: method!,
+      path: p!,
+      auth: /\bauth:\s*true\b/.test(options),
+      name: m[1]!,
+      file,
+    });
   }
   // Every api( / api.raw( call was parsed (none hides behind another syntax).
   expect(found.length, `${file}: declarations parsed vs api( calls`).toBe(all);
@@ -124,22 +150,34 @@ describe("route table contract: standalone = Encore", () => {
     // Sanity: the table is not trivially empty on both sides.
     expect(standalone).toContain("GET /v1/finance/orgs/:orgId/revenues/:id");
     expect(standalone).toContain("GET /metrics");
-    expect(standalone).toContain("PUT /v1/system/database/read-replicas/endpoints/:endpoint");
+    expect(standalone).toContain(
+      "PUT /v1/system/database/read-replicas/endpoints/:endpoint",
+    );
     expect(standalone.length).toBe(12 + 4 + 7 + 1);
   });
 
   it("admin routes are exactly the `auth: true` declarations", () => {
-    const standalone = t.app.routes.filter((r) => r.admin === true).map((r) => `${r.method} ${r.path}`).sort();
-    const encore = declared.filter((d) => d.auth).map((d) => `${d.method} ${d.path}`).sort();
+    const standalone = t.app.routes
+      .filter((r) => r.admin === true)
+      .map((r) => `${r.method} ${r.path}`)
+      .sort();
+    const encore = declared
+      .filter((d) => d.auth)
+      .map((d) => `${d.method} ${d.path}`)
+      .sort();
     expect(encore).toEqual(standalone);
     expect(standalone).toHaveLength(ADMIN_ROUTES.length);
   });
 
   it("finance and admin endpoints have the same names under both runtimes (switches, logs and metrics use them)", () => {
     const byRoute = new Map(declared.map((d) => [`${d.method} ${d.path}`, d]));
-    for (const r of t.app.routes.filter((x) => x.endpoint.startsWith("finance.") || x.admin === true)) {
+    for (const r of t.app.routes.filter(
+      (x) => x.endpoint.startsWith("finance.") || x.admin === true,
+    )) {
       const d = byRoute.get(`${r.method} ${r.path}`)!;
-      const service = d.file.startsWith("backend/finance/") ? "finance" : "database";
+      const service = d.file.startsWith("backend/finance/")
+        ? "finance"
+        : "database";
       expect(`${service}.${d.name}`, `${r.method} ${r.path}`).toBe(r.endpoint);
     }
   });
@@ -162,7 +200,14 @@ const NODE_KEYS = [
   "pool",
   "reads",
 ] as const;
-const STATES = ["healthy", "lagging", "unhealthy", "circuit_open", "not_a_replica", "disabled"];
+const STATES = [
+  "healthy",
+  "lagging",
+  "unhealthy",
+  "circuit_open",
+  "not_a_replica",
+  "disabled",
+];
 
 function expectPool(pool: unknown, where: string): void {
   expect(pool, where).toEqual({
@@ -173,7 +218,10 @@ function expectPool(pool: unknown, where: string): void {
   });
 }
 
-function expectNode(node: Record<string, unknown>, role: "primary" | "replica"): void {
+function expectNode(
+  node: Record<string, unknown>,
+  role: "primary" | "replica",
+): void {
   const where = `node ${JSON.stringify(node)}`;
   for (const key of NODE_KEYS) expect(node, where).toHaveProperty(key);
   expect(typeof node.name).toBe("string");
@@ -182,10 +230,25 @@ function expectNode(node: Record<string, unknown>, role: "primary" | "replica"):
   expect(STATES).toContain(node.state);
   expect(typeof node.healthy).toBe("boolean");
   expect(["closed", "open", "half_open"]).toContain(node.circuit);
-  for (const k of ["lagSeconds", "lagBytes"] as const) expect(node[k] === null || typeof node[k] === "number", `${k} ${where}`).toBe(true);
-  expect(node.replayLsn === null || /^[0-9A-F]+\/[0-9A-F]+$/.test(String(node.replayLsn)), where).toBe(true);
-  expect(node.lastCheckAt === null || !Number.isNaN(Date.parse(String(node.lastCheckAt))), where).toBe(true);
-  expect(node.lastError === null || typeof node.lastError === "string", where).toBe(true);
+  for (const k of ["lagSeconds", "lagBytes"] as const)
+    expect(
+      node[k] === null || typeof node[k] === "number",
+      `${k} ${where}`,
+    ).toBe(true);
+  expect(
+    node.replayLsn === null ||
+      /^[0-9A-F]+\/[0-9A-F]+$/.test(String(node.replayLsn)),
+    where,
+  ).toBe(true);
+  expect(
+    node.lastCheckAt === null ||
+      !Number.isNaN(Date.parse(String(node.lastCheckAt))),
+    where,
+  ).toBe(true);
+  expect(
+    node.lastError === null || typeof node.lastError === "string",
+    where,
+  ).toBe(true);
   expectPool(node.pool, where);
   expect(typeof node.reads).toBe("number");
 }
@@ -195,12 +258,17 @@ describe("monitoring routes (URLs carry a password; DB_MAX_CONNECTIONS=7)", () =
   const orgId = orgIdBlock(1)[0]!;
 
   beforeAll(async () => {
-    t = await startTestApp(withPassword(primaryUrl), replicaUrls.map(withPassword), {
-      DB_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
-    });
+    t = await startTestApp(
+      withPassword(primaryUrl),
+      replicaUrls.map(withPassword),
+      {
+        DB_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
+      },
+    );
     // Some traffic, so pools, read counters and metrics have something to show.
     await t.call("POST", `/v1/finance/orgs/${orgId}/revenues`, newItem());
-    for (let i = 0; i < 6; i++) await t.call("GET", `/v1/finance/orgs/${orgId}/revenues`);
+    for (let i = 0; i < 6; i++)
+      await t.call("GET", `/v1/finance/orgs/${orgId}/revenues`);
   });
 
   afterAll(async () => {
@@ -212,7 +280,12 @@ describe("monitoring routes (URLs carry a password; DB_MAX_CONNECTIONS=7)", () =
       const r = await t.call("GET", "/v1/system/database/replicas/status");
       expect(r.status).toBe(200);
       expect(r.body.summary).toEqual({ total: 2, healthy: 2, serving: 2 });
-      expect(r.body.replicas.every((n: { lastCheckAt: unknown; replayLsn: unknown }) => n.lastCheckAt !== null && n.replayLsn !== null)).toBe(true);
+      expect(
+        r.body.replicas.every(
+          (n: { lastCheckAt: unknown; replayLsn: unknown }) =>
+            n.lastCheckAt !== null && n.replayLsn !== null,
+        ),
+      ).toBe(true);
       return r;
     });
     const body = res.body;
@@ -222,45 +295,76 @@ describe("monitoring routes (URLs carry a password; DB_MAX_CONNECTIONS=7)", () =
     expect(body.primary.name).toBe("primary");
     expect(body.primary.healthy).toBe(true);
     expect(body.replicas).toHaveLength(2);
-    body.replicas.forEach((n: Record<string, unknown>) => expectNode(n, "replica"));
-    expect(body.replicas.map((n: { name: string }) => n.name)).toEqual(["replica_1", "replica_2"]);
+    body.replicas.forEach((n: Record<string, unknown>) =>
+      expectNode(n, "replica"),
+    );
+    expect(body.replicas.map((n: { name: string }) => n.name)).toEqual([
+      "replica_1",
+      "replica_2",
+    ]);
     for (const n of body.replicas) {
       expect(n.state).toBe("healthy");
       expect(n.circuit).toBe("closed");
       expect(n.lastError).toBeNull();
     }
-    expect(body.replicas.reduce((s: number, n: { reads: number }) => s + n.reads, 0)).toBeGreaterThanOrEqual(6);
+    expect(
+      body.replicas.reduce((s: number, n: { reads: number }) => s + n.reads, 0),
+    ).toBeGreaterThanOrEqual(6);
   });
 
   it("GET /v1/system/database/replicas/health", async () => {
     const res = await t.call("GET", "/v1/system/database/replicas/health");
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ healthy: true, primaryHealthy: true, replicaCount: 2, healthyReplicaCount: 2 });
+    expect(res.body).toEqual({
+      healthy: true,
+      primaryHealthy: true,
+      replicaCount: 2,
+      healthyReplicaCount: 2,
+    });
   });
 
   it("GET /v1/system/database/replicas/lag", async () => {
     const res = await eventually(async () => {
       const r = await t.call("GET", "/v1/system/database/replicas/lag");
       expect(r.status).toBe(200);
-      expect(r.body.replicas.every((x: { status: string }) => x.status !== "unknown")).toBe(true);
+      expect(
+        r.body.replicas.every(
+          (x: { status: string }) => x.status !== "unknown",
+        ),
+      ).toBe(true);
       return r;
     });
     expect(res.body.replicas).toHaveLength(2);
     for (const r of res.body.replicas) {
-      expect(r).toMatchObject({ name: expect.stringMatching(/^replica_[12]$/), status: expect.stringMatching(/^(ok|warning|critical)$/) });
+      expect(r).toMatchObject({
+        name: expect.stringMatching(/^replica_[12]$/),
+        status: expect.stringMatching(/^(ok|warning|critical)$/),
+      });
       expect(typeof r.lagSeconds).toBe("number");
       expect(typeof r.lagBytes).toBe("number");
     }
-    expect(res.body.thresholds).toMatchObject({ warningSeconds: 5, criticalSeconds: 10 });
+    expect(res.body.thresholds).toMatchObject({
+      warningSeconds: 5,
+      criticalSeconds: 10,
+    });
   });
 
   it("GET /v1/system/database/connection-pool/stats: numbers, max = DB_MAX_CONNECTIONS", async () => {
-    const res = await t.call("GET", "/v1/system/database/connection-pool/stats");
+    const res = await t.call(
+      "GET",
+      "/v1/system/database/connection-pool/stats",
+    );
     expect(res.status).toBe(200);
     expectPool(res.body.primary, "primary");
     expect(res.body.replicas).toHaveLength(2);
     for (const r of res.body.replicas) {
-      expect(r).toEqual({ name: expect.stringMatching(/^replica_[12]$/), total: expect.any(Number), idle: expect.any(Number), waiting: expect.any(Number), max: MAX_CONNECTIONS });
+      expect(r).toEqual({
+        name: expect.stringMatching(/^replica_[12]$/),
+        total: expect.any(Number),
+        idle: expect.any(Number),
+        waiting: expect.any(Number),
+        max: MAX_CONNECTIONS,
+      });
     }
   });
 
@@ -284,7 +388,10 @@ describe("monitoring routes (URLs carry a password; DB_MAX_CONNECTIONS=7)", () =
 
   it("not even when a node is unreachable and its lastError is shown", async () => {
     const dead = `postgres://postgres:${PASSWORD}@127.0.0.1:${await deadPort()}/app`;
-    const t2 = await startTestApp(withPassword(primaryUrl), [...replicaUrls.map(withPassword), dead]);
+    const t2 = await startTestApp(withPassword(primaryUrl), [
+      ...replicaUrls.map(withPassword),
+      dead,
+    ]);
     try {
       const status = await eventually(async () => {
         const r = await t2.call("GET", "/v1/system/database/replicas/status");
@@ -319,13 +426,26 @@ describe("admin API without ADMIN_TOKEN", () => {
   it("answers 403 permission_denied on every admin route, with or without a bearer token", async () => {
     for (const [method, p, body] of ADMIN_ROUTES) {
       expectError(await t.call(method, p, body), 403, "permission_denied");
-      expectError(await t.call(method, p, body, { Authorization: `Bearer ${ADMIN_TOKEN}` }), 403, "permission_denied");
+      expectError(
+        await t.call(method, p, body, {
+          Authorization: `Bearer ${ADMIN_TOKEN}`,
+        }),
+        403,
+        "permission_denied",
+      );
     }
     // Nothing happened: replica_1 is still there, reads still on.
     const status = await t.call("GET", "/v1/system/database/replicas/status");
     expect(status.body.enabled).toBe(true);
-    expect(status.body.replicas.map((n: { name: string }) => n.name)).toEqual(["replica_1", "replica_2"]);
-    expect(status.body.switches).toEqual({ enabled: true, enabledEndpoints: null, disabledEndpoints: [] });
+    expect(status.body.replicas.map((n: { name: string }) => n.name)).toEqual([
+      "replica_1",
+      "replica_2",
+    ]);
+    expect(status.body.switches).toEqual({
+      enabled: true,
+      enabledEndpoints: null,
+      disabledEndpoints: [],
+    });
   });
 });
 
@@ -336,13 +456,24 @@ describe("admin API with ADMIN_TOKEN", () => {
   let revenueId = "";
 
   beforeAll(async () => {
-    t = await startTestApp(withPassword(primaryUrl), replicaUrls.map(withPassword), { ADMIN_TOKEN });
-    const created = await t.call("POST", `/v1/finance/orgs/${orgId}/revenues`, newItem());
+    t = await startTestApp(
+      withPassword(primaryUrl),
+      replicaUrls.map(withPassword),
+      { ADMIN_TOKEN },
+    );
+    const created = await t.call(
+      "POST",
+      `/v1/finance/orgs/${orgId}/revenues`,
+      newItem(),
+    );
     expect(created.status).toBe(201);
     revenueId = created.body.id;
     // Replicated and served by a replica before any switch is touched.
     await eventually(async () => {
-      const r = await t.call("GET", `/v1/finance/orgs/${orgId}/revenues/${revenueId}`);
+      const r = await t.call(
+        "GET",
+        `/v1/finance/orgs/${orgId}/revenues/${revenueId}`,
+      );
       expect(r.status).toBe(200);
       expect(REPLICA_NAMES).toContain(r.servedBy);
     });
@@ -352,24 +483,62 @@ describe("admin API with ADMIN_TOKEN", () => {
     await t?.close();
   });
 
-  const getOne = () => t.call("GET", `/v1/finance/orgs/${orgId}/revenues/${revenueId}`);
-  const list = () => t.call("GET", `/v1/finance/orgs/${orgId}/revenues?limit=5`);
+  const getOne = () =>
+    t.call("GET", `/v1/finance/orgs/${orgId}/revenues/${revenueId}`);
+  const list = () =>
+    t.call("GET", `/v1/finance/orgs/${orgId}/revenues?limit=5`);
 
   it("no Authorization → 401 unauthenticated; wrong token → 403 permission_denied", async () => {
     for (const [method, p, body] of ADMIN_ROUTES) {
       expectError(await t.call(method, p, body), 401, "unauthenticated");
-      expectError(await t.call(method, p, body, { Authorization: `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString("base64")}` }), 401, "unauthenticated");
-      expectError(await t.call(method, p, body, { Authorization: "Bearer wrong-token-wrong-token" }), 403, "permission_denied");
-      expectError(await t.call(method, p, body, { Authorization: `Bearer ${ADMIN_TOKEN}x` }), 403, "permission_denied");
-      expectError(await t.call(method, p, body, { Authorization: `Bearer ${ADMIN_TOKEN.slice(0, -1)}` }), 403, "permission_denied");
+      expectError(
+        await t.call(method, p, body, {
+          Authorization: `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString("base64")}`,
+        }),
+        401,
+        "unauthenticated",
+      );
+      expectError(
+        await t.call(method, p, body, {
+          Authorization: "Bearer wrong-token-wrong-token",
+        }),
+        403,
+        "permission_denied",
+      );
+      expectError(
+        await t.call(method, p, body, {
+          Authorization: `Bearer ${ADMIN_TOKEN}x`,
+        }),
+        403,
+        "permission_denied",
+      );
+      expectError(
+        await t.call(method, p, body, {
+          Authorization: `Bearer ${ADMIN_TOKEN.slice(0, -1)}`,
+        }),
+        403,
+        "permission_denied",
+      );
     }
     const status = await t.call("GET", "/v1/system/database/replicas/status");
-    expect(status.body.replicas.map((n: { name: string }) => n.name)).toEqual(["replica_1", "replica_2"]);
-    expect(status.body.switches).toEqual({ enabled: true, enabledEndpoints: null, disabledEndpoints: [] });
+    expect(status.body.replicas.map((n: { name: string }) => n.name)).toEqual([
+      "replica_1",
+      "replica_2",
+    ]);
+    expect(status.body.switches).toEqual({
+      enabled: true,
+      enabledEndpoints: null,
+      disabledEndpoints: [],
+    });
   });
 
   it("right token: POST health-check → 200 with the status body (no secrets)", async () => {
-    const res = await t.call("POST", "/v1/system/database/health-check", undefined, auth);
+    const res = await t.call(
+      "POST",
+      "/v1/system/database/health-check",
+      undefined,
+      auth,
+    );
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.primary.name).toBe("primary");
     expect(res.body.replicas).toHaveLength(2);
@@ -377,49 +546,109 @@ describe("admin API with ADMIN_TOKEN", () => {
   });
 
   it("right token: open then close replica_1's circuit; reads avoid it while open", async () => {
-    const opened = await t.call("POST", "/v1/system/database/replicas/replica_1/circuit/open", undefined, auth);
+    const opened = await t.call(
+      "POST",
+      "/v1/system/database/replicas/replica_1/circuit/open",
+      undefined,
+      auth,
+    );
     expect(opened.status, JSON.stringify(opened.body)).toBe(200);
     expect(opened.body).toEqual({ name: "replica_1", circuit: "open" });
     try {
       const status = await t.call("GET", "/v1/system/database/replicas/status");
-      expect(status.body.replicas[0]).toMatchObject({ name: "replica_1", circuit: "open", state: "circuit_open" });
-      for (let i = 0; i < 6; i++) expect((await list()).servedBy).toBe("replica_2");
+      expect(status.body.replicas[0]).toMatchObject({
+        name: "replica_1",
+        circuit: "open",
+        state: "circuit_open",
+      });
+      for (let i = 0; i < 6; i++)
+        expect((await list()).servedBy).toBe("replica_2");
     } finally {
-      const closed = await t.call("POST", "/v1/system/database/replicas/replica_1/circuit/close", undefined, auth);
+      const closed = await t.call(
+        "POST",
+        "/v1/system/database/replicas/replica_1/circuit/close",
+        undefined,
+        auth,
+      );
       expect(closed.status, JSON.stringify(closed.body)).toBe(200);
       expect(closed.body).toEqual({ name: "replica_1", circuit: "closed" });
     }
     const served = new Set<string | null>();
     for (let i = 0; i < 6; i++) served.add((await list()).servedBy);
     expect(served).toEqual(new Set(REPLICA_NAMES));
-    expectError(await t.call("POST", "/v1/system/database/replicas/replica_9/circuit/open", undefined, auth), 404, "not_found");
+    expectError(
+      await t.call(
+        "POST",
+        "/v1/system/database/replicas/replica_9/circuit/open",
+        undefined,
+        auth,
+      ),
+      404,
+      "not_found",
+    );
   });
 
   it("right token: replica reads off → every read on the primary; on again → replicas", async () => {
-    const off = await t.call("PUT", "/v1/system/database/read-replicas", { enabled: false }, auth);
+    const off = await t.call(
+      "PUT",
+      "/v1/system/database/read-replicas",
+      { enabled: false },
+      auth,
+    );
     expect(off.status, JSON.stringify(off.body)).toBe(200);
-    expect(off.body).toEqual({ enabled: false, enabledEndpoints: null, disabledEndpoints: [] });
+    expect(off.body).toEqual({
+      enabled: false,
+      enabledEndpoints: null,
+      disabledEndpoints: [],
+    });
     try {
-      expect((await t.call("GET", "/v1/system/database/replicas/status")).body.enabled).toBe(false);
+      expect(
+        (await t.call("GET", "/v1/system/database/replicas/status")).body
+          .enabled,
+      ).toBe(false);
       for (let i = 0; i < 4; i++) {
         const [a, b] = [await getOne(), await list()];
         expect([a.status, b.status]).toEqual([200, 200]);
         expect([a.servedBy, b.servedBy]).toEqual(["primary", "primary"]);
       }
     } finally {
-      const on = await t.call("PUT", "/v1/system/database/read-replicas", { enabled: true }, auth);
+      const on = await t.call(
+        "PUT",
+        "/v1/system/database/read-replicas",
+        { enabled: true },
+        auth,
+      );
       expect(on.status, JSON.stringify(on.body)).toBe(200);
       expect(on.body.enabled).toBe(true);
     }
     expect(REPLICA_NAMES).toContain((await getOne()).servedBy);
     expect(REPLICA_NAMES).toContain((await list()).servedBy);
-    expectError(await t.call("PUT", "/v1/system/database/read-replicas", { enabled: "yes" }, auth), 400, "invalid_argument", "enabled");
+    expectError(
+      await t.call(
+        "PUT",
+        "/v1/system/database/read-replicas",
+        { enabled: "yes" },
+        auth,
+      ),
+      400,
+      "invalid_argument",
+      "enabled",
+    );
   });
 
   it("right token: finance.getRevenue off → GET /:id on the primary, list still on a replica; on again", async () => {
-    const off = await t.call("PUT", "/v1/system/database/read-replicas/endpoints/finance.getRevenue", { enabled: false }, auth);
+    const off = await t.call(
+      "PUT",
+      "/v1/system/database/read-replicas/endpoints/finance.getRevenue",
+      { enabled: false },
+      auth,
+    );
     expect(off.status, JSON.stringify(off.body)).toBe(200);
-    expect(off.body).toEqual({ enabled: true, enabledEndpoints: null, disabledEndpoints: ["finance.getRevenue"] });
+    expect(off.body).toEqual({
+      enabled: true,
+      enabledEndpoints: null,
+      disabledEndpoints: ["finance.getRevenue"],
+    });
     try {
       for (let i = 0; i < 4; i++) {
         const one = await getOne();
@@ -430,13 +659,27 @@ describe("admin API with ADMIN_TOKEN", () => {
         expect(REPLICA_NAMES).toContain(many.servedBy);
       }
     } finally {
-      const on = await t.call("PUT", "/v1/system/database/read-replicas/endpoints/finance.getRevenue", { enabled: true }, auth);
+      const on = await t.call(
+        "PUT",
+        "/v1/system/database/read-replicas/endpoints/finance.getRevenue",
+        { enabled: true },
+        auth,
+      );
       expect(on.status, JSON.stringify(on.body)).toBe(200);
-      expect(on.body).toEqual({ enabled: true, enabledEndpoints: null, disabledEndpoints: [] });
+      expect(on.body).toEqual({
+        enabled: true,
+        enabledEndpoints: null,
+        disabledEndpoints: [],
+      });
     }
     expect(REPLICA_NAMES).toContain((await getOne()).servedBy);
     expectError(
-      await t.call("PUT", "/v1/system/database/read-replicas/endpoints/not-an-endpoint", { enabled: false }, auth),
+      await t.call(
+        "PUT",
+        "/v1/system/database/read-replicas/endpoints/not-an-endpoint",
+        { enabled: false },
+        auth,
+      ),
       400,
       "invalid_argument",
       "endpoint",
@@ -444,33 +687,70 @@ describe("admin API with ADMIN_TOKEN", () => {
   });
 
   it("right token: add a replica (201), see it without its password, remove it (200)", async () => {
-    const added = await t.call("POST", "/v1/system/database/replicas", { connectionString: withPassword(replicaUrls[0]!), name: "replica_extra" }, auth);
+    const added = await t.call(
+      "POST",
+      "/v1/system/database/replicas",
+      {
+        connectionString: withPassword(replicaUrls[0]!),
+        name: "replica_extra",
+      },
+      auth,
+    );
     expect(added.status, JSON.stringify(added.body)).toBe(201);
-    expect(added.body).toMatchObject({ name: "replica_extra", address: expect.stringMatching(/^127\.0\.0\.1:\d+\/\w+$/) });
+    expect(added.body).toMatchObject({
+      name: "replica_extra",
+      address: expect.stringMatching(/^127\.0\.0\.1:\d+\/\w+$/),
+    });
     expectNoSecrets("add replica", added);
     try {
       const status = await t.call("GET", "/v1/system/database/replicas/status");
-      expect(status.body.replicas.map((n: { name: string }) => n.name)).toEqual(["replica_1", "replica_2", "replica_extra"]);
+      expect(status.body.replicas.map((n: { name: string }) => n.name)).toEqual(
+        ["replica_1", "replica_2", "replica_extra"],
+      );
       expectNoSecrets("status with an added replica", status);
     } finally {
-      const removed = await t.call("DELETE", "/v1/system/database/replicas/replica_extra", undefined, auth);
+      const removed = await t.call(
+        "DELETE",
+        "/v1/system/database/replicas/replica_extra",
+        undefined,
+        auth,
+      );
       expect(removed.status, JSON.stringify(removed.body)).toBe(200);
       expect(removed.body).toEqual({ removed: "replica_extra" });
     }
     const status = await t.call("GET", "/v1/system/database/replicas/status");
-    expect(status.body.replicas.map((n: { name: string }) => n.name)).toEqual(["replica_1", "replica_2"]);
+    expect(status.body.replicas.map((n: { name: string }) => n.name)).toEqual([
+      "replica_1",
+      "replica_2",
+    ]);
     // Bad and unreachable connection strings: 400, and the password is not echoed.
-    const bad = await t.call("POST", "/v1/system/database/replicas", { connectionString: `http://u:${PASSWORD}@h/db` }, auth);
+    const bad = await t.call(
+      "POST",
+      "/v1/system/database/replicas",
+      { connectionString: `http://u:${PASSWORD}@h/db` },
+      auth,
+    );
     expectError(bad, 400, "invalid_argument", "connectionString");
     expect(JSON.stringify(bad.body)).not.toContain(PASSWORD);
     const unreachable = await t.call(
       "POST",
       "/v1/system/database/replicas",
-      { connectionString: `postgres://postgres:${PASSWORD}@127.0.0.1:${await deadPort()}/app` },
+      {
+        connectionString: `postgres://postgres:${PASSWORD}@127.0.0.1:${await deadPort()}/app`,
+      },
       auth,
     );
     expectError(unreachable, 400, "invalid_argument", "connectionString");
     expectNoSecrets("unreachable replica", unreachable);
-    expectError(await t.call("DELETE", "/v1/system/database/replicas/replica_9", undefined, auth), 404, "not_found");
+    expectError(
+      await t.call(
+        "DELETE",
+        "/v1/system/database/replicas/replica_9",
+        undefined,
+        auth,
+      ),
+      404,
+      "not_found",
+    );
   });
 });

@@ -15,7 +15,10 @@ import { InvalidArgumentError } from "../../backend/database/router/errors";
 import { CursorCodec } from "../../backend/finance/cursor";
 import { financeRoutes } from "../../backend/finance/finance_handlers";
 import type { RouteDef } from "../../backend/shared/http/route";
-import { FinanceRepository, type FinanceItem } from "../../backend/shared/repositories/finance_repository";
+import {
+  FinanceRepository,
+  type FinanceItem,
+} from "../../backend/shared/repositories/finance_repository";
 import { runMigrations } from "../../backend/standalone/migrate";
 import { sql } from "./helpers/clusters";
 import { PrimaryOnlyRouter } from "./helpers/primary_only_router";
@@ -32,7 +35,12 @@ beforeAll(async () => {
   await runMigrations(primaryUrl, MIGRATIONS);
   router = new PrimaryOnlyRouter(primaryUrl, 20);
   repo = new FinanceRepository(router);
-  routes = new Map(financeRoutes(repo, new CursorCodec(randomBytes(32))).map((r) => [r.endpoint, r]));
+  routes = new Map(
+    financeRoutes(repo, new CursorCodec(randomBytes(32))).map((r) => [
+      r.endpoint,
+      r,
+    ]),
+  );
 });
 
 afterAll(async () => {
@@ -44,22 +52,50 @@ function newOrgId(): number {
   return randomInt(1, 2 ** 40) * 1000;
 }
 
-function handle(endpoint: string, input: { params?: Record<string, string>; query?: Record<string, string>; body?: unknown }) {
-  return routes.get(endpoint)!.handle({ params: input.params ?? {}, query: input.query ?? {}, body: input.body }) as Promise<any>;
+function handle(
+  endpoint: string,
+  input: {
+    params?: Record<string, string>;
+    query?: Record<string, string>;
+    body?: unknown;
+  },
+) {
+  return routes
+    .get(endpoint)!
+    .handle({
+      params: input.params ?? {},
+      query: input.query ?? {},
+      body: input.body,
+    }) as Promise<any>;
 }
 
 /** Strictly after, in (occurredAt, id) order. Same-format ISO text compares as text. */
 function isAfter(a: FinanceItem, b: FinanceItem): boolean {
-  return a.occurredAt > b.occurredAt || (a.occurredAt === b.occurredAt && BigInt(a.id) > BigInt(b.id));
+  return (
+    a.occurredAt > b.occurredAt ||
+    (a.occurredAt === b.occurredAt && BigInt(a.id) > BigInt(b.id))
+  );
 }
 
 /**
  * Wraps a router so every statement run through its connections is counted.
  * Property reads pass through, so optional router capabilities stay visible.
  */
-function countingRouter(inner: DatabaseRouter): { router: DatabaseRouter; statements: () => number } {
+function countingRouter(inner: DatabaseRouter): {
+  router: DatabaseRouter;
+  statements: () => number;
+} {
   let statements = 0;
-  const methods = new Set(["query", "queryAll", "queryRow", "exec", "rawQuery", "rawQueryAll", "rawQueryRow", "rawExec"]);
+  const methods = new Set([
+    "query",
+    "queryAll",
+    "queryRow",
+    "exec",
+    "rawQuery",
+    "rawQueryAll",
+    "rawQueryRow",
+    "rawExec",
+  ]);
   const wrap = <C extends object>(conn: C): C =>
     new Proxy(conn, {
       get(target, prop) {
@@ -76,8 +112,10 @@ function countingRouter(inner: DatabaseRouter): { router: DatabaseRouter; statem
     });
   const router = new Proxy(inner, {
     get(target, prop) {
-      if (prop === "getReadConnection") return (...a: [never]) => wrap(target.getReadConnection(...a));
-      if (prop === "getWriteConnection") return (...a: [never]) => wrap(target.getWriteConnection(...a));
+      if (prop === "getReadConnection")
+        return (...a: [never]) => wrap(target.getReadConnection(...a));
+      if (prop === "getWriteConnection")
+        return (...a: [never]) => wrap(target.getWriteConnection(...a));
       const value = Reflect.get(target, prop, target);
       return typeof value === "function" ? value.bind(target) : value;
     },
@@ -110,126 +148,167 @@ describe("FinanceRepository", () => {
     expect(await repo.get("revenues", org + 1, created.id)).toBeNull();
     expect(await repo.get("expenses", org, created.id)).toBeNull();
 
-    expect(await repo.updateStatus("revenues", org + 1, created.id, "received")).toBeNull();
-    await expect(repo.updateStatus("revenues", org, created.id, "paid")).rejects.toBeInstanceOf(InvalidArgumentError);
-    const updated = await repo.updateStatus("revenues", org, created.id, "received");
+    expect(
+      await repo.updateStatus("revenues", org + 1, created.id, "received"),
+    ).toBeNull();
+    await expect(
+      repo.updateStatus("revenues", org, created.id, "paid"),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
+    const updated = await repo.updateStatus(
+      "revenues",
+      org,
+      created.id,
+      "received",
+    );
     expect(updated).toEqual({ ...created, status: "received" });
 
-    expect(await repo.list("revenues", org, { limit: 10 })).toEqual({ items: [updated], nextCursorKey: null });
-    expect((await repo.list("revenues", org + 1, { limit: 10 })).items).toEqual([]);
+    expect(await repo.list("revenues", org, { limit: 10 })).toEqual({
+      items: [updated],
+      nextCursorKey: null,
+    });
+    expect((await repo.list("revenues", org + 1, { limit: 10 })).items).toEqual(
+      [],
+    );
   });
 
   it("stores what the handlers accept, in UTC with microseconds", async () => {
     const org = newOrgId();
     const item = await handle("finance.createExpense", {
       params: { orgId: String(org) },
-      body: { amountCents: 1999, currency: "USD", occurredAt: "2024-05-01T14:00:00.5+02:00" },
+      body: {
+        amountCents: 1999,
+        currency: "USD",
+        occurredAt: "2024-05-01T14:00:00.5+02:00",
+      },
     });
-    expect(item).toMatchObject({ status: "pending", description: "", occurredAt: "2024-05-01T12:00:00.500000Z" });
+    expect(item).toMatchObject({
+      status: "pending",
+      description: "",
+      occurredAt: "2024-05-01T12:00:00.500000Z",
+    });
     const patched = await handle("finance.updateExpenseStatus", {
       params: { orgId: String(org), id: item.id },
       body: { status: "paid" },
     });
     expect(patched.status).toBe("paid");
-    expect(await handle("finance.getExpense", { params: { orgId: String(org), id: item.id } })).toEqual(patched);
-    await expect(handle("finance.getExpense", { params: { orgId: String(org + 1), id: item.id } })).rejects.toMatchObject({
+    expect(
+      await handle("finance.getExpense", {
+        params: { orgId: String(org), id: item.id },
+      }),
+    ).toEqual(patched);
+    await expect(
+      handle("finance.getExpense", {
+        params: { orgId: String(org + 1), id: item.id },
+      }),
+    ).rejects.toMatchObject({
       code: "not_found",
     });
   });
 
-  it(
-    "walks 10,000 rows with microsecond ties page by page, while rows are inserted, seeing each once",
-    async () => {
-      const org = newOrgId();
-      // 2,000 distinct instants one microsecond apart, 5 rows each: a Date
-      // (milliseconds) cursor would skip or repeat rows here.
-      await sql(
-        primaryUrl,
-        `INSERT INTO revenues (org_id, amount_cents, currency, status, occurred_at)
+  it("walks 10,000 rows with microsecond ties page by page, while rows are inserted, seeing each once", async () => {
+    const org = newOrgId();
+    // 2,000 distinct instants one microsecond apart, 5 rows each: a Date
+    // (milliseconds) cursor would skip or repeat rows here.
+    await sql(
+      primaryUrl,
+      `INSERT INTO revenues (org_id, amount_cents, currency, status, occurred_at)
          SELECT $1, g, 'USD', CASE WHEN g % 3 = 0 THEN 'received' ELSE 'pending' END,
                 timestamptz '2024-01-01 00:00:00+00' + (g % 2000) * interval '1 microsecond'
          FROM generate_series(1, 10000) AS g`,
-        [org],
-      );
-      const before = new Set(
-        (await sql(primaryUrl, "SELECT id::text AS id FROM revenues WHERE org_id = $1", [org])).map((r) => r.id as string),
-      );
-      expect(before.size).toBe(10_000);
+      [org],
+    );
+    const before = new Set(
+      (
+        await sql(
+          primaryUrl,
+          "SELECT id::text AS id FROM revenues WHERE org_id = $1",
+          [org],
+        )
+      ).map((r) => r.id as string),
+    );
+    expect(before.size).toBe(10_000);
 
-      let stop = false;
-      let inserted = 0;
-      const writer = async () => {
-        while (!stop) {
-          const micros = String(randomInt(0, 3000)).padStart(6, "0");
-          await repo.create("revenues", org, {
-            amountCents: 1,
-            currency: "USD",
-            status: "pending",
-            description: "concurrent",
-            occurredAt: `2024-01-01T00:00:00.${micros}Z`,
-          });
-          inserted++;
-        }
-      };
-      const writers = [writer(), writer(), writer()];
-
-      const seen: FinanceItem[] = [];
-      let cursor: string | null = null;
-      let pages = 0;
-      try {
-        do {
-          // 333 rows a page: page ends fall inside groups of tied timestamps.
-          const page: { items: FinanceItem[]; nextCursor: string | null } = await handle("finance.listRevenues", {
-            params: { orgId: String(org) },
-            query: cursor === null ? { limit: "333" } : { limit: "333", cursor },
-          });
-          seen.push(...page.items);
-          cursor = page.nextCursor;
-          pages++;
-        } while (cursor !== null);
-      } finally {
-        stop = true;
-        await Promise.all(writers);
+    let stop = false;
+    let inserted = 0;
+    const writer = async () => {
+      while (!stop) {
+        const micros = String(randomInt(0, 3000)).padStart(6, "0");
+        await repo.create("revenues", org, {
+          amountCents: 1,
+          currency: "USD",
+          status: "pending",
+          description: "concurrent",
+          occurredAt: `2024-01-01T00:00:00.${micros}Z`,
+        });
+        inserted++;
       }
+    };
+    const writers = [writer(), writer(), writer()];
 
-      expect(inserted).toBeGreaterThan(0);
-      expect(pages).toBeGreaterThanOrEqual(31);
-      const ids = seen.map((i) => i.id);
-      expect(new Set(ids).size).toBe(ids.length); // no id twice
-      const seenIds = new Set(ids);
-      const missing = [...before].filter((id) => !seenIds.has(id));
-      expect(missing).toEqual([]); // no pre-existing row skipped
-      for (let i = 1; i < seen.length; i++) {
-        if (!isAfter(seen[i]!, seen[i - 1]!)) throw new Error(`rows ${i - 1} and ${i} are out of order`);
-      }
-
-      // A filtered walk returns exactly the matching rows (the writers only add 'pending' rows).
-      const from = "2024-01-01T00:00:00.000500Z";
-      const to = "2024-01-01T00:00:00.001500Z";
-      const filtered: string[] = [];
-      cursor = null;
+    const seen: FinanceItem[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    try {
       do {
-        const query: Record<string, string> = { status: "received", from, to, limit: "97" };
-        if (cursor !== null) query.cursor = cursor;
-        const page: { items: FinanceItem[]; nextCursor: string | null } = await handle("finance.listRevenues", {
+        // 333 rows a page: page ends fall inside groups of tied timestamps.
+        const page: { items: FinanceItem[]; nextCursor: string | null } =
+          await handle("finance.listRevenues", {
+            params: { orgId: String(org) },
+            query:
+              cursor === null ? { limit: "333" } : { limit: "333", cursor },
+          });
+        seen.push(...page.items);
+        cursor = page.nextCursor;
+        pages++;
+      } while (cursor !== null);
+    } finally {
+      stop = true;
+      await Promise.all(writers);
+    }
+
+    expect(inserted).toBeGreaterThan(0);
+    expect(pages).toBeGreaterThanOrEqual(31);
+    const ids = seen.map((i) => i.id);
+    expect(new Set(ids).size).toBe(ids.length); // no id twice
+    const seenIds = new Set(ids);
+    const missing = [...before].filter((id) => !seenIds.has(id));
+    expect(missing).toEqual([]); // no pre-existing row skipped
+    for (let i = 1; i < seen.length; i++) {
+      if (!isAfter(seen[i]!, seen[i - 1]!))
+        throw new Error(`rows ${i - 1} and ${i} are out of order`);
+    }
+
+    // A filtered walk returns exactly the matching rows (the writers only add 'pending' rows).
+    const from = "2024-01-01T00:00:00.000500Z";
+    const to = "2024-01-01T00:00:00.001500Z";
+    const filtered: string[] = [];
+    cursor = null;
+    do {
+      const query: Record<string, string> = {
+        status: "received",
+        from,
+        to,
+        limit: "97",
+      };
+      if (cursor !== null) query.cursor = cursor;
+      const page: { items: FinanceItem[]; nextCursor: string | null } =
+        await handle("finance.listRevenues", {
           params: { orgId: String(org) },
           query,
         });
-        filtered.push(...page.items.map((i) => i.id));
-        cursor = page.nextCursor;
-      } while (cursor !== null);
-      const expected = await sql(
-        primaryUrl,
-        `SELECT r.id::text AS id FROM revenues r
+      filtered.push(...page.items.map((i) => i.id));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    const expected = await sql(
+      primaryUrl,
+      `SELECT r.id::text AS id FROM revenues r
          WHERE org_id = $1 AND status = 'received' AND occurred_at >= $2 AND occurred_at < $3
          ORDER BY r.occurred_at, r.id`,
-        [org, from, to],
-      );
-      expect(filtered).toEqual(expected.map((r) => r.id));
-      expect(filtered.length).toBe(1666); // (g % 2000) in 500..1499 and g % 3 = 0
-    },
-    120_000,
-  );
+      [org, from, to],
+    );
+    expect(filtered).toEqual(expected.map((r) => r.id));
+    expect(filtered.length).toBe(1666); // (g % 2000) in 500..1499 and g % 3 = 0
+  }, 120_000);
 
   it("totals 1,000 orgs with ONE statement, matching per-org sums", async () => {
     const base = newOrgId();
@@ -246,7 +325,10 @@ describe("FinanceRepository", () => {
       [base],
     );
     const counting = countingRouter(router);
-    const totals = await new FinanceRepository(counting.router).totalsByOrg("revenues", [...orgs, ...orgs.slice(0, 10)]);
+    const totals = await new FinanceRepository(counting.router).totalsByOrg(
+      "revenues",
+      [...orgs, ...orgs.slice(0, 10)],
+    );
     expect(counting.statements()).toBe(1);
 
     expect(totals.map((t) => t.orgId)).toEqual(orgs);
@@ -255,19 +337,37 @@ describe("FinanceRepository", () => {
       else expect(t.currencies.reduce((n, c) => n + c.count, 0)).toBe(5);
     }
     const big = totals.flatMap((t) => t.currencies).find((c) => c.count >= 3);
-    expect(big === undefined || BigInt(big.totalCents) > BigInt(Number.MAX_SAFE_INTEGER)).toBe(true);
+    expect(
+      big === undefined ||
+        BigInt(big.totalCents) > BigInt(Number.MAX_SAFE_INTEGER),
+    ).toBe(true);
 
     for (let i = 0; i < orgs.length; i += 50) {
       const batch = orgs.slice(i, i + 50);
-      const sums = await Promise.all(batch.map((org) => repo.sum("revenues", org)));
-      sums.forEach((s, j) => expect(s.currencies).toEqual(totals[i + j]!.currencies));
+      const sums = await Promise.all(
+        batch.map((org) => repo.sum("revenues", org)),
+      );
+      sums.forEach((s, j) =>
+        expect(s.currencies).toEqual(totals[i + j]!.currencies),
+      );
     }
   });
 
   it("sums per currency over a half-open date range, with exact bigint totals", async () => {
     const org = newOrgId();
-    const add = (occurredAt: string, amountCents: string | number, currency: string, status: string) =>
-      repo.create("revenues", org, { amountCents, currency, status, description: "", occurredAt });
+    const add = (
+      occurredAt: string,
+      amountCents: string | number,
+      currency: string,
+      status: string,
+    ) =>
+      repo.create("revenues", org, {
+        amountCents,
+        currency,
+        status,
+        description: "",
+        occurredAt,
+      });
     await add("2024-02-29T23:59:59.999999Z", 500, "USD", "received"); // before `from`
     await add("2024-03-01T00:00:00Z", 100, "USD", "received"); // at `from`: included
     await add("2024-03-15T12:00:00.000001Z", 200, "USD", "pending");
@@ -285,13 +385,19 @@ describe("FinanceRepository", () => {
         { currency: "USD", totalCents: "600", count: 3 },
       ],
     });
-    expect(await repo.sum("revenues", org, { ...march, status: "received" })).toEqual({
+    expect(
+      await repo.sum("revenues", org, { ...march, status: "received" }),
+    ).toEqual({
       totalCents: "400",
       count: 2,
       currencies: [{ currency: "USD", totalCents: "400", count: 2 }],
     });
     expect((await repo.sum("revenues", org)).count).toBe(7);
-    expect(await repo.sum("revenues", org, { from: new Date("2024-04-01T00:00:00Z") })).toMatchObject({
+    expect(
+      await repo.sum("revenues", org, {
+        from: new Date("2024-04-01T00:00:00Z"),
+      }),
+    ).toMatchObject({
       totalCents: "400",
       count: 1,
     });
@@ -300,15 +406,26 @@ describe("FinanceRepository", () => {
       params: { orgId: String(org) },
       query: { from: "2024-03-01", to: "2024-04-01", status: "received" },
     });
-    expect(viaHttp).toEqual(await repo.sum("revenues", org, { ...march, status: "received" }));
-    expect(await repo.sum("expenses", org, march)).toEqual({ totalCents: "0", count: 0, currencies: [] });
+    expect(viaHttp).toEqual(
+      await repo.sum("revenues", org, { ...march, status: "received" }),
+    );
+    expect(await repo.sum("expenses", org, march)).toEqual({
+      totalCents: "0",
+      count: 0,
+      currencies: [],
+    });
   });
 });
 
 describe("runMigrations", () => {
   it("is idempotent on the shared primary and keeps Encore's one-row schema_migrations", async () => {
-    expect(await runMigrations(primaryUrl, MIGRATIONS)).toEqual({ applied: [] });
-    const rows = await sql(primaryUrl, "SELECT version::text AS version, dirty FROM schema_migrations");
+    expect(await runMigrations(primaryUrl, MIGRATIONS)).toEqual({
+      applied: [],
+    });
+    const rows = await sql(
+      primaryUrl,
+      "SELECT version::text AS version, dirty FROM schema_migrations",
+    );
     expect(rows).toEqual([{ version: "1", dirty: false }]);
     const columns = await sql(
       primaryUrl,
@@ -323,7 +440,9 @@ describe("runMigrations", () => {
 
   it("refuses to run on a replica", async () => {
     if (replicaUrls.length === 0) return;
-    await expect(runMigrations(replicaUrls[0]!, MIGRATIONS)).rejects.toThrow(/replica/);
+    await expect(runMigrations(replicaUrls[0]!, MIGRATIONS)).rejects.toThrow(
+      /replica/,
+    );
   });
 
   it("on a fresh database: applies once under concurrency, rolls back a failed file, refuses dirty", async () => {
@@ -334,31 +453,56 @@ describe("runMigrations", () => {
     const dir = await mkdtemp(path.join(tmpdir(), "migrations-"));
     await sql(primaryUrl, `CREATE DATABASE ${name}`);
     try {
-      const runs = await Promise.all([1, 2, 3].map(() => runMigrations(dbUrl, MIGRATIONS)));
+      const runs = await Promise.all(
+        [1, 2, 3].map(() => runMigrations(dbUrl, MIGRATIONS)),
+      );
       expect(runs.flatMap((r) => r.applied)).toEqual([1]);
       expect(await runMigrations(dbUrl, MIGRATIONS)).toEqual({ applied: [] });
-      expect(await sql(dbUrl, "SELECT version::text AS version, dirty FROM schema_migrations")).toEqual([
-        { version: "1", dirty: false },
-      ]);
+      expect(
+        await sql(
+          dbUrl,
+          "SELECT version::text AS version, dirty FROM schema_migrations",
+        ),
+      ).toEqual([{ version: "1", dirty: false }]);
 
       // A failing migration leaves neither its effects nor a dirty version behind.
-      await copyFile(path.join(MIGRATIONS, "1_create_finance.up.sql"), path.join(dir, "1_create_finance.up.sql"));
-      await writeFile(path.join(dir, "2_broken.up.sql"), "CREATE TABLE half_done (x int);\nSELECT 1/0;\n");
-      await expect(runMigrations(dbUrl, dir)).rejects.toThrow(/2_broken\.up\.sql failed and was rolled back/);
-      expect(await sql(dbUrl, "SELECT version::text AS version, dirty FROM schema_migrations")).toEqual([
-        { version: "1", dirty: false },
+      await copyFile(
+        path.join(MIGRATIONS, "1_create_finance.up.sql"),
+        path.join(dir, "1_create_finance.up.sql"),
+      );
+      await writeFile(
+        path.join(dir, "2_broken.up.sql"),
+        "CREATE TABLE half_done (x int);\nSELECT 1/0;\n",
+      );
+      await expect(runMigrations(dbUrl, dir)).rejects.toThrow(
+        /2_broken\.up\.sql failed and was rolled back/,
+      );
+      expect(
+        await sql(
+          dbUrl,
+          "SELECT version::text AS version, dirty FROM schema_migrations",
+        ),
+      ).toEqual([{ version: "1", dirty: false }]);
+      expect(await sql(dbUrl, "SELECT to_regclass('half_done') AS t")).toEqual([
+        { t: null },
       ]);
-      expect(await sql(dbUrl, "SELECT to_regclass('half_done') AS t")).toEqual([{ t: null }]);
 
-      await writeFile(path.join(dir, "2_broken.up.sql"), "CREATE TABLE half_done (x int);\n");
+      await writeFile(
+        path.join(dir, "2_broken.up.sql"),
+        "CREATE TABLE half_done (x int);\n",
+      );
       expect(await runMigrations(dbUrl, dir)).toEqual({ applied: [2] });
 
       await writeFile(path.join(dir, "3-bad-name.up.sql"), "SELECT 1;\n");
-      await expect(runMigrations(dbUrl, dir)).rejects.toThrow(/invalid migration file name 3-bad-name\.up\.sql/);
+      await expect(runMigrations(dbUrl, dir)).rejects.toThrow(
+        /invalid migration file name 3-bad-name\.up\.sql/,
+      );
 
       // As golang-migrate leaves it after a failure: the runner must not guess.
       await sql(dbUrl, "UPDATE schema_migrations SET dirty = true");
-      await expect(runMigrations(dbUrl, MIGRATIONS)).rejects.toThrow(/version 2 is dirty/);
+      await expect(runMigrations(dbUrl, MIGRATIONS)).rejects.toThrow(
+        /version 2 is dirty/,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
       await sql(primaryUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

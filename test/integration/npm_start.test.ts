@@ -27,7 +27,9 @@ const EXIT_TIMEOUT_MS = 10_000;
 function processesOfCluster(): string[] {
   return execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
     .split("\n")
-    .filter((line) => line.includes(`${CLUSTER_DIR}/`) && !line.includes("<defunct>"));
+    .filter(
+      (line) => line.includes(`${CLUSTER_DIR}/`) && !line.includes("<defunct>"),
+    );
 }
 
 function pidAlive(pid: number): boolean {
@@ -42,7 +44,9 @@ function pidAlive(pid: number): boolean {
 /** Data directories of the cluster whose postmaster.pid names a live process (what `pg_ctl status` checks). */
 function runningNodes(): string[] {
   if (!existsSync(path.join(CLUSTER_DIR, "cluster.json"))) return [];
-  const state = JSON.parse(readFileSync(path.join(CLUSTER_DIR, "cluster.json"), "utf8")) as { nodes: { name: string }[] };
+  const state = JSON.parse(
+    readFileSync(path.join(CLUSTER_DIR, "cluster.json"), "utf8"),
+  ) as { nodes: { name: string }[] };
   return state.nodes
     .map((n) => n.name)
     .filter((name) => {
@@ -57,9 +61,11 @@ function runningNodes(): string[] {
 function clusterBusy(): string | null {
   try {
     const procs = processesOfCluster();
-    if (procs.length > 0) return `processes of ${CLUSTER_DIR} are running (a developer's npm start?): ${procs[0]}`;
+    if (procs.length > 0)
+      return `processes of ${CLUSTER_DIR} are running (a developer's npm start?): ${procs[0]}`;
     const nodes = runningNodes();
-    if (nodes.length > 0) return `node(s) ${nodes.join(", ")} of ${CLUSTER_DIR} are running (postmaster.pid of a live process)`;
+    if (nodes.length > 0)
+      return `node(s) ${nodes.join(", ")} of ${CLUSTER_DIR} are running (postmaster.pid of a live process)`;
     return null;
   } catch (err) {
     return `cannot tell whether ${CLUSTER_DIR} is in use: ${(err as Error).message}`;
@@ -74,7 +80,12 @@ if (busy !== null) console.warn(`npm_start.test.ts: SKIPPED: ${busy}`);
 function startEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^(DATABASE_URL|READ_REPLICA_URLS|READ_REPLICA_\d+_CONNECTION_STRING|DB_CLUSTERS|ORG_RANGES|ADMIN_TOKEN|HOST|PORT|USE_READ_REPLICAS)$/.test(k)) continue;
+    if (
+      /^(DATABASE_URL|READ_REPLICA_URLS|READ_REPLICA_\d+_CONNECTION_STRING|DB_CLUSTERS|ORG_RANGES|ADMIN_TOKEN|HOST|PORT|USE_READ_REPLICAS)$/.test(
+        k,
+      )
+    )
+      continue;
     env[k] = v;
   }
   env.PORT = "0";
@@ -102,14 +113,22 @@ async function start(): Promise<Started> {
   });
   children.push(child);
   const lines: string[] = [];
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+  const exit = new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+  }>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
   let buffered = "";
   child.stdout!.resume();
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`no "listening" line within ${START_TIMEOUT_MS} ms; stderr:\n${lines.join("\n")}`)),
+      () =>
+        reject(
+          new Error(
+            `no "listening" line within ${START_TIMEOUT_MS} ms; stderr:\n${lines.join("\n")}`,
+          ),
+        ),
       START_TIMEOUT_MS,
     );
     child.stderr!.setEncoding("utf8");
@@ -133,17 +152,32 @@ async function start(): Promise<Started> {
     });
     void exit.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`exited (code ${code}, signal ${signal}) before listening; stderr:\n${lines.join("\n")}`));
+      reject(
+        new Error(
+          `exited (code ${code}, signal ${signal}) before listening; stderr:\n${lines.join("\n")}`,
+        ),
+      );
     });
   });
   return { child, url, lines, exit };
 }
 
 /** Resolves the exit, or fails after `ms`. */
-async function exitWithin(s: Started, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+async function exitWithin(
+  s: Started,
+  ms: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still running ${ms} ms after the signal; stderr:\n${s.lines.slice(-10).join("\n")}`)), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `still running ${ms} ms after the signal; stderr:\n${s.lines.slice(-10).join("\n")}`,
+          ),
+        ),
+      ms,
+    );
   });
   try {
     return await Promise.race([s.exit, timeout]);
@@ -153,9 +187,15 @@ async function exitWithin(s: Started, ms: number): Promise<{ code: number | null
 }
 
 /** GET with a bounded wait. */
-async function getJson(url: string): Promise<{ status: number; body: any; servedBy: string | null }> {
+async function getJson(
+  url: string,
+): Promise<{ status: number; body: any; servedBy: string | null }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-  return { status: res.status, body: await res.json(), servedBy: res.headers.get("x-served-by") };
+  return {
+    status: res.status,
+    body: await res.json(),
+    servedBy: res.headers.get("x-served-by"),
+  };
 }
 
 /** Waits (bounded) until no live process names the cluster folder. */
@@ -173,7 +213,11 @@ afterAll(async () => {
   // (only then: a cluster stopped by a clean exit is not touched again).
   let killed = false;
   for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+    if (
+      child.exitCode === null &&
+      child.signalCode === null &&
+      child.pid !== undefined
+    ) {
       try {
         process.kill(-child.pid, "SIGKILL");
         killed = true;
@@ -188,44 +232,64 @@ afterAll(async () => {
   if (!existedBefore) await rm(CLUSTER_DIR, { recursive: true, force: true });
 }, 60_000);
 
-describe.skipIf(busy !== null)("npm start (tsx backend/standalone/main.ts) without DATABASE_URL", () => {
-  it.each([
-    ["SIGINT", "to the process group, like Ctrl-C"],
-    ["SIGTERM", "to the process, like kill / docker stop"],
-  ] as const)("serves the status route, then on %s (%s) exits 0 and stops its cluster", async (signal, how) => {
-    const s = await start();
-    const run = children.length;
-    expect(s.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+describe.skipIf(busy !== null)(
+  "npm start (tsx backend/standalone/main.ts) without DATABASE_URL",
+  () => {
+    it.each([
+      ["SIGINT", "to the process group, like Ctrl-C"],
+      ["SIGTERM", "to the process, like kill / docker stop"],
+    ] as const)(
+      "serves the status route, then on %s (%s) exits 0 and stops its cluster",
+      async (signal, how) => {
+        const s = await start();
+        const run = children.length;
+        expect(s.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
-    const status = await getJson(`${s.url}/v1/system/database/replicas/status`);
-    expect(status.status).toBe(200);
-    expect(status.body.primary.name).toBe("primary");
-    expect(status.body.replicas.map((r: { name: string }) => r.name)).toEqual(["replica_1", "replica_2"]);
-    expect(status.body.summary.total).toBe(2);
-    expect(processesOfCluster().length).toBeGreaterThanOrEqual(3); // one postmaster per node
-    // A read works and is served by a node of this cluster.
-    const list = await getJson(`${s.url}/v1/finance/orgs/42/revenues?limit=1`);
-    expect(list.status).toBe(200);
-    expect(["primary", "replica_1", "replica_2"]).toContain(list.servedBy);
+        const status = await getJson(
+          `${s.url}/v1/system/database/replicas/status`,
+        );
+        expect(status.status).toBe(200);
+        expect(status.body.primary.name).toBe("primary");
+        expect(
+          status.body.replicas.map((r: { name: string }) => r.name),
+        ).toEqual(["replica_1", "replica_2"]);
+        expect(status.body.summary.total).toBe(2);
+        expect(processesOfCluster().length).toBeGreaterThanOrEqual(3); // one postmaster per node
+        // A read works and is served by a node of this cluster.
+        const list = await getJson(
+          `${s.url}/v1/finance/orgs/42/revenues?limit=1`,
+        );
+        expect(list.status).toBe(200);
+        expect(["primary", "replica_1", "replica_2"]).toContain(list.servedBy);
 
-    if (run > 1 || existedBefore) {
-      // Restart: the cluster recorded in cluster.json is started, not rebuilt.
-      expect(s.lines.some((l) => /initdb|pg_basebackup/.test(l)), s.lines.join("\n")).toBe(false);
-      expect(s.lines.some((l) => l.includes("pg_ctl start"))).toBe(true);
-    }
+        if (run > 1 || existedBefore) {
+          // Restart: the cluster recorded in cluster.json is started, not rebuilt.
+          expect(
+            s.lines.some((l) => /initdb|pg_basebackup/.test(l)),
+            s.lines.join("\n"),
+          ).toBe(false);
+          expect(s.lines.some((l) => l.includes("pg_ctl start"))).toBe(true);
+        }
 
-    if (how.startsWith("to the process group")) process.kill(-s.child.pid!, signal);
-    else s.child.kill(signal);
-    const { code } = await exitWithin(s, EXIT_TIMEOUT_MS);
-    expect(code, s.lines.slice(-10).join("\n")).toBe(0);
-    expect(s.lines.some((l) => l.includes('"stopped"'))).toBe(true);
+        if (how.startsWith("to the process group"))
+          process.kill(-s.child.pid!, signal);
+        else s.child.kill(signal);
+        const { code } = await exitWithin(s, EXIT_TIMEOUT_MS);
+        expect(code, s.lines.slice(-10).join("\n")).toBe(0);
+        expect(s.lines.some((l) => l.includes('"stopped"'))).toBe(true);
 
-    // Nothing of the cluster keeps running (postgres may take a moment to reap its children).
-    expect(await noClusterProcesses(2_000)).toEqual([]);
-    expect(runningNodes()).toEqual([]);
-    await expect(fetch(`${s.url}/v1/system/database/replicas/status`, { signal: AbortSignal.timeout(2_000) })).rejects.toThrow();
-  });
-});
+        // Nothing of the cluster keeps running (postgres may take a moment to reap its children).
+        expect(await noClusterProcesses(2_000)).toEqual([]);
+        expect(runningNodes()).toEqual([]);
+        await expect(
+          fetch(`${s.url}/v1/system/database/replicas/status`, {
+            signal: AbortSignal.timeout(2_000),
+          }),
+        ).rejects.toThrow();
+      },
+    );
+  },
+);
 
 if (busy !== null) {
   describe("npm start (tsx backend/standalone/main.ts) without DATABASE_URL", () => {

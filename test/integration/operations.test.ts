@@ -10,7 +10,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import YAML from "yaml";
 import type { LocalCluster } from "../../scripts/local_cluster";
 import { startTestApp, type TestApp } from "./helpers/app";
-import { eventually, repoRoot, sql, withFreshCluster } from "./helpers/clusters";
+import {
+  eventually,
+  repoRoot,
+  sql,
+  withFreshCluster,
+} from "./helpers/clusters";
 
 const { primaryUrl, replicaUrls } = inject("clusterUrls");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -19,7 +24,10 @@ describe("concurrency caps", () => {
   let t: TestApp;
 
   beforeAll(async () => {
-    t = await startTestApp(primaryUrl, replicaUrls, { MAX_CONCURRENT_QUERIES_PER_ORG: "2", CONCURRENCY_CAP_WAIT: "200ms" });
+    t = await startTestApp(primaryUrl, replicaUrls, {
+      MAX_CONCURRENT_QUERIES_PER_ORG: "2",
+      CONCURRENCY_CAP_WAIT: "200ms",
+    });
   });
 
   afterAll(async () => {
@@ -29,18 +37,32 @@ describe("concurrency caps", () => {
   it("org A saturating its cap gets 429s while org B is served", async () => {
     const router = t.app.router;
     // Org A holds both its slots with slow queries.
-    const hogs = [0, 1].map(() => router.getReadConnection({ orgId: 111 }).rawQueryAll("SELECT pg_sleep(1.5)"));
+    const hogs = [0, 1].map(() =>
+      router
+        .getReadConnection({ orgId: 111 })
+        .rawQueryAll("SELECT pg_sleep(1.5)"),
+    );
     await sleep(100);
     const [a, b] = await Promise.all([
-      Promise.all(Array.from({ length: 5 }, () => t.call("GET", "/v1/finance/orgs/111/revenues?limit=1"))),
-      Promise.all(Array.from({ length: 5 }, () => t.call("GET", "/v1/finance/orgs/222/revenues?limit=1"))),
+      Promise.all(
+        Array.from({ length: 5 }, () =>
+          t.call("GET", "/v1/finance/orgs/111/revenues?limit=1"),
+        ),
+      ),
+      Promise.all(
+        Array.from({ length: 5 }, () =>
+          t.call("GET", "/v1/finance/orgs/222/revenues?limit=1"),
+        ),
+      ),
     ]);
     await Promise.all(hogs);
     expect(a.map((r) => r.status)).toEqual([429, 429, 429, 429, 429]);
     expect(a[0]!.body.code).toBe("resource_exhausted");
     expect(b.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
     // Once A's slow queries finish, A is served again.
-    expect((await t.call("GET", "/v1/finance/orgs/111/revenues?limit=1")).status).toBe(200);
+    expect(
+      (await t.call("GET", "/v1/finance/orgs/111/revenues?limit=1")).status,
+    ).toBe(200);
   });
 });
 
@@ -70,21 +92,33 @@ describe("adding and removing a replica under load", () => {
     const loops = Array.from({ length: 8 }, async () => {
       for (let i = 0; running && i < 50_000; i++) {
         const r = await t.call("GET", "/v1/finance/orgs/1/revenues?limit=5");
-        if (r.status !== 200) failures.push(`${r.status} ${JSON.stringify(r.body)}`);
+        if (r.status !== 200)
+          failures.push(`${r.status} ${JSON.stringify(r.body)}`);
         else seen.set(r.servedBy!, (seen.get(r.servedBy!) ?? 0) + 1);
       }
     });
     try {
       await sleep(300);
-      const added = await t.call("POST", "/v1/system/database/replicas", { connectionString: extra.url, name: "replica_2" }, admin);
+      const added = await t.call(
+        "POST",
+        "/v1/system/database/replicas",
+        { connectionString: extra.url, name: "replica_2" },
+        admin,
+      );
       expect(added.status).toBe(201);
       const addedAt = Date.now();
       await eventually(async () => {
-        if ((seen.get("replica_2") ?? 0) === 0) throw new Error("replica_2 not serving yet");
+        if ((seen.get("replica_2") ?? 0) === 0)
+          throw new Error("replica_2 not serving yet");
       });
       expect(Date.now() - addedAt).toBeLessThan(500 + 500); // FAST_ENV health interval is 500 ms
       await sleep(500);
-      const removed = await t.call("DELETE", "/v1/system/database/replicas/replica_2", undefined, admin);
+      const removed = await t.call(
+        "DELETE",
+        "/v1/system/database/replicas/replica_2",
+        undefined,
+        admin,
+      );
       expect(removed.status).toBe(200);
       await sleep(500);
     } finally {
@@ -92,17 +126,34 @@ describe("adding and removing a replica under load", () => {
       await Promise.all(loops);
     }
     expect(failures).toEqual([]);
-    const left = await sql(extra.url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'ops-test:%'");
+    const left = await sql(
+      extra.url,
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'ops-test:%'",
+    );
     expect(left[0].n).toBe(0);
     const status = await t.call("GET", "/v1/system/database/replicas/status");
-    expect(status.body.replicas.map((r: { name: string }) => r.name)).toEqual(["replica_1"]);
+    expect(status.body.replicas.map((r: { name: string }) => r.name)).toEqual([
+      "replica_1",
+    ]);
   }, 60_000);
 
   it("refuses to add a server that is not a replica of this primary, saying why", async () => {
-    const r = await t.call("POST", "/v1/system/database/replicas", { connectionString: primaryUrl }, admin);
+    const r = await t.call(
+      "POST",
+      "/v1/system/database/replicas",
+      { connectionString: primaryUrl },
+      admin,
+    );
     expect(r.status).toBe(400);
-    expect(r.body.message).toMatch(/connectionString: .*(pg_is_in_recovery|system_identifier)/);
-    const bad = await t.call("POST", "/v1/system/database/replicas", { connectionString: "postgres://x:pw@127.0.0.1:1/app" }, admin);
+    expect(r.body.message).toMatch(
+      /connectionString: .*(pg_is_in_recovery|system_identifier)/,
+    );
+    const bad = await t.call(
+      "POST",
+      "/v1/system/database/replicas",
+      { connectionString: "postgres://x:pw@127.0.0.1:1/app" },
+      admin,
+    );
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/unreachable/);
     expect(JSON.stringify(bad.body)).not.toContain("pw@");
@@ -113,10 +164,15 @@ describe("metrics", () => {
   it("exposes every metric the docs' alerts and dashboard use, with sensible values after traffic", async () => {
     const t = await startTestApp(primaryUrl, replicaUrls);
     try {
-      for (let i = 0; i < 20; i++) await t.call("GET", "/v1/finance/orgs/1/revenues?limit=1");
-      await t.call("GET", "/v1/finance/orgs/1/revenues?limit=1", undefined, { "X-Consistency": "strong" });
+      for (let i = 0; i < 20; i++)
+        await t.call("GET", "/v1/finance/orgs/1/revenues?limit=1");
+      await t.call("GET", "/v1/finance/orgs/1/revenues?limit=1", undefined, {
+        "X-Consistency": "strong",
+      });
       const text: string = (await t.call("GET", "/metrics")).body;
-      const names = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
+      const names = new Set(
+        [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!),
+      );
       for (const name of [
         "replica_lag_seconds",
         "replica_lag_bytes",
@@ -131,24 +187,43 @@ describe("metrics", () => {
       }
       expect(text).toMatch(/replica_health\{replica="replica_1"\} 1/);
       expect(text).toMatch(/circuit_breaker_state\{replica="replica_2"\} 0/);
-      expect(text).toMatch(/read_routing_total\{target="replica_\d",endpoint="finance.listRevenues",reason="replica"\} \d+/);
-      expect(text).toMatch(/read_routing_total\{target="primary",endpoint="finance.listRevenues",reason="strong"\} 1/);
-      expect(text).toMatch(/db_query_duration_seconds_count\{node="replica_1",kind="read"\} [1-9]/);
+      expect(text).toMatch(
+        /read_routing_total\{target="replica_\d",endpoint="finance.listRevenues",reason="replica"\} \d+/,
+      );
+      expect(text).toMatch(
+        /read_routing_total\{target="primary",endpoint="finance.listRevenues",reason="strong"\} 1/,
+      );
+      expect(text).toMatch(
+        /db_query_duration_seconds_count\{node="replica_1",kind="read"\} [1-9]/,
+      );
 
       // Every metric the alert rules and the dashboard query must exist.
       const series = (expr: string) =>
         [...expr.matchAll(/\b([a-z_][a-z0-9_]*)\s*(?:\{|\[|\)|$|\s|>|<|=|!)/g)]
           .map((m) => m[1]!.replace(/_(bucket|count|sum)$/, ""))
-          .filter((n) => /_(seconds|bytes|health|state|total|connections|serving)$/.test(n));
-      const rules = YAML.parse(readFileSync(path.join(repoRoot, "docs/prometheus-alerts.yml"), "utf8"));
-      const exprs: string[] = rules.groups.flatMap((g: { rules: { expr: string }[] }) => g.rules.map((r) => String(r.expr)));
-      const dashboard = readFileSync(path.join(repoRoot, "docs/grafana-dashboard.json"), "utf8");
-      const dashExprs = [...dashboard.matchAll(/"expr":\s*"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`) as string);
+          .filter((n) =>
+            /_(seconds|bytes|health|state|total|connections|serving)$/.test(n),
+          );
+      const rules = YAML.parse(
+        readFileSync(path.join(repoRoot, "docs/prometheus-alerts.yml"), "utf8"),
+      );
+      const exprs: string[] = rules.groups.flatMap(
+        (g: { rules: { expr: string }[] }) =>
+          g.rules.map((r) => String(r.expr)),
+      );
+      const dashboard = readFileSync(
+        path.join(repoRoot, "docs/grafana-dashboard.json"),
+        "utf8",
+      );
+      const dashExprs = [
+        ...dashboard.matchAll(/"expr":\s*"((?:[^"\\]|\\.)*)"/g),
+      ].map((m) => JSON.parse(`"${m[1]}"`) as string);
       expect(exprs.length).toBeGreaterThan(0);
       expect(dashExprs.length).toBeGreaterThan(0);
       const used = new Set([...exprs, ...dashExprs].flatMap(series));
       expect(used.size).toBeGreaterThan(3);
-      for (const name of used) expect(names, `${name} (used in docs)`).toContain(name);
+      for (const name of used)
+        expect(names, `${name} (used in docs)`).toContain(name);
     } finally {
       await t.close();
     }
@@ -158,23 +233,32 @@ describe("metrics", () => {
 describe("graceful shutdown", () => {
   it("SIGTERM during load: in-flight requests complete, exit code 0, no connection left on the servers", async () => {
     const appName = `shutdown-${randomBytes(4).toString("hex")}`;
-    const child = spawn(path.join(repoRoot, "node_modules/.bin/tsx"), ["backend/standalone/main.ts"], {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        DATABASE_URL: primaryUrl,
-        READ_REPLICA_URLS: replicaUrls.join(","),
-        PORT: "0",
-        DB_APPLICATION_NAME: appName,
+    const child = spawn(
+      path.join(repoRoot, "node_modules/.bin/tsx"),
+      ["backend/standalone/main.ts"],
+      {
+        cwd: repoRoot,
+        env: {
+          ...process.env,
+          DATABASE_URL: primaryUrl,
+          READ_REPLICA_URLS: replicaUrls.join(","),
+          PORT: "0",
+          DB_APPLICATION_NAME: appName,
+        },
+        stdio: ["ignore", "ignore", "pipe"],
       },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
+    );
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) =>
+      child.on("exit", (code) => resolve(code)),
+    );
     try {
       const url = await eventually(async () => {
-        const m = /"message":"listening","url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(stderr);
+        const m =
+          /"message":"listening","url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(
+            stderr,
+          );
         if (!m) throw new Error("not listening yet");
         return m[1]!;
       }, 30_000);
@@ -186,7 +270,9 @@ describe("graceful shutdown", () => {
         for (let i = 0; running && i < 10_000; i++) {
           try {
             // A slow read keeps requests in flight when the signal lands.
-            const r = await fetch(`${url}/v1/finance/orgs/1/revenues?limit=500`);
+            const r = await fetch(
+              `${url}/v1/finance/orgs/1/revenues?limit=500`,
+            );
             await r.text();
             if (r.status === 200) outcomes.ok++;
             else outcomes.broken.push(`status ${r.status}`);
@@ -196,7 +282,10 @@ describe("graceful shutdown", () => {
             if (code === "ECONNREFUSED") {
               outcomes.refused++;
               running = false;
-            } else outcomes.broken.push(`${String(code ?? err)} at ${Date.now() - signalledAtRef.t}ms`);
+            } else
+              outcomes.broken.push(
+                `${String(code ?? err)} at ${Date.now() - signalledAtRef.t}ms`,
+              );
           }
         }
       });
@@ -212,7 +301,11 @@ describe("graceful shutdown", () => {
       expect(outcomes.broken).toEqual([]);
       expect(outcomes.ok).toBeGreaterThan(10);
       for (const url of [primaryUrl, ...replicaUrls]) {
-        const rows = await sql(url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE $1", [`${appName}:%`]);
+        const rows = await sql(
+          url,
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE $1",
+          [`${appName}:%`],
+        );
         expect(rows[0].n).toBe(0);
       }
     } finally {

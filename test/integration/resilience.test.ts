@@ -6,9 +6,18 @@
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { startIndependentServer, type ClusterNode, type LocalCluster } from "../../scripts/local_cluster";
+import {
+  startIndependentServer,
+  type ClusterNode,
+  type LocalCluster,
+} from "../../scripts/local_cluster";
 import { startTestApp, type TestApp } from "./helpers/app";
-import { eventually, repoRoot, sql, withFreshCluster } from "./helpers/clusters";
+import {
+  eventually,
+  repoRoot,
+  sql,
+  withFreshCluster,
+} from "./helpers/clusters";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -20,19 +29,39 @@ interface LoadResult {
 }
 
 /** `clients` concurrent loops of `request` until `stop()` resolves. */
-function runLoad(clients: number, request: () => Promise<{ status: number; servedBy: string | null; body: unknown }>) {
-  const result: LoadResult = { ok: 0, failed: 0, failures: [], servedBy: new Map() };
+function runLoad(
+  clients: number,
+  request: () => Promise<{
+    status: number;
+    servedBy: string | null;
+    body: unknown;
+  }>,
+) {
+  const result: LoadResult = {
+    ok: 0,
+    failed: 0,
+    failures: [],
+    servedBy: new Map(),
+  };
   let running = true;
   const loops = Array.from({ length: clients }, async () => {
     // Bounded: stops when told, and never more than 100k requests per client.
     for (let i = 0; running && i < 100_000; i++) {
-      const r = await request().catch((e: unknown) => ({ status: 0, servedBy: null, body: String(e) }));
+      const r = await request().catch((e: unknown) => ({
+        status: 0,
+        servedBy: null,
+        body: String(e),
+      }));
       if (r.status === 200) {
         result.ok++;
-        result.servedBy.set(r.servedBy ?? "?", (result.servedBy.get(r.servedBy ?? "?") ?? 0) + 1);
+        result.servedBy.set(
+          r.servedBy ?? "?",
+          (result.servedBy.get(r.servedBy ?? "?") ?? 0) + 1,
+        );
       } else {
         result.failed++;
-        if (result.failures.length < 5) result.failures.push(`${r.status} ${JSON.stringify(r.body)}`);
+        if (result.failures.length < 5)
+          result.failures.push(`${r.status} ${JSON.stringify(r.body)}`);
       }
     }
   });
@@ -63,7 +92,11 @@ describe("a replica dies under load, then comes back", () => {
     t = await startTestApp(
       cluster.primary.url,
       cluster.replicas.map((r) => r.url),
-      { REPLICA_HEALTH_CHECK_INTERVAL: "30s", CIRCUIT_BREAKER_OPEN_DURATION: "3s", REPLICA_LAG_POLL_INTERVAL: "250ms" },
+      {
+        REPLICA_HEALTH_CHECK_INTERVAL: "30s",
+        CIRCUIT_BREAKER_OPEN_DURATION: "3s",
+        REPLICA_LAG_POLL_INTERVAL: "250ms",
+      },
     );
     const created = await t.call("POST", `/v1/finance/orgs/${org}/revenues`, {
       amountCents: 500,
@@ -73,7 +106,9 @@ describe("a replica dies under load, then comes back", () => {
     id = created.body.id;
     await eventually(async () => {
       for (const r of cluster.replicas) {
-        const rows = await sql(r.url, "SELECT 1 FROM revenues WHERE id = $1", [id]);
+        const rows = await sql(r.url, "SELECT 1 FROM revenues WHERE id = $1", [
+          id,
+        ]);
         if (rows.length === 0) throw new Error("not replicated yet");
       }
     });
@@ -85,13 +120,16 @@ describe("a replica dies under load, then comes back", () => {
   });
 
   it("serves every read while replica_1 is killed, detects it within 1 s, and uses it again after restart", async () => {
-    const load = runLoad(8, () => t.call("GET", `/v1/finance/orgs/${org}/revenues/${id}`));
+    const load = runLoad(8, () =>
+      t.call("GET", `/v1/finance/orgs/${org}/revenues/${id}`),
+    );
     await sleep(1_500);
     const killedAt = Date.now();
     await cluster.stopNode("replica_1", "immediate");
     const detected = await eventually(async () => {
       const s = await replicaState(t, "replica_1");
-      if (s.state !== "unhealthy" && s.state !== "circuit_open") throw new Error(`state ${s.state}`);
+      if (s.state !== "unhealthy" && s.state !== "circuit_open")
+        throw new Error(`state ${s.state}`);
       return Date.now();
     }, 5_000);
     await sleep(Math.max(0, killedAt + 4_000 - Date.now()));
@@ -150,7 +188,11 @@ describe("lag", () => {
   it("takes a replica with paused replay out of rotation and brings it back on resume", async () => {
     const org = 777;
     const write = () =>
-      t.call("POST", `/v1/finance/orgs/${org}/revenues`, { amountCents: 1, currency: "EUR", occurredAt: "2026-01-01T00:00:00Z" });
+      t.call("POST", `/v1/finance/orgs/${org}/revenues`, {
+        amountCents: 1,
+        currency: "EUR",
+        occurredAt: "2026-01-01T00:00:00Z",
+      });
     await sql(cluster.replicas[0]!.url, "SELECT pg_wal_replay_pause()");
     try {
       // Keep writing while replay is paused.
@@ -166,7 +208,11 @@ describe("lag", () => {
       expect(last.state).toBe("lagging");
       // Out of rotation: 50 reads, none served by replica_1.
       const served = new Set<string>();
-      for (let i = 0; i < 50; i++) served.add((await t.call("GET", `/v1/finance/orgs/${org}/revenues?limit=1`)).servedBy!);
+      for (let i = 0; i < 50; i++)
+        served.add(
+          (await t.call("GET", `/v1/finance/orgs/${org}/revenues?limit=1`))
+            .servedBy!,
+        );
       expect(served).toEqual(new Set(["replica_2"]));
     } finally {
       await sql(cluster.replicas[0]!.url, "SELECT pg_wal_replay_resume()");
@@ -176,7 +222,11 @@ describe("lag", () => {
       if (s.state !== "healthy") throw new Error(`state ${s.state}`);
     });
     const served = new Set<string>();
-    for (let i = 0; i < 10; i++) served.add((await t.call("GET", `/v1/finance/orgs/${org}/revenues?limit=1`)).servedBy!);
+    for (let i = 0; i < 10; i++)
+      served.add(
+        (await t.call("GET", `/v1/finance/orgs/${org}/revenues?limit=1`))
+          .servedBy!,
+      );
     expect(served.has("replica_1")).toBe(true);
   });
 
@@ -188,8 +238,12 @@ describe("lag", () => {
       occurredAt: "2026-01-01T00:00:00Z",
     });
     await eventually(async () => {
-      const r = await t.call("GET", `/v1/finance/orgs/${org}/revenues/${created.body.id}`);
-      if (r.status !== 200 || !r.servedBy?.startsWith("replica")) throw new Error(String(r.status));
+      const r = await t.call(
+        "GET",
+        `/v1/finance/orgs/${org}/revenues/${created.body.id}`,
+      );
+      if (r.status !== 200 || !r.servedBy?.startsWith("replica"))
+        throw new Error(String(r.status));
     });
     await cluster.stopNode("primary", "immediate");
     const started = Date.now();
@@ -202,7 +256,10 @@ describe("lag", () => {
     expect(post.body.code).toBe("unavailable");
     expect(Date.now() - started).toBeLessThan(2_000 + 500);
     for (let i = 0; i < 20; i++) {
-      const get = await t.call("GET", `/v1/finance/orgs/${org}/revenues/${created.body.id}`);
+      const get = await t.call(
+        "GET",
+        `/v1/finance/orgs/${org}/revenues/${created.body.id}`,
+      );
       expect(get.status).toBe(200);
       expect(get.servedBy).toMatch(/^replica_/);
     }
@@ -216,7 +273,9 @@ describe("a replica URL pointing at an independent server", () => {
   const { primaryUrl, replicaUrls } = inject("clusterUrls");
 
   beforeAll(async () => {
-    independent = await startIndependentServer({ dir: path.join(repoRoot, ".data", `independent-${process.pid}`) });
+    independent = await startIndependentServer({
+      dir: path.join(repoRoot, ".data", `independent-${process.pid}`),
+    });
     t = await startTestApp(primaryUrl, [replicaUrls[0]!, independent.url]);
   });
 
@@ -224,7 +283,10 @@ describe("a replica URL pointing at an independent server", () => {
     await t?.close();
     await independent?.stop();
     const { rm } = await import("node:fs/promises");
-    await rm(path.join(repoRoot, ".data", `independent-${process.pid}`), { recursive: true, force: true });
+    await rm(path.join(repoRoot, ".data", `independent-${process.pid}`), {
+      recursive: true,
+      force: true,
+    });
   });
 
   it("is reported not_a_replica, gets no reads, and every read is still answered", async () => {

@@ -8,7 +8,8 @@ import { ConfigError, loadConfig } from "../../backend/database/router/config";
 
 const BASE = {
   DATABASE_URL: "postgres://app:PrimaryPw123@db.example:5432/app",
-  READ_REPLICA_URLS: "postgres://ro:ReplicaPw123@r1.example:5432/app,postgres://ro:ReplicaPw123@r2.example:5432/app",
+  READ_REPLICA_URLS:
+    "postgres://ro:ReplicaPw123@r1.example:5432/app,postgres://ro:ReplicaPw123@r2.example:5432/app",
 };
 
 /** The ConfigError loadConfig throws for `env` (fails if it does not throw one). */
@@ -42,7 +43,12 @@ describe("loadConfig rejects bad values, naming the variable", () => {
   ])("%s=%s", (name, value) => {
     const err = configError({ ...BASE, [name]: value });
     expect(err.message).toContain(name);
-    expect(err.issues.some((i) => i.startsWith(`${name}:`) || i.startsWith(`${name}[`)), err.message).toBe(true);
+    expect(
+      err.issues.some(
+        (i) => i.startsWith(`${name}:`) || i.startsWith(`${name}[`),
+      ),
+      err.message,
+    ).toBe(true);
   });
 
   it("ADMIN_TOKEN=short: the value itself is not shown", () => {
@@ -52,12 +58,20 @@ describe("loadConfig rejects bad values, naming the variable", () => {
   });
 
   it("DB_MIN_CONNECTIONS above DB_MAX_CONNECTIONS", () => {
-    const err = configError({ ...BASE, DB_MAX_CONNECTIONS: "5", DB_MIN_CONNECTIONS: "6" });
+    const err = configError({
+      ...BASE,
+      DB_MAX_CONNECTIONS: "5",
+      DB_MIN_CONNECTIONS: "6",
+    });
     expect(err.message).toContain("DB_MIN_CONNECTIONS");
   });
 
   it("REPLICA_LAG_CRITICAL_THRESHOLD below the warning threshold", () => {
-    const err = configError({ ...BASE, REPLICA_LAG_WARNING_THRESHOLD: "10", REPLICA_LAG_CRITICAL_THRESHOLD: "5" });
+    const err = configError({
+      ...BASE,
+      REPLICA_LAG_WARNING_THRESHOLD: "10",
+      REPLICA_LAG_CRITICAL_THRESHOLD: "5",
+    });
     expect(err.message).toContain("REPLICA_LAG_CRITICAL_THRESHOLD");
   });
 
@@ -68,7 +82,9 @@ describe("loadConfig rejects bad values, naming the variable", () => {
   });
 
   it("a non-URL DATABASE_URL is named, its password not shown", () => {
-    const err = configError({ DATABASE_URL: "app:TopSecretPw@db.example:5432/app" });
+    const err = configError({
+      DATABASE_URL: "app:TopSecretPw@db.example:5432/app",
+    });
     expect(err.message).toContain("DATABASE_URL");
     expect(err.message).not.toContain("TopSecretPw");
     expect(err.message).not.toContain("db.example");
@@ -78,20 +94,26 @@ describe("loadConfig rejects bad values, naming the variable", () => {
     ["no scheme", "ro:TopSecretPw@r2.example:5432/app"],
     ["wrong scheme", "mysql://ro:TopSecretPw@r2.example:3306/app"],
     ["garbage", "TopSecretPw not a url at all"],
-  ])("a non-URL READ_REPLICA_URLS entry (%s) is named, its password not shown", (_label, bad) => {
-    const err = configError({
-      DATABASE_URL: BASE.DATABASE_URL,
-      READ_REPLICA_URLS: `postgres://ro:ReplicaPw123@r1.example:5432/app,${bad}`,
-    });
-    expect(err.message).toContain("READ_REPLICA_URLS");
-    expect(err.message).toMatch(/READ_REPLICA_URLS\[2\]/); // which entry
-    expect(err.message).not.toContain("TopSecretPw");
-    expect(err.message).not.toContain("ReplicaPw123");
-    expect(err.message).not.toContain("PrimaryPw123");
-  });
+  ])(
+    "a non-URL READ_REPLICA_URLS entry (%s) is named, its password not shown",
+    (_label, bad) => {
+      const err = configError({
+        DATABASE_URL: BASE.DATABASE_URL,
+        READ_REPLICA_URLS: `postgres://ro:ReplicaPw123@r1.example:5432/app,${bad}`,
+      });
+      expect(err.message).toContain("READ_REPLICA_URLS");
+      expect(err.message).toMatch(/READ_REPLICA_URLS\[2\]/); // which entry
+      expect(err.message).not.toContain("TopSecretPw");
+      expect(err.message).not.toContain("ReplicaPw123");
+      expect(err.message).not.toContain("PrimaryPw123");
+    },
+  );
 
   it("a non-URL READ_REPLICA_<N>_CONNECTION_STRING is named, its password not shown", () => {
-    const err = configError({ DATABASE_URL: BASE.DATABASE_URL, READ_REPLICA_1_CONNECTION_STRING: "ro:TopSecretPw@@nowhere" });
+    const err = configError({
+      DATABASE_URL: BASE.DATABASE_URL,
+      READ_REPLICA_1_CONNECTION_STRING: "ro:TopSecretPw@@nowhere",
+    });
     expect(err.message).toContain("READ_REPLICA_<N>_CONNECTION_STRING");
     expect(err.message).not.toContain("TopSecretPw");
   });
@@ -121,8 +143,17 @@ describe("loadConfig rejects bad values, naming the variable", () => {
   });
 
   it("reports every bad variable at once", () => {
-    const err = configError({ ...BASE, DB_MAX_CONNECTIONS: "0", LOAD_BALANCING_STRATEGY: "random", REPLICA_HEALTH_CHECK_INTERVAL: "abc" });
-    for (const name of ["DB_MAX_CONNECTIONS", "LOAD_BALANCING_STRATEGY", "REPLICA_HEALTH_CHECK_INTERVAL"]) {
+    const err = configError({
+      ...BASE,
+      DB_MAX_CONNECTIONS: "0",
+      LOAD_BALANCING_STRATEGY: "random",
+      REPLICA_HEALTH_CHECK_INTERVAL: "abc",
+    });
+    for (const name of [
+      "DB_MAX_CONNECTIONS",
+      "LOAD_BALANCING_STRATEGY",
+      "REPLICA_HEALTH_CHECK_INTERVAL",
+    ]) {
       expect(err.message).toContain(name);
     }
   });
@@ -146,7 +177,10 @@ describe("loadConfig accepts", () => {
       connectionTimeoutMs: 30_000,
       queryTimeoutMs: 60_000,
     });
-    expect(c.router.clusters[0]!.replicas.map((r) => r.name)).toEqual(["replica_1", "replica_2"]);
+    expect(c.router.clusters[0]!.replicas.map((r) => r.name)).toEqual([
+      "replica_1",
+      "replica_2",
+    ]);
     expect(Object.isFrozen(c.router.pool)).toBe(true);
   });
 
@@ -169,7 +203,12 @@ describe("loadConfig accepts", () => {
   });
 
   it("bare numbers in the variable's documented unit (ms for intervals, s for lag thresholds)", () => {
-    const c = loadConfig({ ...BASE, REPLICA_HEALTH_CHECK_INTERVAL: "30000", REPLICA_LAG_WARNING_THRESHOLD: "3", REPLICA_LAG_CRITICAL_THRESHOLD: "8" });
+    const c = loadConfig({
+      ...BASE,
+      REPLICA_HEALTH_CHECK_INTERVAL: "30000",
+      REPLICA_LAG_WARNING_THRESHOLD: "3",
+      REPLICA_LAG_CRITICAL_THRESHOLD: "8",
+    });
     expect(c.router.healthCheckIntervalMs).toBe(30_000);
     expect(c.router.lagWarningSeconds).toBe(3);
     expect(c.router.lagCriticalSeconds).toBe(8);
@@ -197,6 +236,9 @@ describe("loadConfig accepts", () => {
       READ_REPLICA_2_CONNECTION_STRING: "postgres://ro@r2.example/app",
       READ_REPLICA_1_CONNECTION_STRING: "postgres://ro@r1.example/app",
     });
-    expect(c.router.clusters[0]!.replicas.map((r) => r.url)).toEqual(["postgres://ro@r1.example/app", "postgres://ro@r2.example/app"]);
+    expect(c.router.clusters[0]!.replicas.map((r) => r.url)).toEqual([
+      "postgres://ro@r1.example/app",
+      "postgres://ro@r2.example/app",
+    ]);
   });
 });

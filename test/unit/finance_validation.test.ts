@@ -1,15 +1,30 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { CursorCodec } from "../../backend/finance/cursor";
 import { financeRoutes } from "../../backend/finance/finance_handlers";
-import type { DatabaseRouter, ReadConnection, WriteConnection } from "../../backend/database/router/connections";
-import { InvalidArgumentError, NotFoundError } from "../../backend/database/router/errors";
+import type {
+  DatabaseRouter,
+  ReadConnection,
+  WriteConnection,
+} from "../../backend/database/router/connections";
+import {
+  InvalidArgumentError,
+  NotFoundError,
+} from "../../backend/database/router/errors";
 import { QueryApi, type Row } from "../../backend/database/router/query_api";
 import type { RouteDef, RouteInput } from "../../backend/shared/http/route";
-import { parseDate, parseId, parseIntParam, parseOrgId } from "../../backend/shared/http/validation";
+import {
+  parseDate,
+  parseId,
+  parseIntParam,
+  parseOrgId,
+} from "../../backend/shared/http/validation";
 import { FinanceRepository } from "../../backend/shared/repositories/finance_repository";
 
 /** Records every statement; answers list queries with `limit` rows plus one, others with one row. */
-class FakeConnection extends QueryApi implements ReadConnection, WriteConnection {
+class FakeConnection
+  extends QueryApi
+  implements ReadConnection, WriteConnection
+{
   readonly servedBy = "fake";
   constructor(private readonly log: { sql: string; params: unknown[] }[]) {
     super();
@@ -20,9 +35,11 @@ class FakeConnection extends QueryApi implements ReadConnection, WriteConnection
       const n = params[6] as number;
       return Array.from({ length: n }, (_, i) => row(String(i + 1)));
     }
-    if (sql.includes("WHERE org_id = $1 AND id = $2") && params[1] === "404") return [];
+    if (sql.includes("WHERE org_id = $1 AND id = $2") && params[1] === "404")
+      return [];
     if (sql.includes("GROUP BY f.org_id, f.currency")) return [];
-    if (sql.includes("GROUP BY f.currency")) return [{ currency: "USD", total_cents: "10", count: "1" }];
+    if (sql.includes("GROUP BY f.currency"))
+      return [{ currency: "USD", total_cents: "10", count: "1" }];
     return [row("1")];
   }
   async consistencyToken(): Promise<string> {
@@ -55,7 +72,10 @@ class FakeRouter implements DatabaseRouter {
   clusterOf(): { readonly name: string } {
     return { name: "main" };
   }
-  transaction<T>(_orgId: number | undefined, fn: (tx: QueryApi) => Promise<T>): Promise<T> {
+  transaction<T>(
+    _orgId: number | undefined,
+    fn: (tx: QueryApi) => Promise<T>,
+  ): Promise<T> {
     return fn(this.conn);
   }
 }
@@ -66,17 +86,30 @@ let routes: Map<string, RouteDef>;
 
 beforeEach(() => {
   router = new FakeRouter();
-  routes = new Map(financeRoutes(new FinanceRepository(router), codec).map((r) => [r.endpoint, r]));
+  routes = new Map(
+    financeRoutes(new FinanceRepository(router), codec).map((r) => [
+      r.endpoint,
+      r,
+    ]),
+  );
 });
 
 function call(endpoint: string, input: Partial<RouteInput>): Promise<any> {
   const route = routes.get(endpoint);
   if (route === undefined) throw new Error(`no route ${endpoint}`);
-  return route.handle({ params: input.params ?? {}, query: input.query ?? {}, body: input.body });
+  return route.handle({
+    params: input.params ?? {},
+    query: input.query ?? {},
+    body: input.body,
+  });
 }
 
 /** Asserts the call fails with a 400 naming `field`, before any SQL ran. */
-async function expectInvalid(promise: Promise<unknown>, field: string, message?: RegExp): Promise<void> {
+async function expectInvalid(
+  promise: Promise<unknown>,
+  field: string,
+  message?: RegExp,
+): Promise<void> {
   const err = await promise.then(
     () => null,
     (e: unknown) => e,
@@ -90,15 +123,22 @@ async function expectInvalid(promise: Promise<unknown>, field: string, message?:
   expect(router.log).toEqual([]);
 }
 
-const validBody = { amountCents: 1250, currency: "USD", occurredAt: "2024-05-01T12:00:00Z" };
-const create = (body: unknown, orgId = "7") => call("finance.createRevenue", { params: { orgId }, body });
+const validBody = {
+  amountCents: 1250,
+  currency: "USD",
+  occurredAt: "2024-05-01T12:00:00Z",
+};
+const create = (body: unknown, orgId = "7") =>
+  call("finance.createRevenue", { params: { orgId }, body });
 const list = (query: Record<string, string>, orgId = "7", kind = "Revenues") =>
   call(`finance.list${kind}`, { params: { orgId }, query });
 
 describe("route table", () => {
   it("has the six endpoints per kind, each path and method once", () => {
     const all = financeRoutes(new FinanceRepository(router), codec);
-    expect(all.map((r) => `${r.method} ${r.path} ${r.endpoint}`).sort()).toEqual(
+    expect(
+      all.map((r) => `${r.method} ${r.path} ${r.endpoint}`).sort(),
+    ).toEqual(
       [
         "GET /v1/finance/expenses/totals finance.expenseTotalsByOrg",
         "GET /v1/finance/orgs/:orgId/expenses finance.listExpenses",
@@ -114,31 +154,53 @@ describe("route table", () => {
         "POST /v1/finance/orgs/:orgId/revenues finance.createRevenue",
       ].sort(),
     );
-    expect(all.filter((r) => r.successStatus === 201).map((r) => r.endpoint).sort()).toEqual([
-      "finance.createExpense",
-      "finance.createRevenue",
-    ]);
+    expect(
+      all
+        .filter((r) => r.successStatus === 201)
+        .map((r) => r.endpoint)
+        .sort(),
+    ).toEqual(["finance.createExpense", "finance.createRevenue"]);
   });
 });
 
 describe("path parameters", () => {
-  it.each(["abc", "-1", "1.5", "1e3", "", " 7", "0x10", "99999999999999999", "9007199254740992"])(
-    "rejects orgId %j",
-    async (orgId) => {
-      await expectInvalid(create(validBody, orgId), "orgId");
-      await expectInvalid(list({}, orgId), "orgId");
-    },
-  );
+  it.each([
+    "abc",
+    "-1",
+    "1.5",
+    "1e3",
+    "",
+    " 7",
+    "0x10",
+    "99999999999999999",
+    "9007199254740992",
+  ])("rejects orgId %j", async (orgId) => {
+    await expectInvalid(create(validBody, orgId), "orgId");
+    await expectInvalid(list({}, orgId), "orgId");
+  });
 
   it("accepts orgId 0 and Number.MAX_SAFE_INTEGER", () => {
     expect(parseOrgId("0")).toBe(0);
     expect(parseOrgId("9007199254740991")).toBe(Number.MAX_SAFE_INTEGER);
   });
 
-  it.each(["abc", "-1", "1.0", "", "99999999999999999999", "9223372036854775808"])("rejects id %j", async (id) => {
-    await expectInvalid(call("finance.getRevenue", { params: { orgId: "7", id } }), "id");
+  it.each([
+    "abc",
+    "-1",
+    "1.0",
+    "",
+    "99999999999999999999",
+    "9223372036854775808",
+  ])("rejects id %j", async (id) => {
     await expectInvalid(
-      call("finance.updateRevenueStatus", { params: { orgId: "7", id }, body: { status: "received" } }),
+      call("finance.getRevenue", { params: { orgId: "7", id } }),
+      "id",
+    );
+    await expectInvalid(
+      call("finance.updateRevenueStatus", {
+        params: { orgId: "7", id },
+        body: { status: "received" },
+      }),
       "id",
     );
   });
@@ -149,9 +211,9 @@ describe("path parameters", () => {
   });
 
   it("answers a missing row with NotFoundError", async () => {
-    await expect(call("finance.getRevenue", { params: { orgId: "7", id: "404" } })).rejects.toBeInstanceOf(
-      NotFoundError,
-    );
+    await expect(
+      call("finance.getRevenue", { params: { orgId: "7", id: "404" } }),
+    ).rejects.toBeInstanceOf(NotFoundError);
   });
 });
 
@@ -169,7 +231,11 @@ describe("create body", () => {
     [true],
     [null],
   ])("rejects amountCents %j", async (amountCents) => {
-    await expectInvalid(create({ ...validBody, amountCents }), "amountCents", /integer from 0/);
+    await expectInvalid(
+      create({ ...validBody, amountCents }),
+      "amountCents",
+      /integer from 0/,
+    );
   });
 
   it("requires amountCents, currency and occurredAt", async () => {
@@ -180,25 +246,41 @@ describe("create body", () => {
     }
   });
 
-  it.each(["usd", "US", "USDX", "U$D", 840])("rejects currency %j", async (currency) => {
-    await expectInvalid(create({ ...validBody, currency }), "currency");
-  });
+  it.each(["usd", "US", "USDX", "U$D", 840])(
+    "rejects currency %j",
+    async (currency) => {
+      await expectInvalid(create({ ...validBody, currency }), "currency");
+    },
+  );
 
-  it.each(["paid", "PENDING", "", 1])("rejects revenue status %j", async (status) => {
-    await expectInvalid(create({ ...validBody, status }), "status", /must be one of pending, received, cancelled/);
-  });
+  it.each(["paid", "PENDING", "", 1])(
+    "rejects revenue status %j",
+    async (status) => {
+      await expectInvalid(
+        create({ ...validBody, status }),
+        "status",
+        /must be one of pending, received, cancelled/,
+      );
+    },
+  );
 
   it("checks the status set of the kind", async () => {
     await expectInvalid(
-      call("finance.createExpense", { params: { orgId: "7" }, body: { ...validBody, status: "received" } }),
+      call("finance.createExpense", {
+        params: { orgId: "7" },
+        body: { ...validBody, status: "received" },
+      }),
       "status",
       /pending, paid, cancelled/,
     );
   });
 
-  it.each(["x".repeat(1001), "nul\u0000byte", 5])("rejects description %j", async (description) => {
-    await expectInvalid(create({ ...validBody, description }), "description");
-  });
+  it.each(["x".repeat(1001), "nul\u0000byte", 5])(
+    "rejects description %j",
+    async (description) => {
+      await expectInvalid(create({ ...validBody, description }), "description");
+    },
+  );
 
   it.each([
     "yesterday",
@@ -218,47 +300,100 @@ describe("create body", () => {
   });
 
   it("names unknown fields", async () => {
-    await expectInvalid(create({ ...validBody, foo: 1, amount: 2 }), "body", /unknown field\(s\) "foo", "amount"/);
+    await expectInvalid(
+      create({ ...validBody, foo: 1, amount: 2 }),
+      "body",
+      /unknown field\(s\) "foo", "amount"/,
+    );
   });
 
-  it.each([null, [], "text", 42])("rejects a body that is not an object: %j", async (body) => {
-    await expectInvalid(create(body), "body", /JSON object/);
-  });
+  it.each([null, [], "text", 42])(
+    "rejects a body that is not an object: %j",
+    async (body) => {
+      await expectInvalid(create(body), "body", /JSON object/);
+    },
+  );
 
   it("accepts a valid body, applies defaults and keeps bigint amounts exact", async () => {
-    await create({ ...validBody, amountCents: "9223372036854775807", occurredAt: "2024-05-01T12:00:00.123456789+05:30" });
+    await create({
+      ...validBody,
+      amountCents: "9223372036854775807",
+      occurredAt: "2024-05-01T12:00:00.123456789+05:30",
+    });
     const insert = router.log[0]!;
     expect(insert.sql).toMatch(/^INSERT INTO revenues/);
     // Fractions beyond microseconds are truncated to what PostgreSQL stores.
-    expect(insert.params).toEqual([7, "9223372036854775807", "USD", "pending", "", "2024-05-01T12:00:00.123456+05:30"]);
+    expect(insert.params).toEqual([
+      7,
+      "9223372036854775807",
+      "USD",
+      "pending",
+      "",
+      "2024-05-01T12:00:00.123456+05:30",
+    ]);
 
-    await create({ ...validBody, amountCents: 0, status: "received", description: "ok" });
-    expect(router.log[1]!.params.slice(1, 5)).toEqual(["0", "USD", "received", "ok"]);
+    await create({
+      ...validBody,
+      amountCents: 0,
+      status: "received",
+      description: "ok",
+    });
+    expect(router.log[1]!.params.slice(1, 5)).toEqual([
+      "0",
+      "USD",
+      "received",
+      "ok",
+    ]);
   });
 
   it("validates the status update body", async () => {
-    const patch = (body: unknown) => call("finance.updateRevenueStatus", { params: { orgId: "7", id: "1" }, body });
+    const patch = (body: unknown) =>
+      call("finance.updateRevenueStatus", {
+        params: { orgId: "7", id: "1" },
+        body,
+      });
     await expectInvalid(patch({ status: "done" }), "status");
     await expectInvalid(patch({}), "status", /is required/);
-    await expectInvalid(patch({ status: "received", note: "x" }), "body", /"note"/);
+    await expectInvalid(
+      patch({ status: "received", note: "x" }),
+      "body",
+      /"note"/,
+    );
     await patch({ status: "cancelled" });
     expect(router.log[0]!.params).toEqual([7, "1", "cancelled"]);
   });
 });
 
 describe("list and sum query", () => {
-  it.each(["10000", "0", "501", "-1", "1.5", "abc", ""])("rejects limit %j", async (limit) => {
-    await expectInvalid(list({ limit }), "limit", /must be an integer from 1 to 500/);
-  });
-
-  it.each(["yesterday", "2024-02-30", "2023-13-01", "2024-05-01T12:00:00", "now", ""])(
-    "rejects from/to %j",
-    async (value) => {
-      await expectInvalid(list({ from: value }), "from");
-      await expectInvalid(list({ to: value }), "to");
-      await expectInvalid(call("finance.sumRevenues", { params: { orgId: "7" }, query: { from: value } }), "from");
+  it.each(["10000", "0", "501", "-1", "1.5", "abc", ""])(
+    "rejects limit %j",
+    async (limit) => {
+      await expectInvalid(
+        list({ limit }),
+        "limit",
+        /must be an integer from 1 to 500/,
+      );
     },
   );
+
+  it.each([
+    "yesterday",
+    "2024-02-30",
+    "2023-13-01",
+    "2024-05-01T12:00:00",
+    "now",
+    "",
+  ])("rejects from/to %j", async (value) => {
+    await expectInvalid(list({ from: value }), "from");
+    await expectInvalid(list({ to: value }), "to");
+    await expectInvalid(
+      call("finance.sumRevenues", {
+        params: { orgId: "7" },
+        query: { from: value },
+      }),
+      "from",
+    );
+  });
 
   it("rejects a range that ends before it starts", async () => {
     await expectInvalid(list({ from: "2024-05-02", to: "2024-05-01" }), "to");
@@ -266,17 +401,40 @@ describe("list and sum query", () => {
 
   it("rejects an unknown status filter", async () => {
     await expectInvalid(list({ status: "paid" }), "status");
-    await expectInvalid(call("finance.sumExpenses", { params: { orgId: "7" }, query: { status: "received" } }), "status");
+    await expectInvalid(
+      call("finance.sumExpenses", {
+        params: { orgId: "7" },
+        query: { status: "received" },
+      }),
+      "status",
+    );
   });
 
   it("passes valid filters to SQL as canonical timestamptz text", async () => {
-    await list({ from: "2024-02-29", to: "2024-03-01T00:00Z", status: "received", limit: "3" });
-    expect(router.log[0]!.params).toEqual([7, "2024-02-29T00:00:00Z", "2024-03-01T00:00:00Z", "received", null, null, 4]);
+    await list({
+      from: "2024-02-29",
+      to: "2024-03-01T00:00Z",
+      status: "received",
+      limit: "3",
+    });
+    expect(router.log[0]!.params).toEqual([
+      7,
+      "2024-02-29T00:00:00Z",
+      "2024-03-01T00:00:00Z",
+      "received",
+      null,
+      null,
+      4,
+    ]);
   });
 });
 
 describe("cursor", () => {
-  async function firstCursor(query: Record<string, string> = {}, orgId = "7", kind = "Revenues"): Promise<string> {
+  async function firstCursor(
+    query: Record<string, string> = {},
+    orgId = "7",
+    kind = "Revenues",
+  ): Promise<string> {
     const page = await list({ limit: "2", ...query }, orgId, kind);
     expect(page.items).toHaveLength(2);
     expect(typeof page.nextCursor).toBe("string");
@@ -287,11 +445,20 @@ describe("cursor", () => {
   it("round-trips the exact microsecond position", async () => {
     const cursor = await firstCursor();
     await list({ cursor, limit: "2" });
-    expect(router.log[0]!.params.slice(4, 6)).toEqual(["2024-05-01T12:00:00.123456Z", "2"]);
+    expect(router.log[0]!.params.slice(4, 6)).toEqual([
+      "2024-05-01T12:00:00.123456Z",
+      "2",
+    ]);
   });
 
   it("rejects malformed cursors", async () => {
-    for (const cursor of ["abc", "", "a.b", "x".repeat(600), "e30." + "A".repeat(43)]) {
+    for (const cursor of [
+      "abc",
+      "",
+      "a.b",
+      "x".repeat(600),
+      "e30." + "A".repeat(43),
+    ]) {
       await expectInvalid(list({ cursor }), "cursor");
     }
   });
@@ -300,7 +467,10 @@ describe("cursor", () => {
     const cursor = await firstCursor();
     for (let i = 0; i < cursor.length; i++) {
       if (cursor[i] === ".") continue;
-      const flipped = cursor.slice(0, i) + (cursor[i] === "A" ? "B" : "A") + cursor.slice(i + 1);
+      const flipped =
+        cursor.slice(0, i) +
+        (cursor[i] === "A" ? "B" : "A") +
+        cursor.slice(i + 1);
       await expectInvalid(list({ cursor: flipped }), "cursor");
     }
   });
@@ -308,13 +478,26 @@ describe("cursor", () => {
   it("rejects a cursor of another org, kind, filter set or secret", async () => {
     const cursor = await firstCursor();
     await expectInvalid(list({ cursor }, "8"), "cursor", /another org/);
-    await expectInvalid(list({ cursor }, "7", "Expenses"), "cursor", /revenues/);
-    await expectInvalid(list({ cursor, status: "pending" }), "cursor", /other filters/);
+    await expectInvalid(
+      list({ cursor }, "7", "Expenses"),
+      "cursor",
+      /revenues/,
+    );
+    await expectInvalid(
+      list({ cursor, status: "pending" }),
+      "cursor",
+      /other filters/,
+    );
     const other = new Map(
-      financeRoutes(new FinanceRepository(router), new CursorCodec("another-secret-0123456789")).map((r) => [r.endpoint, r]),
+      financeRoutes(
+        new FinanceRepository(router),
+        new CursorCodec("another-secret-0123456789"),
+      ).map((r) => [r.endpoint, r]),
     );
     await expect(
-      other.get("finance.listRevenues")!.handle({ params: { orgId: "7" }, query: { cursor }, body: undefined }),
+      other
+        .get("finance.listRevenues")!
+        .handle({ params: { orgId: "7" }, query: { cursor }, body: undefined }),
     ).rejects.toBeInstanceOf(InvalidArgumentError);
     expect(router.log).toEqual([]);
   });
@@ -326,19 +509,28 @@ describe("cursor", () => {
   });
 
   it("refuses a CURSOR_SECRET shorter than 16 characters", () => {
-    expect(() => CursorCodec.fromEnv({ CURSOR_SECRET: "short" })).toThrow(/CURSOR_SECRET/);
-    expect(CursorCodec.fromEnv({ CURSOR_SECRET: "long-enough-secret!" })).toBeInstanceOf(CursorCodec);
+    expect(() => CursorCodec.fromEnv({ CURSOR_SECRET: "short" })).toThrow(
+      /CURSOR_SECRET/,
+    );
+    expect(
+      CursorCodec.fromEnv({ CURSOR_SECRET: "long-enough-secret!" }),
+    ).toBeInstanceOf(CursorCodec);
     expect(CursorCodec.fromEnv({})).toBeInstanceOf(CursorCodec);
   });
 });
 
 describe("totals", () => {
   const totals = (orgIds?: string) =>
-    call("finance.revenueTotalsByOrg", { query: orgIds === undefined ? {} : { orgIds } });
+    call("finance.revenueTotalsByOrg", {
+      query: orgIds === undefined ? {} : { orgIds },
+    });
 
-  it.each([undefined, "", "a,b", "1,-2", "1,,2", "1.5", "9007199254740992"])("rejects orgIds %j", async (orgIds) => {
-    await expectInvalid(totals(orgIds), "orgIds");
-  });
+  it.each([undefined, "", "a,b", "1,-2", "1,,2", "1.5", "9007199254740992"])(
+    "rejects orgIds %j",
+    async (orgIds) => {
+      await expectInvalid(totals(orgIds), "orgIds");
+    },
+  );
 
   it("rejects more than 1000 ids", async () => {
     const ids = Array.from({ length: 1001 }, (_, i) => i).join(",");
@@ -360,14 +552,24 @@ describe("totals", () => {
 describe("validation helpers", () => {
   it("parses dates and date-times", () => {
     expect(parseDate("from", "2024-02-29").text).toBe("2024-02-29T00:00:00Z");
-    expect(parseDate("from", "2024-05-01T12:00Z").text).toBe("2024-05-01T12:00:00Z");
-    expect(parseDate("from", "2024-05-01T12:00:00.5-03:00").epochMs).toBe(Date.parse("2024-05-01T15:00:00.500Z"));
-    expect(() => parseDate("occurredAt", "2024-05-01", { allowDateOnly: false })).toThrow(/occurredAt: not an ISO-8601/);
+    expect(parseDate("from", "2024-05-01T12:00Z").text).toBe(
+      "2024-05-01T12:00:00Z",
+    );
+    expect(parseDate("from", "2024-05-01T12:00:00.5-03:00").epochMs).toBe(
+      Date.parse("2024-05-01T15:00:00.500Z"),
+    );
+    expect(() =>
+      parseDate("occurredAt", "2024-05-01", { allowDateOnly: false }),
+    ).toThrow(/occurredAt: not an ISO-8601/);
   });
 
   it("bounds integer parameters", () => {
-    expect(parseIntParam("limit", undefined, { min: 1, max: 500, default: 50 })).toBe(50);
+    expect(
+      parseIntParam("limit", undefined, { min: 1, max: 500, default: 50 }),
+    ).toBe(50);
     expect(parseIntParam("limit", "500", { min: 1, max: 500 })).toBe(500);
-    expect(() => parseIntParam("limit", undefined, { min: 1, max: 5 })).toThrow(/limit: is required/);
+    expect(() => parseIntParam("limit", undefined, { min: 1, max: 5 })).toThrow(
+      /limit: is required/,
+    );
   });
 });

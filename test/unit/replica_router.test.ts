@@ -30,11 +30,22 @@ class FakePool implements PgPool {
   ) {}
 
   async query(text: string): Promise<{ rows: Record<string, unknown>[] }> {
-    if (this.down) throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" });
-    if (text.includes("pg_is_in_recovery()")) return { rows: [{ in_recovery: this.replica, system_identifier: this.sysid }] };
-    if (text.includes("pg_current_wal_lsn()")) return { rows: [{ lsn: "0/100" }] };
+    if (this.down)
+      throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
+        code: "ECONNREFUSED",
+      });
+    if (text.includes("pg_is_in_recovery()"))
+      return {
+        rows: [{ in_recovery: this.replica, system_identifier: this.sysid }],
+      };
+    if (text.includes("pg_current_wal_lsn()"))
+      return { rows: [{ lsn: "0/100" }] };
     if (text.includes("pg_last_wal_replay_lsn()::text AS replay_lsn")) {
-      return { rows: [{ receive_lsn: "0/100", replay_lsn: "0/100", replay_ms: Date.now() }] };
+      return {
+        rows: [
+          { receive_lsn: "0/100", replay_lsn: "0/100", replay_ms: Date.now() },
+        ],
+      };
     }
     if (text.includes("pg_proc")) return { rows: [] };
     this.calls.push(text);
@@ -56,13 +67,17 @@ async function setup(env: Record<string, string> = {}) {
   const routes: Array<[string, RouteReason]> = [];
   const config = loadConfig({
     DATABASE_URL: "postgres://u:pw@primary:5432/app",
-    READ_REPLICA_URLS: "postgres://u:pw@r1:5432/app,postgres://u:pw@r2:5432/app",
+    READ_REPLICA_URLS:
+      "postgres://u:pw@r1:5432/app,postgres://u:pw@r2:5432/app",
     ...env,
   });
   const router = new ReplicaRouter(config.router, {
     clock,
     logger: { ...silentLogger, warn: (m) => void warnings.push(m) },
-    observer: { onRoute: (node, _endpoint, reason) => void routes.push([node.name, reason]) },
+    observer: {
+      onRoute: (node, _endpoint, reason) =>
+        void routes.push([node.name, reason]),
+    },
     poolFactory: (url) => {
       const host = new URL(url).hostname;
       const pool = new FakePool(host, host !== "primary");
@@ -100,7 +115,8 @@ describe("read path", () => {
     const r1 = router.clusters[0]!.replicas[0]!;
     expect(r1.breaker!.stateName).toBe("open");
     const before = pool("r2").calls.length;
-    for (let i = 0; i < 10; i++) expect(await readOnce(router)).toBe("replica_2");
+    for (let i = 0; i < 10; i++)
+      expect(await readOnce(router)).toBe("replica_2");
     expect(pool("r2").calls.length - before).toBe(10);
   });
 
@@ -118,25 +134,37 @@ describe("read path", () => {
     const { router, pool } = await setup();
     for (const host of ["r1", "r2"]) {
       pool(host).behaviour = () => {
-        throw Object.assign(new Error('syntax error at or near "SELEC"'), { code: "42601" });
+        throw Object.assign(new Error('syntax error at or near "SELEC"'), {
+          code: "42601",
+        });
       };
     }
-    await expect(router.getReadConnection().queryAll`SELEC 1`).rejects.toMatchObject({ code: "42601" });
+    await expect(
+      router.getReadConnection().queryAll`SELEC 1`,
+    ).rejects.toMatchObject({ code: "42601" });
     expect(pool("r1").calls.length + pool("r2").calls.length).toBe(1);
-    for (const n of router.clusters[0]!.replicas) expect(n.breaker!.stateName).toBe("closed");
-    expect(router.clusters[0]!.replicas.every((n) => n.failures === 0)).toBe(true);
+    for (const n of router.clusters[0]!.replicas)
+      expect(n.breaker!.stateName).toBe("closed");
+    expect(router.clusters[0]!.replicas.every((n) => n.failures === 0)).toBe(
+      true,
+    );
   });
 
   it("retries a statement a replica refused as a write (25006) on the primary, and logs the miss", async () => {
     const { router, pool, warnings } = await setup();
     for (const host of ["r1", "r2"]) {
       pool(host).behaviour = () => {
-        throw Object.assign(new Error("cannot execute UPDATE in a read-only transaction"), { code: "25006" });
+        throw Object.assign(
+          new Error("cannot execute UPDATE in a read-only transaction"),
+          { code: "25006" },
+        );
       };
     }
     pool("primary").behaviour = () => [{ updated: 1 }];
     const db = router.getReadConnection();
-    expect(await db.queryAll`UPDATE t SET x = 1 RETURNING 1 AS updated`).toEqual([{ updated: 1 }]);
+    expect(
+      await db.queryAll`UPDATE t SET x = 1 RETURNING 1 AS updated`,
+    ).toEqual([{ updated: 1 }]);
     expect(db.servedBy).toBe("primary");
     expect(warnings.some((w) => w.includes("classifier miss"))).toBe(true);
   });
@@ -145,14 +173,21 @@ describe("read path", () => {
     const { router, pool } = await setup();
     await router.query("SELECT * FROM t FOR UPDATE");
     await router.query("SELECT nextval('s')");
-    expect(pool("primary").calls).toEqual(["SELECT * FROM t FOR UPDATE", "SELECT nextval('s')"]);
+    expect(pool("primary").calls).toEqual([
+      "SELECT * FROM t FOR UPDATE",
+      "SELECT nextval('s')",
+    ]);
     expect(pool("r1").calls.length + pool("r2").calls.length).toBe(0);
   });
 
   it("honours strong consistency, the global switch and per-endpoint switches", async () => {
-    const { router, routes } = await setup({ REPLICA_DISABLED_ENDPOINTS: "finance.getRevenue" });
-    await router.getReadConnection({ consistency: { level: "strong" } }).queryAll`SELECT 1`;
-    await router.getReadConnection({ endpoint: "finance.getRevenue" }).queryAll`SELECT 1`;
+    const { router, routes } = await setup({
+      REPLICA_DISABLED_ENDPOINTS: "finance.getRevenue",
+    });
+    await router.getReadConnection({ consistency: { level: "strong" } })
+      .queryAll`SELECT 1`;
+    await router.getReadConnection({ endpoint: "finance.getRevenue" })
+      .queryAll`SELECT 1`;
     expect(await readOnce(router)).toMatch(/^replica_/);
     router.planner.replicaReadsEnabled = false;
     await readOnce(router);
@@ -170,7 +205,8 @@ describe("health and roles", () => {
     const clock = new ManualClock();
     const config = loadConfig({
       DATABASE_URL: "postgres://u@primary/app",
-      READ_REPLICA_URLS: "postgres://u@standalone/app,postgres://u@foreign/app,postgres://u@good/app",
+      READ_REPLICA_URLS:
+        "postgres://u@standalone/app,postgres://u@foreign/app,postgres://u@good/app",
     });
     const pools: FakePool[] = [];
     const router = new ReplicaRouter(config.router, {
@@ -178,7 +214,11 @@ describe("health and roles", () => {
       logger: silentLogger,
       poolFactory: (url) => {
         const host = new URL(url).hostname;
-        const p = new FakePool(host, host !== "primary" && host !== "standalone", host === "foreign" ? "9999" : "7000");
+        const p = new FakePool(
+          host,
+          host !== "primary" && host !== "standalone",
+          host === "foreign" ? "9999" : "7000",
+        );
         pools.push(p);
         return p;
       },
@@ -186,7 +226,8 @@ describe("health and roles", () => {
     await router.start();
     const states = router.clusters[0]!.replicas.map((n) => n.state({}));
     expect(states).toEqual(["not_a_replica", "not_a_replica", "healthy"]);
-    for (let i = 0; i < 10; i++) expect(await readOnce(router)).toBe("replica_3");
+    for (let i = 0; i < 10; i++)
+      expect(await readOnce(router)).toBe("replica_3");
   });
 });
 
@@ -194,7 +235,8 @@ describe("write path", () => {
   it("fails fast with unavailable when the primary cannot be reached", async () => {
     const { router, pool } = await setup();
     pool("primary").down = true;
-    const err = await router.getWriteConnection().exec`INSERT INTO t VALUES (1)`.catch((e: unknown) => e);
+    const err = await router.getWriteConnection()
+      .exec`INSERT INTO t VALUES (1)`.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NodeUnavailableError);
     expect((err as NodeUnavailableError).code).toBe("unavailable");
     expect((err as Error).message).not.toContain("pw");

@@ -1,11 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { LeastConnectionsSelector } from "../../backend/database/router/least_connections_selector";
 import { LowestLagSelector } from "../../backend/database/router/lowest_lag_selector";
-import type { ReplicaSelector, SelectableNode } from "../../backend/database/router/replica_selector";
+import type {
+  ReplicaSelector,
+  SelectableNode,
+} from "../../backend/database/router/replica_selector";
 import { RoundRobinSelector } from "../../backend/database/router/round_robin_selector";
 import { WeightedSelector } from "../../backend/database/router/weighted_selector";
 
-const node = (name: string, extra: Partial<SelectableNode> = {}): SelectableNode => ({
+const node = (
+  name: string,
+  extra: Partial<SelectableNode> = {},
+): SelectableNode => ({
   name,
   weight: 1,
   inFlight: 0,
@@ -13,7 +19,11 @@ const node = (name: string, extra: Partial<SelectableNode> = {}): SelectableNode
   ...extra,
 });
 
-const count = (selector: ReplicaSelector, nodes: SelectableNode[], n: number) => {
+const count = (
+  selector: ReplicaSelector,
+  nodes: SelectableNode[],
+  n: number,
+) => {
   const counts = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     const picked = selector.pick(nodes)!;
@@ -82,7 +92,8 @@ describe("strategy specifics", () => {
     const behind = node("behind", { lagBytes: 10_000 });
     const close = node("close", { lagBytes: 16 });
     const unknown = node("unknown", { lagBytes: null });
-    for (let i = 0; i < 10; i++) expect(s.pick([behind, unknown, close])).toBe(close);
+    for (let i = 0; i < 10; i++)
+      expect(s.pick([behind, unknown, close])).toBe(close);
     expect(s.pick([unknown, behind])).toBe(behind);
   });
 });

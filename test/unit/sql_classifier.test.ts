@@ -6,8 +6,14 @@ import {
   classifySqlCached,
   SQL_CLASSIFIER_CACHE_MAX_ENTRIES,
 } from "../../backend/database/router/sql_classifier";
-import { SqlTokenizeError, tokenizeSql } from "../../backend/database/router/sql_tokenizer";
-import { VolatileFunctionCatalog, type CatalogQuerier } from "../../backend/database/router/volatile_functions";
+import {
+  SqlTokenizeError,
+  tokenizeSql,
+} from "../../backend/database/router/sql_tokenizer";
+import {
+  VolatileFunctionCatalog,
+  type CatalogQuerier,
+} from "../../backend/database/router/volatile_functions";
 import { STATEMENTS } from "../fixtures/sql_statements";
 
 type Verdict = "read" | "write";
@@ -18,7 +24,10 @@ const CASES: ReadonlyArray<readonly [string, Verdict]> = [
   // plain reads, joins, CTEs, set operations
   ["SELECT 1", "read"],
   ["select * from accounts where org_id = $1 and id = $2", "read"],
-  ["SELECT a.id, b.total FROM a JOIN b ON a.id = b.a_id LEFT JOIN c USING (id) WHERE a.x IN (1, 2)", "read"],
+  [
+    "SELECT a.id, b.total FROM a JOIN b ON a.id = b.a_id LEFT JOIN c USING (id) WHERE a.x IN (1, 2)",
+    "read",
+  ],
   ["SELECT count(*) FROM t", "read"],
   ["SELECT coalesce(max(id), 0), nullif(v, '') FROM t", "read"],
   ["SELECT now(), current_timestamp, clock_timestamp(), random()", "read"],
@@ -26,7 +35,10 @@ const CASES: ReadonlyArray<readonly [string, Verdict]> = [
   ["SELECT lastval()", "write"],
   ["SELECT * FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.id = t.id)", "read"],
   ["WITH x AS (SELECT id FROM t) SELECT * FROM x", "read"],
-  ["WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) SELECT * FROM r", "read"],
+  [
+    "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) SELECT * FROM r",
+    "read",
+  ],
   ["WITH x AS MATERIALIZED (SELECT 1) SELECT * FROM x", "read"],
   ["VALUES (1), (2)", "read"],
   ["TABLE t", "read"],
@@ -37,16 +49,31 @@ const CASES: ReadonlyArray<readonly [string, Verdict]> = [
   ["SELECT 1 ;  \n", "read"],
   ["SHOW server_version", "read"],
   ["SHOW TRANSACTION ISOLATION LEVEL", "read"],
-  ["SELECT sum(x) OVER (PARTITION BY g ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t", "read"],
-  ["SELECT count(*) FILTER (WHERE x > 0), percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM t", "read"],
-  ["SELECT CAST(x AS numeric(10, 2)), y::varchar(20), z::character varying(3) FROM t", "read"],
+  [
+    "SELECT sum(x) OVER (PARTITION BY g ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM t",
+    "read",
+  ],
+  [
+    "SELECT count(*) FILTER (WHERE x > 0), percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM t",
+    "read",
+  ],
+  [
+    "SELECT CAST(x AS numeric(10, 2)), y::varchar(20), z::character varying(3) FROM t",
+    "read",
+  ],
   ["SELECT substring('abcdef' FROM 2 FOR 3)", "read"],
   ["SELECT * FROM t FOR READ ONLY", "read"],
   ["SELECT * FROM generate_series(1, 3) AS g(n)", "read"],
   ["SELECT ARRAY[1, 2, 3], ROW(1, 2)", "read"],
-  ["SELECT * FROM t WHERE id = ANY($1::int[]) ORDER BY id DESC LIMIT 10 OFFSET 20", "read"],
+  [
+    "SELECT * FROM t WHERE id = ANY($1::int[]) ORDER BY id DESC LIMIT 10 OFFSET 20",
+    "read",
+  ],
   ["SELECT .5, 1e-3, 1_000, 0x1F, 1.", "read"],
-  ["SELECT pg_last_wal_replay_lsn(), pg_is_in_recovery(), pg_backend_pid()", "read"],
+  [
+    "SELECT pg_last_wal_replay_lsn(), pg_is_in_recovery(), pg_backend_pid()",
+    "read",
+  ],
   ["SELECT pg_sleep(0)", "read"],
   ["SELECT lo_get(42)", "read"],
   ["SELECT my_fn(1), s.other_fn(2)", "read"],
@@ -114,8 +141,14 @@ const CASES: ReadonlyArray<readonly [string, Verdict]> = [
   ["SELECT * INTO newtable FROM t", "write"],
   ["SELECT 1 INTO TEMP x", "write"],
   ["WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x", "write"],
-  ["WITH u AS (UPDATE t SET v = 1 RETURNING id) SELECT count(*) FROM u", "write"],
-  ["WITH i AS (INSERT INTO t VALUES (1) RETURNING id) SELECT id FROM i", "write"],
+  [
+    "WITH u AS (UPDATE t SET v = 1 RETURNING id) SELECT count(*) FROM u",
+    "write",
+  ],
+  [
+    "WITH i AS (INSERT INTO t VALUES (1) RETURNING id) SELECT id FROM i",
+    "write",
+  ],
   ["WITH a AS (SELECT 1) INSERT INTO t SELECT * FROM a", "write"],
   ["SELECT update FROM t", "write"], // an unquoted column named like a keyword: conservative
   // DML and DDL
@@ -123,7 +156,10 @@ const CASES: ReadonlyArray<readonly [string, Verdict]> = [
   ["insert into t select * from u", "write"],
   ["UPDATE t SET v = 1 WHERE id = 2", "write"],
   ["DELETE FROM t WHERE id = 2", "write"],
-  ["MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v", "write"],
+  [
+    "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET v = s.v",
+    "write",
+  ],
   ["CREATE TABLE x (id int)", "write"],
   ["ALTER TABLE t ADD COLUMN w int", "write"],
   ["DROP TABLE t", "write"],
@@ -191,7 +227,7 @@ const CASES: ReadonlyArray<readonly [string, Verdict]> = [
   ['SELECT "unterminated', "write"],
   ['SELECT "" FROM t', "write"],
   ["SELECT {1}", "write"],
-  ['SELECT U&"d!0061ta" UESCAPE \'!\' FROM t', "write"],
+  ["SELECT U&\"d!0061ta\" UESCAPE '!' FROM t", "write"],
   ['"select" 1', "write"],
 ];
 
@@ -202,14 +238,21 @@ describe("classifySql: hand-marked table", () => {
 
   it.each(CASES)("%s → %s", (sql, expected) => {
     const verdict = classifySql(sql);
-    expect(verdict.readOnly ? "read" : "write", verdict.readOnly ? "" : verdict.reason).toBe(expected);
+    expect(
+      verdict.readOnly ? "read" : "write",
+      verdict.readOnly ? "" : verdict.reason,
+    ).toBe(expected);
   });
 });
 
 describe("classifySql: shared fixture, routed like the router does", () => {
   // Same rule as ReplicaRouter.provablyReadOnly, with bump() a VOLATILE user function.
   const catalog = new VolatileFunctionCatalog();
-  const ready = catalog.load({ query: async () => ({ rows: [{ schema_name: "public", function_name: "bump" }] }) });
+  const ready = catalog.load({
+    query: async () => ({
+      rows: [{ schema_name: "public", function_name: "bump" }],
+    }),
+  });
 
   it.each(STATEMENTS)("$sql → write=$write", async ({ sql, write }) => {
     await ready;
@@ -226,7 +269,10 @@ describe("classifySql: reasons and functions", () => {
     ["SELECT 1; SELECT 2", "multiple statements"],
     ["SELECT pg_catalog.nextval('s')", "nextval()"],
     ["SELECT * INTO x FROM t", "SELECT ... INTO"],
-    ["WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x", "data-modifying DELETE"],
+    [
+      "WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x",
+      "data-modifying DELETE",
+    ],
     ["EXPLAIN ANALYZE DELETE FROM t", "EXPLAIN ANALYZE DELETE"],
     ["COPY t FROM STDIN", "COPY ... FROM"],
     ["SELECT 'x", "unparseable: unterminated string"],
@@ -239,10 +285,17 @@ describe("classifySql: reasons and functions", () => {
   });
 
   it("lists user functions bare and schema-qualified, lower-cased", () => {
-    const c = classifySql('SELECT my_fn(1), S.Other_Fn(2), "Quoted"(3) FROM t WHERE id IN (1) AND EXISTS (SELECT 1)');
+    const c = classifySql(
+      'SELECT my_fn(1), S.Other_Fn(2), "Quoted"(3) FROM t WHERE id IN (1) AND EXISTS (SELECT 1)',
+    );
     expect(c.readOnly).toBe(true);
     if (!c.readOnly) return;
-    expect([...c.functions].sort()).toEqual(["my_fn", "other_fn", "quoted", "s.other_fn"]);
+    expect([...c.functions].sort()).toEqual([
+      "my_fn",
+      "other_fn",
+      "quoted",
+      "s.other_fn",
+    ]);
   });
 
   it("does not list syntax, column aliases or CTE column lists as calls", () => {
@@ -253,9 +306,18 @@ describe("classifySql: reasons and functions", () => {
   });
 
   it("reports the explained statement's functions only when EXPLAIN ANALYZE runs it", () => {
-    expect(classifySql("EXPLAIN SELECT f(1)")).toEqual({ readOnly: true, functions: [] });
-    expect(classifySql("EXPLAIN ANALYZE SELECT f(1)")).toEqual({ readOnly: true, functions: ["f"] });
-    expect(classifySql("COPY (SELECT f(1)) TO STDOUT")).toEqual({ readOnly: true, functions: ["f"] });
+    expect(classifySql("EXPLAIN SELECT f(1)")).toEqual({
+      readOnly: true,
+      functions: [],
+    });
+    expect(classifySql("EXPLAIN ANALYZE SELECT f(1)")).toEqual({
+      readOnly: true,
+      functions: ["f"],
+    });
+    expect(classifySql("COPY (SELECT f(1)) TO STDOUT")).toEqual({
+      readOnly: true,
+      functions: ["f"],
+    });
   });
 
   it("returns frozen verdicts", () => {
@@ -267,7 +329,11 @@ describe("classifySql: reasons and functions", () => {
 
 describe("tokenizeSql", () => {
   it("lexes strings, identifiers, casts, parameters and dollar quotes", () => {
-    expect(tokenizeSql(`SELECT "Weird ""name""", E'a\\'b', $1::Text, $t$x$t$ /* a /* b */ c */ ;`)).toEqual([
+    expect(
+      tokenizeSql(
+        `SELECT "Weird ""name""", E'a\\'b', $1::Text, $t$x$t$ /* a /* b */ c */ ;`,
+      ),
+    ).toEqual([
       { kind: "word", text: "select" },
       { kind: "quoted_ident", text: 'Weird "name"' },
       { kind: "punct", text: "," },
@@ -283,9 +349,15 @@ describe("tokenizeSql", () => {
   });
 
   it("ends an operator where a comment starts and folds only ASCII letters", () => {
-    expect(tokenizeSql("a<=--x\nb").map((t) => t.text)).toEqual(["a", "<=", "b"]);
+    expect(tokenizeSql("a<=--x\nb").map((t) => t.text)).toEqual([
+      "a",
+      "<=",
+      "b",
+    ]);
     // U+212A KELVIN SIGN lower-cases to "k" in JavaScript but not in PostgreSQL.
-    expect(tokenizeSql("LOC\u212A")).toEqual([{ kind: "word", text: "loc\u212A" }]);
+    expect(tokenizeSql("LOC\u212A")).toEqual([
+      { kind: "word", text: "loc\u212A" },
+    ]);
   });
 
   it("decodes U& identifiers and keeps $ inside words", () => {
@@ -303,7 +375,11 @@ describe("tokenizeSql", () => {
       error = err;
     }
     expect(error).toBeInstanceOf(SqlTokenizeError);
-    expect(error).toMatchObject({ code: "sql_unparseable", reason: "unterminated string", offset: 7 });
+    expect(error).toMatchObject({
+      code: "sql_unparseable",
+      reason: "unterminated string",
+      offset: 7,
+    });
     expect((error as Error).message).not.toContain("secret");
   });
 });
@@ -317,7 +393,8 @@ describe("classifySqlCached", () => {
 
   it("never holds more than its bound and evicts the oldest first", () => {
     const first = classifySqlCached("SELECT 'first'");
-    for (let i = 0; i < SQL_CLASSIFIER_CACHE_MAX_ENTRIES * 2; i++) classifySqlCached(`SELECT ${i}`);
+    for (let i = 0; i < SQL_CLASSIFIER_CACHE_MAX_ENTRIES * 2; i++)
+      classifySqlCached(`SELECT ${i}`);
     expect(SQL_CLASSIFIER_CACHE_MAX_ENTRIES).toBe(1000);
     expect(classifierCacheSize()).toBe(SQL_CLASSIFIER_CACHE_MAX_ENTRIES);
     expect(classifySqlCached("SELECT 'first'")).not.toBe(first);
@@ -338,12 +415,16 @@ describe("classifySqlCached", () => {
     for (let i = 0; i < n; i++) classifySqlCached(sql);
     const cachedUs = ((performance.now() - started) * 1000) / n;
     // Timing is machine-dependent, so it is reported, not asserted.
-    console.log(`classifySql ${sql.length} chars: ${uncachedUs.toFixed(2)} µs; cached: ${cachedUs.toFixed(3)} µs`);
+    console.log(
+      `classifySql ${sql.length} chars: ${uncachedUs.toFixed(2)} µs; cached: ${cachedUs.toFixed(3)} µs`,
+    );
   });
 });
 
 /** A querier that records every query and answers with fixed rows. */
-function fakeQuerier(rows: Array<Record<string, unknown>>): CatalogQuerier & { queries: string[] } {
+function fakeQuerier(
+  rows: Array<Record<string, unknown>>,
+): CatalogQuerier & { queries: string[] } {
   const queries: string[] = [];
   return {
     queries,
@@ -369,7 +450,9 @@ describe("VolatileFunctionCatalog", () => {
     await catalog.load(db);
     expect(db.queries).toHaveLength(1);
     expect(db.queries[0]).toMatch(/provolatile = 'v'/);
-    expect(db.queries[0]).toMatch(/NOT IN \('pg_catalog', 'information_schema'\)/);
+    expect(db.queries[0]).toMatch(
+      /NOT IN \('pg_catalog', 'information_schema'\)/,
+    );
     await catalog.load(db);
     expect(db.queries).toHaveLength(2);
   });
@@ -384,7 +467,14 @@ describe("VolatileFunctionCatalog", () => {
     expect(catalog.hasVolatile(["bump_counter"])).toBe(true);
     expect(catalog.hasVolatile(["count", "billing.charge"])).toBe(true);
     expect(catalog.hasVolatile(["stable_fn", "public.stable_fn"])).toBe(false);
-    expect(catalog.hasVolatile(["random", "pg_catalog.random", "_pg_volatile", "broken_row"])).toBe(false);
+    expect(
+      catalog.hasVolatile([
+        "random",
+        "pg_catalog.random",
+        "_pg_volatile",
+        "broken_row",
+      ]),
+    ).toBe(false);
   });
 
   it("routes a classified read calling a volatile user function to the primary", async () => {
@@ -397,13 +487,18 @@ describe("VolatileFunctionCatalog", () => {
   it("keeps the previous set when a reload fails", async () => {
     const catalog = new VolatileFunctionCatalog();
     await catalog.load(fakeQuerier(rows));
-    await expect(catalog.load({ query: async () => Promise.reject(new Error("down")) })).rejects.toThrow("down");
+    await expect(
+      catalog.load({ query: async () => Promise.reject(new Error("down")) }),
+    ).rejects.toThrow("down");
     expect(catalog.hasVolatile(["bump_counter"])).toBe(true);
   });
 
   it("goes stale refreshIntervalMs after the last load", async () => {
     const clock = new ManualClock();
-    const catalog = new VolatileFunctionCatalog({ clock, refreshIntervalMs: 1000 });
+    const catalog = new VolatileFunctionCatalog({
+      clock,
+      refreshIntervalMs: 1000,
+    });
     expect(catalog.isStale()).toBe(true);
     await catalog.load(fakeQuerier(rows));
     expect(catalog.isStale()).toBe(false);
@@ -416,6 +511,8 @@ describe("VolatileFunctionCatalog", () => {
   });
 
   it("rejects a non-positive refresh interval", () => {
-    expect(() => new VolatileFunctionCatalog({ refreshIntervalMs: 0 })).toThrow(RangeError);
+    expect(() => new VolatileFunctionCatalog({ refreshIntervalMs: 0 })).toThrow(
+      RangeError,
+    );
   });
 });

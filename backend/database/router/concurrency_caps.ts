@@ -20,7 +20,8 @@ class KeyedLimiter {
 
   async acquire(key: string, waitMs: number): Promise<void> {
     let slot = this.slots.get(key);
-    if (slot === undefined) this.slots.set(key, (slot = { active: 0, waiters: [] }));
+    if (slot === undefined)
+      this.slots.set(key, (slot = { active: 0, waiters: [] }));
     if (slot.active < this.limit) {
       slot.active++;
       return;
@@ -60,9 +61,17 @@ export class ConcurrencyCaps {
   private readonly perOrg: KeyedLimiter | null;
   private readonly waitMs: number;
 
-  constructor(options: { perUser: number | null; perOrg: number | null; waitMs: number }) {
-    this.perUser = options.perUser === null ? null : new KeyedLimiter(options.perUser, "user");
-    this.perOrg = options.perOrg === null ? null : new KeyedLimiter(options.perOrg, "org");
+  constructor(options: {
+    perUser: number | null;
+    perOrg: number | null;
+    waitMs: number;
+  }) {
+    this.perUser =
+      options.perUser === null
+        ? null
+        : new KeyedLimiter(options.perUser, "user");
+    this.perOrg =
+      options.perOrg === null ? null : new KeyedLimiter(options.perOrg, "org");
     this.waitMs = options.waitMs;
   }
 
@@ -78,9 +87,13 @@ export class ConcurrencyCaps {
    * @returns the release function; call it exactly once.
    * @throws {ConnectionCapExceededError} when a slot did not free up in time.
    */
-  async acquire(userId: string | undefined, orgId: number | undefined): Promise<() => void> {
+  async acquire(
+    userId: string | undefined,
+    orgId: number | undefined,
+  ): Promise<() => void> {
     const user = this.perUser !== null && userId !== undefined ? userId : null;
-    const org = this.perOrg !== null && orgId !== undefined ? String(orgId) : null;
+    const org =
+      this.perOrg !== null && orgId !== undefined ? String(orgId) : null;
     if (user !== null) await this.perUser!.acquire(user, this.waitMs);
     if (org !== null) {
       try {

@@ -2,7 +2,8 @@ import { z } from "zod";
 import { parseDurationMs } from "./duration";
 
 /** How a read picks among the replicas that may serve it. */
-export type StrategyName = "round-robin" | "weighted" | "least-connections" | "lowest-lag";
+export type StrategyName =
+  "round-robin" | "weighted" | "least-connections" | "lowest-lag";
 export const STRATEGIES: readonly StrategyName[] = [
   "round-robin",
   "weighted",
@@ -100,7 +101,10 @@ const duration = (bareUnit: "ms" | "s", fallback: string) =>
       if (ms !== null && ms > MAX_DURATION_MS) {
         // Node timers and PostgreSQL's statement_timeout cannot hold more than
         // 2^31-1 ms; nothing here needs more than a day.
-        ctx.addIssue({ code: "custom", message: `must be at most 24h, got ${JSON.stringify(raw)}` });
+        ctx.addIssue({
+          code: "custom",
+          message: `must be at most 24h, got ${JSON.stringify(raw)}`,
+        });
         return z.NEVER;
       }
       if (ms === null) {
@@ -113,7 +117,11 @@ const duration = (bareUnit: "ms" | "s", fallback: string) =>
       return ms;
     });
 
-const int = (fallback: number | null, min: number, max = Number.MAX_SAFE_INTEGER) =>
+const int = (
+  fallback: number | null,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+) =>
   z
     .string()
     .optional()
@@ -139,7 +147,10 @@ const bool = (fallback: boolean) =>
       const v = raw.trim().toLowerCase();
       if (["true", "1", "yes", "on"].includes(v)) return true;
       if (["false", "0", "no", "off"].includes(v)) return false;
-      ctx.addIssue({ code: "custom", message: `expected true or false, got ${JSON.stringify(raw)}` });
+      ctx.addIssue({
+        code: "custom",
+        message: `expected true or false, got ${JSON.stringify(raw)}`,
+      });
       return z.NEVER;
     });
 
@@ -155,7 +166,9 @@ const list = z
 
 const envSchema = z.object({
   USE_READ_REPLICAS: bool(true),
-  LOAD_BALANCING_STRATEGY: z.enum(STRATEGIES as [StrategyName, ...StrategyName[]]).default("round-robin"),
+  LOAD_BALANCING_STRATEGY: z
+    .enum(STRATEGIES as [StrategyName, ...StrategyName[]])
+    .default("round-robin"),
   REPLICA_WEIGHTS: list,
   REPLICA_HEALTH_CHECK_INTERVAL: duration("ms", "30s"),
   REPLICA_LAG_POLL_INTERVAL: duration("ms", "1s"),
@@ -189,7 +202,10 @@ const envSchema = z.object({
     .transform((raw, ctx) => {
       if (raw === undefined || raw === "") return null;
       if (raw.length < 16) {
-        ctx.addIssue({ code: "custom", message: "must be at least 16 characters (value not shown)" });
+        ctx.addIssue({
+          code: "custom",
+          message: "must be at least 16 characters (value not shown)",
+        });
         return z.NEVER;
       }
       return raw;
@@ -205,11 +221,14 @@ const NAME_RE = /^[a-z][a-z0-9_]{0,62}$/;
  *
  * @throws {ConfigError} naming every bad variable.
  */
-export function loadConfig(env: Record<string, string | undefined> = process.env): ServiceConfig {
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+): ServiceConfig {
   const issues: string[] = [];
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) issues.push(`${issue.path.join(".")}: ${issue.message}`);
+    for (const issue of parsed.error.issues)
+      issues.push(`${issue.path.join(".")}: ${issue.message}`);
   }
   const clusters = parseClusters(env, issues);
   const orgRanges = parseOrgRanges(env, clusters, issues);
@@ -219,10 +238,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const main = clusters[0]!;
   const weights = parseWeights(e.REPLICA_WEIGHTS, main.replicas, issues);
   if ((e.DB_MIN_CONNECTIONS ?? 0) > (e.DB_MAX_CONNECTIONS ?? 20)) {
-    issues.push(`DB_MIN_CONNECTIONS: ${e.DB_MIN_CONNECTIONS} exceeds DB_MAX_CONNECTIONS (${e.DB_MAX_CONNECTIONS})`);
+    issues.push(
+      `DB_MIN_CONNECTIONS: ${e.DB_MIN_CONNECTIONS} exceeds DB_MAX_CONNECTIONS (${e.DB_MAX_CONNECTIONS})`,
+    );
   }
   if (e.REPLICA_LAG_CRITICAL_THRESHOLD < e.REPLICA_LAG_WARNING_THRESHOLD) {
-    issues.push("REPLICA_LAG_CRITICAL_THRESHOLD: must not be below REPLICA_LAG_WARNING_THRESHOLD");
+    issues.push(
+      "REPLICA_LAG_CRITICAL_THRESHOLD: must not be below REPLICA_LAG_WARNING_THRESHOLD",
+    );
   }
   for (const [name, ms] of [
     ["REPLICA_HEALTH_CHECK_INTERVAL", e.REPLICA_HEALTH_CHECK_INTERVAL],
@@ -235,7 +258,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (issues.length > 0) throw new ConfigError(issues);
 
   const withWeights = clusters.map((c, i) =>
-    i === 0 ? { ...c, replicas: c.replicas.map((r, j) => ({ ...r, weight: weights[j] ?? 1 })) } : c,
+    i === 0
+      ? {
+          ...c,
+          replicas: c.replicas.map((r, j) => ({
+            ...r,
+            weight: weights[j] ?? 1,
+          })),
+        }
+      : c,
   );
   const router: RouterConfig = {
     clusters: withWeights,
@@ -252,7 +283,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     breakerOpenDurationMs: e.CIRCUIT_BREAKER_OPEN_DURATION,
     breakerSuccessThreshold: e.CIRCUIT_BREAKER_SUCCESS_THRESHOLD ?? 5,
     readYourWritesMaxWaitMs: e.READ_YOUR_WRITES_MAX_WAIT,
-    enabledEndpoints: e.REPLICA_ENABLED_ENDPOINTS.length > 0 ? e.REPLICA_ENABLED_ENDPOINTS : null,
+    enabledEndpoints:
+      e.REPLICA_ENABLED_ENDPOINTS.length > 0
+        ? e.REPLICA_ENABLED_ENDPOINTS
+        : null,
     disabledEndpoints: e.REPLICA_DISABLED_ENDPOINTS,
     maxConcurrentQueriesPerUser: e.MAX_CONCURRENT_QUERIES_PER_USER,
     maxConcurrentQueriesPerOrg: e.MAX_CONCURRENT_QUERIES_PER_ORG,
@@ -267,69 +301,120 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       applicationName: e.DB_APPLICATION_NAME,
     },
   };
-  return deepFreeze({ router, port: e.PORT ?? 4000, adminToken: e.ADMIN_TOKEN });
+  return deepFreeze({
+    router,
+    port: e.PORT ?? 4000,
+    adminToken: e.ADMIN_TOKEN,
+  });
 }
 
 /** True when `text` parses as a postgres:// or postgresql:// URL with a host. */
 export function isPostgresUrl(text: string): boolean {
   try {
     const u = new URL(text);
-    return (u.protocol === "postgres:" || u.protocol === "postgresql:") && u.hostname !== "";
+    return (
+      (u.protocol === "postgres:" || u.protocol === "postgresql:") &&
+      u.hostname !== ""
+    );
   } catch {
     return false;
   }
 }
 
-function parseClusters(env: Record<string, string | undefined>, issues: string[]): ClusterConfig[] {
+function parseClusters(
+  env: Record<string, string | undefined>,
+  issues: string[],
+): ClusterConfig[] {
   const primaryUrl = env.DATABASE_URL ?? "";
-  if (primaryUrl === "") issues.push("DATABASE_URL: is required (postgres://user:password@host:port/db)");
-  else if (!isPostgresUrl(primaryUrl)) issues.push("DATABASE_URL: not a postgres:// URL (value not shown)");
+  if (primaryUrl === "")
+    issues.push(
+      "DATABASE_URL: is required (postgres://user:password@host:port/db)",
+    );
+  else if (!isPostgresUrl(primaryUrl))
+    issues.push("DATABASE_URL: not a postgres:// URL (value not shown)");
 
   let replicaUrls: string[];
   let source: string;
-  if (env.READ_REPLICA_URLS !== undefined && env.READ_REPLICA_URLS.trim() !== "") {
-    replicaUrls = env.READ_REPLICA_URLS.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (
+    env.READ_REPLICA_URLS !== undefined &&
+    env.READ_REPLICA_URLS.trim() !== ""
+  ) {
+    replicaUrls = env.READ_REPLICA_URLS.split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== "");
     source = "READ_REPLICA_URLS";
   } else {
     // READ_REPLICA_<N>_CONNECTION_STRING, in N order; gaps are fine.
     replicaUrls = Object.entries(env)
-      .map(([k, v]) => [/^READ_REPLICA_(\d+)_CONNECTION_STRING$/.exec(k)?.[1], v] as const)
-      .filter((kv): kv is readonly [string, string] => kv[0] !== undefined && (kv[1] ?? "") !== "")
+      .map(
+        ([k, v]) =>
+          [/^READ_REPLICA_(\d+)_CONNECTION_STRING$/.exec(k)?.[1], v] as const,
+      )
+      .filter(
+        (kv): kv is readonly [string, string] =>
+          kv[0] !== undefined && (kv[1] ?? "") !== "",
+      )
       .sort((a, b) => Number(a[0]) - Number(b[0]))
       .map(([, v]) => v.trim());
     source = "READ_REPLICA_<N>_CONNECTION_STRING";
   }
   replicaUrls.forEach((url, i) => {
-    if (!isPostgresUrl(url)) issues.push(`${source}[${i + 1}]: not a postgres:// URL (value not shown)`);
+    if (!isPostgresUrl(url))
+      issues.push(
+        `${source}[${i + 1}]: not a postgres:// URL (value not shown)`,
+      );
   });
   const clusters: ClusterConfig[] = [
     {
       name: MAIN_CLUSTER,
       primaryUrl,
-      replicas: replicaUrls.map((url, i) => ({ name: `replica_${i + 1}`, url, weight: 1 })),
+      replicas: replicaUrls.map((url, i) => ({
+        name: `replica_${i + 1}`,
+        url,
+        weight: 1,
+      })),
     },
   ];
 
   const extra = parseJson(env, "DB_CLUSTERS", issues);
   if (extra !== undefined) {
     const schema = z.record(
-      z.string().regex(NAME_RE, "cluster names are lower-case letters, digits and _"),
-      z.object({ primaryUrl: z.string(), replicaUrls: z.array(z.string()).default([]) }).strict(),
+      z
+        .string()
+        .regex(NAME_RE, "cluster names are lower-case letters, digits and _"),
+      z
+        .object({
+          primaryUrl: z.string(),
+          replicaUrls: z.array(z.string()).default([]),
+        })
+        .strict(),
     );
     const r = schema.safeParse(extra);
     if (!r.success) {
-      for (const i of r.error.issues) issues.push(`DB_CLUSTERS.${i.path.join(".")}: ${i.message}`);
+      for (const i of r.error.issues)
+        issues.push(`DB_CLUSTERS.${i.path.join(".")}: ${i.message}`);
     } else {
       for (const [name, c] of Object.entries(r.data)) {
-        if (name === MAIN_CLUSTER) issues.push(`DB_CLUSTERS.${name}: "main" is the DATABASE_URL cluster`);
-        if (!isPostgresUrl(c.primaryUrl)) issues.push(`DB_CLUSTERS.${name}.primaryUrl: not a postgres:// URL`);
+        if (name === MAIN_CLUSTER)
+          issues.push(
+            `DB_CLUSTERS.${name}: "main" is the DATABASE_URL cluster`,
+          );
+        if (!isPostgresUrl(c.primaryUrl))
+          issues.push(`DB_CLUSTERS.${name}.primaryUrl: not a postgres:// URL`);
         c.replicaUrls.forEach((u, i) => {
-          if (!isPostgresUrl(u)) issues.push(`DB_CLUSTERS.${name}.replicaUrls[${i}]: not a postgres:// URL`);
+          if (!isPostgresUrl(u))
+            issues.push(
+              `DB_CLUSTERS.${name}.replicaUrls[${i}]: not a postgres:// URL`,
+            );
         });
         clusters.push({
           name,
           primaryUrl: c.primaryUrl,
-          replicas: c.replicaUrls.map((url, i) => ({ name: `replica_${i + 1}`, url, weight: 1 })),
+          replicas: c.replicaUrls.map((url, i) => ({
+            name: `replica_${i + 1}`,
+            url,
+            weight: 1,
+          })),
         });
       }
     }
@@ -343,7 +428,10 @@ function parseOrgRanges(
   issues: string[],
 ): OrgRangeConfig[] {
   const raw = parseJson(env, "ORG_RANGES", issues);
-  if (raw === undefined) return [{ minOrgId: 0, maxOrgId: Number.MAX_SAFE_INTEGER, cluster: MAIN_CLUSTER }];
+  if (raw === undefined)
+    return [
+      { minOrgId: 0, maxOrgId: Number.MAX_SAFE_INTEGER, cluster: MAIN_CLUSTER },
+    ];
   const schema = z.array(
     z
       .object({
@@ -355,28 +443,41 @@ function parseOrgRanges(
   );
   const r = schema.safeParse(raw);
   if (!r.success) {
-    for (const i of r.error.issues) issues.push(`ORG_RANGES.${i.path.join(".")}: ${i.message}`);
+    for (const i of r.error.issues)
+      issues.push(`ORG_RANGES.${i.path.join(".")}: ${i.message}`);
     return [];
   }
   const names = new Set(clusters.map((c) => c.name));
   r.data.forEach((range, i) => {
-    if (!names.has(range.cluster)) issues.push(`ORG_RANGES[${i}].cluster: unknown cluster "${range.cluster}"`);
+    if (!names.has(range.cluster))
+      issues.push(
+        `ORG_RANGES[${i}].cluster: unknown cluster "${range.cluster}"`,
+      );
   });
   return r.data;
 }
 
-function parseWeights(raw: readonly string[], replicas: readonly ReplicaConfig[], issues: string[]): number[] {
+function parseWeights(
+  raw: readonly string[],
+  replicas: readonly ReplicaConfig[],
+  issues: string[],
+): number[] {
   const weights = replicas.map(() => 1);
   raw.forEach((item, i) => {
     const m = /^(?:([a-z0-9_]+)=)?(\d+)$/.exec(item);
     const weight = m ? Number(m[2]) : NaN;
     if (!m || !(weight >= 1 && weight <= 1000)) {
-      issues.push(`REPLICA_WEIGHTS[${i + 1}]: expected an integer weight 1..1000 or name=weight, got "${item}"`);
+      issues.push(
+        `REPLICA_WEIGHTS[${i + 1}]: expected an integer weight 1..1000 or name=weight, got "${item}"`,
+      );
       return;
     }
-    const index = m[1] === undefined ? i : replicas.findIndex((r) => r.name === m[1]);
+    const index =
+      m[1] === undefined ? i : replicas.findIndex((r) => r.name === m[1]);
     if (index < 0 || index >= replicas.length) {
-      issues.push(`REPLICA_WEIGHTS[${i + 1}]: no replica "${m[1] ?? `#${i + 1}`}" is configured`);
+      issues.push(
+        `REPLICA_WEIGHTS[${i + 1}]: no replica "${m[1] ?? `#${i + 1}`}" is configured`,
+      );
       return;
     }
     weights[index] = weight;
@@ -384,7 +485,11 @@ function parseWeights(raw: readonly string[], replicas: readonly ReplicaConfig[]
   return weights;
 }
 
-function parseJson(env: Record<string, string | undefined>, name: string, issues: string[]): unknown {
+function parseJson(
+  env: Record<string, string | undefined>,
+  name: string,
+  issues: string[],
+): unknown {
   const raw = env[name];
   if (raw === undefined || raw.trim() === "") return undefined;
   try {

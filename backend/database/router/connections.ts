@@ -38,5 +38,8 @@ export interface DatabaseRouter {
    */
   clusterOf(orgId: number): { readonly name: string };
   /** Runs `fn` in one transaction on the org's primary; commits on return, rolls back on throw. */
-  transaction<T>(orgId: number | undefined, fn: (tx: QueryApi) => Promise<T>): Promise<T>;
+  transaction<T>(
+    orgId: number | undefined,
+    fn: (tx: QueryApi) => Promise<T>,
+  ): Promise<T>;
 }

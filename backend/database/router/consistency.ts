@@ -10,7 +10,11 @@ import { formatLsn, isValidLsn, parseLsn } from "./lag";
  */
 export type Consistency =
   | { readonly level: "eventual" }
-  | { readonly level: "bounded"; readonly maxLagSeconds?: number; readonly maxLagBytes?: number }
+  | {
+      readonly level: "bounded";
+      readonly maxLagSeconds?: number;
+      readonly maxLagBytes?: number;
+    }
   | { readonly level: "strong" }
   | { readonly level: "read_your_writes"; readonly token: ConsistencyToken };
 
@@ -23,7 +27,8 @@ export interface ConsistencyToken {
 export const EVENTUAL: Consistency = Object.freeze({ level: "eventual" });
 export const STRONG: Consistency = Object.freeze({ level: "strong" });
 
-const TOKEN_RE = /^([a-z][a-z0-9_]{0,62}):([0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8})$/;
+const TOKEN_RE =
+  /^([a-z][a-z0-9_]{0,62}):([0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8})$/;
 
 /** Serialises a token for `X-Consistency-Token`, e.g. `main:0/4025708`. */
 export function formatToken(token: ConsistencyToken): string {
@@ -36,10 +41,16 @@ export function formatToken(token: ConsistencyToken): string {
  *
  * @throws {InvalidArgumentError} for anything else.
  */
-export function parseToken(text: string, field = "X-Consistency-Token"): ConsistencyToken {
+export function parseToken(
+  text: string,
+  field = "X-Consistency-Token",
+): ConsistencyToken {
   const m = text.length <= 80 ? TOKEN_RE.exec(text.trim()) : null;
   if (!m || !isValidLsn(m[2]!)) {
-    throw new InvalidArgumentError(field, "expected a consistency token returned by a write, like main:0/4025708");
+    throw new InvalidArgumentError(
+      field,
+      "expected a consistency token returned by a write, like main:0/4025708",
+    );
   }
   return { cluster: m[1]!, lsn: parseLsn(m[2]!) };
 }
@@ -49,11 +60,17 @@ export function parseToken(text: string, field = "X-Consistency-Token"): Consist
  *
  * @throws {InvalidArgumentError} naming the header.
  */
-export function parseConsistencyHeader(text: string, field = "X-Consistency"): Consistency {
+export function parseConsistencyHeader(
+  text: string,
+  field = "X-Consistency",
+): Consistency {
   const v = text.trim().toLowerCase();
   if (v === "eventual") return EVENTUAL;
   if (v === "strong") return STRONG;
   const m = /^bounded=(\d{1,6}(?:\.\d{1,3})?)s?$/.exec(v);
   if (m) return { level: "bounded", maxLagSeconds: Number(m[1]) };
-  throw new InvalidArgumentError(field, "expected strong, eventual or bounded=<seconds>");
+  throw new InvalidArgumentError(
+    field,
+    "expected strong, eventual or bounded=<seconds>",
+  );
 }

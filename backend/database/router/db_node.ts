@@ -6,7 +6,13 @@ import type { PgPool } from "./pg_pool";
 import type { SelectableNode } from "./replica_selector";
 
 /** Why a node is or is not serving, as the status endpoint shows it. */
-export type NodeState = "healthy" | "lagging" | "unhealthy" | "circuit_open" | "not_a_replica" | "disabled";
+export type NodeState =
+  | "healthy"
+  | "lagging"
+  | "unhealthy"
+  | "circuit_open"
+  | "not_a_replica"
+  | "disabled";
 
 /** Pool numbers as the monitoring endpoints show them. */
 export interface PoolStats {
@@ -63,7 +69,12 @@ export class DbNode implements SelectableNode {
     private readonly options: NodeOptions,
   ) {
     const clock = options.clock;
-    this.health = new HealthTracker({ node: name, role, failureThreshold: options.failureThreshold, clock });
+    this.health = new HealthTracker({
+      node: name,
+      role,
+      failureThreshold: options.failureThreshold,
+      clock,
+    });
     if (role === "replica") {
       this.breaker = new CircuitBreaker({
         node: name,
@@ -72,7 +83,11 @@ export class DbNode implements SelectableNode {
         successThreshold: options.breakerSuccessThreshold,
         clock,
       });
-      this.lag = new LagTracker({ node: name, thresholds: options.lagThresholds, clock });
+      this.lag = new LagTracker({
+        node: name,
+        thresholds: options.lagThresholds,
+        clock,
+      });
     } else {
       this.breaker = null;
       this.lag = null;
@@ -95,7 +110,10 @@ export class DbNode implements SelectableNode {
   }
 
   /** Runs one statement on this node's pool and returns its rows. */
-  async query(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+  async query(
+    sql: string,
+    params: unknown[],
+  ): Promise<Record<string, unknown>[]> {
     this.inFlight++;
     try {
       return (await this.pool.query(sql, params)).rows;
@@ -109,7 +127,8 @@ export class DbNode implements SelectableNode {
     if (this.disabled) return "disabled";
     const verdict = this.health.verdict;
     if (verdict === "not_a_replica") return "not_a_replica";
-    if (this.breaker !== null && this.breaker.stateName === "open") return "circuit_open";
+    if (this.breaker !== null && this.breaker.stateName === "open")
+      return "circuit_open";
     if (verdict !== "healthy") return "unhealthy";
     if (this.lag !== null && !this.lag.withinBound(bound)) return "lagging";
     return "healthy";
@@ -118,6 +137,11 @@ export class DbNode implements SelectableNode {
   /** Current pool numbers. */
   poolStats(): PoolStats {
     const p = this.pool;
-    return { total: p.totalCount, idle: p.idleCount, waiting: p.waitingCount, max: this.options.maxConnections };
+    return {
+      total: p.totalCount,
+      idle: p.idleCount,
+      waiting: p.waitingCount,
+      max: this.options.maxConnections,
+    };
   }
 }

@@ -7,7 +7,10 @@
  * @returns the duration in milliseconds, or `null` when the text is not a
  *   non-negative duration.
  */
-export function parseDurationMs(text: string, bareUnit: "ms" | "s"): number | null {
+export function parseDurationMs(
+  text: string,
+  bareUnit: "ms" | "s",
+): number | null {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
   if (!match) return null;
   const value = Number(match[1]);

@@ -45,7 +45,10 @@ export class NotFoundError extends RouterError {
 /** An org id that no configured org range covers. */
 export class OrgOutOfRangeError extends RouterError {
   constructor(readonly orgId: number) {
-    super("invalid_argument", `orgId: ${orgId} is not covered by any configured org range`);
+    super(
+      "invalid_argument",
+      `orgId: ${orgId} is not covered by any configured org range`,
+    );
   }
 }
 

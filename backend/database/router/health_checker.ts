@@ -23,7 +23,11 @@ export class HealthChecker {
 
   constructor(
     private readonly clusters: () => readonly NodeCluster[],
-    private readonly options: { timeoutMs: number; clock: Clock; logger: Logger },
+    private readonly options: {
+      timeoutMs: number;
+      clock: Clock;
+      logger: Logger;
+    },
   ) {}
 
   /** Probes every node of every cluster: each primary first, then its replicas in parallel. */
@@ -31,7 +35,9 @@ export class HealthChecker {
     await Promise.all(
       this.clusters().map(async (cluster) => {
         await this.checkNode(cluster, cluster.primary);
-        await Promise.all(cluster.replicas.map((n) => this.checkNode(cluster, n)));
+        await Promise.all(
+          cluster.replicas.map((n) => this.checkNode(cluster, n)),
+        );
       }),
     );
   }
@@ -52,16 +58,29 @@ export class HealthChecker {
   async checkNode(cluster: NodeCluster, node: DbNode): Promise<ProbeResult> {
     const result = await this.probe(node);
     if (node.disabled) return result;
-    if (node.role === "primary" && result.ok && result.systemIdentifier !== undefined && !result.inRecovery) {
+    if (
+      node.role === "primary" &&
+      result.ok &&
+      result.systemIdentifier !== undefined &&
+      !result.inRecovery
+    ) {
       this.primaryIds.set(cluster.name, result.systemIdentifier);
     }
     // A node whose role may not read system_identifier is checked by role alone.
-    const primaryId = result.systemIdentifier === undefined ? null : (this.primaryIds.get(cluster.name) ?? null);
+    const primaryId =
+      result.systemIdentifier === undefined
+        ? null
+        : (this.primaryIds.get(cluster.name) ?? null);
     node.health.recordProbe(result, primaryId);
     if (node.breaker !== null) {
       // A probe is a query too: failures keep the circuit open, successes help close it.
-      if (!result.ok) node.breaker.recordFailure(result.error ?? "probe failed");
-      else if (node.health.verdict === "healthy" && node.breaker.stateName === "half_open") node.breaker.recordSuccess();
+      if (!result.ok)
+        node.breaker.recordFailure(result.error ?? "probe failed");
+      else if (
+        node.health.verdict === "healthy" &&
+        node.breaker.stateName === "half_open"
+      )
+        node.breaker.recordSuccess();
     }
     cluster.refresh();
     return result;
@@ -70,7 +89,11 @@ export class HealthChecker {
   private async probe(node: DbNode): Promise<ProbeResult> {
     const sql = this.noSysid.has(node) ? PROBE_SQL_NO_SYSID : PROBE_SQL;
     try {
-      const rows = await withTimeout(node.pool.query(sql), this.options.timeoutMs, node.name);
+      const rows = await withTimeout(
+        node.pool.query(sql),
+        this.options.timeoutMs,
+        node.name,
+      );
       const row = rows.rows[0] ?? {};
       const sysid = row.system_identifier;
       return {
@@ -82,10 +105,13 @@ export class HealthChecker {
       if (sql === PROBE_SQL && classifyPgError(err) === "caller") {
         // Most likely 42501: the role may not read pg_control_system().
         this.noSysid.add(node);
-        this.options.logger.warn("health probe cannot read system_identifier; checking role only", {
-          node: node.name,
-          error: describePgError(err),
-        });
+        this.options.logger.warn(
+          "health probe cannot read system_identifier; checking role only",
+          {
+            node: node.name,
+            error: describePgError(err),
+          },
+        );
         return this.probe(node);
       }
       return { ok: false, error: describePgError(err) };
@@ -94,10 +120,22 @@ export class HealthChecker {
 }
 
 /** Rejects when `promise` has not settled within `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+export function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`${what}: timed out after ${ms} ms`), { code: "ETIMEDOUT" })), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          Object.assign(new Error(`${what}: timed out after ${ms} ms`), {
+            code: "ETIMEDOUT",
+          }),
+        ),
+      ms,
+    );
     timer.unref();
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));

@@ -36,7 +36,11 @@ export class LagMonitor {
   private async sampleCluster(cluster: NodeCluster): Promise<void> {
     let primaryLsn: bigint;
     try {
-      const rows = await withTimeout(cluster.primary.pool.query(PRIMARY_SQL), this.options.timeoutMs, cluster.primary.name);
+      const rows = await withTimeout(
+        cluster.primary.pool.query(PRIMARY_SQL),
+        this.options.timeoutMs,
+        cluster.primary.name,
+      );
       primaryLsn = parseLsn(String(rows.rows[0]?.lsn));
       this.primaryLsn.set(cluster.name, primaryLsn);
     } catch {
@@ -46,14 +50,20 @@ export class LagMonitor {
       // the only nodes left to read from.
       return;
     }
-    await Promise.all(cluster.replicas.map((node) => this.sampleReplica(node, primaryLsn)));
+    await Promise.all(
+      cluster.replicas.map((node) => this.sampleReplica(node, primaryLsn)),
+    );
     cluster.refresh();
   }
 
   private async sampleReplica(node: DbNode, primaryLsn: bigint): Promise<void> {
     if (node.lag === null || node.disabled) return;
     try {
-      const rows = await withTimeout(node.pool.query(REPLICA_SQL), this.options.timeoutMs, node.name);
+      const rows = await withTimeout(
+        node.pool.query(REPLICA_SQL),
+        this.options.timeoutMs,
+        node.name,
+      );
       const row = rows.rows[0] ?? {};
       if (row.replay_lsn === null || row.replay_lsn === undefined) {
         node.lag.recordFailure("not in recovery: no replay position");
@@ -63,9 +73,13 @@ export class LagMonitor {
       node.noteReplayed(replayLsn);
       node.lag.recordSample({
         primaryLsn,
-        receiveLsn: typeof row.receive_lsn === "string" ? parseLsn(row.receive_lsn) : null,
+        receiveLsn:
+          typeof row.receive_lsn === "string"
+            ? parseLsn(row.receive_lsn)
+            : null,
         replayLsn,
-        lastReplayAtMs: typeof row.replay_ms === "number" ? row.replay_ms : null,
+        lastReplayAtMs:
+          typeof row.replay_ms === "number" ? row.replay_ms : null,
         sampledAtMs: this.options.clock.now(),
       });
     } catch (err) {

@@ -18,6 +18,17 @@ export const jsonLogger: Logger = {
 /** Discards everything; for tests and benchmarks. */
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
-function write(level: string, message: string, fields?: Record<string, unknown>): void {
-  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, message, ...fields }) + "\n");
+function write(
+  level: string,
+  message: string,
+  fields?: Record<string, unknown>,
+): void {
+  process.stderr.write(
+    JSON.stringify({
+      time: new Date().toISOString(),
+      level,
+      message,
+      ...fields,
+    }) + "\n",
+  );
 }

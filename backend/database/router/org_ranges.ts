@@ -13,15 +13,22 @@ export class OrgRanges<C> {
   /**
    * @throws {Error} when ranges are inverted or overlap (a start-up error).
    */
-  constructor(ranges: readonly OrgRangeConfig[], resolve: (cluster: string) => C) {
+  constructor(
+    ranges: readonly OrgRangeConfig[],
+    resolve: (cluster: string) => C,
+  ) {
     const sorted = [...ranges].sort((a, b) => a.minOrgId - b.minOrgId);
     sorted.forEach((r, i) => {
       if (r.minOrgId > r.maxOrgId) {
-        throw new Error(`ORG_RANGES: range ${r.minOrgId}..${r.maxOrgId} has min above max`);
+        throw new Error(
+          `ORG_RANGES: range ${r.minOrgId}..${r.maxOrgId} has min above max`,
+        );
       }
       const prev = sorted[i - 1];
       if (prev !== undefined && r.minOrgId <= prev.maxOrgId) {
-        throw new Error(`ORG_RANGES: ranges ${prev.minOrgId}..${prev.maxOrgId} and ${r.minOrgId}..${r.maxOrgId} overlap`);
+        throw new Error(
+          `ORG_RANGES: ranges ${prev.minOrgId}..${prev.maxOrgId} and ${r.minOrgId}..${r.maxOrgId} overlap`,
+        );
       }
     });
     this.mins = sorted.map((r) => r.minOrgId);

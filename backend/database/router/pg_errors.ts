@@ -29,11 +29,21 @@ export function classifyPgError(err: unknown): PgErrorKind {
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === "string" ? e.code : "";
   if (code.length === 5) {
-    if (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" || code === "53300") {
+    if (
+      code.startsWith("08") ||
+      code === "57P01" ||
+      code === "57P02" ||
+      code === "57P03" ||
+      code === "53300"
+    ) {
       return "node";
     }
     if (code === "25006") return "read_only";
-    if (code === "40P01" || (code === "40001" && /recovery/i.test(String(e.message)))) return "recovery_conflict";
+    if (
+      code === "40P01" ||
+      (code === "40001" && /recovery/i.test(String(e.message)))
+    )
+      return "recovery_conflict";
     return "caller";
   }
   if (NODE_ERRNOS.has(code)) return "node";

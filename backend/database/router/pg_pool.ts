@@ -3,7 +3,10 @@ import type { PoolConfig } from "./config";
 
 /** The slice of `pg.Pool` the router uses; unit tests pass fakes. */
 export interface PgPool {
-  query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  query(
+    text: string,
+    values?: unknown[],
+  ): Promise<{ rows: Record<string, unknown>[] }>;
   connect(): Promise<PgClient>;
   readonly totalCount: number;
   readonly idleCount: number;
@@ -14,12 +17,19 @@ export interface PgPool {
 
 /** A connection checked out of a pool (for transactions). */
 export interface PgClient {
-  query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  query(
+    text: string,
+    values?: unknown[],
+  ): Promise<{ rows: Record<string, unknown>[] }>;
   release(destroy?: boolean | Error): void;
 }
 
 /** Builds the pool of one node. */
-export type PoolFactory = (url: string, limits: PoolConfig, applicationName: string) => PgPool;
+export type PoolFactory = (
+  url: string,
+  limits: PoolConfig,
+  applicationName: string,
+) => PgPool;
 
 // bigint columns (int8, OID 20) stay strings by default in pg, which is what
 // the API returns; numeric likewise. Nothing to register.

@@ -34,41 +34,66 @@ export abstract class QueryApi {
    * Runs one statement. `raw` is true for the `raw*` forms, whose SQL the
    * router classifies; template forms are trusted as the caller declared.
    */
-  protected abstract run(sql: string, params: unknown[], raw: boolean): Promise<Row[]>;
+  protected abstract run(
+    sql: string,
+    params: unknown[],
+    raw: boolean,
+  ): Promise<Row[]>;
 
   /** Streams the rows of a template-literal query. */
-  async *query<T extends Row = Row>(strings: TemplateStringsArray, ...params: Primitive[]): AsyncGenerator<T> {
+  async *query<T extends Row = Row>(
+    strings: TemplateStringsArray,
+    ...params: Primitive[]
+  ): AsyncGenerator<T> {
     yield* (await this.run(buildSql(strings), normalise(params), false)) as T[];
   }
 
   /** All rows of a template-literal query. */
-  async queryAll<T extends Row = Row>(strings: TemplateStringsArray, ...params: Primitive[]): Promise<T[]> {
+  async queryAll<T extends Row = Row>(
+    strings: TemplateStringsArray,
+    ...params: Primitive[]
+  ): Promise<T[]> {
     return (await this.run(buildSql(strings), normalise(params), false)) as T[];
   }
 
   /** The first row of a template-literal query, or null. */
-  async queryRow<T extends Row = Row>(strings: TemplateStringsArray, ...params: Primitive[]): Promise<T | null> {
+  async queryRow<T extends Row = Row>(
+    strings: TemplateStringsArray,
+    ...params: Primitive[]
+  ): Promise<T | null> {
     const rows = await this.run(buildSql(strings), normalise(params), false);
     return (rows[0] as T | undefined) ?? null;
   }
 
   /** Runs a template-literal statement for its effect. */
-  async exec(strings: TemplateStringsArray, ...params: Primitive[]): Promise<void> {
+  async exec(
+    strings: TemplateStringsArray,
+    ...params: Primitive[]
+  ): Promise<void> {
     await this.run(buildSql(strings), normalise(params), false);
   }
 
   /** Streams the rows of `sql` with `$1..$n` placeholders. */
-  async *rawQuery<T extends Row = Row>(sql: string, ...params: Primitive[]): AsyncGenerator<T> {
+  async *rawQuery<T extends Row = Row>(
+    sql: string,
+    ...params: Primitive[]
+  ): AsyncGenerator<T> {
     yield* (await this.run(sql, normalise(params), true)) as T[];
   }
 
   /** All rows of `sql` with `$1..$n` placeholders. */
-  async rawQueryAll<T extends Row = Row>(sql: string, ...params: Primitive[]): Promise<T[]> {
+  async rawQueryAll<T extends Row = Row>(
+    sql: string,
+    ...params: Primitive[]
+  ): Promise<T[]> {
     return (await this.run(sql, normalise(params), true)) as T[];
   }
 
   /** The first row of `sql`, or null. */
-  async rawQueryRow<T extends Row = Row>(sql: string, ...params: Primitive[]): Promise<T | null> {
+  async rawQueryRow<T extends Row = Row>(
+    sql: string,
+    ...params: Primitive[]
+  ): Promise<T | null> {
     const rows = await this.run(sql, normalise(params), true);
     return (rows[0] as T | undefined) ?? null;
   }
@@ -96,6 +121,7 @@ export function buildSql(strings: TemplateStringsArray): string {
 
 /** Encore sends `undefined` as NULL; so does this. */
 function normalise(params: Primitive[]): unknown[] {
-  for (let i = 0; i < params.length; i++) if (params[i] === undefined) params[i] = null;
+  for (let i = 0; i < params.length; i++)
+    if (params[i] === undefined) params[i] = null;
   return params;
 }

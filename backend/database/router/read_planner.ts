@@ -42,7 +42,10 @@ export class ReadPlanner {
     private readonly logger: Logger,
   ) {
     this.replicaReadsEnabled = config.useReadReplicas;
-    this.enabledEndpoints = config.enabledEndpoints === null ? null : new Set(config.enabledEndpoints);
+    this.enabledEndpoints =
+      config.enabledEndpoints === null
+        ? null
+        : new Set(config.enabledEndpoints);
     this.disabledEndpoints = new Set(config.disabledEndpoints);
     this.maxWaitMs = config.readYourWritesMaxWaitMs;
   }
@@ -50,7 +53,9 @@ export class ReadPlanner {
   /** May `endpoint` read from replicas? */
   endpointAllowed(endpoint: string): boolean {
     if (this.disabledEndpoints.has(endpoint)) return false;
-    return this.enabledEndpoints === null || this.enabledEndpoints.has(endpoint);
+    return (
+      this.enabledEndpoints === null || this.enabledEndpoints.has(endpoint)
+    );
   }
 
   /** Turns replica reads for one endpoint on or off at run time. */
@@ -64,10 +69,17 @@ export class ReadPlanner {
   }
 
   /** The switches as the status endpoint shows them. */
-  switches(): { enabled: boolean; enabledEndpoints: string[] | null; disabledEndpoints: string[] } {
+  switches(): {
+    enabled: boolean;
+    enabledEndpoints: string[] | null;
+    disabledEndpoints: string[];
+  } {
     return {
       enabled: this.replicaReadsEnabled,
-      enabledEndpoints: this.enabledEndpoints === null ? null : [...this.enabledEndpoints].sort(),
+      enabledEndpoints:
+        this.enabledEndpoints === null
+          ? null
+          : [...this.enabledEndpoints].sort(),
       disabledEndpoints: [...this.disabledEndpoints].sort(),
     };
   }
@@ -83,21 +95,33 @@ export class ReadPlanner {
     tried: readonly DbNode[] | undefined,
   ): Choice | Promise<Choice> {
     const primary = cluster.primary;
-    if (!this.replicaReadsEnabled) return { node: primary, reason: "replicas_disabled" };
+    if (!this.replicaReadsEnabled)
+      return { node: primary, reason: "replicas_disabled" };
     // With an allow-list, reads outside any endpoint ("") are not on it either.
-    if (!this.endpointAllowed(endpoint)) return { node: primary, reason: "endpoint_disabled" };
+    if (!this.endpointAllowed(endpoint))
+      return { node: primary, reason: "endpoint_disabled" };
     switch (consistency.level) {
       case "strong":
         return { node: primary, reason: "strong" };
       case "eventual": {
         const node = this.pick(cluster, cluster.serving, tried);
-        return node !== undefined ? { node, reason: "replica" } : { node: primary, reason: cluster.fallbackReason };
+        return node !== undefined
+          ? { node, reason: "replica" }
+          : { node: primary, reason: cluster.fallbackReason };
       }
       case "bounded": {
-        const within = cluster.serving.filter((n) => n.lag!.withinBound(consistency));
+        const within = cluster.serving.filter((n) =>
+          n.lag!.withinBound(consistency),
+        );
         const node = this.pick(cluster, within, tried);
         if (node !== undefined) return { node, reason: "replica" };
-        return { node: primary, reason: cluster.serving.length === 0 ? cluster.fallbackReason : "bounded_unavailable" };
+        return {
+          node: primary,
+          reason:
+            cluster.serving.length === 0
+              ? cluster.fallbackReason
+              : "bounded_unavailable",
+        };
       }
       case "read_your_writes":
         return this.chooseForToken(cluster, consistency.token, tried);
@@ -110,17 +134,21 @@ export class ReadPlanner {
     tried: readonly DbNode[] | undefined,
   ): Choice | Promise<Choice> {
     const primary = cluster.primary;
-    if (token.cluster !== cluster.name) return { node: primary, reason: "token_other_cluster" };
-    if (cluster.serving.length === 0) return { node: primary, reason: cluster.fallbackReason };
+    if (token.cluster !== cluster.name)
+      return { node: primary, reason: "token_other_cluster" };
+    if (cluster.serving.length === 0)
+      return { node: primary, reason: cluster.fallbackReason };
     // Replay positions only grow, so an old observation never claims too much.
     const caughtUp = cluster.serving.filter((n) => n.hasReplayed(token.lsn));
     const node = this.pick(cluster, caughtUp, tried);
     if (node !== undefined) return { node, reason: "replica" };
-    if (this.maxWaitMs <= 0) return { node: primary, reason: "token_not_replayed" };
+    if (this.maxWaitMs <= 0)
+      return { node: primary, reason: "token_not_replayed" };
     // Wait on the replica known to be furthest along: a paused or slow one is
     // passed over instead of costing every token read the whole wait.
     const candidate = this.pick(cluster, furthestAlong(cluster.serving), tried);
-    if (candidate === undefined) return { node: primary, reason: "token_not_replayed" };
+    if (candidate === undefined)
+      return { node: primary, reason: "token_not_replayed" };
     return this.waitForReplay(candidate, token.lsn).then((reached) => {
       if (reached) return { node: candidate, reason: "replica" as const };
       candidate.breaker!.release();
@@ -136,7 +164,10 @@ export class ReadPlanner {
     const deadline = performance.now() + this.maxWaitMs;
     for (;;) {
       try {
-        const rows = await node.query("SELECT pg_last_wal_replay_lsn()::text AS lsn", []);
+        const rows = await node.query(
+          "SELECT pg_last_wal_replay_lsn()::text AS lsn",
+          [],
+        );
         const text = rows[0]?.lsn;
         if (typeof text === "string") {
           node.noteReplayed(parseLsn(text));
@@ -152,8 +183,15 @@ export class ReadPlanner {
   }
 
   /** Picks among `candidates` (minus `tried`), honouring each breaker's half-open probe limit. */
-  private pick(cluster: NodeCluster, candidates: readonly DbNode[], tried: readonly DbNode[] | undefined): DbNode | undefined {
-    let list = tried === undefined ? candidates : candidates.filter((n) => !tried.includes(n));
+  private pick(
+    cluster: NodeCluster,
+    candidates: readonly DbNode[],
+    tried: readonly DbNode[] | undefined,
+  ): DbNode | undefined {
+    let list =
+      tried === undefined
+        ? candidates
+        : candidates.filter((n) => !tried.includes(n));
     while (list.length > 0) {
       const node = cluster.selector.pick(list)!;
       if (node.breaker!.tryAcquire()) return node;

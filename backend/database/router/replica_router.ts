@@ -1,9 +1,19 @@
 import { systemClock, type Clock } from "./clock";
 import type { ClusterConfig, RouterConfig } from "./config";
-import type { DatabaseRouter, ReadConnection, ReadOptions, WriteConnection } from "./connections";
+import type {
+  DatabaseRouter,
+  ReadConnection,
+  ReadOptions,
+  WriteConnection,
+} from "./connections";
 import { EVENTUAL, formatToken, type Consistency } from "./consistency";
 import { DbNode, type NodeOptions } from "./db_node";
-import { InvalidArgumentError, NodeUnavailableError, NotFoundError, RouterClosedError } from "./errors";
+import {
+  InvalidArgumentError,
+  NodeUnavailableError,
+  NotFoundError,
+  RouterClosedError,
+} from "./errors";
 import { HealthChecker } from "./health_checker";
 import { parseLsn } from "./lag";
 import { LagMonitor } from "./lag_monitor";
@@ -11,11 +21,24 @@ import { jsonLogger, type Logger } from "./logger";
 import { NodeCluster, type LagBound } from "./node_cluster";
 import { OrgRanges } from "./org_ranges";
 import { classifyPgError, describePgError } from "./pg_errors";
-import { createPgPool, describeAddress, type PgClient, type PoolFactory } from "./pg_pool";
+import {
+  createPgPool,
+  describeAddress,
+  type PgClient,
+  type PoolFactory,
+} from "./pg_pool";
 import type { QueryApi, Row } from "./query_api";
-import { ClientConnection, PrimaryConnection, RoutedReadConnection } from "./routed_connections";
+import {
+  ClientConnection,
+  PrimaryConnection,
+  RoutedReadConnection,
+} from "./routed_connections";
 import { ReadPlanner, type Choice, type RouteReason } from "./read_planner";
-import { currentRequestContext, noteServedBy, type RequestContext } from "./request_context";
+import {
+  currentRequestContext,
+  noteServedBy,
+  type RequestContext,
+} from "./request_context";
 import { createSelector } from "./selectors";
 import { ConcurrencyCaps } from "./concurrency_caps";
 import { classifySqlCached } from "./sql_classifier";
@@ -78,16 +101,28 @@ export class ReplicaRouter implements DatabaseRouter {
       failureThreshold: config.failureThreshold,
       breakerOpenDurationMs: config.breakerOpenDurationMs,
       breakerSuccessThreshold: config.breakerSuccessThreshold,
-      lagThresholds: { warningSeconds: config.lagWarningSeconds, criticalSeconds: config.lagCriticalSeconds },
+      lagThresholds: {
+        warningSeconds: config.lagWarningSeconds,
+        criticalSeconds: config.lagCriticalSeconds,
+      },
       maxConnections: config.pool.maxConnections,
     };
     this.clusters = config.clusters.map((c) => this.buildCluster(c));
     for (const c of this.clusters) this.byName.set(c.name, c);
     this.main = this.clusters[0]!;
-    this.ranges = new OrgRanges(config.orgRanges, (name) => this.byName.get(name)!);
+    this.ranges = new OrgRanges(config.orgRanges, (name) =>
+      this.byName.get(name)!,
+    );
     const timeoutMs = Math.min(5_000, config.pool.connectionTimeoutMs);
-    this.health = new HealthChecker(() => this.clusters, { timeoutMs, clock: this.clock, logger: this.logger });
-    this.lagMonitor = new LagMonitor(() => this.clusters, { timeoutMs, clock: this.clock });
+    this.health = new HealthChecker(() => this.clusters, {
+      timeoutMs,
+      clock: this.clock,
+      logger: this.logger,
+    });
+    this.lagMonitor = new LagMonitor(() => this.clusters, {
+      timeoutMs,
+      clock: this.clock,
+    });
     this.volatileFunctions = new VolatileFunctionCatalog({ clock: this.clock });
     this.planner = new ReadPlanner(config, this.lagMonitor, this.logger);
     this.caps = new ConcurrencyCaps({
@@ -110,7 +145,9 @@ export class ReplicaRouter implements DatabaseRouter {
         await this.health.checkAll();
         if (this.volatileFunctions.isStale()) await this.refreshCatalog();
       });
-      this.every(this.config.lagPollIntervalMs, () => this.lagMonitor.sampleAll());
+      this.every(this.config.lagPollIntervalMs, () =>
+        this.lagMonitor.sampleAll(),
+      );
       this.logClusterStates("started");
     })();
     return this.started;
@@ -120,7 +157,9 @@ export class ReplicaRouter implements DatabaseRouter {
   close(): Promise<void> {
     this.closed ??= (async () => {
       for (const t of this.timers) clearInterval(t);
-      await Promise.allSettled(this.clusters.flatMap((c) => c.nodes.map((n) => n.pool.end())));
+      await Promise.allSettled(
+        this.clusters.flatMap((c) => c.nodes.map((n) => n.pool.end())),
+      );
     })();
     return this.closed;
   }
@@ -157,7 +196,12 @@ export class ReplicaRouter implements DatabaseRouter {
 
   /** @inheritdoc */
   getWriteConnection(orgId?: number): WriteConnection {
-    return new PrimaryConnection(this, orgId, this.clusterOf(orgId), currentRequestContext());
+    return new PrimaryConnection(
+      this,
+      orgId,
+      this.clusterOf(orgId),
+      currentRequestContext(),
+    );
   }
 
   /**
@@ -169,10 +213,15 @@ export class ReplicaRouter implements DatabaseRouter {
   }
 
   /** @inheritdoc */
-  async transaction<T>(orgId: number | undefined, fn: (tx: QueryApi) => Promise<T>): Promise<T> {
+  async transaction<T>(
+    orgId: number | undefined,
+    fn: (tx: QueryApi) => Promise<T>,
+  ): Promise<T> {
     const cluster = this.clusterOf(orgId);
     const ctx = currentRequestContext();
-    const release = this.caps.enabled ? await this.caps.acquire(ctx?.userId, orgId) : undefined;
+    const release = this.caps.enabled
+      ? await this.caps.acquire(ctx?.userId, orgId)
+      : undefined;
     try {
       return await this.runTransaction(cluster, ctx, fn);
     } finally {
@@ -217,8 +266,16 @@ export class ReplicaRouter implements DatabaseRouter {
   /** The primary's current WAL position in `cluster`, as a consistency token. */
   async consistencyToken(clusterName: string): Promise<string> {
     const cluster = this.clusterNamed(clusterName);
-    const rows = await this.onPrimary(cluster, "SELECT pg_current_wal_lsn()::text AS lsn", [], undefined);
-    return formatToken({ cluster: cluster.name, lsn: parseLsn(String(rows[0]?.lsn)) });
+    const rows = await this.onPrimary(
+      cluster,
+      "SELECT pg_current_wal_lsn()::text AS lsn",
+      [],
+      undefined,
+    );
+    return formatToken({
+      cluster: cluster.name,
+      lsn: parseLsn(String(rows[0]?.lsn)),
+    });
   }
 
   /** Runs a read: routed, retried on another node if the first fails for the node's fault. */
@@ -233,25 +290,34 @@ export class ReplicaRouter implements DatabaseRouter {
   ): Promise<{ rows: Row[]; node: DbNode }> {
     if (this.closed !== null) throw new RouterClosedError();
     if (raw && !this.provablyReadOnly(sql)) {
-      return { rows: await this.onPrimary(cluster, sql, params, ctx, "read"), node: cluster.primary };
+      return {
+        rows: await this.onPrimary(cluster, sql, params, ctx, "read"),
+        node: cluster.primary,
+      };
     }
     let tried: DbNode[] | undefined;
     for (let attempt = 1; ; attempt++) {
       let choice: Choice | Promise<Choice> =
-        attempt === MAX_READ_ATTEMPTS ? { node: cluster.primary, reason: "retry" } : this.planner.choose(cluster, consistency, endpoint, tried);
+        attempt === MAX_READ_ATTEMPTS
+          ? { node: cluster.primary, reason: "retry" }
+          : this.planner.choose(cluster, consistency, endpoint, tried);
       // Most reads are planned synchronously; await only read-your-writes waits.
       if (choice instanceof Promise) choice = await choice;
       const { node, reason } = choice;
       node.reads++;
       this.observer.onRoute?.(node, endpoint, reason);
       if (node.role === "primary") {
-        return { rows: await this.onPrimary(cluster, sql, params, ctx, "read"), node };
+        return {
+          rows: await this.onPrimary(cluster, sql, params, ctx, "read"),
+          node,
+        };
       }
       const t0 = this.observer.onQuery === undefined ? 0 : performance.now();
       try {
         const rows = await node.query(sql, params);
         node.breaker!.recordSuccess();
-        if (t0 !== 0) this.observer.onQuery!(node, "read", (performance.now() - t0) / 1000);
+        if (t0 !== 0)
+          this.observer.onQuery!(node, "read", (performance.now() - t0) / 1000);
         noteServedBy(ctx, node.name);
         return { rows, node };
       } catch (err) {
@@ -262,11 +328,17 @@ export class ReplicaRouter implements DatabaseRouter {
         }
         if (kind === "read_only") {
           node.breaker!.release();
-          this.logger.warn("classifier miss: a replica refused a statement as a write; retried on the primary", {
-            node: node.name,
-            endpoint,
-          });
-          return { rows: await this.onPrimary(cluster, sql, params, ctx, "read"), node: cluster.primary };
+          this.logger.warn(
+            "classifier miss: a replica refused a statement as a write; retried on the primary",
+            {
+              node: node.name,
+              endpoint,
+            },
+          );
+          return {
+            rows: await this.onPrimary(cluster, sql, params, ctx, "read"),
+            node: cluster.primary,
+          };
         }
         if (kind === "node") this.replicaFailed(cluster, node, err);
         else node.breaker!.release();
@@ -288,7 +360,8 @@ export class ReplicaRouter implements DatabaseRouter {
     const t0 = this.observer.onQuery === undefined ? 0 : performance.now();
     try {
       const rows = await node.query(sql, params);
-      if (t0 !== 0) this.observer.onQuery!(node, kind, (performance.now() - t0) / 1000);
+      if (t0 !== 0)
+        this.observer.onQuery!(node, kind, (performance.now() - t0) / 1000);
       noteServedBy(ctx, node.name);
       return rows;
     } catch (err) {
@@ -297,7 +370,11 @@ export class ReplicaRouter implements DatabaseRouter {
       // The "primary" refuses writes: it was demoted or is in recovery. Not the
       // caller's fault, and not fixable by retrying here: unavailable.
       if (kind === "read_only") {
-        throw new NodeUnavailableError(node.name, "the primary is read-only (in recovery or demoted)", { cause: err });
+        throw new NodeUnavailableError(
+          node.name,
+          "the primary is read-only (in recovery or demoted)",
+          { cause: err },
+        );
       }
       throw err;
     }
@@ -308,26 +385,43 @@ export class ReplicaRouter implements DatabaseRouter {
     if (!c.readOnly) return false;
     if (c.functions.length === 0) return true;
     // Without the catalog we cannot tell a user's VOLATILE function from a pure one.
-    return this.volatileFunctions.loaded && !this.volatileFunctions.hasVolatile(c.functions);
+    return (
+      this.volatileFunctions.loaded &&
+      !this.volatileFunctions.hasVolatile(c.functions)
+    );
   }
 
-  private replicaFailed(cluster: NodeCluster, node: DbNode, err: unknown): void {
+  private replicaFailed(
+    cluster: NodeCluster,
+    node: DbNode,
+    err: unknown,
+  ): void {
     const error = describePgError(err);
     node.failures++;
     node.breaker!.recordFailure(error);
     node.health.recordPassiveFailure(error);
     cluster.refresh();
-    this.logger.warn("replica query failed; retrying elsewhere", { node: node.name, error });
+    this.logger.warn("replica query failed; retrying elsewhere", {
+      node: node.name,
+      error,
+    });
     this.health.checkSoon(cluster, node);
   }
 
-  private primaryFailure(cluster: NodeCluster, err: unknown): NodeUnavailableError {
+  private primaryFailure(
+    cluster: NodeCluster,
+    err: unknown,
+  ): NodeUnavailableError {
     const node = cluster.primary;
     const error = describePgError(err);
     node.failures++;
     node.health.recordPassiveFailure(error);
     this.health.checkSoon(cluster, node);
-    return new NodeUnavailableError(node.name, `primary unavailable (${error})`, { cause: err });
+    return new NodeUnavailableError(
+      node.name,
+      `primary unavailable (${error})`,
+      { cause: err },
+    );
   }
 
   // --- run-time changes (admin API) -------------------------------------------------
@@ -338,19 +432,35 @@ export class ReplicaRouter implements DatabaseRouter {
    *
    * @throws {InvalidArgumentError} when it is unreachable or not a replica of this primary.
    */
-  async addReplica(url: string, options: { cluster?: string; name?: string; weight?: number } = {}): Promise<DbNode> {
+  async addReplica(
+    url: string,
+    options: { cluster?: string; name?: string; weight?: number } = {},
+  ): Promise<DbNode> {
     const cluster = this.clusterNamed(options.cluster ?? this.main.name);
     const name = options.name ?? this.newReplicaName(cluster);
-    if (!/^[a-z][a-z0-9_]{0,62}$/.test(name)) throw new InvalidArgumentError("name", "lower-case letters, digits and _");
-    if (cluster.nodes.some((n) => n.name === name)) throw new InvalidArgumentError("name", `"${name}" already exists`);
-    const node = this.buildNode(cluster.name, name, "replica", url, options.weight ?? 1);
+    if (!/^[a-z][a-z0-9_]{0,62}$/.test(name))
+      throw new InvalidArgumentError(
+        "name",
+        "lower-case letters, digits and _",
+      );
+    if (cluster.nodes.some((n) => n.name === name))
+      throw new InvalidArgumentError("name", `"${name}" already exists`);
+    const node = this.buildNode(
+      cluster.name,
+      name,
+      "replica",
+      url,
+      options.weight ?? 1,
+    );
     await this.health.checkNode(cluster, node);
     const snap = node.health.snapshot;
     if (snap.verdict !== "healthy") {
       await node.pool.end().catch(() => undefined);
       throw new InvalidArgumentError(
         "connectionString",
-        snap.verdict === "not_a_replica" ? snap.lastError ?? "not a replica of this primary" : `unreachable: ${snap.lastError ?? "probe failed"}`,
+        snap.verdict === "not_a_replica"
+          ? (snap.lastError ?? "not a replica of this primary")
+          : `unreachable: ${snap.lastError ?? "probe failed"}`,
       );
     }
     cluster.replicas = [...cluster.replicas, node];
@@ -363,42 +473,85 @@ export class ReplicaRouter implements DatabaseRouter {
    * Takes a replica out of rotation at once, lets statements in flight finish
    * (up to `drainMs`), then closes its pool.
    */
-  async removeReplica(name: string, options: { cluster?: string; drainMs?: number } = {}): Promise<void> {
+  async removeReplica(
+    name: string,
+    options: { cluster?: string; drainMs?: number } = {},
+  ): Promise<void> {
     const cluster = this.clusterNamed(options.cluster ?? this.main.name);
     const node = this.replicaNamed(cluster, name);
     node.disabled = true;
     cluster.replicas = cluster.replicas.filter((n) => n !== node);
     cluster.refresh();
     const deadline = this.clock.now() + (options.drainMs ?? 10_000);
-    while (node.inFlight > 0 && this.clock.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while (node.inFlight > 0 && this.clock.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
     await node.pool.end();
   }
 
   /** A replica of `cluster` by name. @throws {NotFoundError} */
   replicaNamed(cluster: NodeCluster, name: string): DbNode {
     const node = cluster.replicas.find((n) => n.name === name);
-    if (node === undefined) throw new NotFoundError(`no replica named "${name}" in cluster "${cluster.name}"`);
+    if (node === undefined)
+      throw new NotFoundError(
+        `no replica named "${name}" in cluster "${cluster.name}"`,
+      );
     return node;
   }
 
   // --- construction ------------------------------------------------------------------
 
   private buildCluster(c: ClusterConfig): NodeCluster {
-    const primary = this.buildNode(c.name, "primary", "primary", c.primaryUrl, 1);
-    const replicas = c.replicas.map((r) => this.buildNode(c.name, r.name, "replica", r.url, r.weight));
+    const primary = this.buildNode(
+      c.name,
+      "primary",
+      "primary",
+      c.primaryUrl,
+      1,
+    );
+    const replicas = c.replicas.map((r) =>
+      this.buildNode(c.name, r.name, "replica", r.url, r.weight),
+    );
     this.nextReplicaNumber.set(c.name, replicas.length + 1);
     const bound: LagBound = {
-      ...(this.config.maxLagSeconds !== null ? { maxLagSeconds: this.config.maxLagSeconds } : {}),
-      ...(this.config.maxLagBytes !== null ? { maxLagBytes: this.config.maxLagBytes } : {}),
+      ...(this.config.maxLagSeconds !== null
+        ? { maxLagSeconds: this.config.maxLagSeconds }
+        : {}),
+      ...(this.config.maxLagBytes !== null
+        ? { maxLagBytes: this.config.maxLagBytes }
+        : {}),
     };
-    const cluster = new NodeCluster(c.name, primary, replicas, createSelector(this.config.strategy), bound);
+    const cluster = new NodeCluster(
+      c.name,
+      primary,
+      replicas,
+      createSelector(this.config.strategy),
+      bound,
+    );
     return cluster;
   }
 
-  private buildNode(cluster: string, name: string, role: "primary" | "replica", url: string, weight: number): DbNode {
+  private buildNode(
+    cluster: string,
+    name: string,
+    role: "primary" | "replica",
+    url: string,
+    weight: number,
+  ): DbNode {
     const label = cluster === "main" ? name : `${cluster}.${name}`;
-    const pool = this.poolFactory(url, this.config.pool, `${this.config.pool.applicationName}:${label}`);
-    const node = new DbNode(label, cluster, role, describeAddress(url), pool, weight, this.nodeOptions);
+    const pool = this.poolFactory(
+      url,
+      this.config.pool,
+      `${this.config.pool.applicationName}:${label}`,
+    );
+    const node = new DbNode(
+      label,
+      cluster,
+      role,
+      describeAddress(url),
+      pool,
+      weight,
+      this.nodeOptions,
+    );
     pool.on("error", (err) => {
       // An idle client died (server restart, network). Count it like a failed query.
       const error = describePgError(err);
@@ -411,8 +564,14 @@ export class ReplicaRouter implements DatabaseRouter {
       owner?.refresh();
       // The open period is over: probe now, so a restarted replica serves again
       // after the open duration plus one check, not a whole health interval.
-      if (t.to === "half_open" && owner !== undefined) this.health.checkSoon(owner, node);
-      this.logger.warn("circuit breaker state changed", { node: t.node, from: t.from, to: t.to, reason: t.reason });
+      if (t.to === "half_open" && owner !== undefined)
+        this.health.checkSoon(owner, node);
+      this.logger.warn("circuit breaker state changed", {
+        node: t.node,
+        from: t.from,
+        to: t.to,
+        reason: t.reason,
+      });
     });
     node.health.onChange((e) => {
       const fields = { node: e.node, from: e.from, to: e.to, reason: e.reason };
@@ -424,7 +583,14 @@ export class ReplicaRouter implements DatabaseRouter {
 
   private newReplicaName(cluster: NodeCluster): string {
     let n = this.nextReplicaNumber.get(cluster.name) ?? 1;
-    while (cluster.replicas.some((r) => r.name === `replica_${n}` || r.name === `${cluster.name}.replica_${n}`)) n++;
+    while (
+      cluster.replicas.some(
+        (r) =>
+          r.name === `replica_${n}` ||
+          r.name === `${cluster.name}.replica_${n}`,
+      )
+    )
+      n++;
     this.nextReplicaNumber.set(cluster.name, n + 1);
     return `replica_${n}`;
   }
@@ -433,9 +599,12 @@ export class ReplicaRouter implements DatabaseRouter {
     try {
       await this.volatileFunctions.load(this.main.primary.pool);
     } catch (err) {
-      this.logger.warn("could not load the catalog of volatile functions; raw SQL calling functions goes to the primary", {
-        error: describePgError(err),
-      });
+      this.logger.warn(
+        "could not load the catalog of volatile functions; raw SQL calling functions goes to the primary",
+        {
+          error: describePgError(err),
+        },
+      );
     }
   }
 
@@ -445,7 +614,11 @@ export class ReplicaRouter implements DatabaseRouter {
       if (running || this.closed !== null) return;
       running = true;
       task()
-        .catch((err: unknown) => this.logger.error("background task failed", { error: describePgError(err) }))
+        .catch((err: unknown) =>
+          this.logger.error("background task failed", {
+            error: describePgError(err),
+          }),
+        )
         .finally(() => {
           running = false;
         });
@@ -458,7 +631,11 @@ export class ReplicaRouter implements DatabaseRouter {
     for (const c of this.clusters) {
       this.logger.info(`replica router ${event}`, {
         cluster: c.name,
-        nodes: c.nodes.map((n) => ({ name: n.name, address: n.address, state: n.state({}) })),
+        nodes: c.nodes.map((n) => ({
+          name: n.name,
+          address: n.address,
+          state: n.state({}),
+        })),
       });
     }
   }

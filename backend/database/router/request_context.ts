@@ -32,6 +32,10 @@ export function currentRequestContext(): RequestContext | undefined {
 }
 
 /** Records that `node` served a statement of the current request. */
-export function noteServedBy(ctx: RequestContext | undefined, node: string): void {
-  if (ctx !== undefined && !ctx.servedBy.includes(node)) ctx.servedBy.push(node);
+export function noteServedBy(
+  ctx: RequestContext | undefined,
+  node: string,
+): void {
+  if (ctx !== undefined && !ctx.servedBy.includes(node))
+    ctx.servedBy.push(node);
 }

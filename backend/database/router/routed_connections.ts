@@ -21,11 +21,25 @@ export class RoutedReadConnection extends QueryApi implements ReadConnection {
     super();
   }
 
-  protected async run(sql: string, params: unknown[], raw: boolean): Promise<Row[]> {
+  protected async run(
+    sql: string,
+    params: unknown[],
+    raw: boolean,
+  ): Promise<Row[]> {
     const caps = this.router.caps;
-    const release = caps.enabled ? await caps.acquire(this.ctx?.userId, this.orgId) : undefined;
+    const release = caps.enabled
+      ? await caps.acquire(this.ctx?.userId, this.orgId)
+      : undefined;
     try {
-      const { rows, node } = await this.router.read(this.cluster, this.consistency, this.endpoint, this.ctx, sql, params, raw);
+      const { rows, node } = await this.router.read(
+        this.cluster,
+        this.consistency,
+        this.endpoint,
+        this.ctx,
+        sql,
+        params,
+        raw,
+      );
       this.servedBy = node.name;
       return rows;
     } finally {
@@ -56,7 +70,9 @@ export class PrimaryConnection extends QueryApi implements WriteConnection {
   protected async run(sql: string, params: unknown[]): Promise<Row[]> {
     if (this.ctx !== undefined) this.ctx.wroteCluster = this.cluster.name;
     const caps = this.router.caps;
-    const release = caps.enabled ? await caps.acquire(this.ctx?.userId, this.orgId) : undefined;
+    const release = caps.enabled
+      ? await caps.acquire(this.ctx?.userId, this.orgId)
+      : undefined;
     try {
       return await this.router.onPrimary(this.cluster, sql, params, this.ctx);
     } finally {

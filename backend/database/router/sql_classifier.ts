@@ -13,18 +13,100 @@ export type SqlClassification =
 const QUERY_HEADS = new Set(["select", "with", "values", "table"]);
 // Statements EXPLAIN accepts that need no session state (EXECUTE needs a
 // prepared statement, which lives only on the primary connection).
-const EXPLAINABLE = new Set(["select", "with", "values", "table", "insert", "update", "delete", "merge"]);
+const EXPLAINABLE = new Set([
+  "select",
+  "with",
+  "values",
+  "table",
+  "insert",
+  "update",
+  "delete",
+  "merge",
+]);
 const MODIFYING = new Set(["insert", "update", "delete", "merge"]);
 // Words that precede "(" as syntax rather than as a call. Listing one of them
 // as a function would only be a lost optimisation, so the set stays small.
 const NOT_FUNCTIONS = new Set([
-  "select", "from", "where", "in", "exists", "any", "some", "all", "values", "as", "on", "using", "and", "or",
-  "not", "case", "when", "then", "else", "over", "filter", "within", "cast", "row", "array", "lateral", "join",
-  "group", "order", "by", "partition", "window", "rows", "range", "groups", "distinct", "limit", "offset",
-  "fetch", "returning", "table", "with", "recursive", "union", "intersect", "except", "into", "set", "for",
-  "is", "like", "ilike", "similar", "between", "of", "only", "materialized", "sets", "rollup", "cube", "to",
-  "numeric", "decimal", "varchar", "char", "character", "varying", "timestamp", "time", "interval", "bit",
-  "float", "double", "precision", "int", "integer", "bigint", "smallint", "real", "boolean",
+  "select",
+  "from",
+  "where",
+  "in",
+  "exists",
+  "any",
+  "some",
+  "all",
+  "values",
+  "as",
+  "on",
+  "using",
+  "and",
+  "or",
+  "not",
+  "case",
+  "when",
+  "then",
+  "else",
+  "over",
+  "filter",
+  "within",
+  "cast",
+  "row",
+  "array",
+  "lateral",
+  "join",
+  "group",
+  "order",
+  "by",
+  "partition",
+  "window",
+  "rows",
+  "range",
+  "groups",
+  "distinct",
+  "limit",
+  "offset",
+  "fetch",
+  "returning",
+  "table",
+  "with",
+  "recursive",
+  "union",
+  "intersect",
+  "except",
+  "into",
+  "set",
+  "for",
+  "is",
+  "like",
+  "ilike",
+  "similar",
+  "between",
+  "of",
+  "only",
+  "materialized",
+  "sets",
+  "rollup",
+  "cube",
+  "to",
+  "numeric",
+  "decimal",
+  "varchar",
+  "char",
+  "character",
+  "varying",
+  "timestamp",
+  "time",
+  "interval",
+  "bit",
+  "float",
+  "double",
+  "precision",
+  "int",
+  "integer",
+  "bigint",
+  "smallint",
+  "real",
+  "boolean",
 ]);
 // Built-ins that write, lock, assign a transaction id, or act on state that
 // exists only on the node they run on (session settings, backend pids, files,
@@ -32,12 +114,37 @@ const NOT_FUNCTIONS = new Set([
 // session's own sequence state, which exists only on the primary connection
 // that called nextval. Families are matched by prefix in isWritingFunction.
 const WRITING_FUNCTIONS = new Set([
-  "nextval", "setval", "currval", "lastval", "set_config", "setseed", "txid_current", "pg_current_xact_id", "pg_notify",
-  "loread", "lowrite", "pg_switch_wal", "pg_switch_xlog", "pg_create_restore_point", "pg_terminate_backend",
-  "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile", "pg_promote", "pg_backup_start", "pg_backup_stop",
-  "pg_start_backup", "pg_stop_backup", "pg_logical_emit_message", "pg_import_system_collations",
-  "pg_log_backend_memory_contexts", "pg_log_standby_snapshot", "pg_truncate_visibility_map",
-  "pg_replication_slot_advance", "pg_drop_replication_slot", "pg_export_snapshot",
+  "nextval",
+  "setval",
+  "currval",
+  "lastval",
+  "set_config",
+  "setseed",
+  "txid_current",
+  "pg_current_xact_id",
+  "pg_notify",
+  "loread",
+  "lowrite",
+  "pg_switch_wal",
+  "pg_switch_xlog",
+  "pg_create_restore_point",
+  "pg_terminate_backend",
+  "pg_cancel_backend",
+  "pg_reload_conf",
+  "pg_rotate_logfile",
+  "pg_promote",
+  "pg_backup_start",
+  "pg_backup_stop",
+  "pg_start_backup",
+  "pg_stop_backup",
+  "pg_logical_emit_message",
+  "pg_import_system_collations",
+  "pg_log_backend_memory_contexts",
+  "pg_log_standby_snapshot",
+  "pg_truncate_visibility_map",
+  "pg_replication_slot_advance",
+  "pg_drop_replication_slot",
+  "pg_export_snapshot",
 ]);
 
 /** True for a built-in (bare, lower-case name) that must run on the primary. */
@@ -82,7 +189,8 @@ export function classifySql(sql: string): SqlClassification {
   try {
     tokens = tokenizeSql(sql);
   } catch (err) {
-    if (err instanceof SqlTokenizeError) return write(`unparseable: ${err.reason}`);
+    if (err instanceof SqlTokenizeError)
+      return write(`unparseable: ${err.reason}`);
     throw err;
   }
   let statement: SqlToken[] | undefined;
@@ -96,7 +204,9 @@ export function classifySql(sql: string): SqlClassification {
     }
     start = i + 1;
   }
-  return statement === undefined ? write("empty statement") : classifyStatement(statement);
+  return statement === undefined
+    ? write("empty statement")
+    : classifyStatement(statement);
 }
 
 /** Classifies one statement's tokens (non-empty, no `;`). */
@@ -116,7 +226,8 @@ function classifyQuery(t: readonly SqlToken[]): SqlClassification {
   let k = 0;
   while (isPunct(t[k], "(")) k++;
   const head = t[k];
-  if (head?.kind !== "word" || !QUERY_HEADS.has(head.text)) return write("unknown statement");
+  if (head?.kind !== "word" || !QUERY_HEADS.has(head.text))
+    return write("unknown statement");
   const functions = new Set<string>();
   for (let i = k; i < t.length; i++) {
     const tok = t[i]!;
@@ -135,7 +246,10 @@ function classifyQuery(t: readonly SqlToken[]): SqlClassification {
         return write("unparseable: UESCAPE");
       }
     }
-    if ((tok.kind === "word" || tok.kind === "quoted_ident") && isPunct(t[i + 1], "(")) {
+    if (
+      (tok.kind === "word" || tok.kind === "quoted_ident") &&
+      isPunct(t[i + 1], "(")
+    ) {
       const denied = recordCall(t, i, functions);
       if (denied !== undefined) return write(`${denied}()`);
     }
@@ -147,7 +261,12 @@ function classifyQuery(t: readonly SqlToken[]): SqlClassification {
 function lockingClause(t: readonly SqlToken[], j: number): string | undefined {
   if (isWord(t[j], "update")) return "UPDATE";
   if (isWord(t[j], "share")) return "SHARE";
-  if (isWord(t[j], "no") && isWord(t[j + 1], "key") && isWord(t[j + 2], "update")) return "NO KEY UPDATE";
+  if (
+    isWord(t[j], "no") &&
+    isWord(t[j + 1], "key") &&
+    isWord(t[j + 2], "update")
+  )
+    return "NO KEY UPDATE";
   if (isWord(t[j], "key") && isWord(t[j + 1], "share")) return "KEY SHARE";
   return undefined; // FOR READ ONLY, substring(x FROM 1 FOR 2), ...
 }
@@ -156,21 +275,33 @@ function lockingClause(t: readonly SqlToken[], j: number): string | undefined {
  * Adds the call at `i` (a name followed by `(`) to `functions`, both
  * qualified and bare; returns the bare name when it is on the deny-list.
  */
-function recordCall(t: readonly SqlToken[], i: number, functions: Set<string>): string | undefined {
+function recordCall(
+  t: readonly SqlToken[],
+  i: number,
+  functions: Set<string>,
+): string | undefined {
   const tok = t[i]!;
   const prev = t[i - 1];
   const schema = isPunct(prev, ".") ? t[i - 2] : undefined;
-  const qualified = schema !== undefined && (schema.kind === "word" || schema.kind === "quoted_ident");
+  const qualified =
+    schema !== undefined &&
+    (schema.kind === "word" || schema.kind === "quoted_ident");
   if (!qualified) {
     if (tok.kind === "word" && NOT_FUNCTIONS.has(tok.text)) return undefined;
     // `AS g(a, b)` and `WITH c(a) AS` name columns; nothing is called.
-    if (prev?.kind === "word" && (prev.text === "as" || prev.text === "with" || prev.text === "recursive")) {
+    if (
+      prev?.kind === "word" &&
+      (prev.text === "as" || prev.text === "with" || prev.text === "recursive")
+    ) {
       return undefined;
     }
   }
   // Quoted names are case-sensitive in PostgreSQL; folding them too can only add matches, which is the safe side.
   const name = tok.kind === "word" ? tok.text : tok.text.toLowerCase();
-  if (qualified) functions.add(`${schema.kind === "word" ? schema.text : schema.text.toLowerCase()}.${name}`);
+  if (qualified)
+    functions.add(
+      `${schema.kind === "word" ? schema.text : schema.text.toLowerCase()}.${name}`,
+    );
   functions.add(name);
   return isWritingFunction(name) ? name : undefined;
 }
@@ -194,28 +325,43 @@ function classifyExplain(t: readonly SqlToken[]): SqlClassification {
     i = close + 1;
   } else {
     // Legacy syntax: EXPLAIN [ANALYZE] [VERBOSE] statement.
-    while (isWord(t[i], "analyze") || isWord(t[i], "analyse") || isWord(t[i], "verbose")) {
+    while (
+      isWord(t[i], "analyze") ||
+      isWord(t[i], "analyse") ||
+      isWord(t[i], "verbose")
+    ) {
       if (!isWord(t[i], "verbose")) analyze = true;
       i++;
     }
   }
   const inner = t.slice(i);
   const head = inner[0];
-  if (head === undefined) return write("unparseable: EXPLAIN without a statement");
-  if (!isPunct(head, "(") && !(head.kind === "word" && EXPLAINABLE.has(head.text))) {
+  if (head === undefined)
+    return write("unparseable: EXPLAIN without a statement");
+  if (
+    !isPunct(head, "(") &&
+    !(head.kind === "word" && EXPLAINABLE.has(head.text))
+  ) {
     return write(`EXPLAIN ${head.text.toUpperCase()}`);
   }
   // Planning never calls VOLATILE functions, so a plan-only EXPLAIN calls nothing that matters.
   if (!analyze) return read([]);
   const verdict = classifyStatement(inner);
-  return verdict.readOnly ? verdict : write(`EXPLAIN ANALYZE ${verdict.reason}`);
+  return verdict.readOnly
+    ? verdict
+    : write(`EXPLAIN ANALYZE ${verdict.reason}`);
 }
 
 /** PostgreSQL's defGetBoolean false spellings: false, off, 0 (any case, word or string). */
 function isFalseOption(v: SqlToken): boolean {
-  const text = v.kind === "string" && v.text.startsWith("'") ? v.text.slice(1, -1).toLowerCase() : v.text;
-  return (v.kind === "word" || v.kind === "number" || v.kind === "string") &&
-    (text === "false" || text === "off" || text === "0");
+  const text =
+    v.kind === "string" && v.text.startsWith("'")
+      ? v.text.slice(1, -1).toLowerCase()
+      : v.text;
+  return (
+    (v.kind === "word" || v.kind === "number" || v.kind === "string") &&
+    (text === "false" || text === "off" || text === "0")
+  );
 }
 
 /**
@@ -269,7 +415,9 @@ function isWord(tok: SqlToken | undefined, text: string): boolean {
 }
 
 function isName(tok: SqlToken | undefined): boolean {
-  return tok !== undefined && (tok.kind === "word" || tok.kind === "quoted_ident");
+  return (
+    tok !== undefined && (tok.kind === "word" || tok.kind === "quoted_ident")
+  );
 }
 
 function read(functions: readonly string[]): SqlClassification {

@@ -1,5 +1,6 @@
 /** Kinds of lexical token; comments and whitespace produce none. */
-export type SqlTokenKind = "word" | "quoted_ident" | "string" | "number" | "param" | "op" | "punct";
+export type SqlTokenKind =
+  "word" | "quoted_ident" | "string" | "number" | "param" | "op" | "punct";
 
 /**
  * One lexical token of PostgreSQL SQL.
@@ -35,12 +36,27 @@ export class SqlTokenizeError extends Error {
 const isIdentStart = (c: number): boolean =>
   (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c >= 128;
 const isDigit = (c: number): boolean => c >= 48 && c <= 57;
-const isIdentPart = (c: number): boolean => isIdentStart(c) || isDigit(c) || c === 36;
+const isIdentPart = (c: number): boolean =>
+  isIdentStart(c) || isDigit(c) || c === 36;
 // PostgreSQL's op_chars: ~ ! @ # ^ & | ` ? + - * / % < > =
 const isOpChar = (c: number): boolean =>
-  c === 126 || c === 33 || c === 64 || c === 35 || c === 94 || c === 38 || c === 124 ||
-  c === 96 || c === 63 || c === 43 || c === 45 || c === 42 || c === 47 || c === 37 ||
-  c === 60 || c === 62 || c === 61;
+  c === 126 ||
+  c === 33 ||
+  c === 64 ||
+  c === 35 ||
+  c === 94 ||
+  c === 38 ||
+  c === 124 ||
+  c === 96 ||
+  c === 63 ||
+  c === 43 ||
+  c === 45 ||
+  c === 42 ||
+  c === 47 ||
+  c === 37 ||
+  c === 60 ||
+  c === 62 ||
+  c === 61;
 const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
 
 const QUOTE = 39; // '
@@ -80,12 +96,28 @@ export function tokenizeSql(sql: string): SqlToken[] {
       i = pushString(tokens, sql, i, i, false);
     } else if ((c === 69 || c === 101) && next === QUOTE) {
       i = pushString(tokens, sql, i, i + 1, true); // E'..'
-    } else if ((c === 66 || c === 98 || c === 88 || c === 120 || c === 78 || c === 110) && next === QUOTE) {
+    } else if (
+      (c === 66 ||
+        c === 98 ||
+        c === 88 ||
+        c === 120 ||
+        c === 78 ||
+        c === 110) &&
+      next === QUOTE
+    ) {
       i = pushString(tokens, sql, i, i + 1, false); // B'..', X'..', N'..'
-    } else if ((c === 85 || c === 117) && next === 38 && sql.charCodeAt(i + 2) === QUOTE) {
+    } else if (
+      (c === 85 || c === 117) &&
+      next === 38 &&
+      sql.charCodeAt(i + 2) === QUOTE
+    ) {
       // U&'..': backslash starts a Unicode escape, never a quote escape.
       i = pushString(tokens, sql, i, i + 2, false);
-    } else if ((c === 85 || c === 117) && next === 38 && sql.charCodeAt(i + 2) === DQUOTE) {
+    } else if (
+      (c === 85 || c === 117) &&
+      next === 38 &&
+      sql.charCodeAt(i + 2) === DQUOTE
+    ) {
       i = pushQuotedIdent(tokens, sql, i + 2, true);
     } else if (c === DQUOTE) {
       i = pushQuotedIdent(tokens, sql, i, false);
@@ -106,9 +138,21 @@ export function tokenizeSql(sql: string): SqlToken[] {
       i = pushDollar(tokens, sql, i);
     } else if (c === 58) {
       const two = next === 58 || next === 61; // `::` cast, `:=` assignment
-      tokens.push(two ? { kind: "op", text: sql.slice(i, i + 2) } : { kind: "punct", text: ":" });
+      tokens.push(
+        two
+          ? { kind: "op", text: sql.slice(i, i + 2) }
+          : { kind: "punct", text: ":" },
+      );
       i += two ? 2 : 1;
-    } else if (c === 40 || c === 41 || c === 44 || c === 59 || c === 91 || c === 93 || c === 46) {
+    } else if (
+      c === 40 ||
+      c === 41 ||
+      c === 44 ||
+      c === 59 ||
+      c === 91 ||
+      c === 93 ||
+      c === 46
+    ) {
       tokens.push({ kind: "punct", text: sql.charAt(i) }); // ( ) , ; [ ] .
       i++;
     } else if (isOpChar(c)) {
@@ -159,7 +203,13 @@ function skipBlockComment(sql: string, start: number): number {
 }
 
 /** Pushes the string literal whose prefix starts at `start` and opening quote is at `quote`. */
-function pushString(tokens: SqlToken[], sql: string, start: number, quote: number, backslash: boolean): number {
+function pushString(
+  tokens: SqlToken[],
+  sql: string,
+  start: number,
+  quote: number,
+  backslash: boolean,
+): number {
   const n = sql.length;
   let i = quote + 1;
   while (i < n) {
@@ -178,7 +228,12 @@ function pushString(tokens: SqlToken[], sql: string, start: number, quote: numbe
 }
 
 /** Pushes the quoted identifier opening at `quote`, decoding `""` and, for U&"..", `\XXXX`. */
-function pushQuotedIdent(tokens: SqlToken[], sql: string, quote: number, unicode: boolean): number {
+function pushQuotedIdent(
+  tokens: SqlToken[],
+  sql: string,
+  quote: number,
+  unicode: boolean,
+): number {
   const n = sql.length;
   let i = quote + 1;
   let name = "";
@@ -192,8 +247,12 @@ function pushQuotedIdent(tokens: SqlToken[], sql: string, quote: number, unicode
       from = i;
     } else {
       name += sql.slice(from, i);
-      if (name.length === 0) throw new SqlTokenizeError("zero-length quoted identifier", quote);
-      tokens.push({ kind: "quoted_ident", text: unicode ? decodeUnicodeEscapes(name, quote) : name });
+      if (name.length === 0)
+        throw new SqlTokenizeError("zero-length quoted identifier", quote);
+      tokens.push({
+        kind: "quoted_ident",
+        text: unicode ? decodeUnicodeEscapes(name, quote) : name,
+      });
       return i + 1;
     }
   }
@@ -220,8 +279,12 @@ function decodeUnicodeEscapes(s: string, offset: number): string {
     } else {
       const long = s.charAt(i + 1) === "+";
       const hex = s.slice(long ? i + 2 : i + 1, long ? i + 8 : i + 5);
-      const code = hex.length === (long ? 6 : 4) && /^[0-9a-fA-F]+$/.test(hex) ? parseInt(hex, 16) : NaN;
-      if (!(code >= 1 && code <= 0x10ffff)) throw new SqlTokenizeError("invalid Unicode escape", offset);
+      const code =
+        hex.length === (long ? 6 : 4) && /^[0-9a-fA-F]+$/.test(hex)
+          ? parseInt(hex, 16)
+          : NaN;
+      if (!(code >= 1 && code <= 0x10ffff))
+        throw new SqlTokenizeError("invalid Unicode escape", offset);
       out += String.fromCodePoint(code);
       i += long ? 8 : 5;
     }
@@ -237,12 +300,16 @@ function pushNumber(tokens: SqlToken[], sql: string, start: number): number {
   // `1..5` is not a number followed by `.`, but a `.` must not swallow a second one.
   if (sql.charCodeAt(i) === 46 && sql.charCodeAt(i + 1) !== 46) {
     i++;
-    while (i < n && (isDigit(sql.charCodeAt(i)) || sql.charCodeAt(i) === 95)) i++;
+    while (i < n && (isDigit(sql.charCodeAt(i)) || sql.charCodeAt(i) === 95))
+      i++;
   }
   const e = sql.charCodeAt(i);
   if (e === 69 || e === 101) {
     const s = sql.charCodeAt(i + 1);
-    if (isDigit(s) || ((s === 43 || s === 45) && isDigit(sql.charCodeAt(i + 2)))) {
+    if (
+      isDigit(s) ||
+      ((s === 43 || s === 45) && isDigit(sql.charCodeAt(i + 2)))
+    ) {
       i += 2;
       while (i < n && isDigit(sql.charCodeAt(i))) i++;
     }
@@ -266,9 +333,15 @@ function pushDollar(tokens: SqlToken[], sql: string, start: number): number {
   // Tag: an identifier without `$` (its first character not a digit), or empty.
   if (isIdentStart(sql.charCodeAt(i))) {
     i++;
-    while (i < n && isIdentPart(sql.charCodeAt(i)) && sql.charCodeAt(i) !== DOLLAR) i++;
+    while (
+      i < n &&
+      isIdentPart(sql.charCodeAt(i)) &&
+      sql.charCodeAt(i) !== DOLLAR
+    )
+      i++;
   }
-  if (sql.charCodeAt(i) !== DOLLAR) throw new SqlTokenizeError("unexpected character", start);
+  if (sql.charCodeAt(i) !== DOLLAR)
+    throw new SqlTokenizeError("unexpected character", start);
   const tag = sql.slice(start, i + 1);
   const close = sql.indexOf(tag, i + 1);
   if (close < 0) throw new SqlTokenizeError("unterminated dollar quote", start);

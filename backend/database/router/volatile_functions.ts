@@ -17,7 +17,10 @@ export interface VolatileFunctionCatalogOptions {
 // VOLATILE functions that only read (random(), clock_timestamp(), timeofday(),
 // gen_random_uuid(), pg_sleep(), pg_backend_pid(), pg_last_wal_replay_lsn()...),
 // so provolatile there would send ordinary monitoring reads to the primary.
-const BUILTIN_SCHEMAS: ReadonlySet<string> = new Set(["pg_catalog", "information_schema"]);
+const BUILTIN_SCHEMAS: ReadonlySet<string> = new Set([
+  "pg_catalog",
+  "information_schema",
+]);
 
 /** The one catalog query; filters built-in schemas on the server to keep the result small. */
 export const VOLATILE_FUNCTIONS_SQL = `SELECT n.nspname AS schema_name, p.proname AS function_name
@@ -46,9 +49,12 @@ export class VolatileFunctionCatalog {
 
   /** @throws {RangeError} when `refreshIntervalMs` is not a positive number. */
   constructor(opts: VolatileFunctionCatalogOptions = {}) {
-    const refreshIntervalMs = opts.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS;
+    const refreshIntervalMs =
+      opts.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS;
     if (!(refreshIntervalMs > 0)) {
-      throw new RangeError(`refreshIntervalMs must be positive, got ${refreshIntervalMs}`);
+      throw new RangeError(
+        `refreshIntervalMs must be positive, got ${refreshIntervalMs}`,
+      );
     }
     this.refreshIntervalMs = refreshIntervalMs;
     this.clock = opts.clock ?? systemClock;
@@ -96,6 +102,9 @@ export class VolatileFunctionCatalog {
 
   /** True when never loaded, or the last load is `refreshIntervalMs` old or older. */
   isStale(): boolean {
-    return this.loadedAtMs === undefined || this.clock.now() - this.loadedAtMs >= this.refreshIntervalMs;
+    return (
+      this.loadedAtMs === undefined ||
+      this.clock.now() - this.loadedAtMs >= this.refreshIntervalMs
+    );
   }
 }

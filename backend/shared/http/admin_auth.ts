@@ -15,14 +15,30 @@ export interface AdminDenial {
  *
  * @returns null when allowed, else the refusal.
  */
-export function checkAdminToken(authorization: string | undefined, adminToken: string | null): AdminDenial | null {
+export function checkAdminToken(
+  authorization: string | undefined,
+  adminToken: string | null,
+): AdminDenial | null {
   if (adminToken === null) {
-    return { status: 403, code: "permission_denied", message: "the admin API is disabled: set ADMIN_TOKEN to enable it" };
+    return {
+      status: 403,
+      code: "permission_denied",
+      message: "the admin API is disabled: set ADMIN_TOKEN to enable it",
+    };
   }
   const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
-  if (!m) return { status: 401, code: "unauthenticated", message: "admin routes need Authorization: Bearer <ADMIN_TOKEN>" };
+  if (!m)
+    return {
+      status: 401,
+      code: "unauthenticated",
+      message: "admin routes need Authorization: Bearer <ADMIN_TOKEN>",
+    };
   if (!timingSafeEqual(sha256(m[1]!), sha256(adminToken))) {
-    return { status: 403, code: "permission_denied", message: "wrong admin token" };
+    return {
+      status: 403,
+      code: "permission_denied",
+      message: "wrong admin token",
+    };
   }
   return null;
 }

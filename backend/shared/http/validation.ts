@@ -22,7 +22,10 @@ export function parseOrgId(value: unknown, field = "orgId"): number {
   }
   const n = Number(value);
   if (!Number.isSafeInteger(n)) {
-    throw new InvalidArgumentError(field, `must be at most ${Number.MAX_SAFE_INTEGER}`);
+    throw new InvalidArgumentError(
+      field,
+      `must be at most ${Number.MAX_SAFE_INTEGER}`,
+    );
   }
   return n;
 }
@@ -39,14 +42,21 @@ export interface IntRange {
  * An integer query/path parameter within `[min, max]`.
  * @throws {InvalidArgumentError} when absent (and no default), not an integer, or out of range.
  */
-export function parseIntParam(field: string, value: string | undefined, range: IntRange): number {
+export function parseIntParam(
+  field: string,
+  value: string | undefined,
+  range: IntRange,
+): number {
   if (value === undefined) {
     if (range.default !== undefined) return range.default;
     throw new InvalidArgumentError(field, "is required");
   }
   const n = /^-?\d{1,16}$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < range.min || n > range.max) {
-    throw new InvalidArgumentError(field, `must be an integer from ${range.min} to ${range.max}`);
+    throw new InvalidArgumentError(
+      field,
+      `must be an integer from ${range.min} to ${range.max}`,
+    );
   }
   return n;
 }
@@ -57,7 +67,11 @@ export function parseIntParam(field: string, value: string | undefined, range: I
  * @throws {InvalidArgumentError} otherwise.
  */
 export function parseId(value: unknown, field = "id"): string {
-  if (typeof value !== "string" || !/^\d{1,19}$/.test(value) || BigInt(value) > INT8_MAX) {
+  if (
+    typeof value !== "string" ||
+    !/^\d{1,19}$/.test(value) ||
+    BigInt(value) > INT8_MAX
+  ) {
     throw new InvalidArgumentError(field, "must be a non-negative integer id");
   }
   return BigInt(value).toString();
@@ -67,9 +81,19 @@ export function parseId(value: unknown, field = "id"): string {
  * One of a fixed set of strings.
  * @throws {InvalidArgumentError} listing the allowed values.
  */
-export function parseEnum<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
-  if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError(field, `must be one of ${allowed.join(", ")}`);
+export function parseEnum<T extends string>(
+  field: string,
+  value: unknown,
+  allowed: readonly T[],
+): T {
+  if (
+    typeof value !== "string" ||
+    !(allowed as readonly string[]).includes(value)
+  ) {
+    throw new InvalidArgumentError(
+      field,
+      `must be one of ${allowed.join(", ")}`,
+    );
   }
   return value as T;
 }
@@ -86,8 +110,10 @@ export interface Instant {
   readonly epochMs: number;
 }
 
-const DATE_TIME_MESSAGE = "not an ISO-8601 date-time with a time zone, like 2024-05-01T12:00:00Z";
-const DATE_MESSAGE = "not an ISO-8601 date (2024-05-01) or date-time with a time zone (2024-05-01T12:00:00Z)";
+const DATE_TIME_MESSAGE =
+  "not an ISO-8601 date-time with a time zone, like 2024-05-01T12:00:00Z";
+const DATE_MESSAGE =
+  "not an ISO-8601 date (2024-05-01) or date-time with a time zone (2024-05-01T12:00:00Z)";
 const RANGE_MESSAGE = "must be between the years 1000 and 9999 (UTC)";
 
 const INSTANT_RE =
@@ -100,7 +126,11 @@ const INSTANT_RE =
  * times without a zone (ambiguous) and years outside 1000..9999.
  * @throws {InvalidArgumentError} naming `field`.
  */
-export function parseDate(field: string, value: unknown, options: { allowDateOnly?: boolean } = {}): Instant {
+export function parseDate(
+  field: string,
+  value: unknown,
+  options: { allowDateOnly?: boolean } = {},
+): Instant {
   const allowDateOnly = options.allowDateOnly ?? true;
   const result = checkInstant(value, allowDateOnly);
   if (typeof result === "string") throw new InvalidArgumentError(field, result);
@@ -108,15 +138,22 @@ export function parseDate(field: string, value: unknown, options: { allowDateOnl
 }
 
 /** The instant, or the message explaining why `value` is not one. */
-function checkInstant(value: unknown, allowDateOnly: boolean): Instant | string {
+function checkInstant(
+  value: unknown,
+  allowDateOnly: boolean,
+): Instant | string {
   const invalid = allowDateOnly ? DATE_MESSAGE : DATE_TIME_MESSAGE;
-  const m = typeof value === "string" && value.length <= 40 ? INSTANT_RE.exec(value) : null;
+  const m =
+    typeof value === "string" && value.length <= 40
+      ? INSTANT_RE.exec(value)
+      : null;
   if (!m) return invalid;
   const [, y, mo, d, hh, mi, ss, frac, z, sign, oh, om] = m;
   const year = Number(y);
   const month = Number(mo);
   const day = Number(d);
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return invalid;
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month))
+    return invalid;
   if (hh === undefined) {
     if (!allowDateOnly) return invalid;
     const epochMs = Date.UTC(year, month - 1, day);
@@ -135,7 +172,9 @@ function checkInstant(value: unknown, allowDateOnly: boolean): Instant | string 
     offsetMin = (sign === "-" ? -1 : 1) * (offH * 60 + offM);
   }
   const ms = frac === undefined ? 0 : Number(frac.slice(0, 3).padEnd(3, "0"));
-  const epochMs = Date.UTC(year, month - 1, day, hour, minute, second, ms) - offsetMin * 60_000;
+  const epochMs =
+    Date.UTC(year, month - 1, day, hour, minute, second, ms) -
+    offsetMin * 60_000;
   const utcYear = new Date(epochMs).getUTCFullYear();
   if (year < 1000 || utcYear < 1000 || utcYear > 9999) return RANGE_MESSAGE;
   const zone = z ?? `${sign}${oh}:${om}`;
@@ -147,7 +186,8 @@ function checkInstant(value: unknown, allowDateOnly: boolean): Instant | string 
 }
 
 function daysInMonth(year: number, month: number): number {
-  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  if (month === 2)
+    return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
   return [4, 6, 9, 11].includes(month) ? 30 : 31;
 }
 
@@ -180,7 +220,10 @@ export function instantSchema(options: { allowDateOnly?: boolean } = {}) {
  * else the failing field's path and message (`body` for the body itself).
  * @throws {InvalidArgumentError}
  */
-export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+export function parseBody<S extends z.ZodType>(
+  schema: S,
+  body: unknown,
+): z.output<S> {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw new InvalidArgumentError("body", "must be a JSON object");
   }
@@ -189,10 +232,18 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
   const issues = result.error.issues;
   const unknown = issues.find((i) => i.code === "unrecognized_keys");
   if (unknown !== undefined && unknown.code === "unrecognized_keys") {
-    const names = unknown.keys.slice(0, 10).map((k) => JSON.stringify(k.slice(0, 64)));
-    throw new InvalidArgumentError("body", `unknown field(s) ${names.join(", ")}`);
+    const names = unknown.keys
+      .slice(0, 10)
+      .map((k) => JSON.stringify(k.slice(0, 64)));
+    throw new InvalidArgumentError(
+      "body",
+      `unknown field(s) ${names.join(", ")}`,
+    );
   }
   const first = issues[0];
-  const field = first === undefined || first.path.length === 0 ? "body" : first.path.map(String).join(".");
+  const field =
+    first === undefined || first.path.length === 0
+      ? "body"
+      : first.path.map(String).join(".");
   throw new InvalidArgumentError(field, first?.message ?? "is invalid");
 }

@@ -25,7 +25,10 @@ export abstract class BaseRepository {
   }
 
   /** Runs `fn` in a transaction on `orgId`'s primary. */
-  protected transaction<T>(orgId: number | undefined, fn: (tx: QueryApi) => Promise<T>): Promise<T> {
+  protected transaction<T>(
+    orgId: number | undefined,
+    fn: (tx: QueryApi) => Promise<T>,
+  ): Promise<T> {
     return this.router.transaction(orgId, fn);
   }
 }

@@ -7,13 +7,18 @@ import { BaseRepository } from "./base_repository";
 export type FinanceKind = "revenues" | "expenses";
 
 /** Every kind, in a stable order. */
-export const FINANCE_KINDS: readonly FinanceKind[] = Object.freeze(["revenues", "expenses"]);
+export const FINANCE_KINDS: readonly FinanceKind[] = Object.freeze([
+  "revenues",
+  "expenses",
+]);
 
 /**
  * Allowed `status` values per kind; the migration's CHECK constraints hold
  * the same sets. New rows start as `pending`.
  */
-export const FINANCE_STATUSES: Readonly<Record<FinanceKind, readonly string[]>> = Object.freeze({
+export const FINANCE_STATUSES: Readonly<
+  Record<FinanceKind, readonly string[]>
+> = Object.freeze({
   revenues: Object.freeze(["pending", "received", "cancelled"]),
   expenses: Object.freeze(["pending", "paid", "cancelled"]),
 });
@@ -122,7 +127,8 @@ interface KindSql {
 // Timestamps leave Postgres as ISO-8601 UTC text with all six fractional
 // digits: a JS Date would drop microseconds, and a keyset cursor built from a
 // truncated value would skip or repeat rows.
-const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const iso = (col: string) =>
+  `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 const COLUMNS = `id::text AS id, org_id::text AS org_id, amount_cents::text AS amount_cents,
   currency, status, description, ${iso("occurred_at")} AS occurred_at, ${iso("created_at")} AS created_at`;
@@ -173,10 +179,21 @@ const SQL: Readonly<Record<FinanceKind, KindSql>> = Object.freeze({
  */
 export class FinanceRepository extends BaseRepository {
   /** One page of `kind` rows of `orgId`, ordered by `(occurred_at, id)`. */
-  async list(kind: FinanceKind, orgId: number, options: ListOptions): Promise<FinancePage> {
+  async list(
+    kind: FinanceKind,
+    orgId: number,
+    options: ListOptions,
+  ): Promise<FinancePage> {
     const sql = sqlOf(kind);
-    if (!Number.isInteger(options.limit) || options.limit < 1 || options.limit > 1000) {
-      throw new InvalidArgumentError("limit", "must be an integer from 1 to 1000");
+    if (
+      !Number.isInteger(options.limit) ||
+      options.limit < 1 ||
+      options.limit > 1000
+    ) {
+      throw new InvalidArgumentError(
+        "limit",
+        "must be an integer from 1 to 1000",
+      );
     }
     const status = checkStatus(kind, options.status);
     const after = options.after;
@@ -194,18 +211,32 @@ export class FinanceRepository extends BaseRepository {
     const items = rows.slice(0, options.limit).map(toItem);
     const last = items[items.length - 1];
     const nextCursorKey =
-      rows.length > options.limit && last !== undefined ? { occurredAt: last.occurredAt, id: last.id } : null;
+      rows.length > options.limit && last !== undefined
+        ? { occurredAt: last.occurredAt, id: last.id }
+        : null;
     return { items, nextCursorKey };
   }
 
   /** The row, or null when it does not exist or belongs to another org. */
-  async get(kind: FinanceKind, orgId: number, id: string): Promise<FinanceItem | null> {
-    const row = await this.getReadConnection({ orgId }).rawQueryRow(sqlOf(kind).get, orgId, id);
+  async get(
+    kind: FinanceKind,
+    orgId: number,
+    id: string,
+  ): Promise<FinanceItem | null> {
+    const row = await this.getReadConnection({ orgId }).rawQueryRow(
+      sqlOf(kind).get,
+      orgId,
+      id,
+    );
     return row === null ? null : toItem(row);
   }
 
   /** Sums of matching rows, per currency. */
-  async sum(kind: FinanceKind, orgId: number, filter: FinanceFilter = {}): Promise<FinanceSum> {
+  async sum(
+    kind: FinanceKind,
+    orgId: number,
+    filter: FinanceFilter = {},
+  ): Promise<FinanceSum> {
     const status = checkStatus(kind, filter.status);
     const rows = await this.getReadConnection({ orgId }).rawQueryAll(
       sqlOf(kind).sum,
@@ -216,12 +247,21 @@ export class FinanceRepository extends BaseRepository {
     );
     const currencies = rows.map(toCurrencyTotal);
     const count = currencies.reduce((n, c) => n + c.count, 0);
-    const totalCents = currencies.length === 0 ? "0" : currencies.length === 1 ? currencies[0]!.totalCents : null;
+    const totalCents =
+      currencies.length === 0
+        ? "0"
+        : currencies.length === 1
+          ? currencies[0]!.totalCents
+          : null;
     return { totalCents, count, currencies };
   }
 
   /** Inserts a row on the org's primary and returns it as stored. */
-  async create(kind: FinanceKind, orgId: number, item: NewFinanceItem): Promise<FinanceItem> {
+  async create(
+    kind: FinanceKind,
+    orgId: number,
+    item: NewFinanceItem,
+  ): Promise<FinanceItem> {
     const status = checkStatus(kind, item.status);
     const row = await this.getWriteConnection(orgId).rawQueryRow(
       sqlOf(kind).create,
@@ -237,9 +277,19 @@ export class FinanceRepository extends BaseRepository {
   }
 
   /** Sets the status; null when the row does not exist or belongs to another org. */
-  async updateStatus(kind: FinanceKind, orgId: number, id: string, status: string): Promise<FinanceItem | null> {
+  async updateStatus(
+    kind: FinanceKind,
+    orgId: number,
+    id: string,
+    status: string,
+  ): Promise<FinanceItem | null> {
     const checked = checkStatus(kind, status);
-    const row = await this.getWriteConnection(orgId).rawQueryRow(sqlOf(kind).updateStatus, orgId, id, checked);
+    const row = await this.getWriteConnection(orgId).rawQueryRow(
+      sqlOf(kind).updateStatus,
+      orgId,
+      id,
+      checked,
+    );
     return row === null ? null : toItem(row);
   }
 
@@ -257,10 +307,16 @@ export class FinanceRepository extends BaseRepository {
    *   {@link MAX_TOTALS_ORGS} distinct ids, an id that is not a non-negative
    *   safe integer, or one no org range covers.
    */
-  async totalsByOrg(kind: FinanceKind, orgIds: readonly number[]): Promise<OrgTotals[]> {
+  async totalsByOrg(
+    kind: FinanceKind,
+    orgIds: readonly number[],
+  ): Promise<OrgTotals[]> {
     const ids = [...new Set(orgIds)];
     if (ids.length === 0 || ids.length > MAX_TOTALS_ORGS) {
-      throw new InvalidArgumentError("orgIds", `must list 1 to ${MAX_TOTALS_ORGS} distinct org ids`);
+      throw new InvalidArgumentError(
+        "orgIds",
+        `must list 1 to ${MAX_TOTALS_ORGS} distinct org ids`,
+      );
     }
     if (!ids.every((id) => Number.isSafeInteger(id) && id >= 0)) {
       throw new InvalidArgumentError("orgIds", "must be non-negative integers");
@@ -268,11 +324,14 @@ export class FinanceRepository extends BaseRepository {
     const sql = sqlOf(kind).totals;
     const groups = groupByCluster(this.router, ids);
     const results = await Promise.all(
-      groups.map((group) => this.getReadConnection({ orgId: group[0] }).rawQueryAll(sql, group)),
+      groups.map((group) =>
+        this.getReadConnection({ orgId: group[0] }).rawQueryAll(sql, group),
+      ),
     );
     const byOrg = new Map<number, CurrencyTotal[]>(ids.map((id) => [id, []]));
     for (const rows of results) {
-      for (const row of rows) byOrg.get(Number(row.org_id))?.push(toCurrencyTotal(row));
+      for (const row of rows)
+        byOrg.get(Number(row.org_id))?.push(toCurrencyTotal(row));
     }
     return ids.map((orgId) => ({ orgId, currencies: byOrg.get(orgId) ?? [] }));
   }
@@ -292,15 +351,23 @@ function groupByCluster(router: DatabaseRouter, ids: number[]): number[][] {
 
 function sqlOf(kind: FinanceKind): KindSql {
   // Own-property check: `kind` may come from an untyped caller.
-  if (!Object.hasOwn(SQL, kind)) throw new InvalidArgumentError("kind", "must be revenues or expenses");
+  if (!Object.hasOwn(SQL, kind))
+    throw new InvalidArgumentError("kind", "must be revenues or expenses");
   return SQL[kind];
 }
 
 /** The status if allowed for `kind`, null when absent. */
-function checkStatus(kind: FinanceKind, status: string | undefined): string | null {
+function checkStatus(
+  kind: FinanceKind,
+  status: string | undefined,
+): string | null {
   if (status === undefined) return null;
   const allowed = FINANCE_STATUSES[kind];
-  if (!allowed.includes(status)) throw new InvalidArgumentError("status", `must be one of ${allowed.join(", ")}`);
+  if (!allowed.includes(status))
+    throw new InvalidArgumentError(
+      "status",
+      `must be one of ${allowed.join(", ")}`,
+    );
   return status;
 }
 
@@ -322,5 +389,9 @@ function toItem(row: Row): FinanceItem {
 }
 
 function toCurrencyTotal(row: Row): CurrencyTotal {
-  return { currency: String(row.currency), totalCents: String(row.total_cents), count: Number(row.count) };
+  return {
+    currency: String(row.currency),
+    totalCents: String(row.total_cents),
+    count: Number(row.count),
+  };
 }

@@ -3,7 +3,10 @@
  * free port against given servers, with short intervals suited to tests.
  */
 import { loadConfig } from "../../../backend/database/router/config";
-import { silentLogger, type Logger } from "../../../backend/database/router/logger";
+import {
+  silentLogger,
+  type Logger,
+} from "../../../backend/database/router/logger";
 import type { RouterDeps } from "../../../backend/database/router/replica_router";
 import { createApp, type App } from "../../../backend/standalone/app";
 import { runMigrations } from "../../../backend/standalone/migrate";
@@ -15,7 +18,12 @@ export interface TestApp {
   app: App;
   baseUrl: string;
   /** fetch relative to the service, JSON in and out. */
-  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<HttpResult>;
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<HttpResult>;
   close(): Promise<void>;
 }
 
@@ -59,8 +67,13 @@ export async function startTestApp(
     call: async (method, p, body, headers = {}) => {
       const res = await fetch(baseUrl + p, {
         method,
-        headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
-        ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
+        headers: {
+          ...(body !== undefined ? { "content-type": "application/json" } : {}),
+          ...headers,
+        },
+        ...(body !== undefined
+          ? { body: typeof body === "string" ? body : JSON.stringify(body) }
+          : {}),
       });
       const text = await res.text();
       let parsed: unknown = text;
@@ -69,7 +82,12 @@ export async function startTestApp(
       } catch {
         /* Prometheus text or empty */
       }
-      return { status: res.status, body: parsed, headers: res.headers, servedBy: res.headers.get("x-served-by") };
+      return {
+        status: res.status,
+        body: parsed,
+        headers: res.headers,
+        servedBy: res.headers.get("x-served-by"),
+      };
     },
     close: () => app.close(2_000),
   };

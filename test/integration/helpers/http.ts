@@ -23,18 +23,33 @@ export function orgIdBlock(count: number): number[] {
 }
 
 /** A valid create body; override any field. */
-export function newItem(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return { amountCents: 1250, currency: "EUR", occurredAt: "2026-11-23T09:00:00Z", ...overrides };
+export function newItem(
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    amountCents: 1250,
+    currency: "EUR",
+    occurredAt: "2026-11-23T09:00:00Z",
+    ...overrides,
+  };
 }
 
 /**
  * Asserts a `{ code, message }` error with the given status and code, whose
  * message names `field` (when given). Returns the message for further checks.
  */
-export function expectError(res: HttpResult, status: number, code: string, field?: string): string {
+export function expectError(
+  res: HttpResult,
+  status: number,
+  code: string,
+  field?: string,
+): string {
   const context = `${status} ${code} expected, got ${res.status} ${JSON.stringify(res.body)}`;
   expect(res.status, context).toBe(status);
-  expect(res.body, context).toMatchObject({ code, message: expect.any(String) });
+  expect(res.body, context).toMatchObject({
+    code,
+    message: expect.any(String),
+  });
   const message = (res.body as { message: string }).message;
   if (field !== undefined) expect(message, context).toContain(field);
   return message;

@@ -4,11 +4,18 @@
  * SQL, not routing (routing has its own suites against ReplicaRouter).
  */
 import pg from "pg";
-import type { DatabaseRouter, ReadConnection, WriteConnection } from "../../../backend/database/router/connections";
+import type {
+  DatabaseRouter,
+  ReadConnection,
+  WriteConnection,
+} from "../../../backend/database/router/connections";
 import { QueryApi, type Row } from "../../../backend/database/router/query_api";
 
 /** Statements run against one pool (or one checked-out client). */
-class PoolConnection extends QueryApi implements ReadConnection, WriteConnection {
+class PoolConnection
+  extends QueryApi
+  implements ReadConnection, WriteConnection
+{
   readonly servedBy = "primary";
 
   constructor(private readonly db: pg.Pool | pg.PoolClient) {
@@ -20,7 +27,9 @@ class PoolConnection extends QueryApi implements ReadConnection, WriteConnection
   }
 
   async consistencyToken(): Promise<string> {
-    const { rows } = await this.db.query<{ lsn: string }>("SELECT pg_current_wal_lsn()::text AS lsn");
+    const { rows } = await this.db.query<{ lsn: string }>(
+      "SELECT pg_current_wal_lsn()::text AS lsn",
+    );
     return `main:${rows[0]!.lsn}`;
   }
 }
@@ -31,7 +40,11 @@ export class PrimaryOnlyRouter implements DatabaseRouter {
   private readonly conn: PoolConnection;
 
   constructor(url: string, maxConnections = 10) {
-    this.pool = new pg.Pool({ connectionString: url, max: maxConnections, connectionTimeoutMillis: 10_000 });
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: maxConnections,
+      connectionTimeoutMillis: 10_000,
+    });
     this.pool.on("error", () => {}); // an idle client dropped by the server must not crash the worker
     this.conn = new PoolConnection(this.pool);
   }
@@ -48,7 +61,10 @@ export class PrimaryOnlyRouter implements DatabaseRouter {
     return { name: "main" };
   }
 
-  async transaction<T>(_orgId: number | undefined, fn: (tx: QueryApi) => Promise<T>): Promise<T> {
+  async transaction<T>(
+    _orgId: number | undefined,
+    fn: (tx: QueryApi) => Promise<T>,
+  ): Promise<T> {
     const client = await this.pool.connect();
     try {
       await client.query("BEGIN");

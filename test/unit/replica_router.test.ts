@@ -3,7 +3,7 @@
  * retry on node failures, no retry on caller errors, classifier misses,
  * breakers, fallbacks and their reasons.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../backend/database/router/clock";
 import { loadConfig } from "../../backend/database/router/config";
 import { NodeUnavailableError } from "../../backend/database/router/errors";
@@ -197,6 +197,35 @@ describe("read path", () => {
       expect.stringMatching(/^replica_\d:replica$/),
       "primary:replicas_disabled",
     ]);
+  });
+});
+
+describe("circuit recovery", () => {
+  it("probes a replica the moment its open period ends, without waiting for a poll or a read", async () => {
+    vi.useFakeTimers({
+      toFake: ["setTimeout", "setInterval", "clearTimeout", "clearInterval"],
+    });
+    try {
+      const { router, clock, pool } = await setup({
+        REPLICA_HEALTH_CHECK_INTERVAL: "1h",
+        REPLICA_LAG_POLL_INTERVAL: "1h",
+        CIRCUIT_BREAKER_OPEN_DURATION: "30s",
+      });
+      pool("r1").down = true;
+      for (let i = 0; i < 6; i++) await readOnce(router);
+      const r1 = router.clusters[0]!.replicas[0]!;
+      expect(r1.breaker!.stateName).toBe("open");
+      pool("r1").down = false;
+      clock.advance(30_000);
+      await vi.advanceTimersByTimeAsync(30_001);
+      // The wake-up timer took the half-open step and probed r1: it is healthy again.
+      expect(r1.health.verdict).toBe("healthy");
+      expect(r1.breaker!.stateName).toBe("half_open");
+      expect(router.clusters[0]!.serving).toContain(r1);
+      await router.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -162,6 +162,7 @@ export class ReadPlanner {
    */
   private async waitForReplay(node: DbNode, lsn: bigint): Promise<boolean> {
     const deadline = performance.now() + this.maxWaitMs;
+    let pauseMs = 1;
     for (;;) {
       try {
         const rows = await node.query(
@@ -178,7 +179,10 @@ export class ReadPlanner {
       }
       const left = deadline - performance.now();
       if (left <= 0) return false;
-      await new Promise((r) => setTimeout(r, Math.min(5, left)));
+      // Local replay usually takes well under a millisecond: ask again soon,
+      // then back off (1, 2, 4, 8 ms...), so a slow replica costs a handful of queries.
+      await new Promise((r) => setTimeout(r, Math.min(pauseMs, left)));
+      pauseMs *= 2;
     }
   }
 

@@ -84,6 +84,7 @@ export class ReplicaRouter implements DatabaseRouter {
   private readonly nodeOptions: NodeOptions;
   private readonly observer: RouterObserver;
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly wakeTimers = new Set<NodeJS.Timeout>();
   private started: Promise<void> | null = null;
   private closed: Promise<void> | null = null;
   private nextReplicaNumber = new Map<string, number>();
@@ -157,6 +158,7 @@ export class ReplicaRouter implements DatabaseRouter {
   close(): Promise<void> {
     this.closed ??= (async () => {
       for (const t of this.timers) clearInterval(t);
+      for (const t of this.wakeTimers) clearTimeout(t);
       await Promise.allSettled(
         this.clusters.flatMap((c) => c.nodes.map((n) => n.pool.end())),
       );
@@ -566,6 +568,20 @@ export class ReplicaRouter implements DatabaseRouter {
       // after the open duration plus one check, not a whole health interval.
       if (t.to === "half_open" && owner !== undefined)
         this.health.checkSoon(owner, node);
+      // The half-open step is taken lazily when the state is read; wake up
+      // when the open period ends so it is not left to the next lag poll.
+      const state = node.breaker!.state;
+      if (state.name === "open" && !state.manual && this.closed === null) {
+        const wake = setTimeout(
+          () => {
+            this.wakeTimers.delete(wake);
+            this.byName.get(cluster)?.refresh();
+          },
+          Math.max(0, state.reopensAtMs - this.clock.now()) + 1,
+        );
+        wake.unref();
+        this.wakeTimers.add(wake);
+      }
       this.logger.warn("circuit breaker state changed", {
         node: t.node,
         from: t.from,

@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { RouterMetrics } from "../../backend/database/metrics";
+import type { DbNode } from "../../backend/database/router/db_node";
+
+const node = (name: string) => ({ name }) as DbNode;
+
+describe("RouterMetrics exposition", () => {
+  it("renders routing counts and a cumulative latency histogram from the hot-path numbers", async () => {
+    const m = new RouterMetrics({ defaultMetrics: false });
+    const r1 = node("replica_1");
+    const primary = node("primary");
+    m.onQuery(r1, "read", 0.0007);
+    m.onQuery(r1, "read", 0.02);
+    m.onQuery(primary, "write", 12);
+    m.onRoute(r1, "finance.listRevenues", "replica");
+    m.onRoute(r1, "finance.listRevenues", "replica");
+    m.onRoute(primary, "", "strong");
+    const text = (await m.render()).body;
+    expect(text).toContain(
+      'read_routing_total{target="replica_1",endpoint="finance.listRevenues",reason="replica"} 2',
+    );
+    expect(text).toContain(
+      'read_routing_total{target="primary",endpoint="(none)",reason="strong"} 1',
+    );
+    expect(text).toContain("# TYPE db_query_duration_seconds histogram");
+    expect(text).toContain(
+      'db_query_duration_seconds_bucket{node="replica_1",kind="read",le="0.0005"} 0',
+    );
+    expect(text).toContain(
+      'db_query_duration_seconds_bucket{node="replica_1",kind="read",le="0.001"} 1',
+    );
+    expect(text).toContain(
+      'db_query_duration_seconds_bucket{node="replica_1",kind="read",le="0.025"} 2',
+    );
+    expect(text).toContain(
+      'db_query_duration_seconds_bucket{node="replica_1",kind="read",le="+Inf"} 2',
+    );
+    expect(text).toContain(
+      'db_query_duration_seconds_count{node="replica_1",kind="read"} 2',
+    );
+    expect(text).toContain(
+      'db_query_duration_seconds_sum{node="replica_1",kind="read"} 0.0207',
+    );
+    // Beyond the last bound only +Inf counts it.
+    expect(text).toContain(
+      'db_query_duration_seconds_bucket{node="primary",kind="write",le="10"} 0',
+    );
+    expect(text).toContain(
+      'db_query_duration_seconds_bucket{node="primary",kind="write",le="+Inf"} 1',
+    );
+    // A second scrape reports the same totals, not doubled ones.
+    expect((await m.render()).body).toContain(
+      'read_routing_total{target="replica_1",endpoint="finance.listRevenues",reason="replica"} 2',
+    );
+  });
+});

@@ -1,7 +1,7 @@
 /**
  * `npm start`: the standalone service. With no DATABASE_URL it starts (or
- * reuses) a local primary + 2 streaming replicas under .data/cluster and stops
- * them again on SIGINT/SIGTERM.
+ * reuses) a local primary + 2 streaming replicas under .data/cluster (or
+ * LOCAL_CLUSTER_DIR) and stops them again on SIGINT/SIGTERM.
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,11 +24,13 @@ async function main(): Promise<void> {
   const env = { ...process.env };
   let cluster: LocalCluster | null = null;
   if (env.DATABASE_URL === undefined || env.DATABASE_URL === "") {
-    log.info(
-      "DATABASE_URL is not set: starting a local primary + 2 replicas in .data/cluster",
-    );
+    // LOCAL_CLUSTER_DIR lets a second checkout or a test use its own folder.
+    const dir = path.resolve(root, env.LOCAL_CLUSTER_DIR ?? ".data/cluster");
+    log.info("DATABASE_URL is not set: starting a local primary + 2 replicas", {
+      dir: path.relative(root, dir),
+    });
     cluster = await startLocalCluster({
-      dir: path.join(root, ".data/cluster"),
+      dir,
       replicas: 2,
       log: (line) => log.info(line),
     });

@@ -1,14 +1,13 @@
 /**
  * README's run command: `npm start` (= `tsx backend/standalone/main.ts`) with
- * no DATABASE_URL starts a local primary + 2 replicas in `.data/cluster`,
+ * no DATABASE_URL starts a local primary + 2 replicas (in LOCAL_CLUSTER_DIR),
  * serves the API, and on SIGINT (Ctrl-C) / SIGTERM exits 0 and leaves no
  * PostgreSQL process of that folder behind. The second run restarts the
  * cluster the first one built.
  *
- * main.ts always uses `<repo>/.data/cluster` (no environment variable
- * selects another folder), so this test shares it with a developer's
- * `npm start`: it runs only when no server of that folder is running, leaves
- * a cluster it found in place (stopped, as found), and deletes one it built.
+ * The test points LOCAL_CLUSTER_DIR at a folder of its own, so it never
+ * touches a developer's `.data/cluster`; the guards below (skip when a server
+ * of the folder runs, keep a cluster it found) stay as a safety net.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -18,7 +17,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { stopLocalCluster } from "../../scripts/local_cluster";
 import { repoRoot } from "./helpers/clusters";
 
-const CLUSTER_DIR = path.join(repoRoot, ".data", "cluster");
+const CLUSTER_DIR = path.join(repoRoot, ".data", `npm-start-${process.pid}`);
 const TSX = path.join(repoRoot, "node_modules", ".bin", "tsx");
 const START_TIMEOUT_MS = 45_000;
 const EXIT_TIMEOUT_MS = 10_000;
@@ -89,6 +88,7 @@ function startEnv(): NodeJS.ProcessEnv {
     env[k] = v;
   }
   env.PORT = "0";
+  env.LOCAL_CLUSTER_DIR = CLUSTER_DIR;
   return env;
 }
 

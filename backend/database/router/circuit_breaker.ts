@@ -1,3 +1,4 @@
+import { Listeners } from "./listeners";
 import { type Clock, systemClock } from "./clock";
 import { ConsecutiveFailures } from "./consecutive_failures";
 
@@ -69,12 +70,12 @@ export class CircuitBreaker {
   private readonly trip: ConsecutiveFailures;
   private readonly clock: Clock;
   private current: CircuitState = { name: "closed", failures: 0 };
-  private readonly listeners = new Set<(t: CircuitTransition) => void>();
-  private listenerErrorReported = false;
+  private readonly listeners: Listeners<CircuitTransition>;
 
   /** @throws RangeError naming the option when a number is out of range. */
   constructor(opts: CircuitBreakerOptions) {
     this.node = opts.node;
+    this.listeners = new Listeners(`circuit breaker ${opts.node}`);
     this.trip = new ConsecutiveFailures(
       opts.failureThreshold ?? 3,
       "failureThreshold",
@@ -225,12 +226,7 @@ export class CircuitBreaker {
    * @returns a function that unsubscribes.
    */
   onStateChange(listener: (t: CircuitTransition) => void): () => void {
-    // Wrap so the same function subscribed twice gets two independent subscriptions.
-    const entry = (t: CircuitTransition): void => listener(t);
-    this.listeners.add(entry);
-    return () => {
-      this.listeners.delete(entry);
-    };
+    return this.listeners.add(listener);
   }
 
   private applyTime(): void {
@@ -284,19 +280,6 @@ export class CircuitBreaker {
   }
 
   private emit(t: CircuitTransition): void {
-    // Copy: a listener may unsubscribe (or subscribe) while we iterate.
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(t);
-      } catch (err) {
-        if (!this.listenerErrorReported) {
-          this.listenerErrorReported = true;
-          console.error(
-            `circuit breaker ${this.node}: state-change listener threw`,
-            err,
-          );
-        }
-      }
-    }
+    this.listeners.emit(t);
   }
 }

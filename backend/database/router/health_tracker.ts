@@ -1,3 +1,4 @@
+import { Listeners } from "./listeners";
 import { type Clock, systemClock } from "./clock";
 import { ConsecutiveFailures } from "./consecutive_failures";
 
@@ -75,12 +76,12 @@ export class HealthTracker {
   private lastCheckAtMs: number | null = null;
   private lastSuccessAtMs: number | null = null;
   private lastError: string | null = null;
-  private readonly listeners = new Set<(e: HealthChange) => void>();
-  private listenerErrorReported = false;
+  private readonly listeners: Listeners<HealthChange>;
 
   /** @throws RangeError when `failureThreshold` is not a positive integer. */
   constructor(opts: HealthTrackerOptions) {
     this.node = opts.node;
+    this.listeners = new Listeners(`health tracker ${opts.node}`);
     this.role = opts.role;
     this.failures = new ConsecutiveFailures(
       opts.failureThreshold ?? 3,
@@ -159,11 +160,7 @@ export class HealthTracker {
    * @returns a function that unsubscribes.
    */
   onChange(listener: (e: HealthChange) => void): () => void {
-    const entry = (e: HealthChange): void => listener(e);
-    this.listeners.add(entry);
-    return () => {
-      this.listeners.delete(entry);
-    };
+    return this.listeners.add(listener);
   }
 
   private succeed(): void {
@@ -204,18 +201,6 @@ export class HealthTracker {
       reason,
       atMs: this.clock.now(),
     };
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(event);
-      } catch (err) {
-        if (!this.listenerErrorReported) {
-          this.listenerErrorReported = true;
-          console.error(
-            `health tracker ${this.node}: change listener threw`,
-            err,
-          );
-        }
-      }
-    }
+    this.listeners.emit(event);
   }
 }

@@ -1,3 +1,4 @@
+import { Listeners } from "./listeners";
 import { type Clock, systemClock } from "./clock";
 import { InvalidArgumentError } from "./errors";
 
@@ -163,8 +164,7 @@ export class LagTracker {
   private sample: LagSample | null = null;
   private current: LagReading = UNKNOWN_READING;
   private error: string | null = null;
-  private readonly listeners = new Set<(e: LagStatusChange) => void>();
-  private listenerErrorReported = false;
+  private readonly listeners: Listeners<LagStatusChange>;
 
   /** @throws RangeError when a threshold is negative or not finite, or critical < warning. */
   constructor(opts: {
@@ -173,6 +173,7 @@ export class LagTracker {
     clock?: Clock;
   }) {
     this.node = opts.node;
+    this.listeners = new Listeners(`lag tracker ${opts.node}`);
     const t = opts.thresholds ?? DEFAULT_LAG_THRESHOLDS;
     for (const key of ["warningSeconds", "criticalSeconds"] as const) {
       if (!Number.isFinite(t[key]) || t[key] < 0) {
@@ -256,11 +257,7 @@ export class LagTracker {
    * @returns a function that unsubscribes.
    */
   onStatusChange(listener: (e: LagStatusChange) => void): () => void {
-    const entry = (e: LagStatusChange): void => listener(e);
-    this.listeners.add(entry);
-    return () => {
-      this.listeners.delete(entry);
-    };
+    return this.listeners.add(listener);
   }
 
   private update(reading: LagReading): void {
@@ -273,15 +270,6 @@ export class LagTracker {
       to: reading.status,
       atMs: this.clock.now(),
     };
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(event);
-      } catch (err) {
-        if (!this.listenerErrorReported) {
-          this.listenerErrorReported = true;
-          console.error(`lag tracker ${this.node}: status listener threw`, err);
-        }
-      }
-    }
+    this.listeners.emit(event);
   }
 }

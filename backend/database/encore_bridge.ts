@@ -66,11 +66,10 @@ export async function callRoute<T>(
     )) as T;
     const servedBy = ctx.servedBy.join(",");
     if (ctx.wroteCluster === undefined) return { ...body, servedBy };
-    return {
-      ...body,
-      servedBy,
-      consistencyToken: await router.consistencyToken(ctx.wroteCluster),
-    };
+    const token = await router.tokenAfterWrite(ctx.wroteCluster);
+    return token === null
+      ? { ...body, servedBy }
+      : { ...body, servedBy, consistencyToken: token };
   } catch (err) {
     throw toAPIError(err);
   }

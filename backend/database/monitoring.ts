@@ -3,7 +3,7 @@
  * service. Each only calls the shared handler; admin endpoints use
  * `auth: true`, checked by the gateway's auth handler in auth.ts.
  */
-import { api, APIError, ErrCode } from "encore.dev/api";
+import { api, type Query } from "encore.dev/api";
 import { adminRoutes } from "./admin_handlers";
 import { router, routerReady } from "./databases";
 import { toAPIError } from "./encore_bridge";
@@ -47,16 +47,17 @@ export const status = api(
   },
 );
 
-export const health = api(
+// Raw, so a 503 carries the same body as a 200 (as the standalone server
+// sends it); a thrown APIError would wrap it in { code, message, details }.
+export const health = api.raw(
   { expose: true, method: "GET", path: "/v1/system/database/replicas/health" },
-  async (): Promise<ReplicaHealthResponse> => {
+  async (_req, resp) => {
     await routerReady;
-    const body = replicaHealth(router);
-    if (!body.healthy)
-      throw new APIError(ErrCode.Unavailable, "database unhealthy").withDetails(
-        body,
-      );
-    return body;
+    const body: ReplicaHealthResponse = replicaHealth(router);
+    resp.writeHead(body.healthy ? 200 : 503, {
+      "Content-Type": "application/json",
+    });
+    resp.end(JSON.stringify(body));
   },
 );
 
@@ -85,7 +86,8 @@ export const prometheus = api.raw(
 
 interface ReplicaName {
   name: string;
-  cluster?: string;
+  /** Cluster of the replica (default main), from the query string as in standalone. */
+  cluster?: Query<string>;
 }
 interface AddReplicaRequest {
   connectionString: string;

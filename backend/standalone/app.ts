@@ -72,7 +72,7 @@ export async function createApp(
     routes,
     logger,
     adminToken: config.adminToken,
-    consistencyToken: (cluster) => router.consistencyToken(cluster),
+    consistencyToken: (cluster) => router.tokenAfterWrite(cluster),
   });
   let closing: Promise<void> | null = null;
 

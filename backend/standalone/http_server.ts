@@ -42,7 +42,7 @@ export interface HttpServerOptions {
   /** Bearer token of admin routes; null answers 403 "disabled" on every one. */
   adminToken: string | null;
   /** Called after a handler that wrote, to get the X-Consistency-Token value. */
-  consistencyToken?: (cluster: string) => Promise<string>;
+  consistencyToken?: (cluster: string) => Promise<string | null>;
   /** Runs around every request (caps, metrics). */
   wrap?: <T>(ctx: RequestContext, fn: () => Promise<T>) => Promise<T>;
 }
@@ -181,10 +181,8 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         ctx.wroteCluster !== undefined &&
         options.consistencyToken !== undefined
       ) {
-        res.setHeader(
-          "X-Consistency-Token",
-          await options.consistencyToken(ctx.wroteCluster),
-        );
+        const token = await options.consistencyToken(ctx.wroteCluster);
+        if (token !== null) res.setHeader("X-Consistency-Token", token);
       }
       if (ctx.servedBy.length > 0)
         res.setHeader("X-Served-By", ctx.servedBy.join(","));

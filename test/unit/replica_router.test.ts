@@ -34,19 +34,25 @@ class FakePool implements PgPool {
       throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
         code: "ECONNREFUSED",
       });
+    if (text.includes("AS replay_lsn")) {
+      return {
+        rows: [
+          {
+            in_recovery: true,
+            receive_lsn: "0/100",
+            replay_lsn: "0/100",
+            replay_age_ms: 5,
+            receiver_status: "streaming",
+          },
+        ],
+      };
+    }
     if (text.includes("pg_is_in_recovery()"))
       return {
         rows: [{ in_recovery: this.replica, system_identifier: this.sysid }],
       };
     if (text.includes("pg_current_wal_lsn()"))
       return { rows: [{ lsn: "0/100" }] };
-    if (text.includes("pg_last_wal_replay_lsn()::text AS replay_lsn")) {
-      return {
-        rows: [
-          { receive_lsn: "0/100", replay_lsn: "0/100", replay_ms: Date.now() },
-        ],
-      };
-    }
     if (text.includes("pg_proc")) return { rows: [] };
     this.calls.push(text);
     return { rows: this.behaviour(text) };

@@ -3,7 +3,7 @@ import type { DbNode } from "./db_node";
 import type { ProbeResult } from "./health_tracker";
 import type { Logger } from "./logger";
 import type { NodeCluster } from "./node_cluster";
-import { classifyPgError, describePgError } from "./pg_errors";
+import { describePgError } from "./pg_errors";
 
 const PROBE_SQL =
   "SELECT pg_is_in_recovery() AS in_recovery, (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier";
@@ -64,24 +64,39 @@ export class HealthChecker {
       result.systemIdentifier !== undefined &&
       !result.inRecovery
     ) {
+      const known = this.primaryIds.has(cluster.name);
       this.primaryIds.set(cluster.name, result.systemIdentifier);
+      // Replicas waiting for this to be verified need not wait for the next interval.
+      if (!known) for (const r of cluster.replicas) this.checkSoon(cluster, r);
     }
-    // A node whose role may not read system_identifier is checked by role alone.
-    const primaryId =
-      result.systemIdentifier === undefined
-        ? null
-        : (this.primaryIds.get(cluster.name) ?? null);
+    let primaryId: string | null = null;
+    if (
+      node.role === "replica" &&
+      result.ok &&
+      result.systemIdentifier !== undefined
+    ) {
+      primaryId = this.primaryIds.get(cluster.name) ?? null;
+      if (primaryId === null && !this.noSysid.has(cluster.primary)) {
+        // Until the primary has answered once, a server in recovery could be a
+        // standby of any cluster: it serves nothing rather than maybe wrong data.
+        node.health.recordProbe(
+          {
+            ok: false,
+            error:
+              "cannot verify it is a replica of this primary: the primary has not answered yet",
+          },
+          null,
+        );
+        cluster.refresh();
+        return result;
+      }
+    }
+    // Otherwise (a role that may not read system_identifier) it is checked by role alone.
     node.health.recordProbe(result, primaryId);
-    if (node.breaker !== null) {
-      // A probe is a query too: failures keep the circuit open, successes help close it.
-      if (!result.ok)
-        node.breaker.recordFailure(result.error ?? "probe failed");
-      else if (
-        node.health.verdict === "healthy" &&
-        node.breaker.stateName === "half_open"
-      )
-        node.breaker.recordSuccess();
-    }
+    // A failed probe keeps the circuit open. A successful one does not count
+    // towards closing it: that is for the trial queries the breaker lets through.
+    if (node.breaker !== null && !result.ok)
+      node.breaker.recordFailure(result.error ?? "probe failed");
     cluster.refresh();
     return result;
   }
@@ -102,8 +117,8 @@ export class HealthChecker {
         ...(typeof sysid === "string" ? { systemIdentifier: sysid } : {}),
       };
     } catch (err) {
-      if (sql === PROBE_SQL && classifyPgError(err) === "caller") {
-        // Most likely 42501: the role may not read pg_control_system().
+      if (sql === PROBE_SQL && (err as { code?: unknown }).code === "42501") {
+        // The role may not read pg_control_system() (EXECUTE revoked).
         this.noSysid.add(node);
         this.options.logger.warn(
           "health probe cannot read system_identifier; checking role only",

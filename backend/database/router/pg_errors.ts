@@ -50,7 +50,7 @@ export function classifyPgError(err: unknown): PgErrorKind {
   const message = typeof e.message === "string" ? e.message : "";
   // pg's own client-side failures carry no code.
   if (
-    /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection timeout|Client has encountered a connection error|Connection ended|the database system is (starting up|shutting down|in recovery mode)/i.test(
+    /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection timeout|Client has encountered a connection error|Connection ended|Cannot use a pool after calling end on the pool|the database system is (starting up|shutting down|in recovery mode)/i.test(
       message,
     )
   ) {

@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from "./clock";
-import type { ClusterConfig, RouterConfig } from "./config";
+import { MAIN_CLUSTER, type ClusterConfig, type RouterConfig } from "./config";
 import type {
   DatabaseRouter,
   ReadConnection,
@@ -14,7 +14,7 @@ import {
   NotFoundError,
   RouterClosedError,
 } from "./errors";
-import { HealthChecker } from "./health_checker";
+import { HealthChecker, withTimeout } from "./health_checker";
 import { parseLsn } from "./lag";
 import { LagMonitor } from "./lag_monitor";
 import { jsonLogger, type Logger } from "./logger";
@@ -85,6 +85,10 @@ export class ReplicaRouter implements DatabaseRouter {
   private readonly observer: RouterObserver;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly wakeTimers = new Set<NodeJS.Timeout>();
+  private readonly addingNames = new Set<string>();
+  private readonly probeTimeoutMs: number;
+  private catalogLoading = false;
+  private catalogTriedAtMs = -Infinity;
   private started: Promise<void> | null = null;
   private closed: Promise<void> | null = null;
   private nextReplicaNumber = new Map<string, number>();
@@ -115,6 +119,7 @@ export class ReplicaRouter implements DatabaseRouter {
       this.byName.get(name)!,
     );
     const timeoutMs = Math.min(5_000, config.pool.connectionTimeoutMs);
+    this.probeTimeoutMs = timeoutMs;
     this.health = new HealthChecker(() => this.clusters, {
       timeoutMs,
       clock: this.clock,
@@ -123,6 +128,7 @@ export class ReplicaRouter implements DatabaseRouter {
     this.lagMonitor = new LagMonitor(() => this.clusters, {
       timeoutMs,
       clock: this.clock,
+      onNotInRecovery: (cluster, node) => this.health.checkSoon(cluster, node),
     });
     this.volatileFunctions = new VolatileFunctionCatalog({ clock: this.clock });
     this.planner = new ReadPlanner(config, this.lagMonitor, this.logger);
@@ -252,9 +258,18 @@ export class ReplicaRouter implements DatabaseRouter {
       noteServedBy(ctx, primary.name);
       return result;
     } catch (err) {
-      if (classifyPgError(err) === "node") {
+      const kind = classifyPgError(err);
+      if (kind === "node") {
         broken = err instanceof Error ? err : new Error(String(err));
         throw this.primaryFailure(cluster, err);
+      }
+      if (kind === "read_only") {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw new NodeUnavailableError(
+          primary.name,
+          "the primary is read-only (in recovery or demoted)",
+          { cause: err },
+        );
       }
       await client.query("ROLLBACK").catch((e: unknown) => {
         broken = e instanceof Error ? e : new Error(String(e));
@@ -280,6 +295,27 @@ export class ReplicaRouter implements DatabaseRouter {
     });
   }
 
+  /**
+   * The token to return after a request that wrote to `clusterName`, or null
+   * when the primary could not be asked. Never throws: the write has already
+   * committed, and failing the response would make a client retry a write
+   * that happened. Without a token the client's next read is merely eventual.
+   */
+  async tokenAfterWrite(clusterName: string): Promise<string | null> {
+    try {
+      return await this.consistencyToken(clusterName);
+    } catch (err) {
+      this.logger.warn(
+        "could not read the primary's WAL position after a write; no consistency token sent",
+        {
+          cluster: clusterName,
+          error: describePgError(err),
+        },
+      );
+      return null;
+    }
+  }
+
   /** Runs a read: routed, retried on another node if the first fails for the node's fault. */
   async read(
     cluster: NodeCluster,
@@ -292,6 +328,8 @@ export class ReplicaRouter implements DatabaseRouter {
   ): Promise<{ rows: Row[]; node: DbNode }> {
     if (this.closed !== null) throw new RouterClosedError();
     if (raw && !this.provablyReadOnly(sql)) {
+      // Possibly a write: the request gets a token, so a later read can see it.
+      if (ctx !== undefined) ctx.wroteCluster = cluster.name;
       return {
         rows: await this.onPrimary(cluster, sql, params, ctx, "read"),
         node: cluster.primary,
@@ -337,6 +375,8 @@ export class ReplicaRouter implements DatabaseRouter {
               endpoint,
             },
           );
+          // It was a write after all: the request gets a token for it.
+          if (ctx !== undefined) ctx.wroteCluster = cluster.name;
           return {
             rows: await this.onPrimary(cluster, sql, params, ctx, "read"),
             node: cluster.primary,
@@ -387,10 +427,11 @@ export class ReplicaRouter implements DatabaseRouter {
     if (!c.readOnly) return false;
     if (c.functions.length === 0) return true;
     // Without the catalog we cannot tell a user's VOLATILE function from a pure one.
-    return (
-      this.volatileFunctions.loaded &&
-      !this.volatileFunctions.hasVolatile(c.functions)
-    );
+    if (!this.volatileFunctions.loaded) {
+      this.kickCatalog();
+      return false;
+    }
+    return !this.volatileFunctions.hasVolatile(c.functions);
   }
 
   private replicaFailed(
@@ -438,6 +479,7 @@ export class ReplicaRouter implements DatabaseRouter {
     url: string,
     options: { cluster?: string; name?: string; weight?: number } = {},
   ): Promise<DbNode> {
+    if (this.closed !== null) throw new RouterClosedError();
     const cluster = this.clusterNamed(options.cluster ?? this.main.name);
     const name = options.name ?? this.newReplicaName(cluster);
     if (!/^[a-z][a-z0-9_]{0,62}$/.test(name))
@@ -445,19 +487,33 @@ export class ReplicaRouter implements DatabaseRouter {
         "name",
         "lower-case letters, digits and _",
       );
-    if (cluster.nodes.some((n) => n.name === name))
-      throw new InvalidArgumentError("name", `"${name}" already exists`);
-    const node = this.buildNode(
-      cluster.name,
-      name,
-      "replica",
-      url,
-      options.weight ?? 1,
-    );
+    const label = this.nodeLabel(cluster.name, name);
+    if (
+      cluster.nodes.some((n) => n.name === label) ||
+      this.addingNames.has(label)
+    )
+      throw new InvalidArgumentError("name", `"${label}" already exists`);
+    // Reserved across the probe's await, so two concurrent adds cannot both pass.
+    this.addingNames.add(label);
+    try {
+      return await this.verifyAndAdd(cluster, name, url, options.weight ?? 1);
+    } finally {
+      this.addingNames.delete(label);
+    }
+  }
+
+  private async verifyAndAdd(
+    cluster: NodeCluster,
+    name: string,
+    url: string,
+    weight: number,
+  ): Promise<DbNode> {
+    const node = this.buildNode(cluster.name, name, "replica", url, weight);
     await this.health.checkNode(cluster, node);
     const snap = node.health.snapshot;
-    if (snap.verdict !== "healthy") {
+    if (snap.verdict !== "healthy" || this.closed !== null) {
       await node.pool.end().catch(() => undefined);
+      if (this.closed !== null) throw new RouterClosedError();
       throw new InvalidArgumentError(
         "connectionString",
         snap.verdict === "not_a_replica"
@@ -484,15 +540,19 @@ export class ReplicaRouter implements DatabaseRouter {
     node.disabled = true;
     cluster.replicas = cluster.replicas.filter((n) => n !== node);
     cluster.refresh();
-    const deadline = this.clock.now() + (options.drainMs ?? 10_000);
-    while (node.inFlight > 0 && this.clock.now() < deadline)
+    // Wall time, not the injected clock: this really waits.
+    const deadline = Date.now() + (options.drainMs ?? 10_000);
+    while (node.inFlight > 0 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 10));
     await node.pool.end();
   }
 
   /** A replica of `cluster` by name. @throws {NotFoundError} */
   replicaNamed(cluster: NodeCluster, name: string): DbNode {
-    const node = cluster.replicas.find((n) => n.name === name);
+    const label = this.nodeLabel(cluster.name, name);
+    const node = cluster.replicas.find(
+      (n) => n.name === name || n.name === label,
+    );
     if (node === undefined)
       throw new NotFoundError(
         `no replica named "${name}" in cluster "${cluster.name}"`,
@@ -539,7 +599,7 @@ export class ReplicaRouter implements DatabaseRouter {
     url: string,
     weight: number,
   ): DbNode {
-    const label = cluster === "main" ? name : `${cluster}.${name}`;
+    const label = this.nodeLabel(cluster, name);
     const pool = this.poolFactory(
       url,
       this.config.pool,
@@ -597,6 +657,11 @@ export class ReplicaRouter implements DatabaseRouter {
     return node;
   }
 
+  /** Nodes of the main cluster keep their name; others are `<cluster>.<name>`. */
+  private nodeLabel(cluster: string, name: string): string {
+    return cluster === MAIN_CLUSTER ? name : `${cluster}.${name}`;
+  }
+
   private newReplicaName(cluster: NodeCluster): string {
     let n = this.nextReplicaNumber.get(cluster.name) ?? 1;
     while (
@@ -611,17 +676,48 @@ export class ReplicaRouter implements DatabaseRouter {
     return `replica_${n}`;
   }
 
+  /**
+   * Loads the VOLATILE user functions from the first node that answers:
+   * pg_proc is replicated, so a replica serves when the primary is down.
+   * Bounded by the probe timeout per node.
+   */
   private async refreshCatalog(): Promise<void> {
-    try {
-      await this.volatileFunctions.load(this.main.primary.pool);
-    } catch (err) {
-      this.logger.warn(
-        "could not load the catalog of volatile functions; raw SQL calling functions goes to the primary",
-        {
-          error: describePgError(err),
-        },
-      );
+    const nodes = [
+      this.main.primary,
+      ...this.main.replicas.filter((n) => n.health.verdict === "healthy"),
+    ];
+    let lastError: unknown;
+    for (const node of nodes) {
+      try {
+        await withTimeout(
+          this.volatileFunctions.load(node.pool),
+          this.probeTimeoutMs,
+          node.name,
+        );
+        return;
+      } catch (err) {
+        lastError = err;
+      }
     }
+    this.logger.warn(
+      "could not load the catalog of volatile functions; raw SQL calling functions goes to the primary until it loads",
+      { error: describePgError(lastError) },
+    );
+  }
+
+  /** Starts a catalog load if none has succeeded, at most once per probe timeout. */
+  private kickCatalog(): void {
+    const now = this.clock.now();
+    if (
+      this.catalogLoading ||
+      now - this.catalogTriedAtMs < this.probeTimeoutMs
+    )
+      return;
+    this.catalogLoading = true;
+    this.catalogTriedAtMs = now;
+    void this.refreshCatalog().finally(() => {
+      this.catalogLoading = false;
+    });
   }
 
   private every(ms: number, task: () => Promise<void>): void {

@@ -19,6 +19,7 @@ import {
 } from "encore.dev/storage/sqldb";
 import { loadConfig } from "./router/config";
 import type { Primitive } from "./router/query_api";
+import { RouterMetrics } from "./metrics";
 import { ReplicaRouter } from "./router/replica_router";
 
 /** The primary, with the finance migrations (applied by Encore). */
@@ -47,8 +48,12 @@ const config = loadConfig({
     .join(","),
 });
 
+/** Prometheus metrics of the router, served by the `/metrics` endpoint. */
+export const metrics = new RouterMetrics();
+
 /** The router every Encore endpoint of this app uses. */
-export const router = new ReplicaRouter(config.router);
+export const router = new ReplicaRouter(config.router, { observer: metrics });
+metrics.attach(router);
 
 /** Settings of this process that are not the router's (admin token). */
 export const serviceConfig = config;

@@ -5,11 +5,10 @@
  */
 import { api, type Query } from "encore.dev/api";
 import { adminRoutes } from "./admin_handlers";
-import { router, routerReady } from "./databases";
+import { metrics, router, routerReady } from "./databases";
 import { toAPIError } from "./encore_bridge";
 import type { RouteDef, RouteInput } from "../shared/http/route";
 import { jsonLogger } from "./router/logger";
-import { RouterMetrics } from "./metrics";
 import {
   poolStats,
   replicaHealth,
@@ -24,11 +23,6 @@ import {
 const admin = new Map<string, RouteDef>(
   adminRoutes(router, jsonLogger).map((r) => [r.endpoint, r] as const),
 );
-// Gauges read the router at scrape time. Under Encore the query-path hooks
-// are not attached (the router is built in databases.ts), so the routing
-// counter and latency histogram are exported empty there; see docs/observability.md.
-const metrics = new RouterMetrics();
-metrics.attach(router);
 
 async function runAdmin<T>(endpoint: string, input: RouteInput): Promise<T> {
   await routerReady;

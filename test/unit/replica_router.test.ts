@@ -266,7 +266,55 @@ describe("health and roles", () => {
   });
 });
 
+describe("verification against the primary", () => {
+  it("serves nothing from a 'replica' until the primary has answered, then verifies it at once", async () => {
+    const clock = new ManualClock();
+    const config = loadConfig({
+      DATABASE_URL: "postgres://u@primary/app",
+      READ_REPLICA_URLS: "postgres://u@r1/app",
+      REPLICA_HEALTH_CHECK_INTERVAL: "1h",
+    });
+    const pools = new Map<string, FakePool>();
+    const router = new ReplicaRouter(config.router, {
+      clock,
+      logger: silentLogger,
+      poolFactory: (url) => {
+        const host = new URL(url).hostname;
+        const p = new FakePool(host, host !== "primary");
+        if (host === "primary") p.down = true;
+        pools.set(host, p);
+        return p;
+      },
+    });
+    await router.start();
+    const r1 = router.clusters[0]!.replicas[0]!;
+    expect(r1.state({})).not.toBe("healthy");
+    expect(r1.health.snapshot.lastError).toMatch(/cannot verify/);
+    expect(router.clusters[0]!.serving).toEqual([]);
+    pools.get("primary")!.down = false;
+    await router.health.checkNode(
+      router.clusters[0]!,
+      router.clusters[0]!.primary,
+    );
+    await new Promise((r) => setTimeout(r, 10)); // the replica re-probe it triggers
+    expect(r1.health.verdict).toBe("healthy");
+    expect(await readOnce(router)).toBe("replica_1");
+    await router.close();
+  });
+});
+
 describe("write path", () => {
+  it("never fails a committed write because its consistency token could not be read", async () => {
+    const { router, pool, warnings } = await setup();
+    pool("primary").down = true;
+    expect(await router.tokenAfterWrite("main")).toBeNull();
+    expect(warnings.some((w) => w.includes("no consistency token sent"))).toBe(
+      true,
+    );
+    pool("primary").down = false;
+    expect(await router.tokenAfterWrite("main")).toBe("main:0/100");
+  });
+
   it("fails fast with unavailable when the primary cannot be reached", async () => {
     const { router, pool } = await setup();
     pool("primary").down = true;

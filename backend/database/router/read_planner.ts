@@ -2,8 +2,6 @@ import type { RouterConfig } from "./config";
 import type { Consistency, ConsistencyToken } from "./consistency";
 import type { DbNode } from "./db_node";
 import { parseLsn } from "./lag";
-import type { LagMonitor } from "./lag_monitor";
-import type { Logger } from "./logger";
 import type { FallbackReason, NodeCluster } from "./node_cluster";
 
 /** Why a read went where it went (the `reason` label of `read_routing_total`). */
@@ -36,11 +34,7 @@ export class ReadPlanner {
   private readonly disabledEndpoints: Set<string>;
   private readonly maxWaitMs: number;
 
-  constructor(
-    config: RouterConfig,
-    private readonly lagMonitor: LagMonitor,
-    private readonly logger: Logger,
-  ) {
+  constructor(config: RouterConfig) {
     this.replicaReadsEnabled = config.useReadReplicas;
     this.enabledEndpoints =
       config.enabledEndpoints === null

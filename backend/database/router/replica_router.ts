@@ -14,7 +14,7 @@ import {
   NotFoundError,
   RouterClosedError,
 } from "./errors";
-import { HealthChecker, withTimeout } from "./health_checker";
+import { HealthChecker } from "./health_checker";
 import { parseLsn } from "./lag";
 import { LagMonitor } from "./lag_monitor";
 import { jsonLogger, type Logger } from "./logger";
@@ -41,7 +41,7 @@ import {
 } from "./request_context";
 import { createSelector } from "./selectors";
 import { ConcurrencyCaps } from "./concurrency_caps";
-import { classifySqlCached } from "./sql_classifier";
+import { RawSqlGate } from "./raw_sql_gate";
 import { VolatileFunctionCatalog } from "./volatile_functions";
 
 /** Hooks for metrics; called synchronously on the query path, so keep them cheap. */
@@ -72,7 +72,8 @@ export class ReplicaRouter implements DatabaseRouter {
   readonly clusters: NodeCluster[];
   readonly health: HealthChecker;
   readonly lagMonitor: LagMonitor;
-  readonly volatileFunctions: VolatileFunctionCatalog;
+  /** Decides whether raw SQL may go to a replica (classifier + VOLATILE functions). */
+  readonly rawSql: RawSqlGate;
   readonly planner: ReadPlanner;
   readonly caps: ConcurrencyCaps;
   readonly clock: Clock;
@@ -86,9 +87,6 @@ export class ReplicaRouter implements DatabaseRouter {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly wakeTimers = new Set<NodeJS.Timeout>();
   private readonly addingNames = new Set<string>();
-  private readonly probeTimeoutMs: number;
-  private catalogLoading = false;
-  private catalogTriedAtMs = -Infinity;
   private started: Promise<void> | null = null;
   private closed: Promise<void> | null = null;
   private nextReplicaNumber = new Map<string, number>();
@@ -119,7 +117,6 @@ export class ReplicaRouter implements DatabaseRouter {
       this.byName.get(name)!,
     );
     const timeoutMs = Math.min(5_000, config.pool.connectionTimeoutMs);
-    this.probeTimeoutMs = timeoutMs;
     this.health = new HealthChecker(() => this.clusters, {
       timeoutMs,
       clock: this.clock,
@@ -130,8 +127,16 @@ export class ReplicaRouter implements DatabaseRouter {
       clock: this.clock,
       onNotInRecovery: (cluster, node) => this.health.checkSoon(cluster, node),
     });
-    this.volatileFunctions = new VolatileFunctionCatalog({ clock: this.clock });
-    this.planner = new ReadPlanner(config, this.lagMonitor, this.logger);
+    this.rawSql = new RawSqlGate(
+      new VolatileFunctionCatalog({ clock: this.clock }),
+      // pg_proc is replicated: any healthy replica can answer when the primary cannot.
+      () => [
+        this.main.primary,
+        ...this.main.replicas.filter((n) => n.health.verdict === "healthy"),
+      ],
+      { timeoutMs, clock: this.clock, logger: this.logger },
+    );
+    this.planner = new ReadPlanner(config);
     this.caps = new ConcurrencyCaps({
       perUser: config.maxConcurrentQueriesPerUser,
       perOrg: config.maxConcurrentQueriesPerOrg,
@@ -147,10 +152,10 @@ export class ReplicaRouter implements DatabaseRouter {
   start(): Promise<void> {
     this.started ??= (async () => {
       await this.health.checkAll();
-      await Promise.all([this.lagMonitor.sampleAll(), this.refreshCatalog()]);
+      await Promise.all([this.lagMonitor.sampleAll(), this.rawSql.refresh()]);
       this.every(this.config.healthCheckIntervalMs, async () => {
         await this.health.checkAll();
-        if (this.volatileFunctions.isStale()) await this.refreshCatalog();
+        if (this.rawSql.catalog.isStale()) await this.rawSql.refresh();
       });
       this.every(this.config.lagPollIntervalMs, () =>
         this.lagMonitor.sampleAll(),
@@ -327,7 +332,7 @@ export class ReplicaRouter implements DatabaseRouter {
     raw: boolean,
   ): Promise<{ rows: Row[]; node: DbNode }> {
     if (this.closed !== null) throw new RouterClosedError();
-    if (raw && !this.provablyReadOnly(sql)) {
+    if (raw && !this.rawSql.provablyReadOnly(sql)) {
       // Possibly a write: the request gets a token, so a later read can see it.
       if (ctx !== undefined) ctx.wroteCluster = cluster.name;
       return {
@@ -420,18 +425,6 @@ export class ReplicaRouter implements DatabaseRouter {
       }
       throw err;
     }
-  }
-
-  private provablyReadOnly(sql: string): boolean {
-    const c = classifySqlCached(sql);
-    if (!c.readOnly) return false;
-    if (c.functions.length === 0) return true;
-    // Without the catalog we cannot tell a user's VOLATILE function from a pure one.
-    if (!this.volatileFunctions.loaded) {
-      this.kickCatalog();
-      return false;
-    }
-    return !this.volatileFunctions.hasVolatile(c.functions);
   }
 
   private replicaFailed(
@@ -674,50 +667,6 @@ export class ReplicaRouter implements DatabaseRouter {
       n++;
     this.nextReplicaNumber.set(cluster.name, n + 1);
     return `replica_${n}`;
-  }
-
-  /**
-   * Loads the VOLATILE user functions from the first node that answers:
-   * pg_proc is replicated, so a replica serves when the primary is down.
-   * Bounded by the probe timeout per node.
-   */
-  private async refreshCatalog(): Promise<void> {
-    const nodes = [
-      this.main.primary,
-      ...this.main.replicas.filter((n) => n.health.verdict === "healthy"),
-    ];
-    let lastError: unknown;
-    for (const node of nodes) {
-      try {
-        await withTimeout(
-          this.volatileFunctions.load(node.pool),
-          this.probeTimeoutMs,
-          node.name,
-        );
-        return;
-      } catch (err) {
-        lastError = err;
-      }
-    }
-    this.logger.warn(
-      "could not load the catalog of volatile functions; raw SQL calling functions goes to the primary until it loads",
-      { error: describePgError(lastError) },
-    );
-  }
-
-  /** Starts a catalog load if none has succeeded, at most once per probe timeout. */
-  private kickCatalog(): void {
-    const now = this.clock.now();
-    if (
-      this.catalogLoading ||
-      now - this.catalogTriedAtMs < this.probeTimeoutMs
-    )
-      return;
-    this.catalogLoading = true;
-    this.catalogTriedAtMs = now;
-    void this.refreshCatalog().finally(() => {
-      this.catalogLoading = false;
-    });
   }
 
   private every(ms: number, task: () => Promise<void>): void {

@@ -1,0 +1,76 @@
+import type { Clock } from "./clock";
+import type { DbNode } from "./db_node";
+import { withTimeout } from "./health_checker";
+import type { Logger } from "./logger";
+import { describePgError } from "./pg_errors";
+import { classifySqlCached } from "./sql_classifier";
+import type { VolatileFunctionCatalog } from "./volatile_functions";
+
+/**
+ * Decides whether raw SQL may run on a replica: the classifier must prove it
+ * read-only, and no function it calls may be a VOLATILE user function.
+ * Until the catalog of those functions has loaded, any call is suspect.
+ */
+export class RawSqlGate {
+  private loading = false;
+  private triedAtMs = -Infinity;
+
+  constructor(
+    readonly catalog: VolatileFunctionCatalog,
+    /** Nodes to load the catalog from, in order of preference. */
+    private readonly sources: () => readonly DbNode[],
+    private readonly options: {
+      timeoutMs: number;
+      clock: Clock;
+      logger: Logger;
+    },
+  ) {}
+
+  /** True only for SQL proven read-only that calls no VOLATILE user function. */
+  provablyReadOnly(sql: string): boolean {
+    const c = classifySqlCached(sql);
+    if (!c.readOnly) return false;
+    if (c.functions.length === 0) return true;
+    // Without the catalog a user's VOLATILE function cannot be told from a pure one.
+    if (!this.catalog.loaded) {
+      this.kick();
+      return false;
+    }
+    return !this.catalog.hasVolatile(c.functions);
+  }
+
+  /**
+   * Loads the catalog from the first source that answers, each bounded by
+   * the probe timeout; logs when none does. Never throws.
+   */
+  async refresh(): Promise<void> {
+    let lastError: unknown;
+    for (const node of this.sources()) {
+      try {
+        await withTimeout(
+          this.catalog.load(node.pool),
+          this.options.timeoutMs,
+          node.name,
+        );
+        return;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    this.options.logger.warn(
+      "could not load the catalog of volatile functions; raw SQL calling functions goes to the primary until it loads",
+      { error: describePgError(lastError) },
+    );
+  }
+
+  /** Starts a load when none has succeeded, at most once per timeout period. */
+  private kick(): void {
+    const now = this.options.clock.now();
+    if (this.loading || now - this.triedAtMs < this.options.timeoutMs) return;
+    this.loading = true;
+    this.triedAtMs = now;
+    void this.refresh().finally(() => {
+      this.loading = false;
+    });
+  }
+}

@@ -40,7 +40,7 @@ export abstract class QueryApi {
     raw: boolean,
   ): Promise<Row[]>;
 
-  /** Streams the rows of a template-literal query. */
+  /** Yields the rows of a template-literal query (fetched in one round trip, not through a server-side cursor). */
   async *query<T extends Row = Row>(
     strings: TemplateStringsArray,
     ...params: Primitive[]
@@ -73,7 +73,7 @@ export abstract class QueryApi {
     await this.run(buildSql(strings), normalise(params), false);
   }
 
-  /** Streams the rows of `sql` with `$1..$n` placeholders. */
+  /** Yields the rows of `sql` with `$1..$n` placeholders (fetched in one round trip). */
   async *rawQuery<T extends Row = Row>(
     sql: string,
     ...params: Primitive[]

@@ -53,6 +53,20 @@ class FakePool implements PgPool {
       this.pointHits++;
       return Promise.resolve(POINT_RESULT);
     }
+    // The lag sample (it also asks pg_is_in_recovery(), so it is matched first).
+    if (text.includes("AS replay_lsn")) {
+      return Promise.resolve({
+        rows: [
+          {
+            in_recovery: this.inRecovery,
+            receive_lsn: LSN,
+            replay_lsn: LSN,
+            replay_age_ms: 0,
+            receiver_status: "streaming",
+          },
+        ],
+      });
+    }
     if (text.includes("pg_is_in_recovery")) {
       return Promise.resolve({
         rows: [
@@ -61,11 +75,6 @@ class FakePool implements PgPool {
             system_identifier: "7300000000000000001",
           },
         ],
-      });
-    }
-    if (text.includes("pg_last_wal_receive_lsn")) {
-      return Promise.resolve({
-        rows: [{ receive_lsn: LSN, replay_lsn: LSN, replay_ms: Date.now() }],
       });
     }
     if (text.includes("pg_current_wal_lsn"))

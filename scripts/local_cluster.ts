@@ -261,7 +261,7 @@ function validateName(kind: string, name: string): void {
 }
 
 /** A loopback port that was free a moment ago (bind to 0, read, close). */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once("error", reject);

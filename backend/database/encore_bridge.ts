@@ -1,7 +1,8 @@
 import { APIError, ErrCode } from "encore.dev/api";
 import type { Consistency } from "./router/consistency";
 import { parseConsistencyHeader, parseToken } from "./router/consistency";
-import { RouterError, type RouterErrorCode } from "./router/errors";
+import type { RouterErrorCode } from "./router/errors";
+import { toRouterError } from "./router/pg_errors";
 import {
   runWithRequestContext,
   type RequestContext,
@@ -91,8 +92,9 @@ function requestedConsistency(
 /** Maps a thrown error to an Encore `APIError`. */
 export function toAPIError(err: unknown): APIError {
   if (err instanceof APIError) return err;
-  if (err instanceof RouterError)
-    return new APIError(CODES[err.code], err.message, err);
+  const known = toRouterError(err);
+  if (known !== null)
+    return new APIError(CODES[known.code], known.message, known);
   return new APIError(
     ErrCode.Internal,
     "internal error",

@@ -1,4 +1,5 @@
 import type { DbNode, PoolStats } from "./router/db_node";
+import { formatLsn } from "./router/lag";
 import type { ReplicaRouter } from "./router/replica_router";
 import { HttpResponse, type RouteDef } from "../shared/http/route";
 
@@ -139,7 +140,7 @@ export function replicaLag(router: ReplicaRouter): ReplicaLagResponse {
       maxLagSeconds: router.config.maxLagSeconds,
       maxLagBytes: router.config.maxLagBytes,
     },
-    primaryLsn: formatOptionalLsn(router.lagMonitor.lastPrimaryLsn(main.name)),
+    primaryLsn: optionalLsn(router.lagMonitor.lastPrimaryLsn(main.name)),
   };
 }
 
@@ -219,7 +220,6 @@ function nodeStatus(router: ReplicaRouter, node: DbNode): NodeStatus {
   };
 }
 
-function formatOptionalLsn(lsn: bigint | null): string | null {
-  if (lsn === null) return null;
-  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+function optionalLsn(lsn: bigint | null): string | null {
+  return lsn === null ? null : formatLsn(lsn);
 }

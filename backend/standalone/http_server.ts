@@ -6,11 +6,10 @@ import {
 } from "../database/router/consistency";
 import {
   InvalidArgumentError,
-  RouterError,
   type RouterErrorCode,
 } from "../database/router/errors";
 import type { Logger } from "../database/router/logger";
-import { describePgError } from "../database/router/pg_errors";
+import { describePgError, toRouterError } from "../database/router/pg_errors";
 import {
   runWithRequestContext,
   type RequestContext,
@@ -43,8 +42,6 @@ export interface HttpServerOptions {
   adminToken: string | null;
   /** Called after a handler that wrote, to get the X-Consistency-Token value. */
   consistencyToken?: (cluster: string) => Promise<string | null>;
-  /** Runs around every request (caps, metrics). */
-  wrap?: <T>(ctx: RequestContext, fn: () => Promise<T>) => Promise<T>;
 }
 
 /** The HTTP server plus a graceful stop. */
@@ -175,8 +172,9 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     }
 
     try {
-      const run = () => runWithRequestContext(ctx, () => route.handle(input));
-      const result = await (options.wrap ? options.wrap(ctx, run) : run());
+      const result = await runWithRequestContext(ctx, () =>
+        route.handle(input),
+      );
       if (
         ctx.wroteCluster !== undefined &&
         options.consistencyToken !== undefined
@@ -206,26 +204,16 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     err: unknown,
     endpoint: string,
   ): void {
-    if (err instanceof RouterError) {
-      if (err.code === "internal" || err.code === "unavailable") {
+    const known = toRouterError(err);
+    if (known !== null) {
+      if (known.code === "internal" || known.code === "unavailable") {
         options.logger.warn("request failed", {
           endpoint,
-          code: err.code,
-          error: err.message,
+          code: known.code,
+          error: known.message,
         });
       }
-      return sendError(res, STATUS[err.code], err.code, err.message);
-    }
-    const sqlstate = (err as { code?: unknown } | null)?.code;
-    if (typeof sqlstate === "string" && /^(22|23)/.test(sqlstate)) {
-      // Data or constraint errors from PostgreSQL: the caller's input, but the
-      // server's message may quote values, so say only what kind of problem.
-      return sendError(
-        res,
-        400,
-        "invalid_argument",
-        `the database rejected the value (SQLSTATE ${sqlstate})`,
-      );
+      return sendError(res, STATUS[known.code], known.code, known.message);
     }
     options.logger.error("request failed", {
       endpoint,

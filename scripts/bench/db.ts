@@ -156,3 +156,15 @@ export async function seedFinance(
     idOf,
   };
 }
+
+/** Reads routed to the primary and to the replicas of the main cluster so far. */
+export function readCounts(router: ReplicaRouter): {
+  primary: number;
+  replicas: number;
+} {
+  const c = router.clusters[0]!;
+  return {
+    primary: c.primary.reads,
+    replicas: c.replicas.reduce((n, r) => n + r.reads, 0),
+  };
+}

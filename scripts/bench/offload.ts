@@ -19,7 +19,7 @@ import {
   runLoad,
   signed,
 } from "./common";
-import { startRouter } from "./db";
+import { readCounts, startRouter } from "./db";
 import { postmasterPid, serverCpuSeconds } from "./proc_cpu";
 
 const CONCURRENCY = 16;
@@ -39,17 +39,6 @@ interface Round {
   replicaCpuPerK: number;
   clientCpuPerK: number;
   errors: number;
-}
-
-function readCounts(router: ReplicaRouter): {
-  primary: number;
-  replicas: number;
-} {
-  const c = router.clusters[0]!;
-  return {
-    primary: c.primary.reads,
-    replicas: c.replicas.reduce((n, r) => n + r.reads, 0),
-  };
 }
 
 /** Scenario entry point. */

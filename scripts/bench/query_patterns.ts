@@ -10,21 +10,10 @@ import type { ReplicaRouter } from "../../backend/database/router/replica_router
 import { FinanceRepository } from "../../backend/shared/repositories/finance_repository";
 import type { BenchContext, Section, Table } from "./common";
 import { fmt, fmtInt, median, rotate } from "./common";
-import { sqlOnce, startRouter, waitForReplicas } from "./db";
+import { readCounts, sqlOnce, startRouter, waitForReplicas } from "./db";
 
 const BIG_ORG = 1_000_000;
 const PAGE = 50;
-
-function replicaReads(router: ReplicaRouter): {
-  primary: number;
-  replicas: number;
-} {
-  const c = router.clusters[0]!;
-  return {
-    primary: c.primary.reads,
-    replicas: c.replicas.reduce((n, r) => n + r.reads, 0),
-  };
-}
 
 async function timed<T>(
   fn: () => Promise<T>,
@@ -60,10 +49,10 @@ export async function queryPatterns(ctx: BenchContext): Promise<Section> {
   const tables: Table[] = [];
   const notes: string[] = [];
   try {
-    const before = replicaReads(router);
+    const before = readCounts(router);
     await pagination(ctx, router, repo, rowsWanted, tables, notes);
     await totals(ctx, repo, tables, notes);
-    const after = replicaReads(router);
+    const after = readCounts(router);
     notes.push(
       `Reads served by replicas in this scenario: ${fmtInt(after.replicas - before.replicas)} of ${fmtInt(after.replicas - before.replicas + after.primary - before.primary)}.`,
       `Seeding: INSERT … SELECT generate_series of ${fmtInt(rowsWanted)} rows ${fmt(insert.ms / 1000, 1)} s, ` +

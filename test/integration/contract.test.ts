@@ -9,7 +9,7 @@
  *   bearer token; its switches have the documented effect on routing.
  */
 import { readFile } from "node:fs/promises";
-import net from "node:net";
+import { freePort } from "../../scripts/local_cluster";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startTestApp, type HttpResult, type TestApp } from "./helpers/app";
@@ -37,16 +37,7 @@ function withPassword(url: string): string {
 }
 
 /** A loopback port nobody listens on (bound and released). */
-function deadPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen({ host: "127.0.0.1", port: 0 }, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+const deadPort = freePort;
 
 const MONITORING_GETS = [
   "/v1/system/database/replicas/status",

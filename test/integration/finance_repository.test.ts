@@ -60,13 +60,11 @@ function handle(
     body?: unknown;
   },
 ) {
-  return routes
-    .get(endpoint)!
-    .handle({
-      params: input.params ?? {},
-      query: input.query ?? {},
-      body: input.body,
-    }) as Promise<any>;
+  return routes.get(endpoint)!.handle({
+    params: input.params ?? {},
+    query: input.query ?? {},
+    body: input.body,
+  }) as Promise<any>;
 }
 
 /** Strictly after, in (occurredAt, id) order. Same-format ISO text compares as text. */

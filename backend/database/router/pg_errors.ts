@@ -1,3 +1,5 @@
+import { InvalidArgumentError, RouterError } from "./errors";
+
 /**
  * Sorts a `pg` error by whose fault it is, which decides retry and blame:
  * - `node`: the server or the connection failed (refused, reset, timeout,
@@ -67,4 +69,22 @@ export function describePgError(err: unknown): string {
   const message = typeof e.message === "string" ? e.message : "unknown error";
   // Connection errors can echo the URL; strip anything that looks like credentials.
   return (code + message).replace(/\/\/[^@\s/]*@/g, "//***@").slice(0, 300);
+}
+
+/**
+ * The error as the caller should see it: router errors as they are;
+ * PostgreSQL data and constraint errors (SQLSTATE classes 22, 23) as a 400
+ * that names only the SQLSTATE, since the server's message may quote values;
+ * null for anything else (an internal error). Both front doors use this.
+ */
+export function toRouterError(err: unknown): RouterError | null {
+  if (err instanceof RouterError) return err;
+  const sqlstate = (err as { code?: unknown } | null)?.code;
+  if (typeof sqlstate === "string" && /^(22|23)[0-9A-Z]{3}$/.test(sqlstate)) {
+    return new InvalidArgumentError(
+      "value",
+      `the database rejected it (SQLSTATE ${sqlstate})`,
+    );
+  }
+  return null;
 }

@@ -177,11 +177,6 @@ export class ReplicaRouter implements DatabaseRouter {
     return this.closed;
   }
 
-  /** True after close() was called. */
-  get isClosed(): boolean {
-    return this.closed !== null;
-  }
-
   /** The cluster holding `orgId` (the main cluster when undefined). */
   clusterOf(orgId: number | undefined): NodeCluster {
     return orgId === undefined ? this.main : this.ranges.lookup(orgId);

@@ -12,7 +12,7 @@ import {
   type LocalCluster,
 } from "../../scripts/local_cluster";
 import { createApp } from "./app";
-import { runMigrations } from "./migrate";
+import { MIGRATIONS_DIR, runMigrations } from "./migrate";
 
 const root = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -52,10 +52,10 @@ async function main(): Promise<void> {
 
   const { applied } = await runMigrations(
     config.router.clusters[0]!.primaryUrl,
-    path.join(root, "migrations"),
+    MIGRATIONS_DIR,
   );
   for (const c of config.router.clusters.slice(1))
-    await runMigrations(c.primaryUrl, path.join(root, "migrations"));
+    await runMigrations(c.primaryUrl, MIGRATIONS_DIR);
   if (applied.length > 0) log.info("migrations applied", { versions: applied });
 
   const app = await createApp(config, { logger: log });

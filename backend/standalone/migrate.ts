@@ -1,6 +1,17 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
+
+/**
+ * The migrations of the main database, beside the `SQLDatabase("primary")`
+ * that declares them in backend/database/databases.ts: Encore's parser takes
+ * only a local relative path without ".." (`tsparser/litparser/src/lib.rs`,
+ * `LocalRelPath`), so this is the one copy both front doors apply.
+ */
+export const MIGRATIONS_DIR = fileURLToPath(
+  new URL("../database/migrations", import.meta.url),
+);
 
 /**
  * Encore's migration file names (`tsparser/src/parser/resources/infra/sqldb.rs`,

@@ -3,7 +3,6 @@
  * way the service builds them, replication catch-up, and the finance seed.
  * All traffic goes to the local cluster on 127.0.0.1.
  */
-import path from "node:path";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { loadConfig } from "../../backend/database/router/config";
@@ -12,7 +11,10 @@ import {
   ReplicaRouter,
   type RouterDeps,
 } from "../../backend/database/router/replica_router";
-import { runMigrations } from "../../backend/standalone/migrate";
+import {
+  MIGRATIONS_DIR,
+  runMigrations,
+} from "../../backend/standalone/migrate";
 import type { ClusterNode, LocalCluster } from "../local_cluster";
 import type { Seed } from "./common";
 
@@ -120,12 +122,9 @@ const SEED_ORGS = 100;
  * and expenses spread over orgs 1..{@link SEED_ORGS} with one
  * `INSERT ... SELECT generate_series`, vacuums, and waits for the replicas.
  */
-export async function seedFinance(
-  cluster: LocalCluster,
-  repoRoot: string,
-): Promise<Seed> {
+export async function seedFinance(cluster: LocalCluster): Promise<Seed> {
   const url = cluster.primary.url;
-  await runMigrations(url, path.join(repoRoot, "migrations"));
+  await runMigrations(url, MIGRATIONS_DIR);
   for (const table of ["revenues", "expenses"]) {
     const done = table === "revenues" ? "received" : "paid";
     await sqlOnce(

@@ -132,7 +132,7 @@ async function main(): Promise<void> {
     );
     postgres = v?.v ?? postgres;
     log("migrating and seeding the finance schema");
-    const seed = await seedFinance(cluster, repoRoot);
+    const seed = await seedFinance(cluster);
     const ctx: BenchContext = {
       cluster,
       quick: args.quick,

@@ -8,7 +8,6 @@ import { randomBytes, randomInt } from "node:crypto";
 import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { DatabaseRouter } from "../../backend/database/router/connections";
 import { InvalidArgumentError } from "../../backend/database/router/errors";
@@ -19,12 +18,14 @@ import {
   FinanceRepository,
   type FinanceItem,
 } from "../../backend/shared/repositories/finance_repository";
-import { runMigrations } from "../../backend/standalone/migrate";
+import {
+  MIGRATIONS_DIR as MIGRATIONS,
+  runMigrations,
+} from "../../backend/standalone/migrate";
 import { sql } from "./helpers/clusters";
 import { PrimaryOnlyRouter } from "./helpers/primary_only_router";
 
 const { primaryUrl, replicaUrls } = inject("clusterUrls");
-const MIGRATIONS = fileURLToPath(new URL("../../migrations", import.meta.url));
 const ISO_MICROS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
 let router: PrimaryOnlyRouter;

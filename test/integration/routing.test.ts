@@ -158,9 +158,11 @@ describe("org-range routing to a second cluster", () => {
 
   beforeAll(async () => {
     shard = await withFreshCluster(1);
-    const { runMigrations } = await import("../../backend/standalone/migrate");
+    const { MIGRATIONS_DIR, runMigrations } = await import(
+      "../../backend/standalone/migrate"
+    );
     const { repoRoot } = await import("./helpers/clusters");
-    await runMigrations(shard.primary.url, `${repoRoot}/migrations`);
+    await runMigrations(shard.primary.url, MIGRATIONS_DIR);
     t = await startTestApp(primaryUrl, replicaUrls, {
       ORG_RANGES: JSON.stringify([
         { minOrgId: 0, maxOrgId: 999_999, cluster: "main" },

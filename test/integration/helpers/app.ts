@@ -9,9 +9,10 @@ import {
 } from "../../../backend/database/router/logger";
 import type { RouterDeps } from "../../../backend/database/router/replica_router";
 import { createApp, type App } from "../../../backend/standalone/app";
-import { runMigrations } from "../../../backend/standalone/migrate";
-import path from "node:path";
-import { repoRoot } from "./clusters";
+import {
+  MIGRATIONS_DIR,
+  runMigrations,
+} from "../../../backend/standalone/migrate";
 
 /** A running test service. */
 export interface TestApp {
@@ -51,7 +52,7 @@ export async function startTestApp(
   env: Record<string, string> = {},
   deps: RouterDeps & { logger?: Logger } = {},
 ): Promise<TestApp> {
-  await runMigrations(primaryUrl, path.join(repoRoot, "migrations"));
+  await runMigrations(primaryUrl, MIGRATIONS_DIR);
   const config = loadConfig({
     ...FAST_ENV,
     ...env,

@@ -2,43 +2,51 @@ import {
   collectDefaultMetrics,
   Counter,
   Gauge,
-  Histogram,
+  type Histogram,
   Registry,
 } from "prom-client";
+import { DurationHistogram } from "./duration_histogram";
+import {
+  clusterFigures,
+  replicaFigures,
+  type ReadCount,
+  type ReadFailureCount,
+  type ReplicaFigures,
+  type RouterMetricsSnapshot,
+} from "./metrics_snapshot";
 import type { DbNode } from "./router/db_node";
 import type { RouteReason } from "./router/read_planner";
-import type { ReplicaRouter, RouterObserver } from "./router/replica_router";
-
-const DURATION_BUCKETS = [
-  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-  10,
-] as const;
-
-/** One histogram series kept as plain numbers: per-bucket (not cumulative) counts, sum, count. */
-interface DurationSeries {
-  readonly counts: Float64Array;
-  sum: number;
-  count: number;
-}
+import type {
+  ReadFailureOutcome,
+  ReplicaRouter,
+  RouterObserver,
+} from "./router/replica_router";
 
 /**
- * Prometheus metrics of one router. The query path only adds to plain
- * numbers held in maps keyed by node object (no label strings, no hashing,
- * no prom-client call); everything is handed to prom-client when `/metrics`
- * is scraped. Gauges are computed at scrape time from the router's state.
+ * The router's key figures. The query path only adds to plain numbers held
+ * in maps keyed by node object (no label strings, no hashing, no
+ * prom-client call). Two readers share that one state: the Prometheus
+ * registry (`render`, at scrape time) and `snapshot()` (what the Encore
+ * metrics publisher pushes). Gauges are computed from the router's state
+ * when read.
  */
 export class RouterMetrics implements RouterObserver {
+  /** The Prometheus registry `render` exposes. */
   readonly registry = new Registry();
   private router: ReplicaRouter | null = null;
   private readonly routeCounts = new Map<
     DbNode,
     Map<string, Map<RouteReason, { n: number }>>
   >();
-  private readonly durations = new Map<
+  private readonly failureCounts = new Map<
     DbNode,
-    { read: DurationSeries; write: DurationSeries }
+    Record<ReadFailureOutcome, number>
   >();
+  private readonly durations = new DurationHistogram(
+    "db_query_duration_seconds",
+  );
 
+  /** @param options.defaultMetrics also export prom-client's process metrics (default true). */
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (options.defaultMetrics !== false)
@@ -67,89 +75,76 @@ export class RouterMetrics implements RouterObserver {
         }
       },
     });
+    new Counter({
+      name: "read_failures_total",
+      help: "Read attempts that failed for the node's fault, by node and outcome (retried on another node, or failed with 503)",
+      labelNames: ["node", "outcome"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const f of self.readFailureCounts())
+          this.inc({ node: f.node, outcome: f.outcome }, f.count);
+      },
+    });
     // prom-client's Histogram cannot be filled from precomputed buckets, so
     // this one series is exposed through a small collector of its own.
+    const durations = this.durations;
     this.registry.registerMetric({
-      name: "db_query_duration_seconds",
+      name: durations.name,
       help: "Statement latency by node and kind (read/write)",
       type: "histogram",
       aggregator: "sum",
       get: async () => ({
-        name: "db_query_duration_seconds",
+        name: durations.name,
         help: "Statement latency by node and kind (read/write)",
         type: "histogram",
         aggregator: "sum",
-        values: self.durationValues(),
+        values: durations.samples(),
       }),
     } as unknown as Histogram);
-    const replicas = () =>
-      self.router?.clusters.flatMap((c) => c.replicas) ?? [];
-    new Gauge({
-      name: "replica_lag_seconds",
-      help: "Replay lag of each replica in seconds (absent when unknown)",
-      labelNames: ["replica"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const n of replicas()) {
-          const s = n.lag!.reading.lagSeconds;
-          if (s !== null) this.set({ replica: n.name }, s);
-        }
-      },
-    });
-    new Gauge({
-      name: "replica_lag_bytes",
-      help: "Replay lag of each replica in bytes of WAL (absent when unknown)",
-      labelNames: ["replica"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const n of replicas()) {
-          const b = n.lag!.reading.lagBytes;
-          if (b !== null) this.set({ replica: n.name }, b);
-        }
-      },
-    });
-    new Gauge({
-      name: "replica_health",
-      help: "1 when the replica's last health verdict is healthy, else 0",
-      labelNames: ["replica"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const n of replicas())
-          this.set({ replica: n.name }, n.health.verdict === "healthy" ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: "replica_serving",
-      help: "1 when the replica may serve eventual reads now (healthy, circuit not open, within the lag bound)",
-      labelNames: ["replica"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const c of self.router?.clusters ?? []) {
-          for (const n of c.replicas)
-            this.set({ replica: n.name }, c.serving.includes(n) ? 1 : 0);
-        }
-      },
-    });
-    new Gauge({
-      name: "circuit_breaker_state",
-      help: "Circuit breaker of each replica: 0 closed, 1 half-open, 2 open",
-      labelNames: ["replica"] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const n of replicas()) {
-          const s = n.breaker!.stateName;
-          this.set(
-            { replica: n.name },
-            s === "closed" ? 0 : s === "half_open" ? 1 : 2,
-          );
-        }
-      },
-    });
+    const replicaGauge = (
+      name: string,
+      help: string,
+      value: (r: ReplicaFigures) => number | null,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["replica"] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const r of self.replicas()) {
+            const v = value(r);
+            if (v !== null) this.set({ replica: r.name }, v);
+          }
+        },
+      });
+    replicaGauge(
+      "replica_lag_seconds",
+      "Replay lag of each replica in seconds (absent when unknown)",
+      (r) => r.lagSeconds,
+    );
+    replicaGauge(
+      "replica_lag_bytes",
+      "Replay lag of each replica in bytes of WAL (absent when unknown)",
+      (r) => r.lagBytes,
+    );
+    replicaGauge(
+      "replica_health",
+      "1 when the replica's last health verdict is healthy, else 0",
+      (r) => r.healthy,
+    );
+    replicaGauge(
+      "replica_serving",
+      "1 when the replica may serve eventual reads now (healthy, circuit not open, within the lag bound)",
+      (r) => r.serving,
+    );
+    replicaGauge(
+      "circuit_breaker_state",
+      "Circuit breaker of each replica: 0 closed, 1 half-open, 2 open",
+      (r) => r.circuitState,
+    );
     new Gauge({
       name: "db_pool_connections",
       help: "Pool connections per node by state (total, idle, waiting clients, max)",
@@ -175,6 +170,7 @@ export class RouterMetrics implements RouterObserver {
     this.router = router;
   }
 
+  /** @inheritdoc */
   onRoute(node: DbNode, endpoint: string, reason: RouteReason): void {
     let byEndpoint = this.routeCounts.get(node);
     if (byEndpoint === undefined)
@@ -187,59 +183,41 @@ export class RouterMetrics implements RouterObserver {
     else c.n++;
   }
 
+  /** @inheritdoc */
   onQuery(node: DbNode, kind: "read" | "write", seconds: number): void {
-    let series = this.durations.get(node);
-    if (series === undefined) {
-      series = { read: newSeries(), write: newSeries() };
-      this.durations.set(node, series);
-    }
-    const s = series[kind];
-    let i = 0;
-    while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
-    s.counts[i]!++;
-    s.sum += seconds;
-    s.count++;
+    this.durations.observe(node, kind, seconds);
   }
 
-  /** Histogram samples in prom-client's exposition form: cumulative buckets, +Inf, sum, count. */
-  private durationValues() {
-    const values: {
-      labels: Record<string, string | number>;
-      value: number;
-      metricName: string;
-    }[] = [];
-    for (const [node, series] of this.durations) {
-      for (const kind of ["read", "write"] as const) {
-        const s = series[kind];
-        if (s.count === 0) continue;
-        let cumulative = 0;
-        DURATION_BUCKETS.forEach((le, i) => {
-          cumulative += s.counts[i]!;
-          values.push({
-            labels: { node: node.name, kind, le },
-            value: cumulative,
-            metricName: "db_query_duration_seconds_bucket",
-          });
-        });
-        const labels = { node: node.name, kind };
-        values.push({
-          labels: { ...labels, le: "+Inf" },
-          value: s.count,
-          metricName: "db_query_duration_seconds_bucket",
-        });
-        values.push({
-          labels,
-          value: s.sum,
-          metricName: "db_query_duration_seconds_sum",
-        });
-        values.push({
-          labels,
-          value: s.count,
-          metricName: "db_query_duration_seconds_count",
-        });
-      }
-    }
-    return values;
+  /** @inheritdoc */
+  onReadFailed(
+    node: DbNode,
+    _endpoint: string,
+    outcome: ReadFailureOutcome,
+  ): void {
+    const c = this.failureCounts.get(node);
+    if (c === undefined)
+      this.failureCounts.set(node, {
+        retried: outcome === "retried" ? 1 : 0,
+        failed: outcome === "failed" ? 1 : 0,
+      });
+    else c[outcome]++;
+  }
+
+  /**
+   * The figures as plain data: reads by node and reason (summed over
+   * endpoints), read failures by node and outcome, and per replica and per
+   * cluster the gauges as of now (empty before `attach`). Counters are
+   * cumulative since start and keyed by node name, so a replica removed and
+   * added again under the same name keeps counting up.
+   */
+  snapshot(): RouterMetricsSnapshot {
+    const clusters = this.router?.clusters ?? [];
+    return {
+      reads: this.readCounts(),
+      readFailures: this.readFailureCounts(),
+      replicas: replicaFigures(clusters),
+      clusters: clusterFigures(clusters),
+    };
   }
 
   /** The Prometheus text exposition. */
@@ -249,13 +227,39 @@ export class RouterMetrics implements RouterObserver {
       body: await this.registry.metrics(),
     };
   }
-}
 
-function newSeries(): DurationSeries {
-  // One slot per bucket bound plus one for +Inf.
-  return {
-    counts: new Float64Array(DURATION_BUCKETS.length + 1),
-    sum: 0,
-    count: 0,
-  };
+  private replicas(): ReplicaFigures[] {
+    return replicaFigures(this.router?.clusters ?? []);
+  }
+
+  private readCounts(): ReadCount[] {
+    const byKey = new Map<string, ReadCount>();
+    for (const [node, byEndpoint] of this.routeCounts) {
+      for (const byReason of byEndpoint.values()) {
+        for (const [reason, c] of byReason) {
+          const key = `${node.name}\u0000${reason}`;
+          const entry = byKey.get(key);
+          if (entry === undefined)
+            byKey.set(key, { node: node.name, reason, count: c.n });
+          else entry.count += c.n;
+        }
+      }
+    }
+    return [...byKey.values()];
+  }
+
+  private readFailureCounts(): ReadFailureCount[] {
+    const byKey = new Map<string, ReadFailureCount>();
+    for (const [node, counts] of this.failureCounts) {
+      for (const outcome of ["retried", "failed"] as const) {
+        if (counts[outcome] === 0) continue;
+        const key = `${node.name}\u0000${outcome}`;
+        const entry = byKey.get(key);
+        if (entry === undefined)
+          byKey.set(key, { node: node.name, outcome, count: counts[outcome] });
+        else entry.count += counts[outcome];
+      }
+    }
+    return [...byKey.values()];
+  }
 }

@@ -53,4 +53,42 @@ describe("RouterMetrics exposition", () => {
       'read_routing_total{target="replica_1",endpoint="finance.listRevenues",reason="replica"} 2',
     );
   });
+
+  it("exports read failures by node and outcome once there is one", async () => {
+    const m = new RouterMetrics({ defaultMetrics: false });
+    expect((await m.render()).body).not.toContain("read_failures_total{");
+    const r1 = node("replica_1");
+    m.onReadFailed(r1, "finance.listRevenues", "retried");
+    m.onReadFailed(r1, "finance.getRevenue", "retried");
+    m.onReadFailed(node("primary"), "", "failed");
+    const text = (await m.render()).body;
+    expect(text).toContain("# TYPE read_failures_total counter");
+    expect(text).toContain(
+      'read_failures_total{node="replica_1",outcome="retried"} 2',
+    );
+    expect(text).toContain(
+      'read_failures_total{node="primary",outcome="failed"} 1',
+    );
+    expect(text).not.toContain(
+      'read_failures_total{node="replica_1",outcome="failed"}',
+    );
+  });
+
+  it("snapshots the same counts, summed over endpoints, without gauges before attach", () => {
+    const m = new RouterMetrics({ defaultMetrics: false });
+    const r1 = node("replica_1");
+    m.onRoute(r1, "finance.listRevenues", "replica");
+    m.onRoute(r1, "finance.getRevenue", "replica");
+    m.onRoute(node("primary"), "", "strong");
+    m.onReadFailed(r1, "", "retried");
+    expect(m.snapshot()).toEqual({
+      reads: [
+        { node: "replica_1", reason: "replica", count: 2 },
+        { node: "primary", reason: "strong", count: 1 },
+      ],
+      readFailures: [{ node: "replica_1", outcome: "retried", count: 1 }],
+      replicas: [],
+      clusters: [],
+    });
+  });
 });

@@ -50,7 +50,22 @@ export interface RouterObserver {
   onRoute?(node: DbNode, endpoint: string, reason: RouteReason): void;
   /** A statement finished on `node` after `seconds`. */
   onQuery?(node: DbNode, kind: "read" | "write", seconds: number): void;
+  /**
+   * A read attempt on `node` failed for the node's fault (connection refused
+   * or reset, server shutting down, ...; `classifyPgError` says `"node"`).
+   * `"retried"`: a replica failed and the read moved to another node.
+   * `"failed"`: the primary failed on the read path and the caller got
+   * `unavailable`. Caller errors and recovery conflicts are not reported.
+   */
+  onReadFailed?(
+    node: DbNode,
+    endpoint: string,
+    outcome: ReadFailureOutcome,
+  ): void;
 }
+
+/** What became of a read whose attempt on a node failed for the node's fault. */
+export type ReadFailureOutcome = "retried" | "failed";
 
 /** Injected dependencies; all optional. */
 export interface RouterDeps {
@@ -331,7 +346,7 @@ export class ReplicaRouter implements DatabaseRouter {
       // Possibly a write: the request gets a token, so a later read can see it.
       if (ctx !== undefined) ctx.wroteCluster = cluster.name;
       return {
-        rows: await this.onPrimary(cluster, sql, params, ctx, "read"),
+        rows: await this.onPrimary(cluster, sql, params, ctx, "read", endpoint),
         node: cluster.primary,
       };
     }
@@ -348,7 +363,14 @@ export class ReplicaRouter implements DatabaseRouter {
       this.observer.onRoute?.(node, endpoint, reason);
       if (node.role === "primary") {
         return {
-          rows: await this.onPrimary(cluster, sql, params, ctx, "read"),
+          rows: await this.onPrimary(
+            cluster,
+            sql,
+            params,
+            ctx,
+            "read",
+            endpoint,
+          ),
           node,
         };
       }
@@ -378,24 +400,39 @@ export class ReplicaRouter implements DatabaseRouter {
           // It was a write after all: the request gets a token for it.
           if (ctx !== undefined) ctx.wroteCluster = cluster.name;
           return {
-            rows: await this.onPrimary(cluster, sql, params, ctx, "read"),
+            rows: await this.onPrimary(
+              cluster,
+              sql,
+              params,
+              ctx,
+              "read",
+              endpoint,
+            ),
             node: cluster.primary,
           };
         }
-        if (kind === "node") this.replicaFailed(cluster, node, err);
-        else node.breaker!.release();
+        if (kind === "node") {
+          this.replicaFailed(cluster, node, err);
+          // A replica is never the last attempt (that one is the primary).
+          this.observer.onReadFailed?.(node, endpoint, "retried");
+        } else node.breaker!.release();
         (tried ??= []).push(node);
       }
     }
   }
 
-  /** Runs one statement on the primary of `cluster`; a node-level failure becomes `unavailable`. */
+  /**
+   * Runs one statement on the primary of `cluster`; a node-level failure
+   * becomes `unavailable` (and, for `kind` "read", a failed read of
+   * `endpoint` for the observer).
+   */
   async onPrimary(
     cluster: NodeCluster,
     sql: string,
     params: unknown[],
     ctx: RequestContext | undefined,
     kind: "read" | "write" = "write",
+    endpoint = "",
   ): Promise<Row[]> {
     if (this.closed !== null) throw new RouterClosedError();
     const node = cluster.primary;
@@ -407,11 +444,15 @@ export class ReplicaRouter implements DatabaseRouter {
       noteServedBy(ctx, node.name);
       return rows;
     } catch (err) {
-      const kind = classifyPgError(err);
-      if (kind === "node") throw this.primaryFailure(cluster, err);
+      const fault = classifyPgError(err);
+      if (fault === "node") {
+        if (kind === "read")
+          this.observer.onReadFailed?.(node, endpoint, "failed");
+        throw this.primaryFailure(cluster, err);
+      }
       // The "primary" refuses writes: it was demoted or is in recovery. Not the
       // caller's fault, and not fixable by retrying here: unavailable.
-      if (kind === "read_only") {
+      if (fault === "read_only") {
         throw new NodeUnavailableError(
           node.name,
           "the primary is read-only (in recovery or demoted)",

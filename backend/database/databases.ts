@@ -10,53 +10,117 @@
  *   not in recovery, reports it `not_a_replica` in the status endpoint, and
  *   every read goes to the primary: nothing fails, nothing reads empty tables.
  *
- * More replicas than three come from READ_REPLICA_URLS (a secret or env var),
- * appended after the declared ones.
+ * More replicas than three come from the `ReplicaUrls` secret (or, when it is
+ * empty, the READ_REPLICA_URLS environment variable), appended after the
+ * declared ones. The admin token comes from the `AdminToken` secret (else
+ * ADMIN_TOKEN), the cursor-signing key from `CursorSecret` (else
+ * CURSOR_SECRET); see encore_settings.ts.
  */
+import { secret } from "encore.dev/config";
 import {
   SQLDatabase,
   type Primitive as EncorePrimitive,
 } from "encore.dev/storage/sqldb";
-import { loadConfig } from "./router/config";
-import type { Primitive } from "./router/query_api";
+import { allRoutes } from "../app_routes";
+import { CursorCodec } from "../finance/cursor";
+import type { RouteDef } from "../shared/http/route";
+import { startEncoreMetrics } from "./encore_metrics";
+import { encoreEnvironment } from "./encore_settings";
 import { RouterMetrics } from "./metrics";
+import { loadConfig } from "./router/config";
+import { jsonLogger } from "./router/logger";
+import { createPgPoolSettingSessionOnConnect } from "./router/pg_pool";
+import type { Primitive } from "./router/query_api";
 import { ReplicaRouter } from "./router/replica_router";
 
-/** The primary, with the finance migrations (applied by Encore). */
+/**
+ * The primary, with the finance migrations (applied by Encore). The path is
+ * local and relative: Encore's parser refuses ".." (`LocalRelPath`,
+ * tsparser/litparser/src/lib.rs), so the files live beside this declaration.
+ */
 export const primaryDb = new SQLDatabase("primary", {
-  migrations: "../../migrations",
+  migrations: "./migrations",
 });
 // Replicas: declared without migrations, they hold whatever the primary replicates.
 export const replica1 = new SQLDatabase("replica_1");
 export const replica2 = new SQLDatabase("replica_2");
 export const replica3 = new SQLDatabase("replica_3");
 
+/** Admin bearer token; `disabled` turns the admin API off. */
+const adminTokenSecret = secret("AdminToken");
+/** Replicas beyond replica_1..3: a JSON array or comma list of postgres:// URLs; `[]` for none. */
+const replicaUrlsSecret = secret("ReplicaUrls");
+/** Signs pagination cursors; the same value on every instance (>= 16 characters). */
+const cursorSecret = secret("CursorSecret");
+
 // Compile-time check that the core's Primitive is Encore's, both ways.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const primitivesAgree: Same<Primitive, EncorePrimitive> = true;
 void primitivesAgree;
 
-const extra = (process.env.READ_REPLICA_URLS ?? "")
-  .split(",")
-  .filter((s) => s.trim() !== "");
-const config = loadConfig({
-  ...process.env,
-  DATABASE_URL: primaryDb.connectionString,
-  READ_REPLICA_URLS: [replica1, replica2, replica3]
-    .map((db) => db.connectionString)
-    .concat(extra)
-    .join(","),
-});
+const config = loadConfig(
+  encoreEnvironment(
+    process.env,
+    {
+      adminToken: readSecret(adminTokenSecret),
+      replicaUrls: readSecret(replicaUrlsSecret),
+    },
+    {
+      primaryUrl: primaryDb.connectionString,
+      // Each database by member access: Encore's usage parser refuses a
+      // database inside an array literal (tsparser/src/parser/usageparser/mod.rs).
+      replicaUrls: [
+        replica1.connectionString,
+        replica2.connectionString,
+        replica3.connectionString,
+      ],
+    },
+  ),
+);
 
 /** Prometheus metrics of the router, served by the `/metrics` endpoint. */
 export const metrics = new RouterMetrics();
 
 /** The router every Encore endpoint of this app uses. */
-export const router = new ReplicaRouter(config.router, { observer: metrics });
+export const router = new ReplicaRouter(config.router, {
+  observer: metrics,
+  // Encore's database proxy drops startup parameters, so statement_timeout
+  // and application_name are set on each new connection instead
+  // (runtimes/core/src/sqldb/manager.rs; see pg_pool.ts).
+  poolFactory: createPgPoolSettingSessionOnConnect,
+});
 metrics.attach(router);
+// The same figures through encore.dev/metrics, for Encore Cloud's dashboards.
+startEncoreMetrics(metrics);
 
 /** Settings of this process that are not the router's (admin token). */
 export const serviceConfig = config;
 
 /** Resolves once the first health check and lag sample are done. */
 export const routerReady: Promise<void> = router.start();
+
+/**
+ * The service's route table (the one the standalone server serves), by
+ * endpoint name: each Encore endpoint dispatches to its entry.
+ */
+export const routes: ReadonlyMap<string, RouteDef> = new Map(
+  allRoutes(
+    router,
+    metrics,
+    jsonLogger,
+    CursorCodec.fromSecretOrEnv(readSecret(cursorSecret)),
+  ).map((r) => [r.endpoint, r] as const),
+);
+
+/**
+ * A secret's value, `""` when it has none. Locally Encore already returns
+ * `""`; elsewhere it throws "secret X is not set" (encore.dev/config/secrets.ts),
+ * which here means "not configured", as an unset variable does standalone.
+ */
+export function readSecret(read: () => string): string {
+  try {
+    return read();
+  } catch {
+    return "";
+  }
+}

@@ -7,8 +7,10 @@ import {
   runWithRequestContext,
   type RequestContext,
 } from "./router/request_context";
-import type { RouteDef, RouteInput } from "../shared/http/route";
-import { router, routerReady } from "./databases";
+import { checkAdminToken } from "../shared/http/admin_auth";
+import type { RouteInput } from "../shared/http/route";
+import { parseUserIdHeader } from "../shared/http/validation";
+import { router, routerReady, routes, serviceConfig } from "./databases";
 
 /**
  * Edge file: imports `encore.dev/api` at run time, so only Encore `api.ts`
@@ -18,12 +20,14 @@ import { router, routerReady } from "./databases";
  * primary's WAL position, as the standalone server does.
  */
 
-/** Consistency headers of a request, as Encore hands them over. */
-export interface ConsistencyHeaders {
+/** The request headers the router reads, as Encore hands them over. */
+export interface RouterHeaders {
   /** `X-Consistency`: `strong | eventual | bounded=<seconds>`. */
   consistency?: string;
   /** `X-Consistency-Token` from an earlier write (read-your-writes). */
   consistencyToken?: string;
+  /** `X-User-Id`: the caller, for per-user concurrency caps. */
+  userId?: string;
 }
 
 const CODES: Readonly<Record<RouterErrorCode, ErrCode>> = {
@@ -37,8 +41,8 @@ const CODES: Readonly<Record<RouterErrorCode, ErrCode>> = {
 };
 
 /**
- * Runs the handler of `endpoint` from `routes` inside a request context
- * (endpoint name and requested consistency), and returns its body plus
+ * Runs the handler of `endpoint` from the route table inside a request context
+ * (endpoint name, requested consistency, caller), and returns its body plus
  * `servedBy` (nodes that ran its statements, comma-separated; empty when it
  * ran none) for the `X-Served-By` response header.
  *
@@ -47,10 +51,9 @@ const CODES: Readonly<Record<RouterErrorCode, ErrCode>> = {
  *   details the client must not see).
  */
 export async function callRoute<T>(
-  routes: ReadonlyMap<string, RouteDef>,
   endpoint: string,
   input: RouteInput,
-  headers?: ConsistencyHeaders,
+  headers?: RouterHeaders,
 ): Promise<T & { servedBy: string; consistencyToken?: string }> {
   const route = routes.get(endpoint);
   if (route === undefined)
@@ -61,6 +64,8 @@ export async function callRoute<T>(
       servedBy: [],
       consistency: requestedConsistency(headers),
     };
+    const userId = parseUserIdHeader(headers?.userId);
+    if (userId !== undefined) ctx.userId = userId;
     await routerReady;
     const body = (await runWithRequestContext(ctx, () =>
       route.handle(input),
@@ -78,7 +83,7 @@ export async function callRoute<T>(
 
 /** The consistency a request asked for; a token wins over `X-Consistency`. */
 function requestedConsistency(
-  headers: ConsistencyHeaders | undefined,
+  headers: RouterHeaders | undefined,
 ): Consistency | undefined {
   if (headers?.consistencyToken)
     return {
@@ -100,4 +105,22 @@ export function toAPIError(err: unknown): APIError {
     "internal error",
     err instanceof Error ? err : undefined,
   );
+}
+
+/**
+ * Admin authorization, decided inside the admin endpoints with the same rule
+ * and answers as the standalone server: admin API disabled → 403, no bearer
+ * token → 401, wrong token → 403.
+ *
+ * Not an Encore auth handler on purpose: the gateway calls the auth handler
+ * for every request that carries an `Authorization` header, public endpoints
+ * included, and any error but `unauthenticated` ends that request
+ * (runtimes/core/src/api/auth/mod.rs, api/gateway/mod.rs). A finance or
+ * monitoring call with a user's own token must be served as if it had none.
+ *
+ * @throws {APIError} `unauthenticated` or `permission_denied`.
+ */
+export function requireAdmin(authorization: string | undefined): void {
+  const denied = checkAdminToken(authorization, serviceConfig.adminToken);
+  if (denied !== null) throw new APIError(CODES[denied.code], denied.message);
 }

@@ -1,14 +1,15 @@
 /**
  * Encore edge: the monitoring, admin and metrics endpoints of the database
- * service. Each only calls the shared handler; admin endpoints use
- * `auth: true`, checked by the gateway's auth handler in auth.ts.
+ * service. Each only calls the shared handler. Admin endpoints check the
+ * bearer token themselves ({@link requireAdmin}), so no auth handler can
+ * turn a public request into an error; they are `sensitive: true` because
+ * they receive the token (and addReplica a connection string), which
+ * Encore's traces must never record.
  */
-import { api, type Query } from "encore.dev/api";
-import { adminRoutes } from "./admin_handlers";
-import { metrics, router, routerReady } from "./databases";
-import { toAPIError } from "./encore_bridge";
-import type { RouteDef, RouteInput } from "../shared/http/route";
-import { jsonLogger } from "./router/logger";
+import { api, HttpStatus, type Header, type Query } from "encore.dev/api";
+import { metrics, router, routerReady, routes } from "./databases";
+import { requireAdmin, toAPIError } from "./encore_bridge";
+import type { RouteInput } from "../shared/http/route";
 import {
   poolStats,
   replicaHealth,
@@ -20,14 +21,16 @@ import {
   type ReplicaStatusResponse,
 } from "./monitoring_handlers";
 
-const admin = new Map<string, RouteDef>(
-  adminRoutes(router, jsonLogger).map((r) => [r.endpoint, r] as const),
-);
-
-async function runAdmin<T>(endpoint: string, input: RouteInput): Promise<T> {
+/** Checks the admin token, then runs the shared admin handler of `endpoint`. */
+async function runAdmin<T>(
+  endpoint: string,
+  auth: AdminAuth,
+  input: RouteInput,
+): Promise<T> {
+  requireAdmin(auth.authorization);
   await routerReady;
   try {
-    return (await admin.get(endpoint)!.handle(input)) as T;
+    return (await routes.get(endpoint)!.handle(input)) as T;
   } catch (err) {
     throw toAPIError(err);
   }
@@ -78,23 +81,37 @@ export const prometheus = api.raw(
   },
 );
 
-interface ReplicaName {
+/** The admin bearer token, checked by the endpoint itself. */
+interface AdminAuth {
+  authorization?: Header<"Authorization">;
+}
+interface ReplicaName extends AdminAuth {
   name: string;
   /** Cluster of the replica (default main), from the query string as in standalone. */
   cluster?: Query<string>;
 }
-interface AddReplicaRequest {
-  connectionString: string;
-  name?: string;
-  weight?: number;
-  cluster?: string;
+/*
+ * Body fields are optional and loosely typed on purpose: Encore refuses a
+ * missing or mistyped field before the handler runs, with a message that
+ * names no field (runtimes/core/src/api/jsonschema/de.rs). The shared
+ * handler validates them and names the field, as standalone does.
+ */
+interface AddReplicaRequest extends AdminAuth {
+  /** postgres:// URL of the replica (required). */
+  connectionString?: unknown;
+  /** replica_N by default. */
+  name?: unknown;
+  /** Integer 1..1000 for the weighted strategy. */
+  weight?: unknown;
+  /** Cluster to add to (default main). */
+  cluster?: unknown;
 }
-interface SwitchRequest {
-  enabled: boolean;
+interface SwitchRequest extends AdminAuth {
+  /** true or false (required). */
+  enabled?: unknown;
 }
-interface EndpointSwitchRequest {
+interface EndpointSwitchRequest extends SwitchRequest {
   endpoint: string;
-  enabled: boolean;
 }
 interface Switches {
   enabled: boolean;
@@ -105,16 +122,23 @@ interface CircuitResponse {
   name: string;
   circuit: string;
 }
+interface AddedReplica {
+  name: string;
+  address: string;
+  state: string;
+  /** 201, as standalone (not part of the body). */
+  httpStatus: HttpStatus;
+}
 
 export const forceHealthCheck = api(
   {
     expose: true,
-    auth: true,
+    sensitive: true,
     method: "POST",
     path: "/v1/system/database/health-check",
   },
-  async (): Promise<ReplicaStatusResponse> =>
-    runAdmin("database.forceHealthCheck", {
+  async (req: AdminAuth): Promise<ReplicaStatusResponse> =>
+    runAdmin("database.forceHealthCheck", req, {
       params: {},
       query: {},
       body: undefined,
@@ -124,25 +148,38 @@ export const forceHealthCheck = api(
 export const addReplica = api(
   {
     expose: true,
-    auth: true,
+    sensitive: true,
     method: "POST",
     path: "/v1/system/database/replicas",
   },
-  async (
-    req: AddReplicaRequest,
-  ): Promise<{ name: string; address: string; state: string }> =>
-    runAdmin("database.addReplica", { params: {}, query: {}, body: req }),
+  async (req: AddReplicaRequest): Promise<AddedReplica> => {
+    const added = await runAdmin<Omit<AddedReplica, "httpStatus">>(
+      "database.addReplica",
+      req,
+      {
+        params: {},
+        query: {},
+        body: {
+          connectionString: req.connectionString,
+          name: req.name,
+          weight: req.weight,
+          cluster: req.cluster,
+        },
+      },
+    );
+    return { ...added, httpStatus: HttpStatus.Created };
+  },
 );
 
 export const removeReplica = api(
   {
     expose: true,
-    auth: true,
+    sensitive: true,
     method: "DELETE",
     path: "/v1/system/database/replicas/:name",
   },
   async (req: ReplicaName): Promise<{ removed: string }> =>
-    runAdmin("database.removeReplica", {
+    runAdmin("database.removeReplica", req, {
       params: { name: req.name },
       query: { cluster: req.cluster },
       body: undefined,
@@ -152,12 +189,12 @@ export const removeReplica = api(
 export const openCircuit = api(
   {
     expose: true,
-    auth: true,
+    sensitive: true,
     method: "POST",
     path: "/v1/system/database/replicas/:name/circuit/open",
   },
   async (req: ReplicaName): Promise<CircuitResponse> =>
-    runAdmin("database.openCircuit", {
+    runAdmin("database.openCircuit", req, {
       params: { name: req.name },
       query: { cluster: req.cluster },
       body: undefined,
@@ -167,12 +204,12 @@ export const openCircuit = api(
 export const closeCircuit = api(
   {
     expose: true,
-    auth: true,
+    sensitive: true,
     method: "POST",
     path: "/v1/system/database/replicas/:name/circuit/close",
   },
   async (req: ReplicaName): Promise<CircuitResponse> =>
-    runAdmin("database.closeCircuit", {
+    runAdmin("database.closeCircuit", req, {
       params: { name: req.name },
       query: { cluster: req.cluster },
       body: undefined,
@@ -182,12 +219,12 @@ export const closeCircuit = api(
 export const setReplicaReads = api(
   {
     expose: true,
-    auth: true,
+    sensitive: true,
     method: "PUT",
     path: "/v1/system/database/read-replicas",
   },
   async (req: SwitchRequest): Promise<Switches> =>
-    runAdmin("database.setReplicaReads", {
+    runAdmin("database.setReplicaReads", req, {
       params: {},
       query: {},
       body: { enabled: req.enabled },
@@ -197,12 +234,12 @@ export const setReplicaReads = api(
 export const setEndpointReplicaReads = api(
   {
     expose: true,
-    auth: true,
+    sensitive: true,
     method: "PUT",
     path: "/v1/system/database/read-replicas/endpoints/:endpoint",
   },
   async (req: EndpointSwitchRequest): Promise<Switches> =>
-    runAdmin("database.setEndpointReplicaReads", {
+    runAdmin("database.setEndpointReplicaReads", req, {
       params: { endpoint: req.endpoint },
       query: {},
       body: { enabled: req.enabled },

@@ -1,98 +1,91 @@
-import { api, type Header, type Query } from "encore.dev/api";
-import { router } from "../database/databases";
+import { api, HttpStatus, type Header, type Query } from "encore.dev/api";
 import { callRoute } from "../database/encore_bridge";
-import type { RouteDef } from "../shared/http/route";
-import {
-  FinanceRepository,
-  type CurrencyTotal,
-  type FinanceItem,
-  type FinanceSum,
-  type OrgTotals,
+import type {
+  CurrencyTotal,
+  FinanceItem,
+  FinanceSum,
+  OrgTotals,
 } from "../shared/repositories/finance_repository";
-import {
-  financeRoutes,
-  type FinanceListResponse,
-  type FinanceTotalsResponse,
+import type {
+  FinanceListResponse,
+  FinanceTotalsResponse,
 } from "./finance_handlers";
 
 /*
  * Encore front door of the finance endpoints. Each endpoint only forwards to
- * its handler in finance_handlers.ts (shared with the standalone server), so
- * validation, status codes and bodies are the same under both runtimes.
+ * its handler in finance_handlers.ts (shared with the standalone server
+ * through the route table in backend/app_routes.ts), so validation, status
+ * codes and bodies are the same under both runtimes.
  *
- * Request fields are typed loosely (path ids and numbers as strings) so the
- * handlers' validation, with its field-naming messages, decides what is
- * valid. One difference remains: Encore decodes the body into the declared
- * fields and drops unknown ones, so "unknown field" errors only come from
- * the standalone server.
+ * Request fields are typed loosely (path ids and numbers as strings, body
+ * fields optional and `unknown`): Encore refuses a missing or mistyped field
+ * before the handler runs, with a message that names no field
+ * (runtimes/core/src/api/jsonschema/de.rs), so the handlers' validation, with
+ * its field-naming messages, decides what is valid. One difference remains:
+ * Encore decodes the body into the declared fields and drops unknown ones,
+ * so "unknown field" errors only come from the standalone server.
  */
 
-const routes: ReadonlyMap<string, RouteDef> = new Map(
-  financeRoutes(new FinanceRepository(router)).map(
-    (r) => [r.endpoint, r] as const,
-  ),
-);
+/** Headers every finance endpoint reads, as standalone does. */
+interface RouterRequestHeaders {
+  /** `strong | eventual | bounded=<seconds>`. */
+  consistency?: Header<"X-Consistency">;
+  /** The token a write returned: read-your-writes. */
+  consistencyToken?: Header<"X-Consistency-Token">;
+  /** Caller identity for per-user concurrency caps. */
+  userId?: Header<"X-User-Id">;
+}
 
 /** Body and headers of a create request. */
-interface CreateRequest {
+interface CreateRequest extends RouterRequestHeaders {
   orgId: string;
-  /** Integer cents: a JSON number up to 2^53-1, or a decimal string up to 2^63-1. */
-  amountCents: number | string;
-  currency: string;
+  /** Integer cents (required): a JSON number up to 2^53-1, or a decimal string up to 2^63-1. */
+  amountCents?: unknown;
+  /** ISO 4217 code (required). */
+  currency?: unknown;
   /** Default `pending`. */
-  status?: string;
-  description?: string;
-  /** ISO-8601 date-time with a zone. */
-  occurredAt: string;
-  consistency?: Header<"X-Consistency">;
-  consistencyToken?: Header<"X-Consistency-Token">;
+  status?: unknown;
+  description?: unknown;
+  /** ISO-8601 date-time with a zone (required). */
+  occurredAt?: unknown;
 }
 
 /** Query of a list request. */
-interface ListRequest {
+interface ListRequest extends RouterRequestHeaders {
   orgId: string;
   from?: Query<string>;
   to?: Query<string>;
   status?: Query<string>;
   limit?: Query<string>;
   cursor?: Query<string>;
-  consistency?: Header<"X-Consistency">;
-  consistencyToken?: Header<"X-Consistency-Token">;
 }
 
 /** Query of a sum request. */
-interface SumRequest {
+interface SumRequest extends RouterRequestHeaders {
   orgId: string;
   from?: Query<string>;
   to?: Query<string>;
   status?: Query<string>;
-  consistency?: Header<"X-Consistency">;
-  consistencyToken?: Header<"X-Consistency-Token">;
 }
 
 /** Path of a single-row request. */
-interface ItemRequest {
+interface ItemRequest extends RouterRequestHeaders {
   orgId: string;
   id: string;
-  consistency?: Header<"X-Consistency">;
-  consistencyToken?: Header<"X-Consistency-Token">;
 }
 
 /** Path and body of a status update. */
-interface UpdateStatusRequest {
+interface UpdateStatusRequest extends RouterRequestHeaders {
   orgId: string;
   id: string;
-  status: string;
-  consistency?: Header<"X-Consistency">;
-  consistencyToken?: Header<"X-Consistency-Token">;
+  /** The new status (required). */
+  status?: unknown;
 }
 
 /** Query of a totals request. */
-interface TotalsRequest {
+interface TotalsRequest extends RouterRequestHeaders {
   /** Comma-separated org ids, 1 to 1000. */
-  orgIds: Query<string>;
-  consistency?: Header<"X-Consistency">;
-  consistencyToken?: Header<"X-Consistency-Token">;
+  orgIds?: Query<string>;
 }
 
 /** One revenue or expense. */
@@ -107,6 +100,11 @@ interface ItemResponse {
   createdAt: string;
   servedBy: Header<"X-Served-By">;
   consistencyToken?: Header<"X-Consistency-Token">;
+}
+
+/** A created revenue or expense: 201, as standalone. */
+interface CreatedResponse extends ItemResponse {
+  httpStatus: HttpStatus;
 }
 
 /** One page. */
@@ -132,20 +130,20 @@ interface TotalsResponse {
 
 export const createRevenue = api(
   { expose: true, method: "POST", path: "/v1/finance/orgs/:orgId/revenues" },
-  async (req: CreateRequest): Promise<ItemResponse> =>
-    callRoute<FinanceItem>(
-      routes,
+  async (req: CreateRequest): Promise<CreatedResponse> => ({
+    ...(await callRoute<FinanceItem>(
       "finance.createRevenue",
       { params: { orgId: req.orgId }, query: {}, body: createBody(req) },
       req,
-    ),
+    )),
+    httpStatus: HttpStatus.Created,
+  }),
 );
 
 export const listRevenues = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/revenues" },
   async (req: ListRequest): Promise<ListResponse> =>
     callRoute<FinanceListResponse>(
-      routes,
       "finance.listRevenues",
       { params: { orgId: req.orgId }, query: listQuery(req), body: undefined },
       req,
@@ -156,7 +154,6 @@ export const sumRevenues = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/revenues/sum" },
   async (req: SumRequest): Promise<SumResponse> =>
     callRoute<FinanceSum>(
-      routes,
       "finance.sumRevenues",
       { params: { orgId: req.orgId }, query: sumQuery(req), body: undefined },
       req,
@@ -167,7 +164,6 @@ export const getRevenue = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/revenues/:id" },
   async (req: ItemRequest): Promise<ItemResponse> =>
     callRoute<FinanceItem>(
-      routes,
       "finance.getRevenue",
       { params: { orgId: req.orgId, id: req.id }, query: {}, body: undefined },
       req,
@@ -182,7 +178,6 @@ export const updateRevenueStatus = api(
   },
   async (req: UpdateStatusRequest): Promise<ItemResponse> =>
     callRoute<FinanceItem>(
-      routes,
       "finance.updateRevenueStatus",
       {
         params: { orgId: req.orgId, id: req.id },
@@ -197,7 +192,6 @@ export const revenueTotalsByOrg = api(
   { expose: true, method: "GET", path: "/v1/finance/revenues/totals" },
   async (req: TotalsRequest): Promise<TotalsResponse> =>
     callRoute<FinanceTotalsResponse>(
-      routes,
       "finance.revenueTotalsByOrg",
       { params: {}, query: { orgIds: req.orgIds }, body: undefined },
       req,
@@ -206,20 +200,20 @@ export const revenueTotalsByOrg = api(
 
 export const createExpense = api(
   { expose: true, method: "POST", path: "/v1/finance/orgs/:orgId/expenses" },
-  async (req: CreateRequest): Promise<ItemResponse> =>
-    callRoute<FinanceItem>(
-      routes,
+  async (req: CreateRequest): Promise<CreatedResponse> => ({
+    ...(await callRoute<FinanceItem>(
       "finance.createExpense",
       { params: { orgId: req.orgId }, query: {}, body: createBody(req) },
       req,
-    ),
+    )),
+    httpStatus: HttpStatus.Created,
+  }),
 );
 
 export const listExpenses = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/expenses" },
   async (req: ListRequest): Promise<ListResponse> =>
     callRoute<FinanceListResponse>(
-      routes,
       "finance.listExpenses",
       { params: { orgId: req.orgId }, query: listQuery(req), body: undefined },
       req,
@@ -230,7 +224,6 @@ export const sumExpenses = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/expenses/sum" },
   async (req: SumRequest): Promise<SumResponse> =>
     callRoute<FinanceSum>(
-      routes,
       "finance.sumExpenses",
       { params: { orgId: req.orgId }, query: sumQuery(req), body: undefined },
       req,
@@ -241,7 +234,6 @@ export const getExpense = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/expenses/:id" },
   async (req: ItemRequest): Promise<ItemResponse> =>
     callRoute<FinanceItem>(
-      routes,
       "finance.getExpense",
       { params: { orgId: req.orgId, id: req.id }, query: {}, body: undefined },
       req,
@@ -256,7 +248,6 @@ export const updateExpenseStatus = api(
   },
   async (req: UpdateStatusRequest): Promise<ItemResponse> =>
     callRoute<FinanceItem>(
-      routes,
       "finance.updateExpenseStatus",
       {
         params: { orgId: req.orgId, id: req.id },
@@ -271,7 +262,6 @@ export const expenseTotalsByOrg = api(
   { expose: true, method: "GET", path: "/v1/finance/expenses/totals" },
   async (req: TotalsRequest): Promise<TotalsResponse> =>
     callRoute<FinanceTotalsResponse>(
-      routes,
       "finance.expenseTotalsByOrg",
       { params: {}, query: { orgIds: req.orgIds }, body: undefined },
       req,

@@ -76,11 +76,32 @@ export class CursorCodec {
   static fromEnv(
     env: Record<string, string | undefined> = process.env,
   ): CursorCodec {
-    const secret = env.CURSOR_SECRET;
+    return CursorCodec.fromSetting(env.CURSOR_SECRET, "CURSOR_SECRET");
+  }
+
+  /**
+   * Under Encore: keyed by the `CursorSecret` secret when it is set, else
+   * as {@link fromEnv}. Every instance must share it, or a cursor issued by
+   * one instance is refused by the next.
+   * @throws {Error} naming the secret (or variable) when it is shorter than 16 characters.
+   */
+  static fromSecretOrEnv(
+    secretValue: string,
+    env: Record<string, string | undefined> = process.env,
+  ): CursorCodec {
+    return secretValue !== ""
+      ? CursorCodec.fromSetting(secretValue, "CursorSecret (secret)")
+      : CursorCodec.fromEnv(env);
+  }
+
+  private static fromSetting(
+    secret: string | undefined,
+    name: string,
+  ): CursorCodec {
     if (secret !== undefined && secret !== "") {
       if (secret.length < MIN_SECRET_LENGTH) {
         throw new Error(
-          `CURSOR_SECRET: must be at least ${MIN_SECRET_LENGTH} characters (got ${secret.length})`,
+          `${name}: must be at least ${MIN_SECRET_LENGTH} characters (got ${secret.length})`,
         );
       }
       return new CursorCodec(secret);

@@ -1,17 +1,14 @@
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
-import { adminRoutes } from "../database/admin_handlers";
 import { RouterMetrics } from "../database/metrics";
-import { monitoringRoutes } from "../database/monitoring_handlers";
 import type { ServiceConfig } from "../database/router/config";
 import { jsonLogger, type Logger } from "../database/router/logger";
 import {
   ReplicaRouter,
   type RouterDeps,
 } from "../database/router/replica_router";
-import { financeRoutes } from "../finance/finance_handlers";
-import { HttpResponse, type RouteDef } from "../shared/http/route";
-import { FinanceRepository } from "../shared/repositories/finance_repository";
+import type { RouteDef } from "../shared/http/route";
+import { allRoutes } from "../app_routes";
 import { createHttpServer } from "./http_server";
 
 /** The assembled standalone service. */
@@ -27,30 +24,6 @@ export interface App {
    * to `drainMs`), then close every pool. Idempotent.
    */
   close(drainMs?: number): Promise<void>;
-}
-
-/** Every route the service serves, in one table (the Encore files declare the same). */
-export function allRoutes(
-  router: ReplicaRouter,
-  metrics: RouterMetrics,
-  logger: Logger,
-): RouteDef[] {
-  const routes: RouteDef[] = [
-    ...monitoringRoutes(router),
-    ...adminRoutes(router, logger, () => endpoints),
-    {
-      method: "GET",
-      path: "/metrics",
-      endpoint: "database.metrics",
-      handle: async () => {
-        const { contentType, body } = await metrics.render();
-        return new HttpResponse(200, body, contentType);
-      },
-    },
-    ...financeRoutes(new FinanceRepository(router)),
-  ];
-  const endpoints: ReadonlySet<string> = new Set(routes.map((r) => r.endpoint));
-  return routes;
 }
 
 /** Builds the router, starts it, and wires the HTTP server. */

@@ -15,6 +15,7 @@ import {
   type RequestContext,
 } from "../database/router/request_context";
 import { checkAdminToken } from "../shared/http/admin_auth";
+import { parseUserIdHeader } from "../shared/http/validation";
 import {
   HttpResponse,
   type RouteDef,
@@ -158,15 +159,8 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
           ? undefined
           : await readJsonBody(req);
       input = { params, query: queryObject(url.searchParams), body };
-      const userId = header(req, "x-user-id");
-      if (userId !== undefined) {
-        if (!/^[A-Za-z0-9_.:@-]{1,128}$/.test(userId))
-          throw new InvalidArgumentError(
-            "X-User-Id",
-            "1-128 characters of A-Z a-z 0-9 _ . : @ -",
-          );
-        ctx.userId = userId;
-      }
+      const userId = parseUserIdHeader(header(req, "x-user-id"));
+      if (userId !== undefined) ctx.userId = userId;
     } catch (err) {
       return sendFailure(res, err, route.endpoint);
     }

@@ -1,17 +1,16 @@
 /**
  * The HTTP contract of DESIGN.md against the real standalone service:
  * - the standalone route table and the Encore `api()` declarations list the
- *   same (method, path) pairs (and agree on which need auth);
+ *   same method, path and success status (and agree on which are admin);
  * - the monitoring routes answer with DESIGN's shapes;
  * - no monitoring body (nor /metrics, nor an admin answer) leaks a password
  *   or a full connection string;
  * - the admin API is closed without ADMIN_TOKEN, and with it needs the exact
  *   bearer token; its switches have the documented effect on routing.
  */
-import { readFile } from "node:fs/promises";
 import { freePort } from "../../scripts/local_cluster";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { checkEncoreApp, type EncoreEndpoint } from "../encore/conformance";
 import { startTestApp, type HttpResult, type TestApp } from "./helpers/app";
 import { eventually, repoRoot } from "./helpers/clusters";
 import {
@@ -81,82 +80,57 @@ function expectNoSecrets(where: string, res: HttpResult): void {
 
 // ---------------------------------------------------------------------------------------------
 
-interface Declared {
-  method: string;
-  path: string;
-  auth: boolean;
-  /** The exported constant's name. */
-  name: string;
-  file: string;
-}
-
-/** Every `export const X = api({...})` / `api.raw({...})` of an Encore file, from its source text. */
-async function encoreDeclarations(file: string): Promise<Declared[]> {
-  const text = await readFile(path.join(repoRoot, file), "utf8");
-  const all = [...text.matchAll(/\bapi(?:\.raw)?\(/g)].length;
-  const found: Declared[] = [];
-  for (const m of text.matchAll(
-    /export\s+const\s+(\w+)\s*=\s*api(?:\.raw)?\(\s*\{([^}]*)\}/g,
-  )) {
-    const options = m[2]!;
-    const method = /\bmethod:\s*"([A-Z]+)"/.exec(options)?.[1];
-    const p = /\bpath:\s*"([^"]+)"/.exec(options)?.[1];
-    expect(method, `${file}: ${m[1]} has no literal method`).toBeDefined();
-    expect(p, `${file}: ${m[1]} has no literal path`).toBeDefined();
-    found.push({
-      method: method!,
-      path: p!,
-      auth: /\bauth:\s*true\b/.test(options),
-      name: m[1]!,
-      file,
-    });
-  }
-  // Every api( / api.raw( call was parsed (none hides behind another syntax).
-  expect(found.length, `${file}: declarations parsed vs api( calls`).toBe(all);
-  return found;
-}
-
 describe("route table contract: standalone = Encore", () => {
   let t: TestApp;
-  let declared: Declared[];
+  let declared: EncoreEndpoint[];
 
   beforeAll(async () => {
     t = await startTestApp(primaryUrl, replicaUrls);
-    declared = [
-      ...(await encoreDeclarations("backend/finance/api.ts")),
-      ...(await encoreDeclarations("backend/database/monitoring.ts")),
-    ];
+    // What Encore's parser sees, read with the TypeScript compiler (test/encore/conformance.ts).
+    declared = checkEncoreApp({ root: repoRoot }).endpoints;
   });
 
   afterAll(async () => {
     await t?.close();
   });
 
-  it("the Encore files declare exactly the standalone routes (method, path)", () => {
-    const standalone = t.app.routes.map((r) => `${r.method} ${r.path}`).sort();
-    const encore = declared.map((d) => `${d.method} ${d.path}`).sort();
+  it("the Encore files declare exactly the standalone routes: method, path and success status", () => {
+    const standalone = t.app.routes
+      .map((r) => `${r.method} ${r.path} ${r.successStatus ?? 200}`)
+      .sort();
+    const encore = declared
+      .map((d) => `${d.method} ${d.path} ${d.successStatus}`)
+      .sort();
     expect(new Set(standalone).size).toBe(standalone.length); // no duplicates
     expect(new Set(encore).size).toBe(encore.length);
     expect(encore).toEqual(standalone);
     // Sanity: the table is not trivially empty on both sides.
-    expect(standalone).toContain("GET /v1/finance/orgs/:orgId/revenues/:id");
-    expect(standalone).toContain("GET /metrics");
     expect(standalone).toContain(
-      "PUT /v1/system/database/read-replicas/endpoints/:endpoint",
+      "GET /v1/finance/orgs/:orgId/revenues/:id 200",
+    );
+    expect(standalone).toContain("POST /v1/finance/orgs/:orgId/revenues 201");
+    expect(standalone).toContain("POST /v1/system/database/replicas 201");
+    expect(standalone).toContain("GET /metrics 200");
+    expect(standalone).toContain(
+      "PUT /v1/system/database/read-replicas/endpoints/:endpoint 200",
     );
     expect(standalone.length).toBe(12 + 4 + 7 + 1);
   });
 
-  it("admin routes are exactly the `auth: true` declarations", () => {
+  it("admin routes are exactly the Encore endpoints that take the bearer token, and those are sensitive", () => {
     const standalone = t.app.routes
       .filter((r) => r.admin === true)
       .map((r) => `${r.method} ${r.path}`)
       .sort();
-    const encore = declared
-      .filter((d) => d.auth)
-      .map((d) => `${d.method} ${d.path}`)
-      .sort();
-    expect(encore).toEqual(standalone);
+    const takesToken = declared.filter((d) =>
+      d.fields.some(
+        (f) => f.location === "header" && f.wire === "Authorization",
+      ),
+    );
+    expect(takesToken.map((d) => `${d.method} ${d.path}`).sort()).toEqual(
+      standalone,
+    );
+    expect(takesToken.every((d) => d.sensitive && !d.auth)).toBe(true);
     expect(standalone).toHaveLength(ADMIN_ROUTES.length);
   });
 

@@ -1,0 +1,43 @@
+import { adminRoutes } from "./database/admin_handlers";
+import type { RouterMetrics } from "./database/metrics";
+import { monitoringRoutes } from "./database/monitoring_handlers";
+import type { Logger } from "./database/router/logger";
+import type { ReplicaRouter } from "./database/router/replica_router";
+import { CursorCodec } from "./finance/cursor";
+import { financeRoutes } from "./finance/finance_handlers";
+import { HttpResponse, type RouteDef } from "./shared/http/route";
+import { FinanceRepository } from "./shared/repositories/finance_repository";
+
+/*
+ * The one route table of the service. The standalone server serves it as is;
+ * the Encore files (backend/finance/api.ts, backend/database/monitoring.ts)
+ * declare one api() per entry and dispatch to the same handlers by endpoint
+ * name. test/integration/contract.test.ts holds the two to the same method,
+ * path and success status.
+ */
+
+/** Every route the service serves, in one table (the Encore files declare the same). */
+export function allRoutes(
+  router: ReplicaRouter,
+  metrics: RouterMetrics,
+  logger: Logger,
+  /** Signs list cursors; default {@link CursorCodec.fromEnv}. */
+  codec: CursorCodec = CursorCodec.fromEnv(),
+): RouteDef[] {
+  const routes: RouteDef[] = [
+    ...monitoringRoutes(router),
+    ...adminRoutes(router, logger, () => endpoints),
+    {
+      method: "GET",
+      path: "/metrics",
+      endpoint: "database.metrics",
+      handle: async () => {
+        const { contentType, body } = await metrics.render();
+        return new HttpResponse(200, body, contentType);
+      },
+    },
+    ...financeRoutes(new FinanceRepository(router), codec),
+  ];
+  const endpoints: ReadonlySet<string> = new Set(routes.map((r) => r.endpoint));
+  return routes;
+}

@@ -1,0 +1,396 @@
+/**
+ * The Encore front door, run for real without the Encore runtime: the
+ * encore.dev modules are replaced by stand-ins that behave as the runtime
+ * does where this app depends on it (ENCORE.md section 6), the declared
+ * `SQLDatabase`s point at the suite's real primary and replicas, and the
+ * endpoint functions of backend/finance/api.ts and
+ * backend/database/monitoring.ts are called as Encore's gateway would call
+ * them, after its auth step (mirrored from runtimes/core/src/api/auth/mod.rs
+ * and api/gateway/mod.rs).
+ *
+ * Two app instances are loaded (as two Encore instances would be): A with
+ * the AdminToken, CursorSecret and ReplicaUrls secrets set, B with only
+ * CursorSecret (admin API off).
+ */
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
+import {
+  MIGRATIONS_DIR,
+  runMigrations,
+} from "../../backend/standalone/migrate";
+import { orgIdBlock } from "./helpers/http";
+
+const { primaryUrl, replicaUrls } = inject("clusterUrls");
+const ADMIN_TOKEN = "encore-admin-token-0123456789";
+const CURSOR_SECRET = "encore-cursor-secret-0123456789";
+
+/** What the stand-ins read (set before each instance is loaded) and record. */
+const encore = vi.hoisted(() => ({
+  databases: new Map<string, string>(),
+  secrets: new Map<string, string>(),
+  authHandlers: [] as unknown[],
+}));
+
+vi.mock("encore.dev/api", async () => {
+  // The real values (the file has no imports and no runtime dependency).
+  const { HttpStatusValues } =
+    await import("../../node_modules/encore.dev/api/httpstatus");
+  class APIError extends Error {
+    constructor(
+      readonly code: string,
+      message: string,
+      readonly cause?: Error,
+    ) {
+      super(message);
+    }
+  }
+  const ErrCode = {
+    InvalidArgument: "invalid_argument",
+    NotFound: "not_found",
+    Unauthenticated: "unauthenticated",
+    PermissionDenied: "permission_denied",
+    ResourceExhausted: "resource_exhausted",
+    Unavailable: "unavailable",
+    Internal: "internal",
+  };
+  // api() returns the handler (encore.dev/api/mod.ts); keep the options to route by.
+  const api = Object.assign(
+    (options: unknown, fn: object) => Object.assign(fn, { options }),
+    {
+      raw: (options: unknown, fn: object) =>
+        Object.assign(fn, { options, raw: true }),
+    },
+  );
+  class Gateway {
+    constructor(readonly config: unknown) {}
+  }
+  return { api, APIError, ErrCode, HttpStatus: HttpStatusValues, Gateway };
+});
+vi.mock("encore.dev/auth", () => ({
+  authHandler: (fn: unknown) => {
+    encore.authHandlers.push(fn);
+    return fn;
+  },
+}));
+vi.mock("encore.dev/config", () => ({
+  // Outside `encore run` an unset secret throws (encore.dev/config/secrets.ts).
+  secret: (name: string) => () => {
+    const v = encore.secrets.get(name);
+    if (v === undefined) throw new Error(`secret ${name} is not set`);
+    return v;
+  },
+}));
+vi.mock("encore.dev/storage/sqldb", () => ({
+  SQLDatabase: class {
+    constructor(readonly name: string) {}
+    get connectionString(): string {
+      return encore.databases.get(this.name)!;
+    }
+  },
+}));
+vi.mock("encore.dev/metrics", () => {
+  const group = class {
+    with() {
+      return { increment() {}, set() {} };
+    }
+  };
+  return {
+    Counter: group,
+    CounterGroup: group,
+    Gauge: group,
+    GaugeGroup: group,
+  };
+});
+
+/** An endpoint function as the stand-in `api()` returns it. */
+type Endpoint = ((req: Record<string, unknown>) => Promise<unknown>) & {
+  options: { method: string; path: string; auth?: boolean };
+};
+
+interface Instance {
+  finance: Record<string, Endpoint>;
+  monitoring: Record<string, Endpoint>;
+  close(): Promise<void>;
+}
+
+/** Loads a fresh copy of the Encore files, as one Encore instance. */
+async function loadInstance(
+  secrets: Record<string, string>,
+  env: Record<string, string> = {},
+): Promise<Instance> {
+  vi.resetModules();
+  encore.secrets = new Map(Object.entries(secrets));
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    // Variable specifiers keep tsconfig.core.json from type-checking
+    // encore.dev's own sources through these imports.
+    const dir = "../../backend";
+    const databases = await import(
+      /* @vite-ignore */ `${dir}/database/databases`
+    );
+    const finance = await import(/* @vite-ignore */ `${dir}/finance/api`);
+    const monitoring = await import(
+      /* @vite-ignore */ `${dir}/database/monitoring`
+    );
+    await databases.routerReady;
+    return {
+      finance,
+      monitoring,
+      close: () => databases.router.close(),
+    };
+  } finally {
+    process.env = saved;
+  }
+}
+
+/**
+ * Encore's gateway before the handler: with an auth handler, a request that
+ * carries any of its parameters is authenticated; an `unauthenticated` error
+ * only fails endpoints that require auth, any other error fails every
+ * request. Without credentials an `auth: true` endpoint is a 401.
+ * @returns the error the gateway would answer, or null to call the handler.
+ */
+async function gatewayAuth(
+  endpoint: Endpoint,
+  authorization: string | undefined,
+): Promise<{ code: string } | null> {
+  const handler = encore.authHandlers[0] as
+    ((p: { authorization?: string }) => Promise<unknown>) | undefined;
+  if (handler === undefined || authorization === undefined)
+    return endpoint.options.auth === true ? { code: "unauthenticated" } : null;
+  try {
+    await handler({ authorization });
+    return null;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "unauthenticated")
+      return endpoint.options.auth === true ? { code } : null;
+    return { code: code ?? "internal" };
+  }
+}
+
+/** Calls `endpoint` as the gateway would with `authorization` on the wire. */
+async function call(
+  endpoint: Endpoint,
+  req: Record<string, unknown>,
+  authorization?: string,
+): Promise<
+  { ok: true; body: any } | { ok: false; code: string; message: string }
+> {
+  const refused = await gatewayAuth(endpoint, authorization);
+  if (refused !== null) return { ok: false, code: refused.code, message: "" };
+  try {
+    return { ok: true, body: await endpoint(req) };
+  } catch (err) {
+    const e = err as { code?: string; message: string };
+    return { ok: false, code: e.code ?? "thrown", message: e.message };
+  }
+}
+
+let a: Instance;
+let b: Instance;
+const [org, org2] = orgIdBlock(2).map(String) as [string, string];
+const item = {
+  amountCents: 1250,
+  currency: "EUR",
+  occurredAt: "2026-11-23T09:00:00Z",
+};
+
+beforeAll(async () => {
+  // Encore applies the primary's migrations before the app starts.
+  await runMigrations(primaryUrl, MIGRATIONS_DIR);
+  encore.databases = new Map([
+    ["primary", primaryUrl],
+    ["replica_1", replicaUrls[0]!],
+    // Like `encore run`: an independent, empty database, not a replica.
+    ["replica_2", primaryUrl],
+    ["replica_3", primaryUrl],
+  ]);
+  a = await loadInstance(
+    {
+      AdminToken: ADMIN_TOKEN,
+      CursorSecret: CURSOR_SECRET,
+      ReplicaUrls: JSON.stringify([replicaUrls[1]]),
+    },
+    { MAX_CONCURRENT_QUERIES_PER_USER: "1", CONCURRENCY_CAP_WAIT: "1ms" },
+  );
+  b = await loadInstance({
+    AdminToken: "disabled",
+    CursorSecret: CURSOR_SECRET,
+    ReplicaUrls: "[]",
+  });
+});
+
+afterAll(async () => {
+  await a?.close();
+  await b?.close();
+});
+
+describe("Encore front door, with the runtime's rules", () => {
+  it("serves public routes that carry someone's Authorization header", async () => {
+    for (const authorization of [
+      undefined,
+      "Bearer a-users-own-token",
+      `Bearer ${ADMIN_TOKEN}x`,
+    ]) {
+      const list = await call(
+        a.finance.listRevenues!,
+        { orgId: org },
+        authorization,
+      );
+      expect(list.ok, JSON.stringify(list)).toBe(true);
+      const status = await call(a.monitoring.status!, {}, authorization);
+      expect(status.ok, JSON.stringify(status)).toBe(true);
+      // Instance B has the admin API off: still served.
+      const offList = await call(
+        b.finance.listRevenues!,
+        { orgId: org },
+        authorization,
+      );
+      expect(offList.ok, JSON.stringify(offList)).toBe(true);
+    }
+  });
+
+  it("admin routes: 401 without a token, 403 with a wrong one, 403 when disabled; served with the right one", async () => {
+    const open = a.monitoring.openCircuit!;
+    const close = a.monitoring.closeCircuit!;
+    const none = await call(open, { name: "replica_1" });
+    expect(none).toMatchObject({ ok: false, code: "unauthenticated" });
+    const wrong = await call(open, {
+      name: "replica_1",
+      authorization: "Bearer not-the-token",
+    });
+    expect(wrong).toMatchObject({ ok: false, code: "permission_denied" });
+    const disabled = await call(b.monitoring.openCircuit!, {
+      name: "replica_1",
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+    });
+    expect(disabled).toMatchObject({ ok: false, code: "permission_denied" });
+    expect((disabled as { message: string }).message).toContain("disabled");
+    const right = await call(open, {
+      name: "replica_1",
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+    });
+    expect(right).toEqual({
+      ok: true,
+      body: { name: "replica_1", circuit: "open" },
+    });
+    const closed = await call(close, {
+      name: "replica_1",
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+    });
+    expect(closed).toMatchObject({ ok: true, body: { circuit: "closed" } });
+  });
+
+  it("a create answers 201 with a consistency token; a read with it sees the write", async () => {
+    const created = await call(a.finance.createRevenue!, {
+      orgId: org,
+      ...item,
+    });
+    expect(created.ok, JSON.stringify(created)).toBe(true);
+    const body = (created as { body: Record<string, unknown> }).body;
+    expect(body.httpStatus).toBe(201);
+    expect(body.servedBy).toBe("primary");
+    expect(body.consistencyToken).toMatch(/^main:[0-9A-F]+\/[0-9A-F]+$/);
+    const read = await call(a.finance.getRevenue!, {
+      orgId: org,
+      id: body.id,
+      consistencyToken: body.consistencyToken,
+    });
+    expect(read).toMatchObject({ ok: true, body: { id: body.id } });
+    // An update is a 200, as standalone.
+    const updated = await call(a.finance.updateRevenueStatus!, {
+      orgId: org,
+      id: body.id,
+      status: "received",
+    });
+    expect(updated.ok).toBe(true);
+    expect((updated as { body: object }).body).not.toHaveProperty("httpStatus");
+  });
+
+  it("a missing or mistyped body field is named by the handler, as standalone", async () => {
+    const missing = await call(a.finance.createRevenue!, {
+      orgId: org,
+      currency: "EUR",
+      occurredAt: item.occurredAt,
+    });
+    expect(missing).toMatchObject({ ok: false, code: "invalid_argument" });
+    expect((missing as { message: string }).message).toContain("amountCents");
+    const mistyped = await call(a.monitoring.setReplicaReads!, {
+      enabled: "yes",
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+    });
+    expect(mistyped).toMatchObject({ ok: false, code: "invalid_argument" });
+    expect((mistyped as { message: string }).message).toContain("enabled");
+    const noOrgs = await call(a.finance.revenueTotalsByOrg!, {});
+    expect(noOrgs).toMatchObject({ ok: false, code: "invalid_argument" });
+    expect((noOrgs as { message: string }).message).toContain("orgIds");
+  });
+
+  it("X-User-Id reaches the request context: the per-user cap applies", async () => {
+    const burst = (userId: (i: number) => string | undefined) =>
+      Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          call(a.finance.listRevenues!, {
+            orgId: org,
+            ...(userId(i) !== undefined ? { userId: userId(i) } : {}),
+          }),
+        ),
+      );
+    const same = await burst(() => "alice");
+    const capped = same.filter(
+      (r) => !r.ok && r.code === "resource_exhausted",
+    ).length;
+    expect(
+      capped,
+      "one user, cap 1: some reads must wait past 1 ms",
+    ).toBeGreaterThan(0);
+    const distinct = await burst((i) => `user-${i}`);
+    expect(distinct.every((r) => r.ok)).toBe(true);
+    const bad = await call(a.finance.listRevenues!, {
+      orgId: org,
+      userId: "no spaces allowed",
+    });
+    expect(bad).toMatchObject({ ok: false, code: "invalid_argument" });
+    expect((bad as { message: string }).message).toContain("X-User-Id");
+  });
+
+  it("replicas: the declared ones, an empty stand-in marked not_a_replica, and one from the ReplicaUrls secret", async () => {
+    const status = await call(a.monitoring.status!, {});
+    const replicas = (
+      status as { body: { replicas: { name: string; state: string }[] } }
+    ).body.replicas;
+    expect(replicas.map((r) => [r.name, r.state])).toEqual([
+      ["replica_1", "healthy"],
+      ["replica_2", "not_a_replica"],
+      ["replica_3", "not_a_replica"],
+      ["replica_4", "healthy"],
+    ]);
+    const statusB = await call(b.monitoring.status!, {});
+    expect(
+      (statusB as { body: { replicas: unknown[] } }).body.replicas,
+    ).toHaveLength(3);
+  });
+
+  it("a cursor from one instance works on another with the same CursorSecret", async () => {
+    for (let i = 0; i < 2; i++)
+      await call(a.finance.createExpense!, { orgId: org2, ...item });
+    const page1 = await call(a.finance.listExpenses!, {
+      orgId: org2,
+      limit: "1",
+      consistency: "strong",
+    });
+    const cursor = (page1 as { body: { nextCursor: string } }).body.nextCursor;
+    expect(cursor).toEqual(expect.any(String));
+    const page2 = await call(b.finance.listExpenses!, {
+      orgId: org2,
+      limit: "1",
+      cursor,
+      consistency: "strong",
+    });
+    expect(page2).toMatchObject({ ok: true });
+    expect((page2 as { body: { items: unknown[] } }).body.items).toHaveLength(
+      1,
+    );
+  });
+});

@@ -1,0 +1,263 @@
+/**
+ * Encore conformance: the app's Encore files obey the parser and runtime
+ * rules of test/encore/conformance.ts (each names the encoredev/encore source
+ * it mirrors). `tsc` passes on code that Encore refuses to parse, so this is
+ * the only gate for `encore run` / `encore build` on machines without the
+ * Encore CLI. Each rule is also shown to fire on a small bad fixture, so a
+ * rule that silently stops checking fails here.
+ */
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { allRoutes } from "../../backend/app_routes";
+import type { RouterMetrics } from "../../backend/database/metrics";
+import type { ReplicaRouter } from "../../backend/database/router/replica_router";
+import { jsonLogger } from "../../backend/database/router/logger";
+import {
+  checkEncoreApp,
+  RULES,
+  type RuleId,
+  type Violation,
+} from "../encore/conformance";
+
+const root = path.resolve(import.meta.dirname, "../..");
+
+/** The standalone route table (handlers are not called: a stand-in router will do). */
+function standaloneRoutes() {
+  return allRoutes({} as ReplicaRouter, {} as RouterMetrics, jsonLogger).map(
+    (r) => ({
+      method: r.method,
+      path: r.path,
+      ...(r.successStatus !== undefined
+        ? { successStatus: r.successStatus }
+        : {}),
+    }),
+  );
+}
+
+const show = (vs: readonly Violation[]) =>
+  vs.map((v) => `${v.rule} at ${v.where}: ${v.message}`).join("\n");
+
+describe("Encore conformance of this app", () => {
+  const result = checkEncoreApp({
+    root,
+    standaloneRoutes: standaloneRoutes(),
+  });
+
+  it("breaks no rule", () => {
+    expect(show(result.violations)).toBe("");
+  });
+
+  it("sees every endpoint of both Encore services", () => {
+    const files = new Set(result.endpoints.map((e) => e.file));
+    expect([...files].sort()).toEqual([
+      "backend/database/monitoring.ts",
+      "backend/finance/api.ts",
+    ]);
+    expect(result.endpoints.length).toBe(standaloneRoutes().length);
+  });
+});
+
+// -----------------------------------------------------------------------------
+// Each rule fires on a bad fixture and stays quiet on its good twin.
+
+const fixtureRoot = path.join(root, ".data", "conformance-fixture");
+
+/** Checks a virtual app of `files` (relative path -> source) and returns its violations. */
+function check(
+  files: Record<string, string>,
+  standalone?: { method: string; path: string; successStatus?: number }[],
+): Violation[] {
+  const overlay = new Map(
+    Object.entries(files).map(([f, text]) => [path.join(fixtureRoot, f), text]),
+  );
+  return checkEncoreApp({
+    root: fixtureRoot,
+    overlay,
+    ...(standalone !== undefined ? { standaloneRoutes: standalone } : {}),
+  }).violations;
+}
+
+const SERVICE = {
+  "backend/svc/encore.service.ts": `import { Service } from "encore.dev/service";\nexport default new Service("svc");\n`,
+};
+const MIGRATIONS = {
+  "backend/svc/migrations/1_init.up.sql": "CREATE TABLE t (id int);",
+};
+
+function rulesOf(vs: readonly Violation[]): RuleId[] {
+  return [...new Set(vs.map((v) => v.rule))].sort();
+}
+
+const CASES: {
+  rule: RuleId;
+  what: string;
+  bad: Record<string, string>;
+  good: Record<string, string>;
+  standalone?: { method: string; path: string; successStatus?: number }[];
+}[] = [
+  {
+    rule: "migrations-path",
+    what: 'migrations: "../../migrations" (a path with ..)',
+    bad: {
+      ...SERVICE,
+      "migrations/1_init.up.sql": "SELECT 1;",
+      "backend/svc/db.ts": `import { SQLDatabase } from "encore.dev/storage/sqldb";\nexport const db = new SQLDatabase("main", { migrations: "../../migrations" });\n`,
+    },
+    good: {
+      ...SERVICE,
+      ...MIGRATIONS,
+      "backend/svc/db.ts": `import { SQLDatabase } from "encore.dev/storage/sqldb";\nexport const db = new SQLDatabase("main", { migrations: "./migrations" });\n`,
+    },
+  },
+  {
+    rule: "migrations-path",
+    what: "a migration file Encore would not accept",
+    bad: {
+      ...SERVICE,
+      "backend/svc/migrations/init.sql": "SELECT 1;",
+      "backend/svc/db.ts": `import { SQLDatabase } from "encore.dev/storage/sqldb";\nexport const db = new SQLDatabase("main", { migrations: "./migrations" });\n`,
+    },
+    good: {
+      ...SERVICE,
+      ...MIGRATIONS,
+      "backend/svc/db.ts": `import { SQLDatabase } from "encore.dev/storage/sqldb";\nexport const db = new SQLDatabase("main", { migrations: "./migrations" });\n`,
+    },
+  },
+  {
+    rule: "resource-usage",
+    what: "databases in an array literal",
+    bad: {
+      ...SERVICE,
+      "backend/svc/db.ts": `import { SQLDatabase } from "encore.dev/storage/sqldb";\nexport const a = new SQLDatabase("a");\nexport const b = new SQLDatabase("b");\nexport const urls = [a, b].map((d) => d.connectionString);\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/db.ts": `import { SQLDatabase } from "encore.dev/storage/sqldb";\nexport const a = new SQLDatabase("a");\nexport const b = new SQLDatabase("b");\nexport const urls = [a.connectionString, b.connectionString];\nconsole.log(a);\n`,
+    },
+  },
+  {
+    rule: "resource-usage",
+    what: "a metric passed around as a value",
+    bad: {
+      ...SERVICE,
+      "backend/svc/m.ts": `import { Counter } from "encore.dev/metrics";\nexport const c = new Counter("hits_total");\nconsole.log(c);\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/m.ts": `import { Counter } from "encore.dev/metrics";\nexport const c = new Counter("hits_total");\nc.increment();\nconsole.log(c.ref());\n`,
+    },
+  },
+  {
+    rule: "resource-declaration",
+    what: "a secret named by a variable, inside a function",
+    bad: {
+      ...SERVICE,
+      "backend/svc/s.ts": `import { secret } from "encore.dev/config";\nconst NAME = "Token";\nexport function get() { const s = secret(NAME as "Token"); return s(); }\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/s.ts": `import { secret } from "encore.dev/config";\nconst token = secret("Token");\nexport function get() { return token(); }\n`,
+    },
+  },
+  {
+    rule: "endpoint-declaration",
+    what: "options in a variable, endpoint not exported",
+    bad: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api, type APIOptions } from "encore.dev/api";\nconst opts: APIOptions = { method: "GET", path: "/x" };\nconst x = api(opts, async (): Promise<void> => {});\nexport { x };\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api } from "encore.dev/api";\nexport const x = api({ method: "GET", path: "/x" }, async (): Promise<void> => {});\n`,
+    },
+  },
+  {
+    rule: "endpoint-service",
+    what: "an endpoint outside any service folder",
+    bad: {
+      "backend/loose/api.ts": `import { api } from "encore.dev/api";\nexport const x = api({ method: "GET", path: "/x" }, async (): Promise<void> => {});\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api } from "encore.dev/api";\nexport const x = api({ method: "GET", path: "/x" }, async (): Promise<void> => {});\n`,
+    },
+  },
+  {
+    rule: "path-params",
+    what: "a path parameter missing from the request type",
+    bad: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api } from "encore.dev/api";\ninterface Req { id: string }\nexport const x = api({ method: "GET", path: "/x/:id/:other" }, async (r: Req): Promise<void> => { void r; });\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api } from "encore.dev/api";\ninterface Req { id: string; other: string }\nexport const x = api({ method: "GET", path: "/x/:id/:other" }, async (r: Req): Promise<void> => { void r; });\n`,
+    },
+  },
+  {
+    rule: "sensitive",
+    what: "an endpoint taking a connection string and a bearer token without sensitive: true",
+    bad: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api, type Header } from "encore.dev/api";\ninterface Req { authorization?: Header<"Authorization">; connectionString?: string }\nexport const x = api({ method: "POST", path: "/x" }, async (r: Req): Promise<void> => { void r; });\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api, type Header } from "encore.dev/api";\ninterface Req { authorization?: Header<"Authorization">; connectionString?: string }\nexport const x = api({ method: "POST", path: "/x", sensitive: true }, async (r: Req): Promise<void> => { void r; });\n`,
+    },
+  },
+  {
+    rule: "auth-handler",
+    what: "an auth handler that answers permission_denied (fails public requests too)",
+    bad: {
+      ...SERVICE,
+      "backend/svc/auth.ts": `import { APIError, Gateway, type Header } from "encore.dev/api";\nimport { authHandler } from "encore.dev/auth";\ninterface P { authorization: Header<"Authorization"> }\nexport const h = authHandler<P, { userID: string }>(async (p) => { if (p.authorization === "x") return { userID: "a" }; throw APIError.permissionDenied("no"); });\nexport const gateway = new Gateway({ authHandler: h });\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/auth.ts": `import { APIError, Gateway, type Header } from "encore.dev/api";\nimport { authHandler } from "encore.dev/auth";\ninterface P { authorization: Header<"Authorization"> }\nexport const h = authHandler<P, { userID: string }>(async (p) => { if (p.authorization === "x") return { userID: "a" }; throw APIError.unauthenticated("no"); });\nexport const gateway = new Gateway({ authHandler: h });\n`,
+    },
+  },
+  {
+    rule: "success-status",
+    what: "a create answering 200 under Encore and 201 standalone",
+    standalone: [{ method: "POST", path: "/x", successStatus: 201 }],
+    bad: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api } from "encore.dev/api";\nexport const x = api({ method: "POST", path: "/x" }, async (): Promise<{ id: string }> => ({ id: "1" }));\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api, HttpStatus } from "encore.dev/api";\nexport const x = api({ method: "POST", path: "/x" }, async (): Promise<{ id: string; status: HttpStatus }> => ({ id: "1", status: HttpStatus.Created }));\n`,
+    },
+  },
+  {
+    rule: "required-fields",
+    what: "a required body field Encore refuses before the handler names it",
+    bad: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api } from "encore.dev/api";\ninterface Req { id: string; amount: number }\nexport const x = api({ method: "POST", path: "/x/:id" }, async (r: Req): Promise<void> => { void r; });\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api } from "encore.dev/api";\ninterface Req { id: string; amount?: unknown }\nexport const x = api({ method: "POST", path: "/x/:id" }, async (r: Req): Promise<void> => { void r; });\n`,
+    },
+  },
+];
+
+describe("each rule fires on a bad fixture", () => {
+  it("every rule has a fixture", () => {
+    expect(new Set(CASES.map((c) => c.rule))).toEqual(
+      new Set(Object.keys(RULES)),
+    );
+  });
+
+  for (const c of CASES) {
+    it(`${c.rule}: ${c.what}`, () => {
+      const bad = check(c.bad, c.standalone);
+      expect(rulesOf(bad), show(bad)).toContain(c.rule);
+      const good = check(c.good, c.standalone);
+      expect(show(good)).toBe("");
+    });
+  }
+});

@@ -1,0 +1,136 @@
+import { describe, expect, it } from "vitest";
+import {
+  encoreEnvironment,
+  type EncoreSecretValues,
+} from "../../backend/database/encore_settings";
+import { ConfigError, loadConfig } from "../../backend/database/router/config";
+import { CursorCodec } from "../../backend/finance/cursor";
+
+const declared = {
+  primaryUrl: "postgresql://encore:pw-proxy@127.0.0.1:9500/primary",
+  replicaUrls: [
+    "postgresql://encore:pw-proxy@127.0.0.1:9500/replica_1",
+    "postgresql://encore:pw-proxy@127.0.0.1:9500/replica_2",
+    "postgresql://encore:pw-proxy@127.0.0.1:9500/replica_3",
+  ],
+};
+const none: EncoreSecretValues = { adminToken: "", replicaUrls: "" };
+const SECRET_URL = "postgres://ro:Secr3tReplicaPw@replica-4.internal:5432/app";
+const ENV_URL = "postgres://ro:EnvReplicaPw@replica-env.internal:5432/app";
+
+/** The router config Encore would build from `secrets` and `env`. */
+function configFrom(
+  secrets: Partial<EncoreSecretValues>,
+  env: Record<string, string> = {},
+) {
+  return loadConfig(encoreEnvironment(env, { ...none, ...secrets }, declared));
+}
+
+/** The error `fn` throws, as text (message and issues). */
+function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof ConfigError
+      ? `${err.message}\n${err.issues.join("\n")}`
+      : String(err);
+  }
+  throw new Error("expected an error");
+}
+
+describe("Encore configuration: secrets win when set, the environment otherwise", () => {
+  it("replicas: declared databases first, then the ReplicaUrls secret (JSON array or comma list)", () => {
+    for (const raw of [
+      JSON.stringify([SECRET_URL]),
+      ` ${SECRET_URL} , `,
+      `[" ${SECRET_URL}"]`,
+    ]) {
+      const c = configFrom(
+        { replicaUrls: raw },
+        { READ_REPLICA_URLS: ENV_URL },
+      );
+      const main = c.router.clusters[0]!;
+      expect(main.primaryUrl).toBe(declared.primaryUrl);
+      expect(main.replicas.map((r) => [r.name, r.url])).toEqual([
+        ["replica_1", declared.replicaUrls[0]],
+        ["replica_2", declared.replicaUrls[1]],
+        ["replica_3", declared.replicaUrls[2]],
+        ["replica_4", SECRET_URL],
+      ]);
+    }
+  });
+
+  it("replicas: READ_REPLICA_URLS when the secret is empty; none with []", () => {
+    const fromEnv = configFrom({}, { READ_REPLICA_URLS: ENV_URL });
+    expect(fromEnv.router.clusters[0]!.replicas.at(-1)!.url).toBe(ENV_URL);
+    const empty = configFrom(
+      { replicaUrls: "[]" },
+      { READ_REPLICA_URLS: ENV_URL },
+    );
+    expect(empty.router.clusters[0]!.replicas).toHaveLength(3);
+  });
+
+  it("admin token: the secret, else ADMIN_TOKEN; 'disabled' turns the admin API off", () => {
+    const token = "secret-admin-token-0123456789";
+    const envToken = "env-admin-token-0123456789";
+    expect(configFrom({ adminToken: token }).adminToken).toBe(token);
+    expect(
+      configFrom({ adminToken: token }, { ADMIN_TOKEN: envToken }).adminToken,
+    ).toBe(token);
+    expect(configFrom({}, { ADMIN_TOKEN: envToken }).adminToken).toBe(envToken);
+    expect(
+      configFrom({ adminToken: "disabled" }, { ADMIN_TOKEN: envToken })
+        .adminToken,
+    ).toBeNull();
+    expect(configFrom({}).adminToken).toBeNull();
+  });
+
+  it("the cursor key: CursorSecret, else CURSOR_SECRET; instances sharing it read each other's cursors", () => {
+    const scope = { orgId: 7, kind: "revenues", filterHash: "f" } as const;
+    const position = { occurredAt: "2026-01-01T00:00:00.000000Z", id: "5" };
+    const a = CursorCodec.fromSecretOrEnv("cursor-secret-0123456789", {});
+    const b = CursorCodec.fromSecretOrEnv("cursor-secret-0123456789", {
+      CURSOR_SECRET: "another-env-secret-0123",
+    });
+    expect(b.decode(a.encode(scope, position), scope)).toEqual(position);
+    const env = CursorCodec.fromSecretOrEnv("", {
+      CURSOR_SECRET: "env-cursor-secret-0123",
+    });
+    const env2 = CursorCodec.fromEnv({
+      CURSOR_SECRET: "env-cursor-secret-0123",
+    });
+    expect(env2.decode(env.encode(scope, position), scope)).toEqual(position);
+    expect(() => a.decode(env.encode(scope, position), scope)).toThrow(
+      /cursor/,
+    );
+  });
+
+  it("a bad secret stops start-up naming the secret, never showing its value", () => {
+    const cases: [string, RegExp][] = [
+      [
+        '["postgres://ro:Secr3tReplicaPw@',
+        /ReplicaUrls \(secret\): not valid JSON/,
+      ],
+      ['{"url":"Secr3tReplicaPw"}', /ReplicaUrls \(secret\)/],
+      ['["postgres://ro:Secr3tReplicaPw@h/app", 7]', /JSON array of strings/],
+      [
+        "mysql://ro:Secr3tReplicaPw@h/app",
+        /ReplicaUrls \(secret\)\[1\]: not a postgres/,
+      ],
+      [`${SECRET_URL},http://Secr3tReplicaPw@x`, /ReplicaUrls \(secret\)\[2\]/],
+    ];
+    for (const [raw, expected] of cases) {
+      const text = errorOf(() => configFrom({ replicaUrls: raw }));
+      expect(text).toMatch(expected);
+      expect(text).not.toContain("Secr3tReplicaPw");
+    }
+    const shortToken = errorOf(() => configFrom({ adminToken: "Sh0rtPw" }));
+    expect(shortToken).toContain("ADMIN_TOKEN");
+    expect(shortToken).not.toContain("Sh0rtPw");
+    const shortCursor = errorOf(() =>
+      CursorCodec.fromSecretOrEnv("Sh0rtCursorPw", {}),
+    );
+    expect(shortCursor).toContain("CursorSecret (secret)");
+    expect(shortCursor).not.toContain("Sh0rtCursorPw");
+  });
+});

@@ -5,8 +5,8 @@ import { ConfigError, isPostgresUrl } from "./router/config";
  * `""` when unset (Encore returns `""` for a missing secret locally; the edge
  * turns the "secret X is not set" error of other environments into `""`).
  *
- * Declared in backend/database/databases.ts (the finance service declares
- * its own `CursorSecret`, see `CursorCodec.fromSecretOrEnv`); set
+ * Declared in backend/database/databases.ts with `CursorSecret` (read by
+ * `CursorCodec.fromSecretOrEnv`); set
  * with `encore secret set --type <env> <Name>`, in `.secrets.local.cue` for
  * `encore run`, or under `"secrets"` in a self-hosted `infra.config.json`.
  * Encore Cloud refuses to deploy while a declared secret has no value, so
@@ -24,6 +24,9 @@ export interface DeclaredDatabases {
   readonly primaryUrl: string;
   readonly replicaUrls: readonly string[];
 }
+
+/** Shortest admin token accepted (as ADMIN_TOKEN). */
+const MIN_ADMIN_TOKEN_LENGTH = 16;
 
 /** The value of `AdminToken` that turns the admin API off. */
 export const ADMIN_API_DISABLED = "disabled";
@@ -63,7 +66,13 @@ export function encoreEnvironment(
   };
   const token = secrets.adminToken.trim();
   if (token.toLowerCase() === ADMIN_API_DISABLED) delete out.ADMIN_TOKEN;
-  else if (token !== "") out.ADMIN_TOKEN = token;
+  else if (token !== "") {
+    if (token.length < MIN_ADMIN_TOKEN_LENGTH)
+      throw new ConfigError([
+        `AdminToken (secret): must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters, or "${ADMIN_API_DISABLED}" (value not shown)`,
+      ]);
+    out.ADMIN_TOKEN = token;
+  }
   return out;
 }
 

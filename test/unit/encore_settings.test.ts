@@ -125,7 +125,7 @@ describe("Encore configuration: secrets win when set, the environment otherwise"
       expect(text).not.toContain("Secr3tReplicaPw");
     }
     const shortToken = errorOf(() => configFrom({ adminToken: "Sh0rtPw" }));
-    expect(shortToken).toContain("ADMIN_TOKEN");
+    expect(shortToken).toContain("AdminToken (secret)");
     expect(shortToken).not.toContain("Sh0rtPw");
     const shortCursor = errorOf(() =>
       CursorCodec.fromSecretOrEnv("Sh0rtCursorPw", {}),

@@ -23,7 +23,8 @@ export function checkAdminToken(
     return {
       status: 403,
       code: "permission_denied",
-      message: "the admin API is disabled: set ADMIN_TOKEN to enable it",
+      message:
+        "the admin API is disabled: set ADMIN_TOKEN (under Encore, the AdminToken secret) to enable it",
     };
   }
   const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");

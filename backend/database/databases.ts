@@ -29,7 +29,10 @@ import { encoreEnvironment } from "./encore_settings";
 import { RouterMetrics } from "./metrics";
 import { loadConfig } from "./router/config";
 import { jsonLogger } from "./router/logger";
-import { createPgPoolSettingSessionOnConnect } from "./router/pg_pool";
+import {
+  createPgPool,
+  createPgPoolSettingSessionOnConnect,
+} from "./router/pg_pool";
 import type { Primitive } from "./router/query_api";
 import { ReplicaRouter } from "./router/replica_router";
 
@@ -58,23 +61,27 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const primitivesAgree: Same<Primitive, EncorePrimitive> = true;
 void primitivesAgree;
 
+/** Connection strings of the declared databases: URLs of Encore's local proxy. */
+const declared = {
+  primaryUrl: primaryDb.connectionString,
+  // Each database by member access: Encore's usage parser refuses a
+  // database inside an array literal (tsparser/src/parser/usageparser/mod.rs).
+  replicaUrls: [
+    replica1.connectionString,
+    replica2.connectionString,
+    replica3.connectionString,
+  ],
+};
+const proxyUrls = new Set([declared.primaryUrl, ...declared.replicaUrls]);
+
 const config = loadConfig(
   encoreEnvironment(
     process.env,
     {
-      adminToken: readSecret(adminTokenSecret),
-      replicaUrls: readSecret(replicaUrlsSecret),
+      adminToken: readSecret(adminTokenSecret, "AdminToken"),
+      replicaUrls: readSecret(replicaUrlsSecret, "ReplicaUrls"),
     },
-    {
-      primaryUrl: primaryDb.connectionString,
-      // Each database by member access: Encore's usage parser refuses a
-      // database inside an array literal (tsparser/src/parser/usageparser/mod.rs).
-      replicaUrls: [
-        replica1.connectionString,
-        replica2.connectionString,
-        replica3.connectionString,
-      ],
-    },
+    declared,
   ),
 );
 
@@ -84,10 +91,18 @@ export const metrics = new RouterMetrics();
 /** The router every Encore endpoint of this app uses. */
 export const router = new ReplicaRouter(config.router, {
   observer: metrics,
-  // Encore's database proxy drops startup parameters, so statement_timeout
-  // and application_name are set on each new connection instead
-  // (runtimes/core/src/sqldb/manager.rs; see pg_pool.ts).
-  poolFactory: createPgPoolSettingSessionOnConnect,
+  // Encore's database proxy drops startup parameters, so on its URLs
+  // statement_timeout and application_name are set on each new connection
+  // instead (runtimes/core/src/sqldb/manager.rs; see pg_pool.ts). Replicas
+  // from ReplicaUrls are reached directly (perhaps through PgBouncer in
+  // transaction mode, where session settings would not stick) and keep
+  // startup parameters.
+  poolFactory: (url, limits, applicationName) =>
+    (proxyUrls.has(url) ? createPgPoolSettingSessionOnConnect : createPgPool)(
+      url,
+      limits,
+      applicationName,
+    ),
 });
 metrics.attach(router);
 // The same figures through encore.dev/metrics, for Encore Cloud's dashboards.
@@ -108,19 +123,28 @@ export const routes: ReadonlyMap<string, RouteDef> = new Map(
     router,
     metrics,
     jsonLogger,
-    CursorCodec.fromSecretOrEnv(readSecret(cursorSecret)),
+    CursorCodec.fromSecretOrEnv(readSecret(cursorSecret, "CursorSecret")),
   ).map((r) => [r.endpoint, r] as const),
 );
 
 /**
  * A secret's value, `""` when it has none. Locally Encore already returns
  * `""`; elsewhere it throws "secret X is not set" (encore.dev/config/secrets.ts),
- * which here means "not configured", as an unset variable does standalone.
+ * which here means "not configured", as an unset variable does standalone,
+ * and is logged (the name only, never a value) so a missing secret on a
+ * deployed instance is visible.
  */
-export function readSecret(read: () => string): string {
+export function readSecret(read: () => string, name: string): string {
   try {
     return read();
-  } catch {
+  } catch (err) {
+    jsonLogger.warn(
+      "secret not readable; falling back to the environment variable",
+      {
+        secret: name,
+        error: err instanceof Error ? err.message.slice(0, 120) : "unknown",
+      },
+    );
     return "";
   }
 }

@@ -9,8 +9,9 @@ import { ConfigError, isPostgresUrl } from "./router/config";
  * `CursorCodec.fromSecretOrEnv`); set
  * with `encore secret set --type <env> <Name>`, in `.secrets.local.cue` for
  * `encore run`, or under `"secrets"` in a self-hosted `infra.config.json`.
- * Encore Cloud refuses to deploy while a declared secret has no value, so
- * each has a value that means "off" (docs/provisioning.md).
+ * Encore Cloud refuses to deploy while a declared secret has no value:
+ * `AdminToken` and `ReplicaUrls` have a value that means "off"
+ * (`disabled`, `[]`); `CursorSecret` needs a real key (docs/provisioning.md).
  */
 export interface EncoreSecretValues {
   /** `AdminToken`: the admin API's bearer token; `disabled` turns the admin API off. */
@@ -103,6 +104,11 @@ function parseReplicaUrls(raw: string, issues: string[]): string[] | null {
     if (!isPostgresUrl(u))
       issues.push(
         `ReplicaUrls (secret)[${i + 1}]: not a postgres:// URL (value not shown)`,
+      );
+    // The router's replica list is comma-separated (READ_REPLICA_URLS).
+    else if (u.includes(","))
+      issues.push(
+        `ReplicaUrls (secret)[${i + 1}]: contains a comma; percent-encode it as %2C (value not shown)`,
       );
   });
   return list;

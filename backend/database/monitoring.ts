@@ -135,6 +135,7 @@ export const forceHealthCheck = api(
     expose: true,
     sensitive: true,
     method: "POST",
+    bodyLimit: 1048576,
     path: "/v1/system/database/health-check",
   },
   async (req: AdminAuth): Promise<ReplicaStatusResponse> =>
@@ -150,6 +151,7 @@ export const addReplica = api(
     expose: true,
     sensitive: true,
     method: "POST",
+    bodyLimit: 1048576,
     path: "/v1/system/database/replicas",
   },
   async (req: AddReplicaRequest): Promise<AddedReplica> => {
@@ -191,6 +193,7 @@ export const openCircuit = api(
     expose: true,
     sensitive: true,
     method: "POST",
+    bodyLimit: 1048576,
     path: "/v1/system/database/replicas/:name/circuit/open",
   },
   async (req: ReplicaName): Promise<CircuitResponse> =>
@@ -206,6 +209,7 @@ export const closeCircuit = api(
     expose: true,
     sensitive: true,
     method: "POST",
+    bodyLimit: 1048576,
     path: "/v1/system/database/replicas/:name/circuit/close",
   },
   async (req: ReplicaName): Promise<CircuitResponse> =>
@@ -221,6 +225,7 @@ export const setReplicaReads = api(
     expose: true,
     sensitive: true,
     method: "PUT",
+    bodyLimit: 1048576,
     path: "/v1/system/database/read-replicas",
   },
   async (req: SwitchRequest): Promise<Switches> =>
@@ -236,6 +241,7 @@ export const setEndpointReplicaReads = api(
     expose: true,
     sensitive: true,
     method: "PUT",
+    bodyLimit: 1048576,
     path: "/v1/system/database/read-replicas/endpoints/:endpoint",
   },
   async (req: EndpointSwitchRequest): Promise<Switches> =>

@@ -129,7 +129,12 @@ interface TotalsResponse {
 }
 
 export const createRevenue = api(
-  { expose: true, method: "POST", path: "/v1/finance/orgs/:orgId/revenues" },
+  {
+    expose: true,
+    method: "POST",
+    bodyLimit: 1048576,
+    path: "/v1/finance/orgs/:orgId/revenues",
+  },
   async (req: CreateRequest): Promise<CreatedResponse> => ({
     ...(await callRoute<FinanceItem>(
       "finance.createRevenue",
@@ -174,6 +179,7 @@ export const updateRevenueStatus = api(
   {
     expose: true,
     method: "PATCH",
+    bodyLimit: 1048576,
     path: "/v1/finance/orgs/:orgId/revenues/:id/status",
   },
   async (req: UpdateStatusRequest): Promise<ItemResponse> =>
@@ -199,7 +205,12 @@ export const revenueTotalsByOrg = api(
 );
 
 export const createExpense = api(
-  { expose: true, method: "POST", path: "/v1/finance/orgs/:orgId/expenses" },
+  {
+    expose: true,
+    method: "POST",
+    bodyLimit: 1048576,
+    path: "/v1/finance/orgs/:orgId/expenses",
+  },
   async (req: CreateRequest): Promise<CreatedResponse> => ({
     ...(await callRoute<FinanceItem>(
       "finance.createExpense",
@@ -244,6 +255,7 @@ export const updateExpenseStatus = api(
   {
     expose: true,
     method: "PATCH",
+    bodyLimit: 1048576,
     path: "/v1/finance/orgs/:orgId/expenses/:id/status",
   },
   async (req: UpdateStatusRequest): Promise<ItemResponse> =>

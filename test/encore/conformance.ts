@@ -24,6 +24,8 @@ export const RULES = {
     "tsparser/src/parser/resources/apis/api.rs (EndpointConfig via LitParser): an exported top-level const, options an inline literal",
   "endpoint-service":
     "tsparser/src/parser/service_discovery.rs + apis/service.rs: an endpoint lives under a folder with encore.service.ts (default export new Service(literal))",
+  "route-conflict":
+    "tsparser/src/app/mod.rs (validate_apis, matchit router): two paths with a parameter at the same position under different names conflict",
   "path-params":
     "tsparser/src/parser/resources/apis/encoding.rs: every :param / *rest is a field of an explicitly typed request",
   sensitive:
@@ -32,6 +34,8 @@ export const RULES = {
     "runtimes/core/src/api/auth/mod.rs + api/gateway/mod.rs: the auth handler runs for EVERY request with credentials, public ones included; any error but unauthenticated ends the request. Its params are headers/query only (apis/authhandler.rs)",
   "success-status":
     "tsparser/src/parser/resources/apis/encoding.rs (HttpStatus field), docs/ts/primitives/defining-apis.mdx: a non-200 success needs an HttpStatus response field set to it",
+  "body-limit":
+    "tsparser/src/parser/resources/apis/api.rs (bodyLimit, default 2 MiB): endpoints that take a body declare the standalone server's limit",
   "required-fields":
     "runtimes/core/src/api/jsonschema/de.rs: a missing required (or mistyped) body or query field is refused before the handler, with Encore's message that names no field",
 } as const;
@@ -64,6 +68,8 @@ export interface EncoreEndpoint {
     location: Location;
     optional: boolean;
     wire?: string;
+    loose: boolean;
+    stringly: boolean;
   }[];
 }
 
@@ -87,6 +93,8 @@ export interface CheckOptions {
   overlay?: ReadonlyMap<string, string>;
   /** The standalone route table; enables the success-status rule. */
   standaloneRoutes?: readonly StandaloneRoute[];
+  /** The standalone server's body limit; enables the body-limit rule. */
+  bodyLimitBytes?: number;
 }
 
 /** The result of one check. */
@@ -120,6 +128,7 @@ export function checkEncoreApp(options: CheckOptions): CheckResult {
   const endpoints: EncoreEndpoint[] = [];
   const resources = new Map<ts.Symbol, "database" | "metric">();
   let hasAuthHandler = false;
+  const metricNames = new Set<string>();
 
   const report = (rule: RuleId, node: ts.Node, message: string) => {
     const sf = node.getSourceFile();
@@ -159,6 +168,28 @@ export function checkEncoreApp(options: CheckOptions): CheckResult {
           const sym = declareResource(node, name);
           if (sym !== undefined) resources.set(sym, "metric");
           const lit = node.arguments?.[0];
+          if (lit !== undefined && ts.isStringLiteral(lit)) {
+            if (metricNames.has(lit.text))
+              report(
+                "resource-declaration",
+                lit,
+                `metric "${lit.text}" is declared twice (app/mod.rs validate_metrics)`,
+              );
+            metricNames.add(lit.text);
+          }
+          const labels = node.typeArguments?.[0];
+          if (
+            labels !== undefined &&
+            checker
+              .getTypeFromTypeNode(labels)
+              .getProperties()
+              .some((p) => p.name === "service")
+          )
+            report(
+              "resource-declaration",
+              labels,
+              'the label "service" is reserved by the Encore runtime (infra/metrics.rs)',
+            );
           if (
             lit !== undefined &&
             ts.isStringLiteral(lit) &&
@@ -216,6 +247,7 @@ export function checkEncoreApp(options: CheckOptions): CheckResult {
       message: "auth: true endpoints need an authHandler and a Gateway",
     });
   }
+  checkRouteConflicts();
   if (options.standaloneRoutes !== undefined)
     checkStatuses(options.standaloneRoutes);
   return { violations, endpoints };
@@ -507,18 +539,36 @@ export function checkEncoreApp(options: CheckOptions): CheckResult {
             `${name}: an HttpStatus response field, but the handler sets ${set.size === 0 ? "no" : "several"} HttpStatus.X`,
           );
       }
-      for (const f of fields)
-        if (
-          (f.location === "body_or_query" || f.location === "query") &&
-          !f.optional &&
-          !params.includes(f.name)
-        )
+      const bodyless = /^(GET|DELETE|HEAD)$/.test(method);
+      for (const f of fields) {
+        if (params.includes(f.name) || f.location === "cookie") continue;
+        const problem = !f.optional
+          ? "is required"
+          : f.location === "body_or_query" && !bodyless && !f.loose
+            ? "is typed (declare it `unknown`)"
+            : (f.location === "query" ||
+                  (f.location === "body_or_query" && bodyless)) &&
+                !f.stringly
+              ? "is not a string (declare it Query<string>)"
+              : null;
+        if (problem !== null)
           report(
             "required-fields",
             node,
-            `${name}: field "${f.name}" is required, so Encore refuses a request without it before the handler can name it; declare it optional and let the handler validate`,
+            `${name}: field "${f.name}" ${problem}, so Encore refuses a request without it, or with another type, before the handler can name the field; the handler validates`,
           );
+      }
     }
+    if (
+      options.bodyLimitBytes !== undefined &&
+      /^(POST|PUT|PATCH)$/.test(method) &&
+      lit.bodyLimit !== options.bodyLimitBytes
+    )
+      report(
+        "body-limit",
+        node,
+        `${name}: bodyLimit must be ${options.bodyLimitBytes} (the standalone limit); Encore's default is 2 MiB`,
+      );
     const sensitive = lit.sensitive === true;
     const credential = fields.find(
       (f) =>
@@ -543,6 +593,31 @@ export function checkEncoreApp(options: CheckOptions): CheckResult {
       successStatus,
       fields,
     });
+  }
+
+  /** matchit refuses two different parameter names at one position of the same prefix. */
+  function checkRouteConflicts(): void {
+    const segs = (p: string) => p.split("/").slice(1);
+    const isParam = (s: string) => s.startsWith(":") || s.startsWith("*");
+    for (let i = 0; i < endpoints.length; i++) {
+      for (let j = i + 1; j < endpoints.length; j++) {
+        const a = segs(endpoints[i]!.path);
+        const b = segs(endpoints[j]!.path);
+        for (let k = 0; k < Math.min(a.length, b.length); k++) {
+          const x = a[k]!;
+          const y = b[k]!;
+          if (isParam(x) && isParam(y)) {
+            if (x === y) continue;
+            violations.push({
+              rule: "route-conflict",
+              where: `${endpoints[i]!.file} ${endpoints[i]!.name} / ${endpoints[j]!.name}`,
+              message: `${endpoints[i]!.path} and ${endpoints[j]!.path} name the parameter at position ${k + 1} differently (${x} vs ${y})`,
+            });
+          }
+          if (x !== y) break;
+        }
+      }
+    }
   }
 
   function checkStatuses(routes: readonly StandaloneRoute[]): void {
@@ -603,9 +678,16 @@ export function checkEncoreApp(options: CheckOptions): CheckResult {
   }
 
   /** The fields of a request type, with where each travels. */
-  function requestFields(
-    type: ts.Type,
-  ): { name: string; location: Location; optional: boolean; wire?: string }[] {
+  function requestFields(type: ts.Type): {
+    name: string;
+    location: Location;
+    optional: boolean;
+    wire?: string;
+    /** Declared `unknown` or `any`: any JSON value reaches the handler. */
+    loose: boolean;
+    /** A string on the wire (`string`, `Query<string>`, `Query<"name">`, `Header<...>`). */
+    stringly: boolean;
+  }[] {
     return type.getProperties().map((s) => {
       const wrapper = typeWrapper(s);
       const location: Location =
@@ -630,11 +712,33 @@ export function checkEncoreApp(options: CheckOptions): CheckResult {
         if (arg !== undefined)
           wire = ((arg as ts.LiteralTypeNode).literal as ts.StringLiteral).text;
       }
+      const t =
+        decl !== undefined && ts.isPropertySignature(decl)
+          ? decl.type
+          : undefined;
+      const loose =
+        t !== undefined &&
+        (t.kind === ts.SyntaxKind.UnknownKeyword ||
+          t.kind === ts.SyntaxKind.AnyKeyword);
+      const first =
+        t !== undefined && ts.isTypeReferenceNode(t)
+          ? t.typeArguments?.[0]
+          : undefined;
+      const stringly =
+        t !== undefined &&
+        (t.kind === ts.SyntaxKind.StringKeyword ||
+          ((wrapper === "Query" || wrapper === "Header") &&
+            (first === undefined ||
+              first.kind === ts.SyntaxKind.StringKeyword ||
+              (ts.isLiteralTypeNode(first) &&
+                ts.isStringLiteral(first.literal)))));
       return {
         name: s.name,
         location,
         optional: (s.flags & ts.SymbolFlags.Optional) !== 0,
         ...(wire !== undefined ? { wire } : {}),
+        loose,
+        stringly,
       };
     });
   }

@@ -12,6 +12,7 @@ import { allRoutes } from "../../backend/app_routes";
 import type { RouterMetrics } from "../../backend/database/metrics";
 import type { ReplicaRouter } from "../../backend/database/router/replica_router";
 import { jsonLogger } from "../../backend/database/router/logger";
+import { MAX_BODY_BYTES } from "../../backend/standalone/http_server";
 import {
   checkEncoreApp,
   RULES,
@@ -41,6 +42,7 @@ describe("Encore conformance of this app", () => {
   const result = checkEncoreApp({
     root,
     standaloneRoutes: standaloneRoutes(),
+    bodyLimitBytes: MAX_BODY_BYTES,
   });
 
   it("breaks no rule", () => {
@@ -66,6 +68,7 @@ const fixtureRoot = path.join(root, ".data", "conformance-fixture");
 function check(
   files: Record<string, string>,
   standalone?: { method: string; path: string; successStatus?: number }[],
+  bodyLimitBytes?: number,
 ): Violation[] {
   const overlay = new Map(
     Object.entries(files).map(([f, text]) => [path.join(fixtureRoot, f), text]),
@@ -74,6 +77,7 @@ function check(
     root: fixtureRoot,
     overlay,
     ...(standalone !== undefined ? { standaloneRoutes: standalone } : {}),
+    ...(bodyLimitBytes !== undefined ? { bodyLimitBytes } : {}),
   }).violations;
 }
 
@@ -94,6 +98,7 @@ const CASES: {
   bad: Record<string, string>;
   good: Record<string, string>;
   standalone?: { method: string; path: string; successStatus?: number }[];
+  bodyLimitBytes?: number;
 }[] = [
   {
     rule: "migrations-path",
@@ -149,6 +154,18 @@ const CASES: {
   },
   {
     rule: "resource-declaration",
+    what: "a metric declared twice, and one with the reserved label service",
+    bad: {
+      ...SERVICE,
+      "backend/svc/m.ts": `import { Counter, CounterGroup } from "encore.dev/metrics";\ninterface L { service: string }\nexport const c = new Counter("hits_total");\nexport const d = new Counter("hits_total");\nexport const g = new CounterGroup<L>("by_service_total");\nc.increment(); d.increment(); g.with({ service: "x" }).increment();\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/m.ts": `import { Counter, CounterGroup } from "encore.dev/metrics";\ninterface L { node: string }\nexport const c = new Counter("hits_total");\nexport const g = new CounterGroup<L>("by_node_total");\nc.increment(); g.with({ node: "x" }).increment();\n`,
+    },
+  },
+  {
+    rule: "resource-declaration",
     what: "a secret named by a variable, inside a function",
     bad: {
       ...SERVICE,
@@ -183,6 +200,18 @@ const CASES: {
     },
   },
   {
+    rule: "route-conflict",
+    what: "/r/:id/a beside /r/:name/b",
+    bad: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api } from "encore.dev/api";\ninterface A { id: string }\ninterface B { name: string }\nexport const a = api({ method: "GET", path: "/r/:id/a" }, async (r: A): Promise<void> => { void r; });\nexport const b = api({ method: "GET", path: "/r/:name/b" }, async (r: B): Promise<void> => { void r; });\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api } from "encore.dev/api";\ninterface A { id: string }\nexport const a = api({ method: "GET", path: "/r/:id/a" }, async (r: A): Promise<void> => { void r; });\nexport const b = api({ method: "GET", path: "/r/:id/b" }, async (r: A): Promise<void> => { void r; });\nexport const c = api({ method: "GET", path: "/r/sum" }, async (): Promise<void> => {});\n`,
+    },
+  },
+  {
     rule: "path-params",
     what: "a path parameter missing from the request type",
     bad: {
@@ -199,11 +228,11 @@ const CASES: {
     what: "an endpoint taking a connection string and a bearer token without sensitive: true",
     bad: {
       ...SERVICE,
-      "backend/svc/api.ts": `import { api, type Header } from "encore.dev/api";\ninterface Req { authorization?: Header<"Authorization">; connectionString?: string }\nexport const x = api({ method: "POST", path: "/x" }, async (r: Req): Promise<void> => { void r; });\n`,
+      "backend/svc/api.ts": `import { api, type Header } from "encore.dev/api";\ninterface Req { authorization?: Header<"Authorization">; connectionString?: unknown }\nexport const x = api({ method: "POST", path: "/x" }, async (r: Req): Promise<void> => { void r; });\n`,
     },
     good: {
       ...SERVICE,
-      "backend/svc/api.ts": `import { api, type Header } from "encore.dev/api";\ninterface Req { authorization?: Header<"Authorization">; connectionString?: string }\nexport const x = api({ method: "POST", path: "/x", sensitive: true }, async (r: Req): Promise<void> => { void r; });\n`,
+      "backend/svc/api.ts": `import { api, type Header } from "encore.dev/api";\ninterface Req { authorization?: Header<"Authorization">; connectionString?: unknown }\nexport const x = api({ method: "POST", path: "/x", sensitive: true }, async (r: Req): Promise<void> => { void r; });\n`,
     },
   },
   {
@@ -232,15 +261,28 @@ const CASES: {
     },
   },
   {
+    rule: "body-limit",
+    what: "a POST without the standalone body limit (Encore would take 2 MiB)",
+    bodyLimitBytes: 1048576,
+    bad: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api } from "encore.dev/api";\ninterface Req { a?: unknown }\nexport const x = api({ method: "POST", path: "/x" }, async (r: Req): Promise<void> => { void r; });\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/api.ts": `import { api } from "encore.dev/api";\ninterface Req { a?: unknown }\nexport const x = api({ method: "POST", path: "/x", bodyLimit: 1048576 }, async (r: Req): Promise<void> => { void r; });\n`,
+    },
+  },
+  {
     rule: "required-fields",
     what: "a required body field Encore refuses before the handler names it",
     bad: {
       ...SERVICE,
-      "backend/svc/api.ts": `import { api } from "encore.dev/api";\ninterface Req { id: string; amount: number }\nexport const x = api({ method: "POST", path: "/x/:id" }, async (r: Req): Promise<void> => { void r; });\n`,
+      "backend/svc/api.ts": `import { api, type Query } from "encore.dev/api";\ninterface Req { id: string; amount: number }\ninterface Typed { id: string; amount?: number }\ninterface Q { limit?: Query<number> }\nexport const x = api({ method: "POST", path: "/x/:id" }, async (r: Req): Promise<void> => { void r; });\nexport const y = api({ method: "POST", path: "/y/:id" }, async (r: Typed): Promise<void> => { void r; });\nexport const z = api({ method: "GET", path: "/z" }, async (r: Q): Promise<void> => { void r; });\n`,
     },
     good: {
       ...SERVICE,
-      "backend/svc/api.ts": `import { api } from "encore.dev/api";\ninterface Req { id: string; amount?: unknown }\nexport const x = api({ method: "POST", path: "/x/:id" }, async (r: Req): Promise<void> => { void r; });\n`,
+      "backend/svc/api.ts": `import { api, type Query } from "encore.dev/api";\ninterface Req { id: string; amount?: unknown }\ninterface Q { limit?: Query<string> }\nexport const x = api({ method: "POST", path: "/x/:id" }, async (r: Req): Promise<void> => { void r; });\nexport const z = api({ method: "GET", path: "/z" }, async (r: Q): Promise<void> => { void r; });\n`,
     },
   },
 ];
@@ -254,9 +296,9 @@ describe("each rule fires on a bad fixture", () => {
 
   for (const c of CASES) {
     it(`${c.rule}: ${c.what}`, () => {
-      const bad = check(c.bad, c.standalone);
+      const bad = check(c.bad, c.standalone, c.bodyLimitBytes);
       expect(rulesOf(bad), show(bad)).toContain(c.rule);
-      const good = check(c.good, c.standalone);
+      const good = check(c.good, c.standalone, c.bodyLimitBytes);
       expect(show(good)).toBe("");
     });
   }

@@ -118,6 +118,10 @@ describe("Encore configuration: secrets win when set, the environment otherwise"
         /ReplicaUrls \(secret\)\[1\]: not a postgres/,
       ],
       [`${SECRET_URL},http://Secr3tReplicaPw@x`, /ReplicaUrls \(secret\)\[2\]/],
+      [
+        '["postgres://ro:Secr3tReplicaPw,x@h/app"]',
+        /ReplicaUrls \(secret\)\[1\]: contains a comma/,
+      ],
     ];
     for (const [raw, expected] of cases) {
       const text = errorOf(() => configFrom({ replicaUrls: raw }));

@@ -1,5 +1,5 @@
 /**
- * README's run command: `npm start` (= `tsx backend/standalone/main.ts`) with
+ * README's run command: `npm start` (= `node --import tsx backend/standalone/main.ts`) with
  * no DATABASE_URL starts a local primary + 2 replicas (in LOCAL_CLUSTER_DIR),
  * serves the API, and on SIGINT (Ctrl-C) / SIGTERM exits 0 and leaves no
  * PostgreSQL process of that folder behind. The second run restarts the
@@ -18,7 +18,9 @@ import { stopLocalCluster } from "../../scripts/local_cluster";
 import { repoRoot } from "./helpers/clusters";
 
 const CLUSTER_DIR = path.join(repoRoot, ".data", `npm-start-${process.pid}`);
-const TSX = path.join(repoRoot, "node_modules", ".bin", "tsx");
+/** `npm start`'s command line: node with tsx as a loader (no relaying CLI process). */
+const NODE = process.execPath;
+const TSX_LOADER = ["--import", "tsx"] as const;
 const START_TIMEOUT_MS = 45_000;
 const EXIT_TIMEOUT_MS = 10_000;
 
@@ -104,7 +106,7 @@ const children: ChildProcess[] = [];
 
 /** Spawns main.ts through tsx and waits (bounded) for its "listening" log line. */
 async function start(): Promise<Started> {
-  const child = spawn(TSX, ["backend/standalone/main.ts"], {
+  const child = spawn(NODE, [...TSX_LOADER, "backend/standalone/main.ts"], {
     cwd: repoRoot,
     env: startEnv(),
     stdio: ["ignore", "pipe", "pipe"],
@@ -233,7 +235,7 @@ afterAll(async () => {
 }, 60_000);
 
 describe.skipIf(busy !== null)(
-  "npm start (tsx backend/standalone/main.ts) without DATABASE_URL",
+  "npm start (node --import tsx main.ts) without DATABASE_URL",
   () => {
     it.each([
       ["SIGINT", "to the process group, like Ctrl-C"],
@@ -292,7 +294,7 @@ describe.skipIf(busy !== null)(
 );
 
 if (busy !== null) {
-  describe("npm start (tsx backend/standalone/main.ts) without DATABASE_URL", () => {
+  describe("npm start (node --import tsx main.ts) without DATABASE_URL", () => {
     it.skip(`skipped: ${busy}`, () => {});
   });
 }

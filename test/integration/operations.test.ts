@@ -233,9 +233,12 @@ describe("metrics", () => {
 describe("graceful shutdown", () => {
   it("SIGTERM during load: in-flight requests complete, exit code 0, no connection left on the servers", async () => {
     const appName = `shutdown-${randomBytes(4).toString("hex")}`;
+    // As `npm start` runs it: node itself, with tsx as a loader. (The tsx CLI
+    // relays signals through a second process and SIGKILLs the service when it
+    // does not confirm within ~60 ms, which a loaded machine can miss.)
     const child = spawn(
-      path.join(repoRoot, "node_modules/.bin/tsx"),
-      ["backend/standalone/main.ts"],
+      process.execPath,
+      ["--import", "tsx", "backend/standalone/main.ts"],
       {
         cwd: repoRoot,
         env: {

@@ -17,7 +17,7 @@ import { performance } from "node:perf_hooks";
 import { RouterMetrics } from "../../backend/database/metrics";
 import { loadConfig } from "../../backend/database/router/config";
 import { silentLogger } from "../../backend/database/router/logger";
-import type { PgPool } from "../../backend/database/router/pg_pool";
+import type { PgClient, PgPool } from "../../backend/database/router/pg_pool";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import { runWithRequestContext } from "../../backend/database/router/request_context";
 import { POINT_SQL } from "./common";
@@ -82,8 +82,13 @@ class FakePool implements PgPool {
     return Promise.resolve({ rows: [] }); // the catalog of volatile functions: none
   }
 
-  connect(): never {
-    throw new Error("fake pool: no clients");
+  connect(): Promise<PgClient> {
+    // Replica reads check a client out (so a hedge can abandon it).
+    return Promise.resolve({
+      query: (text: string, values?: unknown[]) => this.query(text, values),
+      release: () => undefined,
+      processID: 1,
+    });
   }
 
   on(): this {

@@ -25,6 +25,7 @@ import { offload } from "./offload";
 import { overhead } from "./overhead";
 import { queryPatterns } from "./query_patterns";
 import { readYourWrites } from "./read_your_writes";
+import { slowReplica } from "./slow_replica";
 import { gitCommit, machine, renderReport } from "./report";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -34,6 +35,7 @@ const clusterDir = path.join(repoRoot, ".data", "bench-cluster");
 const SCENARIOS: ReadonlyArray<readonly [string, Scenario]> = [
   ["overhead", overhead],
   ["failover", failover],
+  ["slow_replica", slowReplica],
   ["read_your_writes", readYourWrites],
   ["offload", offload],
   ["query_patterns", queryPatterns],

@@ -158,9 +158,8 @@ describe("org-range routing to a second cluster", () => {
 
   beforeAll(async () => {
     shard = await withFreshCluster(1);
-    const { MIGRATIONS_DIR, runMigrations } = await import(
-      "../../backend/standalone/migrate"
-    );
+    const { MIGRATIONS_DIR, runMigrations } =
+      await import("../../backend/standalone/migrate");
     const { repoRoot } = await import("./helpers/clusters");
     await runMigrations(shard.primary.url, MIGRATIONS_DIR);
     t = await startTestApp(primaryUrl, replicaUrls, {

@@ -242,3 +242,29 @@ describe("loadConfig accepts", () => {
     ]);
   });
 });
+
+describe("READ_ONLY_FUNCTIONS", () => {
+  it("is empty by default and takes name or schema.name, lower-cased", () => {
+    expect(loadConfig(BASE).router.readOnlyFunctions).toEqual([]);
+    const c = loadConfig({
+      ...BASE,
+      READ_ONLY_FUNCTIONS: " report_totals, Billing.Charge_Preview ,",
+    });
+    expect(c.router.readOnlyFunctions).toEqual([
+      "report_totals",
+      "billing.charge_preview",
+    ]);
+  });
+
+  it.each([
+    ["bad name", "report totals", "expected a function name or schema.name"],
+    ["three parts", "db.billing.charge", "expected a function name"],
+    ["quoted", '"Report"', "expected a function name"],
+    ["built-in the primary must run", "pg_catalog.nextval", "nextval"],
+    ["recovery-refusing built-in", "gin_clean_pending_list", "always runs"],
+  ])("rejects a %s, naming the variable and entry", (_what, value, text) => {
+    const err = configError({ ...BASE, READ_ONLY_FUNCTIONS: `ok_fn,${value}` });
+    expect(err.message).toContain("READ_ONLY_FUNCTIONS[2]");
+    expect(err.message).toContain(text);
+  });
+});

@@ -16,7 +16,7 @@ import type { DbNode } from "../../backend/database/router/db_node";
 import { NodeUnavailableError } from "../../backend/database/router/errors";
 import type { Logger } from "../../backend/database/router/logger";
 import { silentLogger } from "../../backend/database/router/logger";
-import type { PgPool } from "../../backend/database/router/pg_pool";
+import type { PgClient, PgPool } from "../../backend/database/router/pg_pool";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 
 /** What the mocked `encore.dev/metrics` saw: each declared metric and every update. */
@@ -115,8 +115,16 @@ class FakePool implements PgPool {
       throw Object.assign(new Error("syntax error"), { code: "42601" });
     return { rows: [{ ok: 1 }] };
   }
-  async connect(): Promise<never> {
-    throw new Error("not used");
+  async connect(): Promise<PgClient> {
+    if (this.down)
+      throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
+        code: "ECONNREFUSED",
+      });
+    return {
+      query: (text: string) => this.query(text),
+      release: () => undefined,
+      processID: 1,
+    };
   }
   on(): this {
     return this;

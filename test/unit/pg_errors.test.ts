@@ -3,6 +3,7 @@ import { NodeUnavailableError } from "../../backend/database/router/errors";
 import {
   classifyPgError,
   describePgError,
+  isStandbyRefusal,
   toRouterError,
 } from "../../backend/database/router/pg_errors";
 
@@ -37,6 +38,55 @@ describe("classifyPgError", () => {
         pgError("40001", "canceling statement due to conflict with recovery"),
       ),
     ).toBe("recovery_conflict");
+  });
+});
+
+describe('classifyPgError: standby refusals that mean "run this on the primary"', () => {
+  // SQLSTATE and errmsg exactly as a PostgreSQL 15 hot standby sends them
+  // (checked against a real standby; hints are a separate field).
+  it.each([
+    ["25006", "cannot execute nextval() in a read-only transaction"],
+    ["25006", "cannot execute pg_current_xact_id() during recovery"],
+    ["25006", "cannot execute NOTIFY during recovery"],
+    ["25006", "cannot create temporary tables during recovery"],
+    ["25006", "cannot manipulate replication origins during recovery"],
+    ["55000", "recovery is in progress"],
+    [
+      "55000",
+      "cannot acquire lock mode ShareLock on database objects while recovery is in progress",
+    ],
+    ["0A000", "cannot set transaction read-write mode during recovery"],
+    ["0A000", "cannot access temporary or unlogged relations during recovery"],
+    ["0A000", "cannot use serializable mode in a hot standby"],
+    ["0A000", "logical decoding cannot be used while in recovery"],
+    ["XX000", "cannot assign TransactionIds during recovery"],
+    ["XX000", "cannot assign OIDs during recovery"],
+    ["XX000", "cannot assign MultiXactIds during recovery"],
+    ["XX000", "cannot make new WAL entries during recovery"],
+  ])("%s %s is read_only", (code, message) => {
+    expect(classifyPgError(pgError(code, message))).toBe("read_only");
+  });
+
+  it.each([
+    ["55000", 'currval of sequence "s" is not yet defined in this session'],
+    ["55000", "lastval is not yet defined in this session"],
+    ["55000", "recovery is not in progress"],
+    ["55000", "could not get commit timestamp data"],
+    ["55000", "logical decoding requires wal_level >= logical"],
+    ["0A000", "cannot use RETURNING type"],
+    ["XX000", "cache lookup failed for relation 42"],
+    ["42883", "function pg_switch_wal() during recovery does not exist"],
+  ])("%s %s stays a caller error", (code, message) => {
+    expect(classifyPgError(pgError(code, message))).toBe("caller");
+  });
+
+  it("isStandbyRefusal needs both a refusal SQLSTATE and a recovery message", () => {
+    expect(isStandbyRefusal("55000", "recovery is in progress")).toBe(true);
+    expect(isStandbyRefusal("55000", undefined)).toBe(false);
+    expect(isStandbyRefusal("22012", "recovery is in progress")).toBe(false);
+    // 25006 is classified on its own, whatever its message.
+    expect(isStandbyRefusal("25006", "recovery is in progress")).toBe(false);
+    expect(classifyPgError(pgError("25006", "anything"))).toBe("read_only");
   });
 });
 

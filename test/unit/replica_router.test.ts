@@ -8,7 +8,7 @@ import { ManualClock } from "../../backend/database/router/clock";
 import { loadConfig } from "../../backend/database/router/config";
 import { NodeUnavailableError } from "../../backend/database/router/errors";
 import { silentLogger } from "../../backend/database/router/logger";
-import type { PgPool } from "../../backend/database/router/pg_pool";
+import type { PgClient, PgPool } from "../../backend/database/router/pg_pool";
 import type { RouteReason } from "../../backend/database/router/read_planner";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 
@@ -57,8 +57,16 @@ class FakePool implements PgPool {
     this.calls.push(text);
     return { rows: this.behaviour(text) };
   }
-  async connect(): Promise<never> {
-    throw new Error("not used");
+  async connect(): Promise<PgClient> {
+    if (this.down)
+      throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
+        code: "ECONNREFUSED",
+      });
+    return {
+      query: (text: string) => this.query(text),
+      release: () => undefined,
+      processID: 1,
+    };
   }
   on(): this {
     return this;

@@ -212,6 +212,26 @@ const CASES: ReadonlyArray<readonly [string, Verdict]> = [
   ["SELECT pg_wal_replay_pause()", "write"],
   ["SELECT dblink_exec('conn', 'DELETE FROM t')", "write"],
   ["SELECT * FROM t WHERE id = (SELECT nextval('s'))", "write"],
+  // built-ins a hot standby refuses (recovery_refusing_functions.ts)
+  ["SELECT brin_summarize_range('i', 0)", "write"],
+  ["SELECT brin_desummarize_range('i', 0)", "write"],
+  ["SELECT brin_summarize_new_values('i'::regclass)", "write"],
+  ["SELECT gin_clean_pending_list('i')", "write"],
+  ["SELECT pg_catalog.gin_clean_pending_list('i')", "write"],
+  ["SELECT pg_switch_wal()", "write"],
+  ["SELECT pg_create_restore_point('x')", "write"],
+  ["SELECT pg_current_wal_lsn()", "write"],
+  ["SELECT pg_current_wal_insert_lsn(), pg_current_wal_flush_lsn()", "write"],
+  ["SELECT * FROM pg_walfile_name_offset(pg_last_wal_replay_lsn())", "write"],
+  ["SELECT pg_current_xlog_location()", "write"],
+  ["SELECT heap_force_kill('t'::regclass, ARRAY['(0,1)']::tid[])", "write"],
+  ["SELECT bt_index_parent_check('i')", "write"],
+  ["SELECT pg_truncate_visibility_map('t')", "write"],
+  ["SELECT pg_import_system_collations('s')", "write"],
+  ["SELECT pg_logical_emit_message(false, 'p', 'x')", "write"],
+  ["SELECT pg_replication_origin_create('o')", "write"],
+  ["SELECT lo_create(0)", "write"],
+  ["SELECT lo_get(42), pg_last_wal_receive_lsn(), bt_index_check('i')", "read"],
   ["VALUES (nextval('s'))", "write"],
   // several statements, nothing, or unparseable
   ["SELECT 1; DELETE FROM t", "write"],
@@ -246,11 +266,14 @@ describe("classifySql: hand-marked table", () => {
 });
 
 describe("classifySql: shared fixture, routed like the router does", () => {
-  // Same rule as ReplicaRouter.provablyReadOnly, with bump() a VOLATILE user function.
+  // Same rule as RawSqlGate.provablyReadOnly, with bump() and set() VOLATILE user functions.
   const catalog = new VolatileFunctionCatalog();
   const ready = catalog.load({
     query: async () => ({
-      rows: [{ schema_name: "public", function_name: "bump" }],
+      rows: [
+        { schema_name: "public", function_name: "bump" },
+        { schema_name: "public", function_name: "set" },
+      ],
     }),
   });
 
@@ -296,6 +319,70 @@ describe("classifySql: reasons and functions", () => {
       "quoted",
       "s.other_fn",
     ]);
+  });
+
+  it("lists every word before ( that may call a function, keywords that are valid function names included", () => {
+    // Unreserved and type/function-name keywords: a VOLATILE user function may have any of these names.
+    const c = classifySql(
+      "SELECT set(1), filter(2), range(3), rows(4), like(5), join(6), over(7), cube(8), materialized(9), by(10)",
+    );
+    expect(c.readOnly && [...c.functions].sort()).toEqual(
+      [
+        "by",
+        "cube",
+        "filter",
+        "join",
+        "like",
+        "materialized",
+        "over",
+        "range",
+        "rows",
+        "set",
+      ].sort(),
+    );
+    expect(classifySql("SELECT x FROM t WHERE x IN (filter(1))")).toEqual({
+      readOnly: true,
+      functions: ["filter"],
+    });
+    // Column-name keywords can only be called schema-qualified; that form is listed.
+    expect(classifySql("SELECT public.time(1), s.coalesce(2)")).toEqual({
+      readOnly: true,
+      functions: ["public.time", "time", "s.coalesce", "coalesce"],
+    });
+  });
+
+  it("does not list the syntax that only looks like a call", () => {
+    const c = classifySql(
+      "SELECT count(*) FILTER (WHERE x > 0) OVER (PARTITION BY (g) ORDER BY (id)), " +
+        "x::character varying(3), y::bit varying(2), CAST(z AS numeric(5)), time(3) 'now', " +
+        "coalesce(a, b), EXISTS (SELECT 1), ROW(1), ARRAY(SELECT 1) " +
+        "FROM t GROUP BY GROUPING SETS ((a), (b)), (g) ORDER BY (x)",
+    );
+    expect(c).toEqual({ readOnly: true, functions: ["count"] });
+    expect(
+      classifySql("WITH c AS NOT MATERIALIZED (SELECT 1) SELECT * FROM c"),
+    ).toEqual({ readOnly: true, functions: [] });
+  });
+
+  it("lists current_schema, also without parentheses, and current_schemas", () => {
+    for (const sql of [
+      "SELECT current_schema",
+      "SELECT current_schema()",
+      "SELECT pg_catalog.current_schema()",
+      "SELECT * FROM information_schema.tables WHERE table_schema = CURRENT_SCHEMA",
+    ])
+      expect(classifySql(sql), sql).toMatchObject({
+        readOnly: true,
+        functions: expect.arrayContaining(["current_schema"]),
+      });
+    expect(classifySql("SELECT current_schemas(false)")).toEqual({
+      readOnly: true,
+      functions: ["current_schemas"],
+    });
+    expect(classifySql("SELECT s.current_schema FROM s")).toEqual({
+      readOnly: true,
+      functions: [],
+    });
   });
 
   it("does not list syntax, column aliases or CTE column lists as calls", () => {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseDurationMs } from "./duration";
+import { mustRunOnPrimary } from "./primary_only_functions";
 
 /** How a read picks among the replicas that may serve it. */
 export type StrategyName =
@@ -68,7 +69,21 @@ export interface RouterConfig {
   readonly maxConcurrentQueriesPerUser: number | null;
   readonly maxConcurrentQueriesPerOrg: number | null;
   readonly capWaitMs: number;
+  /**
+   * VOLATILE user functions known to only read (READ_ONLY_FUNCTIONS), lower-case
+   * `name` or `schema.name`: raw SQL calling them may go to a replica.
+   */
+  readonly readOnlyFunctions: readonly string[];
   readonly pool: PoolConfig;
+  /** Hedged replica reads (REPLICA_HEDGE_*). */
+  readonly hedge: {
+    /** Extra read load hedging may add, 0..1; 0 turns hedging off. */
+    readonly maxExtraLoad: number;
+    readonly minDelayMs: number;
+    readonly maxDelayMs: number;
+  };
+  /** Bounds of a replica's per-attempt deadline (REPLICA_ATTEMPT_DEADLINE_MIN / _MAX). */
+  readonly attemptDeadline: { readonly minMs: number; readonly maxMs: number };
 }
 
 /** Router config plus the settings of the process that hosts it. */
@@ -154,6 +169,23 @@ const bool = (fallback: boolean) =>
       return z.NEVER;
     });
 
+const fraction = (fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === "") return fallback;
+      const n = /^\s*(0|1|0?\.\d+|1\.0*)\s*$/.test(raw) ? Number(raw) : NaN;
+      if (!(n >= 0 && n <= 1)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a fraction from 0 to 1, got ${JSON.stringify(raw)}`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    });
+
 const list = z
   .string()
   .optional()
@@ -185,12 +217,18 @@ const envSchema = z.object({
   MAX_CONCURRENT_QUERIES_PER_USER: int(null, 1, 100_000),
   MAX_CONCURRENT_QUERIES_PER_ORG: int(null, 1, 100_000),
   CONCURRENCY_CAP_WAIT: duration("ms", "2s"),
+  READ_ONLY_FUNCTIONS: list,
   DB_MAX_CONNECTIONS: int(20, 1, 10_000),
   DB_MIN_CONNECTIONS: int(0, 0, 10_000),
   DB_MAX_IDLE_TIME: duration("ms", "10m"),
   DB_MAX_LIFETIME: duration("ms", "1h"),
   DB_CONNECTION_TIMEOUT: duration("ms", "30s"),
   DB_QUERY_TIMEOUT: duration("ms", "60s"),
+  REPLICA_HEDGE_MAX_EXTRA_LOAD: fraction(0.05),
+  REPLICA_HEDGE_MIN_DELAY: duration("ms", "10ms"),
+  REPLICA_HEDGE_MAX_DELAY: duration("ms", "1s"),
+  REPLICA_ATTEMPT_DEADLINE_MIN: duration("ms", "100ms"),
+  REPLICA_ATTEMPT_DEADLINE_MAX: duration("ms", "1s"),
   DB_APPLICATION_NAME: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,40}$/, "1-40 characters of A-Z a-z 0-9 _ . -")
@@ -237,6 +275,10 @@ export function loadConfig(
 
   const main = clusters[0]!;
   const weights = parseWeights(e.REPLICA_WEIGHTS, main.replicas, issues);
+  const readOnlyFunctions = parseReadOnlyFunctions(
+    e.READ_ONLY_FUNCTIONS,
+    issues,
+  );
   if ((e.DB_MIN_CONNECTIONS ?? 0) > (e.DB_MAX_CONNECTIONS ?? 20)) {
     issues.push(
       `DB_MIN_CONNECTIONS: ${e.DB_MIN_CONNECTIONS} exceeds DB_MAX_CONNECTIONS (${e.DB_MAX_CONNECTIONS})`,
@@ -255,6 +297,18 @@ export function loadConfig(
   ] as const) {
     if (ms < 10) issues.push(`${name}: must be at least 10ms`);
   }
+  for (const [lo, hi] of [
+    ["REPLICA_HEDGE_MIN_DELAY", "REPLICA_HEDGE_MAX_DELAY"],
+    ["REPLICA_ATTEMPT_DEADLINE_MIN", "REPLICA_ATTEMPT_DEADLINE_MAX"],
+  ] as const) {
+    if (e[lo] > e[hi]) issues.push(`${lo}: must not exceed ${hi}`);
+  }
+  if (e.REPLICA_ATTEMPT_DEADLINE_MIN < 10)
+    issues.push("REPLICA_ATTEMPT_DEADLINE_MIN: must be at least 10ms");
+  if (e.REPLICA_ATTEMPT_DEADLINE_MAX > e.DB_QUERY_TIMEOUT)
+    issues.push(
+      "REPLICA_ATTEMPT_DEADLINE_MAX: must not exceed DB_QUERY_TIMEOUT (the statement timeout)",
+    );
   if (issues.length > 0) throw new ConfigError(issues);
 
   const withWeights = clusters.map((c, i) =>
@@ -291,6 +345,7 @@ export function loadConfig(
     maxConcurrentQueriesPerUser: e.MAX_CONCURRENT_QUERIES_PER_USER,
     maxConcurrentQueriesPerOrg: e.MAX_CONCURRENT_QUERIES_PER_ORG,
     capWaitMs: e.CONCURRENCY_CAP_WAIT,
+    readOnlyFunctions,
     pool: {
       maxConnections: e.DB_MAX_CONNECTIONS ?? 20,
       minConnections: e.DB_MIN_CONNECTIONS ?? 0,
@@ -299,6 +354,15 @@ export function loadConfig(
       connectionTimeoutMs: e.DB_CONNECTION_TIMEOUT,
       queryTimeoutMs: e.DB_QUERY_TIMEOUT,
       applicationName: e.DB_APPLICATION_NAME,
+    },
+    hedge: {
+      maxExtraLoad: e.REPLICA_HEDGE_MAX_EXTRA_LOAD,
+      minDelayMs: e.REPLICA_HEDGE_MIN_DELAY,
+      maxDelayMs: e.REPLICA_HEDGE_MAX_DELAY,
+    },
+    attemptDeadline: {
+      minMs: e.REPLICA_ATTEMPT_DEADLINE_MIN,
+      maxMs: e.REPLICA_ATTEMPT_DEADLINE_MAX,
     },
   };
   return deepFreeze({
@@ -483,6 +547,30 @@ function parseWeights(
     weights[index] = weight;
   });
   return weights;
+}
+
+const FUNCTION_NAME_RE =
+  /^(?:[a-z_][a-z0-9_$]{0,62}\.)?[a-z_][a-z0-9_$]{0,62}$/;
+
+/** READ_ONLY_FUNCTIONS: `name` or `schema.name` each, lower-cased, no built-in the primary must run. */
+function parseReadOnlyFunctions(
+  raw: readonly string[],
+  issues: string[],
+): string[] {
+  const names: string[] = [];
+  raw.forEach((item, i) => {
+    const name = item.toLowerCase();
+    if (!FUNCTION_NAME_RE.test(name)) {
+      issues.push(
+        `READ_ONLY_FUNCTIONS[${i + 1}]: expected a function name or schema.name (letters, digits, _ and $; unquoted), got ${JSON.stringify(item)}`,
+      );
+    } else if (mustRunOnPrimary(name.slice(name.indexOf(".") + 1))) {
+      issues.push(
+        `READ_ONLY_FUNCTIONS[${i + 1}]: ${name} is named like a built-in that always runs on the primary (a standby refuses it, or it acts on one node's state); it cannot be listed`,
+      );
+    } else names.push(name);
+  });
+  return names;
 }
 
 function parseJson(

@@ -2,7 +2,9 @@ import { CircuitBreaker } from "./circuit_breaker";
 import type { Clock } from "./clock";
 import { HealthTracker } from "./health_tracker";
 import { LagTracker, type LagThresholds } from "./lag";
+import { LatencyWindow } from "./latency_window";
 import type { PgPool } from "./pg_pool";
+import type { ReadAttempt } from "./read_attempt";
 import type { SelectableNode } from "./replica_selector";
 
 /** Why a node is or is not serving, as the status endpoint shows it. */
@@ -52,6 +54,18 @@ export class DbNode implements SelectableNode {
    * token at or below it needs no further question to the replica.
    */
   replayedLsn = 0n;
+  /** Replica reads outstanding now (see {@link ReadAttempt}), for the stall watch. */
+  readonly attempts = new Set<ReadAttempt>();
+  /** Clock time this node last answered a statement (ms); 0 = never. */
+  lastAnsweredAtMs = 0;
+  /**
+   * Set while the node has outstanding reads and has answered nothing for
+   * longer than its deadline: it gets no new reads until a probe answers.
+   * `confirmed` once a probe timed out too (its reads were then abandoned).
+   */
+  stall: { sinceMs: number; reason: string; confirmed: boolean } | null = null;
+  /** Recent successful read latencies on this node (ms). */
+  readonly latency = new LatencyWindow();
   readonly health: HealthTracker;
   /** Replicas only: the primary must always be tried. */
   readonly breaker: CircuitBreaker | null;
@@ -109,6 +123,31 @@ export class DbNode implements SelectableNode {
     if (lsn > this.replayedLsn) this.replayedLsn = lsn;
   }
 
+  /** Registers an outstanding read attempt. */
+  beginAttempt(a: ReadAttempt): void {
+    this.attempts.add(a);
+    this.inFlight++;
+  }
+
+  /** Unregisters a read attempt that answered, failed or was abandoned. */
+  endAttempt(a: ReadAttempt): void {
+    if (this.attempts.delete(a)) this.inFlight--;
+  }
+
+  /** Notes that the node answered (successfully or with an SQL error). */
+  answered(): void {
+    this.lastAnsweredAtMs = this.options.clock.now();
+  }
+
+  /** Start time of the oldest outstanding read attempt, undefined when none. */
+  oldestAttemptStartMs(): number | undefined {
+    let oldest: number | undefined;
+    for (const a of this.attempts)
+      if (oldest === undefined || a.startedAtMs < oldest)
+        oldest = a.startedAtMs;
+    return oldest;
+  }
+
   /** Runs one statement on this node's pool and returns its rows. */
   async query(
     sql: string,
@@ -129,7 +168,7 @@ export class DbNode implements SelectableNode {
     if (verdict === "not_a_replica") return "not_a_replica";
     if (this.breaker !== null && this.breaker.stateName === "open")
       return "circuit_open";
-    if (verdict !== "healthy") return "unhealthy";
+    if (verdict !== "healthy" || this.stall !== null) return "unhealthy";
     if (this.lag !== null && !this.lag.withinBound(bound)) return "lagging";
     return "healthy";
   }

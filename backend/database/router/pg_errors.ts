@@ -5,8 +5,11 @@ import { InvalidArgumentError, RouterError } from "./errors";
  * - `node`: the server or the connection failed (refused, reset, timeout,
  *   SQLSTATE class 08, admin/crash shutdown 57P01..57P03, too many
  *   connections 53300). Counted against the node; the read is retried elsewhere.
- * - `read_only`: a replica refused a write (25006). The statement is retried
- *   on the primary; not the node's fault.
+ * - `read_only`: a hot standby refused the statement because it must run on
+ *   the primary: 25006 (read-only transaction, or "cannot execute ... during
+ *   recovery"), or a 55000, 0A000 or XX000 whose message says it was refused
+ *   because the server is in recovery (see {@link isStandbyRefusal}). The
+ *   statement is retried on the primary; not the node's fault.
  * - `recovery_conflict`: a replica cancelled the query because replay needed
  *   its rows (40001 with a hot-standby message, 40P01). Retried elsewhere, not counted.
  * - `caller`: anything else (syntax, constraint, permission...). Never retried.
@@ -25,6 +28,46 @@ const NODE_ERRNOS = new Set([
   "ECONNABORTED",
 ]);
 
+// SQLSTATEs PostgreSQL uses for refusals during recovery besides 25006, and
+// only with one of these messages; each also has other meanings (55000
+// "currval of sequence ... is not yet defined in this session", 0A000 for
+// unsupported features, XX000 for internal errors) that stay caller errors.
+const RECOVERY_REFUSAL_SQLSTATES: ReadonlySet<string> = new Set([
+  "55000", // object_not_in_prerequisite_state
+  "0A000", // feature_not_supported
+  "XX000", // internal_error: elog(ERROR) in the transaction and WAL machinery
+]);
+
+// The errmsg texts of those refusals, from PostgreSQL's source (13..17):
+//   55000 "recovery is in progress" (xlogfuncs.c WAL control functions, brin.c,
+//         ginfast.c, contrib/pg_surgery; the hint says which)
+//   55000 "cannot acquire lock mode %s on database objects while recovery is in progress" (lock.c)
+//   0A000 "cannot set transaction read-write mode during recovery" (variable.c)
+//   0A000 "cannot access temporary or unlogged relations during recovery" (plancat.c)
+//   0A000 "cannot use serializable mode in a hot standby" (variable.c)
+//   0A000 "logical decoding cannot be used while in recovery" (logical.c, before PostgreSQL 16)
+//   XX000 "cannot assign TransactionIds during recovery" (varsup.c),
+//         "cannot assign OIDs during recovery" (varsup.c),
+//         "cannot assign MultiXactIds during recovery" (multixact.c),
+//         "cannot make new WAL entries during recovery" (xloginsert.c)
+// "recovery is not in progress" (a primary refusing a standby-only function)
+// matches none of them.
+const RECOVERY_REFUSAL_MESSAGE =
+  /recovery is in progress|during recovery|while in recovery|in a hot standby/i;
+
+/**
+ * True when SQLSTATE `code` with `message` is a hot standby refusing work
+ * that only a primary can do (55000, 0A000 or XX000 with a recovery message).
+ * 25006 is not included here: it always means "run this on the primary".
+ */
+export function isStandbyRefusal(code: string, message: unknown): boolean {
+  return (
+    RECOVERY_REFUSAL_SQLSTATES.has(code) &&
+    typeof message === "string" &&
+    RECOVERY_REFUSAL_MESSAGE.test(message)
+  );
+}
+
 /** Classifies an error thrown by a `pg` query or connect. */
 export function classifyPgError(err: unknown): PgErrorKind {
   if (typeof err !== "object" || err === null) return "caller";
@@ -40,7 +83,8 @@ export function classifyPgError(err: unknown): PgErrorKind {
     ) {
       return "node";
     }
-    if (code === "25006") return "read_only";
+    if (code === "25006" || isStandbyRefusal(code, e.message))
+      return "read_only";
     if (
       code === "40P01" ||
       (code === "40001" && /recovery/i.test(String(e.message)))

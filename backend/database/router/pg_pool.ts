@@ -22,6 +22,15 @@ export interface PgClient {
     values?: unknown[],
   ): Promise<{ rows: Record<string, unknown>[] }>;
   release(destroy?: boolean | Error): void;
+  /** Backend pid of this connection (for `pg_cancel_backend`), once connected. */
+  readonly processID?: number | null;
+  /**
+   * A checked-out `pg` client emits `error` when its connection dies; with no
+   * listener that event would crash the process (pool.query attaches one for
+   * its own checkouts; a caller holding a client must do the same).
+   */
+  on?(event: "error", listener: (err: Error) => void): unknown;
+  off?(event: "error", listener: (err: Error) => void): unknown;
 }
 
 /** Builds the pool of one node. */
@@ -50,6 +59,9 @@ function sharedPoolOptions(url: string, limits: PoolConfig): pg.PoolConfig {
     // Client-side backstop for a server that stopped answering (network partition).
     query_timeout: limits.queryTimeoutMs + 1_000,
     keepAlive: true,
+    // The OS default waits two hours before the first probe; a peer that
+    // vanished silently (a dropped network) is found within a minute or so.
+    keepAliveInitialDelayMillis: 10_000,
   };
 }
 

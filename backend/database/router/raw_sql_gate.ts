@@ -3,15 +3,21 @@ import type { DbNode } from "./db_node";
 import { withTimeout } from "./health_checker";
 import type { Logger } from "./logger";
 import { describePgError } from "./pg_errors";
+import { RefusalMemory, type RefusalNote } from "./refusal_memory";
 import { classifySqlCached } from "./sql_classifier";
 import type { VolatileFunctionCatalog } from "./volatile_functions";
 
 /**
  * Decides whether raw SQL may run on a replica: the classifier must prove it
- * read-only, and no function it calls may be a VOLATILE user function.
- * Until the catalog of those functions has loaded, any call is suspect.
+ * read-only (no built-in a standby refuses or that acts on one node's
+ * state), no function it calls may be a VOLATILE user function (unless
+ * listed in READ_ONLY_FUNCTIONS, applied by the catalog), and a standby must
+ * not have refused the same text before. Until the catalog has loaded, any
+ * call is suspect.
  */
 export class RawSqlGate {
+  /** Statements standbys refused anyway: sent to the primary next time, logged once per shape. */
+  readonly refusals = new RefusalMemory();
   private loading = false;
   private triedAtMs = -Infinity;
 
@@ -29,14 +35,34 @@ export class RawSqlGate {
   /** True only for SQL proven read-only that calls no VOLATILE user function. */
   provablyReadOnly(sql: string): boolean {
     const c = classifySqlCached(sql);
-    if (!c.readOnly) return false;
+    if (!c.readOnly || this.refusals.refused(sql)) return false;
     if (c.functions.length === 0) return true;
+    if (
+      this.refusals.replicaSessionsNeedTempSchema &&
+      (c.functions.includes("current_schema") ||
+        c.functions.includes("current_schemas"))
+    ) {
+      return false;
+    }
     // Without the catalog a user's VOLATILE function cannot be told from a pure one.
     if (!this.catalog.loaded) {
       this.kick();
       return false;
     }
     return !this.catalog.hasVolatile(c.functions);
+  }
+
+  /**
+   * Records that a standby refused `sql` with `err` (classified `read_only`)
+   * and the read was retried on the primary: the same text goes straight to
+   * the primary from now on. Returns the statement's shape and whether this
+   * is its first refusal, so the caller logs each shape once.
+   */
+  noteRefusal(sql: string, err: unknown): RefusalNote {
+    return this.refusals.note(
+      sql,
+      (err as { message?: unknown } | null)?.message,
+    );
   }
 
   /**

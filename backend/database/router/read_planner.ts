@@ -14,7 +14,8 @@ export type RouteReason =
   | "bounded_unavailable"
   | "token_not_replayed"
   | "token_other_cluster"
-  | "retry";
+  | "retry"
+  | "hedge";
 
 /** A planned read. */
 export interface Choice {
@@ -119,6 +120,41 @@ export class ReadPlanner {
       }
       case "read_your_writes":
         return this.chooseForToken(cluster, consistency.token, tried);
+    }
+  }
+
+  /**
+   * A second replica for a hedged read, chosen now (no waiting): one the
+   * read's consistency allows (a bounded read: within its bound; a token
+   * read: known to have replayed the token), not in `exclude`, breaker
+   * acquired. Never the primary: hedges must not add load there.
+   */
+  hedgeTarget(
+    cluster: NodeCluster,
+    consistency: Consistency,
+    endpoint: string,
+    exclude: readonly DbNode[],
+  ): DbNode | undefined {
+    if (!this.replicaReadsEnabled || !this.endpointAllowed(endpoint))
+      return undefined;
+    switch (consistency.level) {
+      case "strong":
+        return undefined;
+      case "eventual":
+        return this.pick(cluster, cluster.serving, exclude);
+      case "bounded":
+        return this.pick(
+          cluster,
+          cluster.serving.filter((n) => n.lag!.withinBound(consistency)),
+          exclude,
+        );
+      case "read_your_writes":
+        if (consistency.token.cluster !== cluster.name) return undefined;
+        return this.pick(
+          cluster,
+          cluster.serving.filter((n) => n.hasReplayed(consistency.token.lsn)),
+          exclude,
+        );
     }
   }
 

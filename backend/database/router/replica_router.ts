@@ -15,6 +15,8 @@ import {
   RouterClosedError,
 } from "./errors";
 import { HealthChecker } from "./health_checker";
+import { HedgeBudget } from "./hedge_budget";
+import { HedgedReader } from "./hedged_read";
 import { parseLsn } from "./lag";
 import { LagMonitor } from "./lag_monitor";
 import { jsonLogger, type Logger } from "./logger";
@@ -42,6 +44,7 @@ import {
 import { createSelector } from "./selectors";
 import { ConcurrencyCaps } from "./concurrency_caps";
 import { RawSqlGate } from "./raw_sql_gate";
+import { StallWatch } from "./stall_watch";
 import { VolatileFunctionCatalog } from "./volatile_functions";
 
 /** Hooks for metrics; called synchronously on the query path, so keep them cheap. */
@@ -76,6 +79,8 @@ export interface RouterDeps {
 }
 
 const MAX_READ_ATTEMPTS = 3;
+/** Hedges that may be sent back to back before the budget has to refill. */
+const HEDGE_BURST = 20;
 
 /**
  * Sends writes to the primary and reads to streaming replicas, per org
@@ -91,6 +96,10 @@ export class ReplicaRouter implements DatabaseRouter {
   readonly rawSql: RawSqlGate;
   readonly planner: ReadPlanner;
   readonly caps: ConcurrencyCaps;
+  /** Replica reads with hedging; finds nothing to do when hedging is off. */
+  readonly hedged: HedgedReader;
+  /** Finds replicas that stopped answering without failing. */
+  readonly stallWatch: StallWatch;
   readonly clock: Clock;
   readonly logger: Logger;
   private readonly byName = new Map<string, NodeCluster>();
@@ -143,7 +152,10 @@ export class ReplicaRouter implements DatabaseRouter {
       onNotInRecovery: (cluster, node) => this.health.checkSoon(cluster, node),
     });
     this.rawSql = new RawSqlGate(
-      new VolatileFunctionCatalog({ clock: this.clock }),
+      new VolatileFunctionCatalog({
+        clock: this.clock,
+        readOnlyFunctions: config.readOnlyFunctions,
+      }),
       // pg_proc is replicated: any healthy replica can answer when the primary cannot.
       () => [
         this.main.primary,
@@ -152,6 +164,15 @@ export class ReplicaRouter implements DatabaseRouter {
       { timeoutMs, clock: this.clock, logger: this.logger },
     );
     this.planner = new ReadPlanner(config);
+    this.hedged = new HedgedReader(
+      new HedgeBudget(config.hedge.maxExtraLoad, HEDGE_BURST),
+      { ...config.hedge, clock: this.clock },
+    );
+    this.stallWatch = new StallWatch(() => this.clusters, {
+      ...config.attemptDeadline,
+      clock: this.clock,
+      logger: this.logger,
+    });
     this.caps = new ConcurrencyCaps({
       perUser: config.maxConcurrentQueriesPerUser,
       perOrg: config.maxConcurrentQueriesPerOrg,
@@ -174,6 +195,9 @@ export class ReplicaRouter implements DatabaseRouter {
       });
       this.every(this.config.lagPollIntervalMs, () =>
         this.lagMonitor.sampleAll(),
+      );
+      this.every(Math.max(5, this.config.attemptDeadline.minMs / 2), async () =>
+        this.stallWatch.tick(),
       );
       this.logClusterStates("started");
     })();
@@ -374,50 +398,81 @@ export class ReplicaRouter implements DatabaseRouter {
           node,
         };
       }
-      const t0 = this.observer.onQuery === undefined ? 0 : performance.now();
-      try {
-        const rows = await node.query(sql, params);
-        node.breaker!.recordSuccess();
-        if (t0 !== 0)
-          this.observer.onQuery!(node, "read", (performance.now() - t0) / 1000);
-        noteServedBy(ctx, node.name);
-        return { rows, node };
-      } catch (err) {
-        const kind = classifyPgError(err);
-        if (kind === "caller") {
-          node.breaker!.release();
-          throw err;
+      const result = await this.hedged.read(
+        cluster,
+        node,
+        sql,
+        params,
+        (first) =>
+          this.planner.hedgeTarget(cluster, consistency, endpoint, [
+            ...(tried ?? []),
+            first,
+          ]),
+      );
+      if (result.hedgedTo !== null) {
+        result.hedgedTo.reads++;
+        this.observer.onRoute?.(result.hedgedTo, endpoint, "hedge");
+      }
+      let callerError: unknown;
+      let refused: (typeof result.failures)[number] | undefined;
+      for (const f of result.failures) {
+        const kind = f.aborted !== null ? f.aborted : classifyPgError(f.error);
+        if (kind === "node") {
+          this.replicaFailed(cluster, f.node, f.error);
+          this.observer.onReadFailed?.(f.node, endpoint, "retried");
+        } else {
+          f.node.breaker!.release();
+          if (kind === "stalled")
+            this.observer.onReadFailed?.(f.node, endpoint, "retried");
         }
-        if (kind === "read_only") {
-          node.breaker!.release();
+        if (kind === "caller") callerError ??= f.error;
+        else if (kind === "read_only") refused ??= f;
+        // A node that stalled or failed is not tried again for this read.
+        else if (kind !== "lost") (tried ??= []).push(f.node);
+      }
+      if (result.rows !== null) {
+        result.node.breaker!.recordSuccess();
+        this.observer.onQuery?.(result.node, "read", result.seconds);
+        noteServedBy(ctx, result.node.name);
+        return { rows: result.rows, node: result.node };
+      }
+      if (callerError !== undefined) throw callerError;
+      if (refused !== undefined) {
+        // A standby refused work only the primary can do, unseen by the gate
+        // (a view calling a writing function, an unlogged table, a temporary
+        // schema...). The gate sends this text to the primary from now on.
+        const { shape, firstOfShape } = this.rawSql.noteRefusal(
+          sql,
+          refused.error,
+        );
+        if (firstOfShape) {
           this.logger.warn(
-            "classifier miss: a replica refused a statement as a write; retried on the primary",
+            "classifier miss: a replica refused a statement as a write; retried on the primary (logged once per statement shape)",
             {
-              node: node.name,
+              node: refused.node.name,
               endpoint,
+              error: describePgError(refused.error),
+              shape,
             },
           );
-          // It was a write after all: the request gets a token for it.
-          if (ctx !== undefined) ctx.wroteCluster = cluster.name;
-          return {
-            rows: await this.onPrimary(
-              cluster,
-              sql,
-              params,
-              ctx,
-              "read",
-              endpoint,
-            ),
-            node: cluster.primary,
-          };
         }
-        if (kind === "node") {
-          this.replicaFailed(cluster, node, err);
-          // A replica is never the last attempt (that one is the primary).
-          this.observer.onReadFailed?.(node, endpoint, "retried");
-        } else node.breaker!.release();
-        (tried ??= []).push(node);
+        cluster.primary.reads++;
+        this.observer.onRoute?.(cluster.primary, endpoint, "retry");
+        // It was a write after all: the request gets a token for it.
+        if (ctx !== undefined) ctx.wroteCluster = cluster.name;
+        return {
+          rows: await this.onPrimary(
+            cluster,
+            sql,
+            params,
+            ctx,
+            "read",
+            endpoint,
+          ),
+          node: cluster.primary,
+        };
       }
+      // Every attempt failed for a node's fault: plan again without those nodes.
     }
   }
 

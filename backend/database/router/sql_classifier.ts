@@ -1,3 +1,5 @@
+import { mustRunOnPrimary } from "./primary_only_functions";
+import { NEVER_CALLED_KEYWORDS } from "./sql_keywords";
 import { SqlTokenizeError, tokenizeSql, type SqlToken } from "./sql_tokenizer";
 
 /**
@@ -24,149 +26,6 @@ const EXPLAINABLE = new Set([
   "merge",
 ]);
 const MODIFYING = new Set(["insert", "update", "delete", "merge"]);
-// Words that precede "(" as syntax rather than as a call. Listing one of them
-// as a function would only be a lost optimisation, so the set stays small.
-const NOT_FUNCTIONS = new Set([
-  "select",
-  "from",
-  "where",
-  "in",
-  "exists",
-  "any",
-  "some",
-  "all",
-  "values",
-  "as",
-  "on",
-  "using",
-  "and",
-  "or",
-  "not",
-  "case",
-  "when",
-  "then",
-  "else",
-  "over",
-  "filter",
-  "within",
-  "cast",
-  "row",
-  "array",
-  "lateral",
-  "join",
-  "group",
-  "order",
-  "by",
-  "partition",
-  "window",
-  "rows",
-  "range",
-  "groups",
-  "distinct",
-  "limit",
-  "offset",
-  "fetch",
-  "returning",
-  "table",
-  "with",
-  "recursive",
-  "union",
-  "intersect",
-  "except",
-  "into",
-  "set",
-  "for",
-  "is",
-  "like",
-  "ilike",
-  "similar",
-  "between",
-  "of",
-  "only",
-  "materialized",
-  "sets",
-  "rollup",
-  "cube",
-  "to",
-  "numeric",
-  "decimal",
-  "varchar",
-  "char",
-  "character",
-  "varying",
-  "timestamp",
-  "time",
-  "interval",
-  "bit",
-  "float",
-  "double",
-  "precision",
-  "int",
-  "integer",
-  "bigint",
-  "smallint",
-  "real",
-  "boolean",
-]);
-// Built-ins that write, lock, assign a transaction id, or act on state that
-// exists only on the node they run on (session settings, backend pids, files,
-// large-object descriptors, replication control). currval/lastval read the
-// session's own sequence state, which exists only on the primary connection
-// that called nextval. Families are matched by prefix in isWritingFunction.
-const WRITING_FUNCTIONS = new Set([
-  "nextval",
-  "setval",
-  "currval",
-  "lastval",
-  "set_config",
-  "setseed",
-  "txid_current",
-  "pg_current_xact_id",
-  "pg_notify",
-  "loread",
-  "lowrite",
-  "pg_switch_wal",
-  "pg_switch_xlog",
-  "pg_create_restore_point",
-  "pg_terminate_backend",
-  "pg_cancel_backend",
-  "pg_reload_conf",
-  "pg_rotate_logfile",
-  "pg_promote",
-  "pg_backup_start",
-  "pg_backup_stop",
-  "pg_start_backup",
-  "pg_stop_backup",
-  "pg_logical_emit_message",
-  "pg_import_system_collations",
-  "pg_log_backend_memory_contexts",
-  "pg_log_standby_snapshot",
-  "pg_truncate_visibility_map",
-  "pg_replication_slot_advance",
-  "pg_drop_replication_slot",
-  "pg_export_snapshot",
-]);
-
-/** True for a built-in (bare, lower-case name) that must run on the primary. */
-function isWritingFunction(name: string): boolean {
-  if (WRITING_FUNCTIONS.has(name)) return true;
-  if (name.startsWith("lo_")) return name !== "lo_get"; // lo_get reads a whole object; the rest write or need a descriptor
-  if (name.startsWith("dblink")) return true; // dblink_exec writes elsewhere; the rest keep per-node connections
-  if (!name.startsWith("pg_")) return false;
-  return (
-    name.includes("advisory") || // pg_advisory_lock, pg_try_advisory_xact_lock_shared, pg_advisory_unlock_all...
-    name.startsWith("pg_stat_reset") ||
-    name.startsWith("pg_stat_statements_reset") ||
-    (name.startsWith("pg_create_") && name.endsWith("_replication_slot")) ||
-    (name.startsWith("pg_copy_") && name.endsWith("_replication_slot")) ||
-    name.startsWith("pg_replication_origin_") ||
-    name.startsWith("pg_logical_slot_") ||
-    name.startsWith("pg_wal_replay_") || // pausing replay on a replica would be a disaster
-    name.startsWith("pg_xlog_replay_") ||
-    name.startsWith("pg_file_") // adminpack
-  );
-}
-
 /**
  * Decides whether one SQL text is provably read-only, so a streaming replica
  * may run it. Pure, no I/O, one tokenizer pass plus one token scan.
@@ -180,9 +39,18 @@ function isWritingFunction(name: string): boolean {
  * `INTO`, and no call to a built-in on the deny-list. Anything else, including
  * SQL the tokenizer rejects, is a write with a short reason.
  *
+ * Every word followed by `(` that could call a function is listed, even
+ * one that is also syntax (`set(`, `filter(`, `rows(`, `like(`): only
+ * reserved and column-name keywords, and a few unmistakable contexts
+ * (`) OVER (`, `GROUP BY (`, `AS t(a, b)`), are left out. `current_schema`
+ * is listed with or without parentheses: with `pg_temp` first on the
+ * search path it creates the session's temporary schema, which a standby
+ * refuses.
+ *
  * Not seen, by design: functions reached without a `name(` call (views,
- * triggers, operators, casts). A replica rejects their writes with SQLSTATE
- * 25006 and the router retries on the primary.
+ * triggers, operators, casts). A standby refuses their writes (25006, or a
+ * recovery refusal; see `classifyPgError`) and the router retries on the
+ * primary.
  */
 export function classifySql(sql: string): SqlClassification {
   let tokens: SqlToken[];
@@ -244,6 +112,9 @@ function classifyQuery(t: readonly SqlToken[]): SqlClassification {
       } else if (w === "uescape") {
         // Changes how U&"..." decodes, so a function name could be misread.
         return write("unparseable: UESCAPE");
+      } else if (w === "current_schema" && !isPunct(t[i - 1], ".")) {
+        // SQL also spells the call without parentheses.
+        functions.add(w);
       }
     }
     if (
@@ -287,7 +158,8 @@ function recordCall(
     schema !== undefined &&
     (schema.kind === "word" || schema.kind === "quoted_ident");
   if (!qualified) {
-    if (tok.kind === "word" && NOT_FUNCTIONS.has(tok.text)) return undefined;
+    if (tok.kind === "word" && isSyntaxBeforeParen(tok.text, prev))
+      return undefined;
     // `AS g(a, b)` and `WITH c(a) AS` name columns; nothing is called.
     if (
       prev?.kind === "word" &&
@@ -303,7 +175,31 @@ function recordCall(
       `${schema.kind === "word" ? schema.text : schema.text.toLowerCase()}.${name}`,
     );
   functions.add(name);
-  return isWritingFunction(name) ? name : undefined;
+  return mustRunOnPrimary(name) ? name : undefined;
+}
+
+// Unreserved keywords that are syntax, not a call, after these words.
+const SYNTAX_AFTER: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ["by", new Set(["group", "order", "partition"])], // GROUP BY (a, b)
+  ["sets", new Set(["grouping"])], // GROUPING SETS (...)
+  ["materialized", new Set(["not"])], // AS NOT MATERIALIZED (...)
+  ["varying", new Set(["character", "char", "nchar", "bit"])], // character varying(20)
+]);
+
+/**
+ * True when the unqualified `word` before `(` cannot be a function call:
+ * a reserved or column-name keyword, `) OVER (` and `) FILTER (` after a
+ * call, or an unreserved keyword in one of the contexts of SYNTAX_AFTER.
+ * Anything else is reported; a wrong "maybe a call" costs one catalog lookup.
+ */
+function isSyntaxBeforeParen(
+  word: string,
+  prev: SqlToken | undefined,
+): boolean {
+  if (NEVER_CALLED_KEYWORDS.has(word)) return true;
+  if (word === "over" || word === "filter") return isPunct(prev, ")");
+  const after = SYNTAX_AFTER.get(word);
+  return after !== undefined && prev?.kind === "word" && after.has(prev.text);
 }
 
 /** EXPLAIN plans without executing unless ANALYZE is on; then the statement runs for real. */

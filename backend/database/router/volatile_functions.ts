@@ -11,6 +11,12 @@ export interface VolatileFunctionCatalogOptions {
   refreshIntervalMs?: number;
   /** Time source; default {@link systemClock}. */
   clock?: Clock;
+  /**
+   * User functions known to be read-only although VOLATILE
+   * (READ_ONLY_FUNCTIONS), lower-case: `name` covers that name in every
+   * schema, `schema.name` only that schema's. They are left out of the set.
+   */
+  readOnlyFunctions?: readonly string[];
 }
 
 // Built-in schemas are left to the classifier's deny-list: they hold many
@@ -40,12 +46,20 @@ const DEFAULT_REFRESH_INTERVAL_MS = 5 * 60_000;
  * Names are stored lower-case, both bare (`bump_counter`) and qualified
  * (`public.bump_counter`). Matching a bare call against every schema's names
  * ignores search_path, which can only send more to the primary.
+ *
+ * Functions listed in `readOnlyFunctions` (as Pgpool-II's
+ * `read_only_function_list`) are not stored at all, so calls to them may go
+ * to a replica. A bare call `f()` then counts as VOLATILE only if some
+ * schema has a VOLATILE `f` that is not listed; a qualified call `s.f()`
+ * also checks the bare name, so it stays on the primary when another
+ * schema has an unlisted VOLATILE `f` (the conservative side).
  */
 export class VolatileFunctionCatalog {
   private names: ReadonlySet<string> = new Set();
   private loadedAtMs: number | undefined;
   private readonly refreshIntervalMs: number;
   private readonly clock: Clock;
+  private readonly readOnly: ReadonlySet<string>;
 
   /** @throws {RangeError} when `refreshIntervalMs` is not a positive number. */
   constructor(opts: VolatileFunctionCatalogOptions = {}) {
@@ -58,11 +72,14 @@ export class VolatileFunctionCatalog {
     }
     this.refreshIntervalMs = refreshIntervalMs;
     this.clock = opts.clock ?? systemClock;
+    this.readOnly = new Set(
+      (opts.readOnlyFunctions ?? []).map((f) => f.toLowerCase()),
+    );
   }
 
   /**
    * Loads (or reloads) the set with exactly one query. Rows from built-in
-   * schemas are ignored even if the querier returns them. On failure the
+   * schemas, and functions listed as read-only, are ignored. On failure the
    * previous set and its age are kept, so the router can go on using it.
    *
    * @throws whatever `db.query` throws.
@@ -77,6 +94,7 @@ export class VolatileFunctionCatalog {
       const s = schema.toLowerCase();
       if (BUILTIN_SCHEMAS.has(s)) continue;
       const n = name.toLowerCase();
+      if (this.readOnly.has(n) || this.readOnly.has(`${s}.${n}`)) continue;
       names.add(n);
       names.add(`${s}.${n}`);
     }

@@ -1,0 +1,55 @@
+/**
+ * The most recent read latencies of one node (or one cluster), with a cached
+ * percentile: recording is O(1) and allocation-free; the percentile is
+ * recomputed from a sorted copy once every {@link RECOMPUTE_EVERY} samples,
+ * so a read pays a fraction of a microsecond for it.
+ */
+export class LatencyWindow {
+  private readonly samples: Float64Array;
+  private count = 0;
+  private next = 0;
+  private sinceRecompute = 0;
+  private cachedQ = -1;
+  private cachedValue: number | null = null;
+
+  /** @param size samples kept (default 256). */
+  constructor(size = 256) {
+    this.samples = new Float64Array(size);
+  }
+
+  /** Samples recorded and kept (at most the window size). */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Adds one latency in milliseconds. */
+  record(ms: number): void {
+    this.samples[this.next] = ms;
+    this.next = (this.next + 1) % this.samples.length;
+    if (this.count < this.samples.length) this.count++;
+    this.sinceRecompute++;
+  }
+
+  /**
+   * The `q` quantile (0..1) of the kept samples in ms, or null with fewer
+   * than `minSamples`. Cached per `q` until enough new samples arrive.
+   */
+  percentile(q: number, minSamples = 20): number | null {
+    if (this.count < minSamples) return null;
+    if (
+      q !== this.cachedQ ||
+      this.cachedValue === null ||
+      this.sinceRecompute >= RECOMPUTE_EVERY
+    ) {
+      const sorted = this.samples.slice(0, this.count).sort();
+      const i = Math.min(this.count - 1, Math.ceil(q * this.count) - 1);
+      this.cachedValue = sorted[Math.max(0, i)]!;
+      this.cachedQ = q;
+      this.sinceRecompute = 0;
+    }
+    return this.cachedValue;
+  }
+}
+
+/** Samples between two percentile computations. */
+export const RECOMPUTE_EVERY = 32;

@@ -1,0 +1,165 @@
+import type { Clock } from "./clock";
+import type { DbNode } from "./db_node";
+import { withTimeout } from "./health_checker";
+import type { Logger } from "./logger";
+import type { NodeCluster } from "./node_cluster";
+import { describePgError } from "./pg_errors";
+
+/** Per-attempt deadline settings (REPLICA_ATTEMPT_DEADLINE_MIN / _MAX). */
+export interface DeadlineOptions {
+  /** Floor of a replica's deadline (ms). */
+  readonly minMs: number;
+  /** Ceiling of a replica's deadline (ms); never above the statement timeout. */
+  readonly maxMs: number;
+}
+
+/** How many times a node's p99 read latency its deadline is. */
+const P99_MULTIPLIER = 4;
+
+/**
+ * A replica's per-attempt deadline: four times its recent p99 read latency,
+ * kept between the floor and the ceiling. A read outstanding longer than
+ * this, on a node that has answered nothing since the read started, makes
+ * the node a stall suspect.
+ */
+export function attemptDeadlineMs(node: DbNode, o: DeadlineOptions): number {
+  const p99 = node.latency.percentile(0.99);
+  const ms = p99 === null ? o.minMs : P99_MULTIPLIER * p99;
+  return Math.min(o.maxMs, Math.max(o.minMs, ms));
+}
+
+/**
+ * Finds replicas that stopped answering without failing (a frozen process,
+ * a silently dropped network, a wedged backend): nothing errors, so neither
+ * breakers nor passive detection see them.
+ *
+ * Every tick it looks at each replica's oldest outstanding read. Older than
+ * the node's deadline while the node has answered nothing since it started:
+ * the node is a **suspect** and gets no new reads (this is cheap to be wrong
+ * about). A probe on a fresh connection (off the request path) then decides:
+ * an answer clears the suspicion and leaves slow queries running; no answer
+ * within the deadline **confirms** the stall and abandons every outstanding
+ * read on the node, so their callers retry elsewhere at once. Probes repeat
+ * every deadline until one answers.
+ */
+export class StallWatch {
+  private readonly probing = new Set<DbNode>();
+  private readonly lastProbeMs = new Map<DbNode, number>();
+
+  constructor(
+    private readonly clusters: () => readonly NodeCluster[],
+    private readonly options: DeadlineOptions & {
+      clock: Clock;
+      logger: Logger;
+    },
+  ) {}
+
+  /** One pass over every replica; call it every {@link DeadlineOptions.minMs}/2. */
+  tick(): void {
+    const now = this.options.clock.now();
+    for (const cluster of this.clusters()) {
+      for (const node of cluster.replicas) {
+        if (node.disabled) continue;
+        const deadline = attemptDeadlineMs(node, this.options);
+        if (node.stall === null) {
+          const oldest = node.oldestAttemptStartMs();
+          if (
+            oldest === undefined ||
+            now - oldest <= deadline ||
+            // Strictly after: an answer in the same millisecond the read
+            // started may have come before it (the clock has ms resolution).
+            node.lastAnsweredAtMs > oldest
+          )
+            continue;
+          node.stall = {
+            sinceMs: now,
+            reason: `stalled: ${node.attempts.size} read(s) outstanding, no answer for ${Math.round(now - oldest)} ms (deadline ${Math.round(deadline)} ms)`,
+            confirmed: false,
+          };
+          cluster.refresh();
+          this.options.logger.warn(
+            "replica suspected stalled; no new reads until it answers",
+            {
+              node: node.name,
+              outstanding: node.attempts.size,
+              deadlineMs: Math.round(deadline),
+            },
+          );
+        }
+        if (
+          !this.probing.has(node) &&
+          now - (this.lastProbeMs.get(node) ?? -Infinity) >= deadline
+        )
+          void this.probe(cluster, node, deadline);
+      }
+    }
+  }
+
+  /** `SELECT 1` on a connection of its own, bounded by `deadlineMs`. */
+  private async probe(
+    cluster: NodeCluster,
+    node: DbNode,
+    deadlineMs: number,
+  ): Promise<void> {
+    this.probing.add(node);
+    this.lastProbeMs.set(node, this.options.clock.now());
+    try {
+      await probeNode(node, deadlineMs);
+      node.answered();
+      if (node.stall !== null) {
+        const { sinceMs } = node.stall;
+        node.stall = null;
+        cluster.refresh();
+        this.options.logger.info("replica answers again; serving reads", {
+          node: node.name,
+          stalledMs: Math.round(this.options.clock.now() - sinceMs),
+        });
+      }
+    } catch (err) {
+      if (node.stall !== null && !node.stall.confirmed) {
+        node.stall.confirmed = true;
+        const abandoned = [...node.attempts];
+        for (const a of abandoned) a.abort("stalled");
+        this.options.logger.warn(
+          "replica stalled: its outstanding reads were moved to other nodes",
+          {
+            node: node.name,
+            abandoned: abandoned.length,
+            error: describePgError(err),
+          },
+        );
+      }
+    } finally {
+      this.probing.delete(node);
+    }
+  }
+}
+
+/**
+ * Checks out a connection and runs `SELECT 1`, each step bounded by
+ * `timeoutMs`. A connection whose probe timed out is destroyed (its socket
+ * may be dead); one that arrives after the timeout is released unused.
+ */
+async function probeNode(node: DbNode, timeoutMs: number): Promise<void> {
+  const connecting = node.pool.connect();
+  let client;
+  try {
+    client = await withTimeout(connecting, timeoutMs, node.name);
+  } catch (err) {
+    connecting.then(
+      (c) => c.release(),
+      () => undefined,
+    );
+    throw err;
+  }
+  const onError = () => undefined; // a dying connection reports through the query
+  client.on?.("error", onError);
+  try {
+    await withTimeout(client.query("SELECT 1"), timeoutMs, node.name);
+    client.off?.("error", onError);
+    client.release();
+  } catch (err) {
+    client.release(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  }
+}

@@ -2,7 +2,7 @@ import {
   collectDefaultMetrics,
   Counter,
   Gauge,
-  type Histogram,
+  Histogram,
   Registry,
 } from "prom-client";
 import { DurationHistogram } from "./duration_histogram";
@@ -47,8 +47,18 @@ export class RouterMetrics implements RouterObserver {
   );
 
   /** @param options.defaultMetrics also export prom-client's process metrics (default true). */
+  /** Standalone HTTP requests by path kind and status class, from arrival to response sent. */
+  private readonly httpRequests: Histogram<"kind" | "status">;
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
+    this.httpRequests = new Histogram({
+      name: "http_request_duration_seconds",
+      help: "Standalone HTTP requests from arrival to response sent, by kind (api = domain endpoints, system = monitoring/admin/metrics) and status class (2xx, 4xx, 503, 5xx)",
+      labelNames: ["kind", "status"] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
     if (options.defaultMetrics !== false)
       collectDefaultMetrics({ register: this.registry });
     const self = this;
@@ -145,9 +155,30 @@ export class RouterMetrics implements RouterObserver {
       "Circuit breaker of each replica: 0 closed, 1 half-open, 2 open",
       (r) => r.circuitState,
     );
+    new Counter({
+      name: "db_requests_shed_total",
+      help: "Request statements refused by admission control (503 + Retry-After), by node and reason (queue_full, queue_timeout)",
+      labelNames: ["node", "reason"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const c of self.router?.clusters ?? []) {
+          for (const n of c.nodes) {
+            this.inc(
+              { node: n.name, reason: "queue_full" },
+              n.admission.refusedQueueFull,
+            );
+            this.inc(
+              { node: n.name, reason: "queue_timeout" },
+              n.admission.refusedTimeout,
+            );
+          }
+        }
+      },
+    });
     new Gauge({
       name: "db_pool_connections",
-      help: "Pool connections per node by state (total, idle, waiting clients, max)",
+      help: "Pool connections per node by state (total, idle, waiting clients, max; admitted = request statements holding a slot, queued = waiting for one)",
       labelNames: ["node", "state"] as const,
       registers,
       collect() {
@@ -159,10 +190,25 @@ export class RouterMetrics implements RouterObserver {
             this.set({ node: n.name, state: "idle" }, p.idle);
             this.set({ node: n.name, state: "waiting" }, p.waiting);
             this.set({ node: n.name, state: "max" }, p.max);
+            this.set({ node: n.name, state: "admitted" }, n.admission.active);
+            this.set({ node: n.name, state: "queued" }, n.admission.queued);
           }
         }
       },
     });
+  }
+
+  /** Counts one HTTP request of the standalone server. */
+  onHttpRequest(kind: "api" | "system", status: number, seconds: number): void {
+    const cls =
+      status === 503
+        ? "503"
+        : status >= 500
+          ? "5xx"
+          : status >= 400
+            ? "4xx"
+            : "2xx";
+    this.httpRequests.observe({ kind, status: cls }, seconds);
   }
 
   /** Reads gauges from `router` from now on. */

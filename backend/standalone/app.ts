@@ -46,6 +46,8 @@ export async function createApp(
     logger,
     adminToken: config.adminToken,
     consistencyToken: (cluster) => router.tokenAfterWrite(cluster),
+    onRequestDone: (kind, status, seconds) =>
+      metrics.onHttpRequest(kind, status, seconds),
   });
   let closing: Promise<void> | null = null;
 
@@ -57,7 +59,10 @@ export async function createApp(
     listen: (port, host = "127.0.0.1") =>
       new Promise((resolve, reject) => {
         server.once("error", reject);
-        server.listen(port, host, () =>
+        // Node's default backlog (511) drops connection attempts of a burst of
+        // clients, who then retry their SYN after 1, 3, 7 s: accept up to the
+        // kernel's cap (net.core.somaxconn) instead.
+        server.listen({ port, host, backlog: 4096 }, () =>
           resolve((server.address() as AddressInfo).port),
         );
       }),

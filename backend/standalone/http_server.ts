@@ -6,6 +6,7 @@ import {
 } from "../database/router/consistency";
 import {
   InvalidArgumentError,
+  OverloadedError,
   type RouterErrorCode,
 } from "../database/router/errors";
 import type { Logger } from "../database/router/logger";
@@ -43,6 +44,17 @@ export interface HttpServerOptions {
   adminToken: string | null;
   /** Called after a handler that wrote, to get the X-Consistency-Token value. */
   consistencyToken?: (cluster: string) => Promise<string | null>;
+  /**
+   * Called when a response has been sent (or the connection closed), with
+   * whether the path was a domain API (`api`) or the service's own
+   * monitoring/admin/metrics routes (`system`), the status and the seconds
+   * from the request's arrival.
+   */
+  onRequestDone?: (
+    kind: "api" | "system",
+    status: number,
+    seconds: number,
+  ) => void;
 }
 
 /** The HTTP server plus a graceful stop. */
@@ -77,7 +89,17 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
 
   const server = http.createServer((req, res) => {
     inFlight++;
-    res.on("close", () => inFlight--);
+    const t0 = performance.now();
+    res.on("close", () => {
+      inFlight--;
+      options.onRequestDone?.(
+        req.url?.startsWith("/v1/system/") || req.url === "/metrics"
+          ? "system"
+          : "api",
+        res.statusCode,
+        (performance.now() - t0) / 1000,
+      );
+    });
     // While draining, answer what arrives on open keep-alive sockets but tell
     // the client not to reuse the socket, so no request races the close.
     if (closing) res.setHeader("Connection", "close");
@@ -199,6 +221,11 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     endpoint: string,
   ): void {
     const known = toRouterError(err);
+    if (known instanceof OverloadedError) {
+      // Shed load: counted in /metrics (db_requests_shed_total), not logged per request.
+      res.setHeader("Retry-After", String(known.retryAfterSeconds));
+      return sendError(res, STATUS[known.code], known.code, known.message);
+    }
     if (known !== null) {
       if (known.code === "internal" || known.code === "unavailable") {
         options.logger.warn("request failed", {

@@ -132,6 +132,7 @@ function expectNoStall(
     p99: +percentile(ms, 0.99).toFixed(2),
     max: +ms.reduce((a, b) => Math.max(a, b), 0).toFixed(1),
     emptiestHalfSecond: buckets.reduce((a, b) => Math.min(a, b), Infinity),
+    failedAtMs: failed.slice(0, 3).map((f) => Math.round(f.startMs - fromMs)),
   };
   console.log(`${label}: ${JSON.stringify(figures)}`);
   expect(

@@ -268,3 +268,22 @@ describe("READ_ONLY_FUNCTIONS", () => {
     expect(err.message).toContain(text);
   });
 });
+
+describe("REPLICA_ROLE_CHECK_INTERVAL", () => {
+  it("defaults to 100 ms and takes a duration", () => {
+    expect(loadConfig(BASE).router.roleCheckIntervalMs).toBe(100);
+    const c = loadConfig({ ...BASE, REPLICA_ROLE_CHECK_INTERVAL: "250ms" });
+    expect(c.router.roleCheckIntervalMs).toBe(250);
+  });
+
+  it.each(["0", "5ms", "fast", "1000h"])(
+    "rejects %s, naming the variable",
+    (value) => {
+      const err = configError({ ...BASE, REPLICA_ROLE_CHECK_INTERVAL: value });
+      expect(
+        err.issues.some((i) => i.startsWith("REPLICA_ROLE_CHECK_INTERVAL:")),
+        err.message,
+      ).toBe(true);
+    },
+  );
+});

@@ -22,6 +22,8 @@ const LIMITS: PoolConfig = {
   connectionTimeoutMs: 30_000,
   queryTimeoutMs: 1_500,
   applicationName: "replica-router",
+  queueMax: 100,
+  queueTimeoutMs: 1_000,
 };
 
 const pools: pg.Pool[] = [];

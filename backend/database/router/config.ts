@@ -44,6 +44,10 @@ export interface PoolConfig {
   readonly queryTimeoutMs: number;
   /** Prefix of `application_name` on every connection (`<prefix>:<node>`), to find them in pg_stat_activity. */
   readonly applicationName: string;
+  /** Request-path statements that may wait for a connection, per node (DB_POOL_QUEUE_MAX). */
+  readonly queueMax: number;
+  /** Longest wait for a connection before 503 (DB_POOL_QUEUE_TIMEOUT, ms). */
+  readonly queueTimeoutMs: number;
 }
 
 /** Everything the router needs; parsed once and frozen. */
@@ -54,6 +58,11 @@ export interface RouterConfig {
   readonly strategy: StrategyName;
   readonly healthCheckIntervalMs: number;
   readonly lagPollIntervalMs: number;
+  /**
+   * How often every serving replica is asked `pg_is_in_recovery()`, so a
+   * promoted one stops serving within about this long (REPLICA_ROLE_CHECK_INTERVAL, ms).
+   */
+  readonly roleCheckIntervalMs: number;
   readonly lagWarningSeconds: number;
   readonly lagCriticalSeconds: number;
   /** Replicas further behind than this stop serving reads; null = no bound. */
@@ -204,6 +213,7 @@ const envSchema = z.object({
   REPLICA_WEIGHTS: list,
   REPLICA_HEALTH_CHECK_INTERVAL: duration("ms", "30s"),
   REPLICA_LAG_POLL_INTERVAL: duration("ms", "1s"),
+  REPLICA_ROLE_CHECK_INTERVAL: duration("ms", "100ms"),
   REPLICA_LAG_WARNING_THRESHOLD: duration("s", "5s"),
   REPLICA_LAG_CRITICAL_THRESHOLD: duration("s", "10s"),
   REPLICA_MAX_LAG_SECONDS: duration("s", "30s"),
@@ -224,6 +234,8 @@ const envSchema = z.object({
   DB_MAX_LIFETIME: duration("ms", "1h"),
   DB_CONNECTION_TIMEOUT: duration("ms", "30s"),
   DB_QUERY_TIMEOUT: duration("ms", "60s"),
+  DB_POOL_QUEUE_MAX: int(1_000, 0, 1_000_000),
+  DB_POOL_QUEUE_TIMEOUT: duration("ms", "1s"),
   REPLICA_HEDGE_MAX_EXTRA_LOAD: fraction(0.05),
   REPLICA_HEDGE_MIN_DELAY: duration("ms", "10ms"),
   REPLICA_HEDGE_MAX_DELAY: duration("ms", "1s"),
@@ -292,8 +304,10 @@ export function loadConfig(
   for (const [name, ms] of [
     ["REPLICA_HEALTH_CHECK_INTERVAL", e.REPLICA_HEALTH_CHECK_INTERVAL],
     ["REPLICA_LAG_POLL_INTERVAL", e.REPLICA_LAG_POLL_INTERVAL],
+    ["REPLICA_ROLE_CHECK_INTERVAL", e.REPLICA_ROLE_CHECK_INTERVAL],
     ["DB_CONNECTION_TIMEOUT", e.DB_CONNECTION_TIMEOUT],
     ["DB_QUERY_TIMEOUT", e.DB_QUERY_TIMEOUT],
+    ["DB_POOL_QUEUE_TIMEOUT", e.DB_POOL_QUEUE_TIMEOUT],
   ] as const) {
     if (ms < 10) issues.push(`${name}: must be at least 10ms`);
   }
@@ -329,6 +343,7 @@ export function loadConfig(
     strategy: e.LOAD_BALANCING_STRATEGY,
     healthCheckIntervalMs: e.REPLICA_HEALTH_CHECK_INTERVAL,
     lagPollIntervalMs: e.REPLICA_LAG_POLL_INTERVAL,
+    roleCheckIntervalMs: e.REPLICA_ROLE_CHECK_INTERVAL,
     lagWarningSeconds: e.REPLICA_LAG_WARNING_THRESHOLD / 1000,
     lagCriticalSeconds: e.REPLICA_LAG_CRITICAL_THRESHOLD / 1000,
     maxLagSeconds: e.REPLICA_MAX_LAG_SECONDS / 1000,
@@ -354,6 +369,8 @@ export function loadConfig(
       connectionTimeoutMs: e.DB_CONNECTION_TIMEOUT,
       queryTimeoutMs: e.DB_QUERY_TIMEOUT,
       applicationName: e.DB_APPLICATION_NAME,
+      queueMax: e.DB_POOL_QUEUE_MAX ?? 1_000,
+      queueTimeoutMs: e.DB_POOL_QUEUE_TIMEOUT,
     },
     hedge: {
       maxExtraLoad: e.REPLICA_HEDGE_MAX_EXTRA_LOAD,

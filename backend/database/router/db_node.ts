@@ -3,6 +3,7 @@ import type { Clock } from "./clock";
 import { HealthTracker } from "./health_tracker";
 import { LagTracker, type LagThresholds } from "./lag";
 import { LatencyWindow } from "./latency_window";
+import { NodeAdmission } from "./node_admission";
 import type { PgPool } from "./pg_pool";
 import type { ReadAttempt } from "./read_attempt";
 import type { SelectableNode } from "./replica_selector";
@@ -32,6 +33,10 @@ export interface NodeOptions {
   readonly breakerSuccessThreshold: number;
   readonly lagThresholds: LagThresholds;
   readonly maxConnections: number;
+  /** Request-path statements that may wait for a connection (DB_POOL_QUEUE_MAX). */
+  readonly queueMax: number;
+  /** Longest such wait in ms (DB_POOL_QUEUE_TIMEOUT). */
+  readonly queueTimeoutMs: number;
 }
 
 /**
@@ -66,6 +71,8 @@ export class DbNode implements SelectableNode {
   stall: { sinceMs: number; reason: string; confirmed: boolean } | null = null;
   /** Recent successful read latencies on this node (ms). */
   readonly latency = new LatencyWindow();
+  /** Bounds the request-path statements running and waiting on this node. */
+  readonly admission: NodeAdmission;
   readonly health: HealthTracker;
   /** Replicas only: the primary must always be tried. */
   readonly breaker: CircuitBreaker | null;
@@ -83,6 +90,11 @@ export class DbNode implements SelectableNode {
     private readonly options: NodeOptions,
   ) {
     const clock = options.clock;
+    this.admission = new NodeAdmission(name, {
+      slots: options.maxConnections,
+      queueMax: options.queueMax,
+      queueTimeoutMs: options.queueTimeoutMs,
+    });
     this.health = new HealthTracker({
       node: name,
       role,
@@ -148,7 +160,25 @@ export class DbNode implements SelectableNode {
     return oldest;
   }
 
-  /** Runs one statement on this node's pool and returns its rows. */
+  /**
+   * Runs one request-path statement through admission control: waits for a
+   * slot (bounded), runs, gives the slot back.
+   * @throws {OverloadedError} when the node is saturated.
+   */
+  async runAdmitted(
+    sql: string,
+    params: unknown[],
+  ): Promise<Record<string, unknown>[]> {
+    const wait = this.admission.acquire();
+    if (wait !== undefined) await wait;
+    try {
+      return await this.query(sql, params);
+    } finally {
+      this.admission.release();
+    }
+  }
+
+  /** Runs one statement on this node's pool and returns its rows (no admission: probes, samples). */
   async query(
     sql: string,
     params: unknown[],
@@ -179,7 +209,8 @@ export class DbNode implements SelectableNode {
     return {
       total: p.totalCount,
       idle: p.idleCount,
-      waiting: p.waitingCount,
+      // Callers waiting: in admission control, and (probes only) in pg-pool.
+      waiting: p.waitingCount + this.admission.queued,
       max: this.options.maxConnections,
     };
   }

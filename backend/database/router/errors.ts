@@ -70,6 +70,27 @@ export class ConnectionCapExceededError extends RouterError {
   }
 }
 
+/**
+ * A node's pool is saturated: the statement found its wait queue full, or
+ * waited `DB_POOL_QUEUE_TIMEOUT` without a connection. Answered 503 with
+ * `Retry-After`, quickly, rather than queueing without bound.
+ */
+export class OverloadedError extends RouterError {
+  constructor(
+    readonly node: string,
+    readonly why: "queue_full" | "queue_timeout",
+    /** Seconds a client should wait before retrying. */
+    readonly retryAfterSeconds = 1,
+  ) {
+    super(
+      "unavailable",
+      why === "queue_full"
+        ? `${node}: too busy (connection queue full); retry shortly`
+        : `${node}: too busy (no connection free within the queue timeout); retry shortly`,
+    );
+  }
+}
+
 /** The router was used after `close()`. */
 export class RouterClosedError extends RouterError {
   constructor() {

@@ -80,7 +80,7 @@ export class HedgedReader {
     params: unknown[],
     hedgeTarget: (exclude: DbNode) => DbNode | undefined,
   ): Promise<HedgedResult> {
-    const a = new ReadAttempt(first, sql, params, this.options.clock.now());
+    const a = new ReadAttempt(first, sql, params, this.options.clock);
     const t0 = performance.now();
     const delay = this.budget.enabled ? this.hedgeDelayMs(cluster) : null;
     this.budget.deposit();
@@ -93,13 +93,13 @@ export class HedgedReader {
       clearTimeout(timer);
       if (early === null && this.budget.available >= 1) {
         const target = hedgeTarget(first);
-        if (target !== undefined && this.budget.withdraw()) {
-          const b = new ReadAttempt(
-            target,
-            sql,
-            params,
-            this.options.clock.now(),
-          );
+        // A hedge never queues: it goes only where a connection is free now.
+        if (
+          target !== undefined &&
+          target.admission.hasFreeSlot &&
+          this.budget.withdraw()
+        ) {
+          const b = new ReadAttempt(target, sql, params, this.options.clock);
           const tb = performance.now();
           return this.race(
             cluster,

@@ -1,3 +1,4 @@
+import type { Clock } from "./clock";
 import type { DbNode } from "./db_node";
 import { classifyPgError } from "./pg_errors";
 import type { PgClient } from "./pg_pool";
@@ -26,25 +27,25 @@ export type AttemptOutcome =
  * the stall watch sees how long it has been outstanding.
  */
 export class ReadAttempt {
-  /** Node clock time the attempt started (ms). */
-  readonly startedAtMs: number;
+  /** Clock time (ms) the attempt got its connection slot and went to the node. */
+  startedAtMs = 0;
   /** Settles when the node answers, fails, or the attempt is aborted, whichever is first. */
   readonly outcome: Promise<AttemptOutcome>;
   private settle!: (o: AttemptOutcome) => void;
   private settled = false;
   private client: PgClient | null = null;
   private released = false;
+  /** Holds one of the node's admission slots. */
+  private slotHeld = false;
   private abortReason: AbortReason | null = null;
 
   constructor(
     readonly node: DbNode,
     sql: string,
     params: unknown[],
-    nowMs: number,
+    private readonly clock: Clock,
   ) {
-    this.startedAtMs = nowMs;
     this.outcome = new Promise((resolve) => (this.settle = resolve));
-    node.beginAttempt(this);
     void this.run(sql, params);
   }
 
@@ -65,7 +66,16 @@ export class ReadAttempt {
     this.abortReason = reason;
     this.finish({ ok: false, error: null, aborted: reason });
     const client = this.client;
-    if (client === null) return; // still connecting: released when connect returns
+    if (client === null) {
+      // Still connecting: the connection is released unused if it ever
+      // arrives. A stalled node may hold the connect attempt until
+      // DB_CONNECTION_TIMEOUT; the read's slot need not wait for it.
+      if (reason === "stalled") {
+        this.node.endAttempt(this);
+        this.releaseSlot();
+      }
+      return;
+    }
     if (reason === "lost" && typeof client.processID === "number") {
       // The node answers, so ask it to stop; the query then fails with 57014
       // and the connection goes back to the pool in working order.
@@ -77,10 +87,45 @@ export class ReadAttempt {
         client,
         new Error(`read attempt on ${this.node.name} abandoned: ${reason}`),
       );
+      // The connection is gone from the pool now; its query may not settle
+      // until TCP gives up on a silent peer, so the slot is freed here.
+      this.node.endAttempt(this);
+      this.releaseSlot();
     }
   }
 
   private async run(sql: string, params: unknown[]): Promise<void> {
+    try {
+      const wait = this.node.admission.acquire();
+      if (wait !== undefined) await wait;
+      this.slotHeld = true;
+    } catch (error) {
+      this.finish({ ok: false, error, aborted: null });
+      return;
+    }
+    // Outstanding on the node from here: time spent waiting for a slot is
+    // our queue's, not the node's, and must not make it look stalled.
+    if (this.abortReason === null && this.node.stall !== null) {
+      // The node stalled while this read waited for a slot: go elsewhere.
+      this.abortReason = "stalled";
+      this.finish({ ok: false, error: null, aborted: "stalled" });
+    }
+    if (this.abortReason === null) {
+      this.startedAtMs = this.clock.now();
+      this.node.beginAttempt(this);
+    }
+    try {
+      if (this.abortReason === null) await this.runAdmitted(sql, params);
+    } finally {
+      // Outstanding until its connection is back: a `lost` read cancelled on
+      // a node that cannot answer still holds a slot, and the stall watch
+      // must see it to abandon it.
+      this.node.endAttempt(this);
+      this.releaseSlot();
+    }
+  }
+
+  private async runAdmitted(sql: string, params: unknown[]): Promise<void> {
     let client: PgClient;
     try {
       client = await this.node.pool.connect();
@@ -114,8 +159,13 @@ export class ReadAttempt {
   private finish(o: AttemptOutcome): void {
     if (this.settled) return;
     this.settled = true;
-    this.node.endAttempt(this);
     this.settle(o);
+  }
+
+  private releaseSlot(): void {
+    if (!this.slotHeld) return;
+    this.slotHeld = false;
+    this.node.admission.release();
   }
 
   private release(client: PgClient, destroy: Error | undefined): void {

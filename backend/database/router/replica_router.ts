@@ -12,6 +12,7 @@ import {
   InvalidArgumentError,
   NodeUnavailableError,
   NotFoundError,
+  OverloadedError,
   RouterClosedError,
 } from "./errors";
 import { HealthChecker } from "./health_checker";
@@ -44,6 +45,7 @@ import {
 import { createSelector } from "./selectors";
 import { ConcurrencyCaps } from "./concurrency_caps";
 import { RawSqlGate } from "./raw_sql_gate";
+import { RoleWatch } from "./role_watch";
 import { StallWatch } from "./stall_watch";
 import { VolatileFunctionCatalog } from "./volatile_functions";
 
@@ -100,6 +102,8 @@ export class ReplicaRouter implements DatabaseRouter {
   readonly hedged: HedgedReader;
   /** Finds replicas that stopped answering without failing. */
   readonly stallWatch: StallWatch;
+  /** Takes a replica that left recovery (promoted) out of rotation within a role-check interval. */
+  readonly roleWatch: RoleWatch;
   readonly clock: Clock;
   readonly logger: Logger;
   private readonly byName = new Map<string, NodeCluster>();
@@ -133,6 +137,8 @@ export class ReplicaRouter implements DatabaseRouter {
         criticalSeconds: config.lagCriticalSeconds,
       },
       maxConnections: config.pool.maxConnections,
+      queueMax: config.pool.queueMax,
+      queueTimeoutMs: config.pool.queueTimeoutMs,
     };
     this.clusters = config.clusters.map((c) => this.buildCluster(c));
     for (const c of this.clusters) this.byName.set(c.name, c);
@@ -173,6 +179,12 @@ export class ReplicaRouter implements DatabaseRouter {
       clock: this.clock,
       logger: this.logger,
     });
+    this.roleWatch = new RoleWatch(() => this.clusters, {
+      timeoutMs: config.attemptDeadline.maxMs,
+      clock: this.clock,
+      logger: this.logger,
+      onPromoted: (cluster, node) => this.health.checkSoon(cluster, node),
+    });
     this.caps = new ConcurrencyCaps({
       perUser: config.maxConcurrentQueriesPerUser,
       perOrg: config.maxConcurrentQueriesPerOrg,
@@ -198,6 +210,9 @@ export class ReplicaRouter implements DatabaseRouter {
       );
       this.every(Math.max(5, this.config.attemptDeadline.minMs / 2), async () =>
         this.stallWatch.tick(),
+      );
+      this.every(this.config.roleCheckIntervalMs, async () =>
+        this.roleWatch.tick(),
       );
       this.logClusterStates("started");
     })();
@@ -270,7 +285,14 @@ export class ReplicaRouter implements DatabaseRouter {
       ? await this.caps.acquire(ctx?.userId, orgId)
       : undefined;
     try {
-      return await this.runTransaction(cluster, ctx, fn);
+      const admission = cluster.primary.admission;
+      const wait = admission.acquire();
+      if (wait !== undefined) await wait;
+      try {
+        return await this.runTransaction(cluster, ctx, fn);
+      } finally {
+        admission.release();
+      }
     } finally {
       release?.();
     }
@@ -381,7 +403,19 @@ export class ReplicaRouter implements DatabaseRouter {
           ? { node: cluster.primary, reason: "retry" }
           : this.planner.choose(cluster, consistency, endpoint, tried);
       // Most reads are planned synchronously; await only read-your-writes waits.
-      if (choice instanceof Promise) choice = await choice;
+      if (choice instanceof Promise) {
+        choice = await choice;
+        // The wait may have outlived the node's eligibility (promoted,
+        // stalled, removed): plan again rather than read there.
+        if (
+          choice.node.role === "replica" &&
+          !cluster.serving.includes(choice.node)
+        ) {
+          choice.node.breaker!.release();
+          (tried ??= []).push(choice.node);
+          continue;
+        }
+      }
       const { node, reason } = choice;
       node.reads++;
       this.observer.onRoute?.(node, endpoint, reason);
@@ -416,7 +450,15 @@ export class ReplicaRouter implements DatabaseRouter {
       let callerError: unknown;
       let refused: (typeof result.failures)[number] | undefined;
       for (const f of result.failures) {
-        const kind = f.aborted !== null ? f.aborted : classifyPgError(f.error);
+        const kind =
+          f.aborted !== null
+            ? f.aborted
+            : // A replica whose queue is full refused at once: another node may
+              // have room. One that made the read wait the whole queue timeout
+              // is answered as it is (503), so no request waits twice.
+              f.error instanceof OverloadedError && f.error.why === "queue_full"
+              ? "overloaded"
+              : classifyPgError(f.error);
         if (kind === "node") {
           this.replicaFailed(cluster, f.node, f.error);
           this.observer.onReadFailed?.(f.node, endpoint, "retried");
@@ -493,7 +535,7 @@ export class ReplicaRouter implements DatabaseRouter {
     const node = cluster.primary;
     const t0 = this.observer.onQuery === undefined ? 0 : performance.now();
     try {
-      const rows = await node.query(sql, params);
+      const rows = await node.runAdmitted(sql, params);
       if (t0 !== 0)
         this.observer.onQuery!(node, kind, (performance.now() - t0) / 1000);
       noteServedBy(ctx, node.name);

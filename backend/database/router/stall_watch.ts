@@ -1,6 +1,5 @@
 import type { Clock } from "./clock";
 import type { DbNode } from "./db_node";
-import { withTimeout } from "./health_checker";
 import type { Logger } from "./logger";
 import type { NodeCluster } from "./node_cluster";
 import { describePgError } from "./pg_errors";
@@ -34,7 +33,7 @@ export function attemptDeadlineMs(node: DbNode, o: DeadlineOptions): number {
  * breakers nor passive detection see them.
  *
  * Every tick it looks at each replica's oldest outstanding read. Older than
- * the node's deadline while the node has answered nothing since it started:
+ * the node's deadline while the node has answered nothing for a deadline:
  * the node is a **suspect** and gets no new reads (this is cheap to be wrong
  * about). A probe on a fresh connection (off the request path) then decides:
  * an answer clears the suspicion and leaves slow queries running; no answer
@@ -54,8 +53,18 @@ export class StallWatch {
     },
   ) {}
 
-  /** One pass over every replica; call it every {@link DeadlineOptions.minMs}/2. */
+  /**
+   * One pass over every replica; call it every {@link DeadlineOptions.minMs}/2.
+   * The pass runs after the event loop's pending I/O (setImmediate): timers
+   * fire before I/O callbacks, so on a busy process a pass run straight from
+   * the timer would miss answers that already arrived and suspect a node
+   * for our own lateness.
+   */
   tick(): void {
+    setImmediate(() => this.evaluate());
+  }
+
+  private evaluate(): void {
     const now = this.options.clock.now();
     for (const cluster of this.clusters()) {
       for (const node of cluster.replicas) {
@@ -63,17 +72,18 @@ export class StallWatch {
         const deadline = attemptDeadlineMs(node, this.options);
         if (node.stall === null) {
           const oldest = node.oldestAttemptStartMs();
+          // Suspect: work outstanding past the deadline, and no answer at all
+          // for a whole deadline. (Comparing answers with the oldest read's
+          // start would miss a node that answered once just as it froze.)
           if (
             oldest === undefined ||
             now - oldest <= deadline ||
-            // Strictly after: an answer in the same millisecond the read
-            // started may have come before it (the clock has ms resolution).
-            node.lastAnsweredAtMs > oldest
+            now - node.lastAnsweredAtMs <= deadline
           )
             continue;
           node.stall = {
             sinceMs: now,
-            reason: `stalled: ${node.attempts.size} read(s) outstanding, no answer for ${Math.round(now - oldest)} ms (deadline ${Math.round(deadline)} ms)`,
+            reason: `stalled: ${node.attempts.size} read(s) outstanding, no answer for ${Math.round(now - node.lastAnsweredAtMs)} ms (deadline ${Math.round(deadline)} ms)`,
             confirmed: false,
           };
           cluster.refresh();
@@ -116,18 +126,22 @@ export class StallWatch {
         });
       }
     } catch (err) {
-      if (node.stall !== null && !node.stall.confirmed) {
+      if (node.stall !== null) {
+        const first = !node.stall.confirmed;
         node.stall.confirmed = true;
+        // Every failed probe abandons what is outstanding there by now
+        // (reads that were already waiting for a slot when it stalled).
         const abandoned = [...node.attempts];
         for (const a of abandoned) a.abort("stalled");
-        this.options.logger.warn(
-          "replica stalled: its outstanding reads were moved to other nodes",
-          {
-            node: node.name,
-            abandoned: abandoned.length,
-            error: describePgError(err),
-          },
-        );
+        if (first)
+          this.options.logger.warn(
+            "replica stalled: its outstanding reads were moved to other nodes",
+            {
+              node: node.name,
+              abandoned: abandoned.length,
+              error: describePgError(err),
+            },
+          );
       }
     } finally {
       this.probing.delete(node);
@@ -144,7 +158,7 @@ async function probeNode(node: DbNode, timeoutMs: number): Promise<void> {
   const connecting = node.pool.connect();
   let client;
   try {
-    client = await withTimeout(connecting, timeoutMs, node.name);
+    client = await withIoAwareTimeout(connecting, timeoutMs, node.name);
   } catch (err) {
     connecting.then(
       (c) => c.release(),
@@ -155,11 +169,39 @@ async function probeNode(node: DbNode, timeoutMs: number): Promise<void> {
   const onError = () => undefined; // a dying connection reports through the query
   client.on?.("error", onError);
   try {
-    await withTimeout(client.query("SELECT 1"), timeoutMs, node.name);
+    await withIoAwareTimeout(client.query("SELECT 1"), timeoutMs, node.name);
     client.off?.("error", onError);
     client.release();
   } catch (err) {
     client.release(err instanceof Error ? err : new Error(String(err)));
     throw err;
   }
+}
+
+/**
+ * Rejects when `promise` has not settled `ms` after the call, judged after
+ * the I/O already waiting when the timer fires has been handled: a busy
+ * event loop must not turn an answer that has arrived into a timeout.
+ */
+function withIoAwareTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        setImmediate(() =>
+          reject(
+            Object.assign(new Error(`${what}: timed out after ${ms} ms`), {
+              code: "ETIMEDOUT",
+            }),
+          ),
+        ),
+      ms,
+    );
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -32,6 +32,7 @@ import { jsonLogger } from "./router/logger";
 import {
   createPgPool,
   createPgPoolSettingSessionOnConnect,
+  probeConnection,
 } from "./router/pg_pool";
 import type { Primitive } from "./router/query_api";
 import { ReplicaRouter } from "./router/replica_router";
@@ -103,6 +104,7 @@ export const router = new ReplicaRouter(config.router, {
       limits,
       applicationName,
     ),
+  probe: probeConnection,
 });
 metrics.attach(router);
 // The same figures through encore.dev/metrics, for Encore Cloud's dashboards.

@@ -194,7 +194,7 @@ describe("1,000 concurrent clients", () => {
       expect(st.status).toBe(200);
       monitoring.status.push(st.ms);
       rssPeak = Math.max(rssPeak, rssMiB(child.pid!));
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 20));
     }
     const load = await loading;
     const metricsText = await (await fetch(`${base}/metrics`)).text();

@@ -287,3 +287,22 @@ describe("REPLICA_ROLE_CHECK_INTERVAL", () => {
     },
   );
 });
+
+describe("per-attempt deadline and the statement timeout", () => {
+  const base = { DATABASE_URL: "postgres://app@127.0.0.1:5432/app" };
+  it("defaults shrink to fit a short DB_QUERY_TIMEOUT (a config that started before still starts)", () => {
+    const c = loadConfig({ ...base, DB_QUERY_TIMEOUT: "500ms" }).router;
+    expect(c.attemptDeadline).toEqual({ minMs: 100, maxMs: 500 });
+    const tiny = loadConfig({ ...base, DB_QUERY_TIMEOUT: "50ms" }).router;
+    expect(tiny.attemptDeadline).toEqual({ minMs: 50, maxMs: 50 });
+  });
+  it("an explicit REPLICA_ATTEMPT_DEADLINE_MAX above DB_QUERY_TIMEOUT is refused, naming it", () => {
+    expect(() =>
+      loadConfig({
+        ...base,
+        DB_QUERY_TIMEOUT: "500ms",
+        REPLICA_ATTEMPT_DEADLINE_MAX: "2s",
+      }),
+    ).toThrow(/REPLICA_ATTEMPT_DEADLINE_MAX: must not exceed DB_QUERY_TIMEOUT/);
+  });
+});

@@ -179,14 +179,14 @@ describe("role watch", () => {
     });
     await flush();
     const r2 = cluster.replicas[1]!;
-    expect(r2.attempts.size).toBe(1);
+    expect(r2.attemptCount).toBe(1);
     pool("r2").inRecovery = false;
     router.roleWatch.tick();
     expect((await Promise.all(reads)).sort()).toEqual([
       "replica_1",
       "replica_1",
     ]);
-    expect(r2.attempts.size).toBe(0);
+    expect(r2.attemptCount).toBe(0);
     await router.close();
   });
 

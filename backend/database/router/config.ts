@@ -311,6 +311,24 @@ export function loadConfig(
   ] as const) {
     if (ms < 10) issues.push(`${name}: must be at least 10ms`);
   }
+  // The deadline is never above the statement timeout. Defaults shrink to
+  // fit a short DB_QUERY_TIMEOUT; only values set explicitly are refused.
+  const isSet = (name: string) => (env[name] ?? "").trim() !== "";
+  if (!isSet("REPLICA_ATTEMPT_DEADLINE_MAX"))
+    e.REPLICA_ATTEMPT_DEADLINE_MAX = Math.min(
+      e.REPLICA_ATTEMPT_DEADLINE_MAX,
+      e.DB_QUERY_TIMEOUT,
+    );
+  if (!isSet("REPLICA_ATTEMPT_DEADLINE_MIN"))
+    e.REPLICA_ATTEMPT_DEADLINE_MIN = Math.min(
+      e.REPLICA_ATTEMPT_DEADLINE_MIN,
+      e.REPLICA_ATTEMPT_DEADLINE_MAX,
+    );
+  if (!isSet("REPLICA_HEDGE_MIN_DELAY"))
+    e.REPLICA_HEDGE_MIN_DELAY = Math.min(
+      e.REPLICA_HEDGE_MIN_DELAY,
+      e.REPLICA_HEDGE_MAX_DELAY,
+    );
   for (const [lo, hi] of [
     ["REPLICA_HEDGE_MIN_DELAY", "REPLICA_HEDGE_MAX_DELAY"],
     ["REPLICA_ATTEMPT_DEADLINE_MIN", "REPLICA_ATTEMPT_DEADLINE_MAX"],

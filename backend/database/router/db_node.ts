@@ -59,8 +59,14 @@ export class DbNode implements SelectableNode {
    * token at or below it needs no further question to the replica.
    */
   replayedLsn = 0n;
-  /** Replica reads outstanding now (see {@link ReadAttempt}), for the stall watch. */
-  readonly attempts = new Set<ReadAttempt>();
+  /**
+   * Replica reads outstanding now (see {@link ReadAttempt}), oldest first:
+   * an intrusive list (no allocation or hashing per read; the oldest is the
+   * head, since attempts join in start order).
+   */
+  private oldest: ReadAttempt | null = null;
+  private newest: ReadAttempt | null = null;
+  private outstanding = 0;
   /** Clock time this node last answered a statement (ms); 0 = never. */
   lastAnsweredAtMs = 0;
   /**
@@ -88,6 +94,11 @@ export class DbNode implements SelectableNode {
     readonly pool: PgPool,
     readonly weight: number,
     private readonly options: NodeOptions,
+    /**
+     * A liveness probe on a connection of its own (see `probeConnection`);
+     * absent in tests with fake pools, where the pool is probed instead.
+     */
+    readonly probeAlone?: (timeoutMs: number) => Promise<void>,
   ) {
     const clock = options.clock;
     this.admission = new NodeAdmission(name, {
@@ -135,15 +146,49 @@ export class DbNode implements SelectableNode {
     if (lsn > this.replayedLsn) this.replayedLsn = lsn;
   }
 
-  /** Registers an outstanding read attempt. */
+  /** May a read start here now (not removed, stalled, or anything but healthy)? */
+  acceptsReads(): boolean {
+    return (
+      !this.disabled && this.stall === null && this.health.verdict === "healthy"
+    );
+  }
+
+  /** Registers an outstanding read attempt (at the end of the list). */
   beginAttempt(a: ReadAttempt): void {
-    this.attempts.add(a);
+    if (a.listed) return;
+    a.listed = true;
+    a.prevOnNode = this.newest;
+    a.nextOnNode = null;
+    if (this.newest !== null) this.newest.nextOnNode = a;
+    else this.oldest = a;
+    this.newest = a;
+    this.outstanding++;
     this.inFlight++;
   }
 
-  /** Unregisters a read attempt that answered, failed or was abandoned. */
+  /** Unregisters a read attempt that answered, failed or was abandoned. Idempotent. */
   endAttempt(a: ReadAttempt): void {
-    if (this.attempts.delete(a)) this.inFlight--;
+    if (!a.listed) return;
+    a.listed = false;
+    if (a.prevOnNode !== null) a.prevOnNode.nextOnNode = a.nextOnNode;
+    else this.oldest = a.nextOnNode;
+    if (a.nextOnNode !== null) a.nextOnNode.prevOnNode = a.prevOnNode;
+    else this.newest = a.prevOnNode;
+    a.prevOnNode = a.nextOnNode = null;
+    this.outstanding--;
+    this.inFlight--;
+  }
+
+  /** Replica reads outstanding on this node now. */
+  get attemptCount(): number {
+    return this.outstanding;
+  }
+
+  /** The outstanding read attempts, oldest first (a copy). */
+  outstandingAttempts(): ReadAttempt[] {
+    const out: ReadAttempt[] = [];
+    for (let a = this.oldest; a !== null; a = a.nextOnNode) out.push(a);
+    return out;
   }
 
   /** Notes that the node answered (successfully or with an SQL error). */
@@ -153,11 +198,7 @@ export class DbNode implements SelectableNode {
 
   /** Start time of the oldest outstanding read attempt, undefined when none. */
   oldestAttemptStartMs(): number | undefined {
-    let oldest: number | undefined;
-    for (const a of this.attempts)
-      if (oldest === undefined || a.startedAtMs < oldest)
-        oldest = a.startedAtMs;
-    return oldest;
+    return this.oldest?.startedAtMs;
   }
 
   /**

@@ -3,7 +3,12 @@ import type { DbNode } from "./db_node";
 import type { HedgeBudget } from "./hedge_budget";
 import { LatencyWindow } from "./latency_window";
 import type { NodeCluster } from "./node_cluster";
-import { ReadAttempt, type AbortReason } from "./read_attempt";
+import type { Consistency } from "./consistency";
+import {
+  ReadAttempt,
+  type AbortReason,
+  type AttemptOwner,
+} from "./read_attempt";
 
 type Row = Record<string, unknown>;
 
@@ -42,19 +47,51 @@ export type HedgedResult =
       readonly hedgedTo: DbNode | null;
     };
 
+/** Chooses the second node of a hedge (the read planner). */
+export interface HedgeTargetPicker {
+  /** A node that satisfies `consistency`, not in `exclude`, breaker acquired; or undefined. */
+  hedgeTarget(
+    cluster: NodeCluster,
+    consistency: Consistency,
+    endpoint: string,
+    exclude: readonly DbNode[],
+  ): DbNode | undefined;
+}
+
+/** What a read is, for choosing its hedge target. */
+export interface ReadSpec {
+  readonly cluster: NodeCluster;
+  readonly consistency: Consistency;
+  readonly endpoint: string;
+  /** Nodes this read already failed on. */
+  readonly tried: readonly DbNode[] | undefined;
+}
+
+/** How often due hedges are looked for (ms); the delay floor is 10 ms by default. */
+const HEDGE_TICK_MS = 2;
+const NO_FAILURES: readonly AttemptFailure[] = Object.freeze([]);
+
 /**
  * Runs a read on a replica and, when it is slower than the cluster's recent
  * p99 (within the configured delay bounds) and the budget allows, sends the
- * same read to a second replica chosen by the caller (which applies the
+ * same read to a second replica chosen by the planner (which applies the
  * read's consistency: a read-your-writes or bounded read only hedges to a
  * node that satisfies it), takes the first answer and abandons the other.
  * Only replica reads come here: never a write, never a transaction.
+ *
+ * Cheap on the common path: no timer, closure or `Promise.race` per read. A
+ * read that may be hedged registers in one set, and a single `unref()`'d
+ * timer, running only while such reads are outstanding, launches the
+ * hedges that fall due.
  */
 export class HedgedReader {
   private readonly windows = new WeakMap<NodeCluster, LatencyWindow>();
+  private readonly waiting = new Set<PendingRead>();
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly budget: HedgeBudget,
+    private readonly picker: HedgeTargetPicker,
     private readonly options: HedgeOptions & { clock: Clock },
   ) {}
 
@@ -68,99 +105,173 @@ export class HedgedReader {
     );
   }
 
-  /**
-   * Reads on `first`; `hedgeTarget` is asked for a second node only when a
-   * hedge is due (it must return a node whose breaker it acquired, or
-   * undefined).
-   */
-  async read(
-    cluster: NodeCluster,
+  /** Reads on `first`, hedging per {@link HedgedReader}. */
+  read(
+    spec: ReadSpec,
     first: DbNode,
     sql: string,
     params: unknown[],
-    hedgeTarget: (exclude: DbNode) => DbNode | undefined,
   ): Promise<HedgedResult> {
-    const a = new ReadAttempt(first, sql, params, this.options.clock);
-    const t0 = performance.now();
-    const delay = this.budget.enabled ? this.hedgeDelayMs(cluster) : null;
+    const { cluster } = spec;
+    // Hedging needs budget and another serving replica; else no bookkeeping.
+    const delay =
+      this.budget.enabled &&
+      this.budget.available >= 1 &&
+      cluster.serving.length > 1
+        ? this.hedgeDelayMs(cluster)
+        : null;
     this.budget.deposit();
-    if (delay !== null) {
-      let timer: NodeJS.Timeout | undefined;
-      const due = new Promise<null>((resolve) => {
-        timer = setTimeout(() => resolve(null), delay);
-      });
-      const early = await Promise.race([a.outcome, due]);
-      clearTimeout(timer);
-      if (early === null && this.budget.available >= 1) {
-        const target = hedgeTarget(first);
-        // A hedge never queues: it goes only where a connection is free now.
-        if (
-          target !== undefined &&
-          target.admission.hasFreeSlot &&
-          this.budget.withdraw()
-        ) {
-          const b = new ReadAttempt(target, sql, params, this.options.clock);
-          const tb = performance.now();
-          return this.race(
-            cluster,
-            [
-              { attempt: a, t0 },
-              { attempt: b, t0: tb },
-            ],
-            target,
-          );
-        }
-        target?.breaker?.release();
+    const run = new PendingRead(
+      this,
+      spec,
+      sql,
+      params,
+      delay === null ? Infinity : performance.now() + delay,
+    );
+    run.start(first);
+    if (delay !== null && !run.done) {
+      this.waiting.add(run);
+      if (this.timer === null) {
+        this.timer = setInterval(() => this.launchDueHedges(), HEDGE_TICK_MS);
+        this.timer.unref();
       }
     }
-    return this.race(cluster, [{ attempt: a, t0 }], null);
+    return run.promise;
   }
 
-  /** First success wins and the rest are abandoned as `lost`; all failures are reported. */
-  private async race(
-    cluster: NodeCluster,
-    runs: { attempt: ReadAttempt; t0: number }[],
-    hedgedTo: DbNode | null,
-  ): Promise<HedgedResult> {
-    const failures: AttemptFailure[] = [];
-    const pending = new Set(runs);
-    while (pending.size > 0) {
-      const [run, outcome] = await Promise.race(
-        [...pending].map((r) => r.attempt.outcome.then((o) => [r, o] as const)),
-      );
-      pending.delete(run);
-      if (outcome.ok) {
-        const seconds = (performance.now() - run.t0) / 1000;
-        run.attempt.node.latency.record(seconds * 1000);
-        this.window(cluster).record(seconds * 1000);
-        for (const other of pending) {
-          other.attempt.abort("lost");
-          failures.push({
-            node: other.attempt.node,
-            error: null,
-            aborted: "lost",
-          });
-        }
-        return {
-          rows: outcome.rows,
-          node: run.attempt.node,
-          seconds,
-          failures,
-          hedgedTo,
-        };
-      }
-      failures.push({
-        node: run.attempt.node,
-        error: outcome.error,
-        aborted: outcome.aborted,
-      });
-    }
-    return { rows: null, failures, hedgedTo };
-  }
-
-  private window(cluster: NodeCluster): LatencyWindow {
+  /** @internal the cluster's latency window. */
+  window(cluster: NodeCluster): LatencyWindow {
     let w = this.windows.get(cluster);
     if (w === undefined) this.windows.set(cluster, (w = new LatencyWindow()));
     return w;
+  }
+
+  /** @internal */
+  get clock(): Clock {
+    return this.options.clock;
+  }
+
+  /** @internal a second node for `run`, with its hedge paid for; or undefined. */
+  hedgeTargetFor(run: PendingRead, first: DbNode): DbNode | undefined {
+    const { spec } = run;
+    const exclude = spec.tried === undefined ? [first] : [...spec.tried, first];
+    const target = this.picker.hedgeTarget(
+      spec.cluster,
+      spec.consistency,
+      spec.endpoint,
+      exclude,
+    );
+    if (target === undefined) return undefined;
+    // A hedge never queues: it goes only where a connection is free now.
+    if (!target.admission.hasFreeSlot || !this.budget.withdraw()) {
+      target.breaker?.release();
+      return undefined;
+    }
+    return target;
+  }
+
+  private launchDueHedges(): void {
+    const now = performance.now();
+    for (const run of this.waiting) {
+      if (run.done) this.waiting.delete(run);
+      else if (now >= run.hedgeAtMs) {
+        this.waiting.delete(run);
+        run.hedge();
+      }
+    }
+    if (this.waiting.size === 0 && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+}
+
+/** One read in flight: one or two attempts, the first success wins. */
+class PendingRead implements AttemptOwner {
+  done = false;
+  readonly promise: Promise<HedgedResult>;
+  private resolve!: (r: HedgedResult) => void;
+  private first: ReadAttempt | null = null;
+  private second: ReadAttempt | null = null;
+  private failures: AttemptFailure[] | null = null;
+  private outstanding = 0;
+
+  constructor(
+    private readonly reader: HedgedReader,
+    readonly spec: ReadSpec,
+    private readonly sql: string,
+    private readonly params: unknown[],
+    /** performance.now() time at which a hedge falls due. */
+    readonly hedgeAtMs: number,
+  ) {
+    this.promise = new Promise((resolve) => (this.resolve = resolve));
+  }
+
+  start(node: DbNode): void {
+    this.outstanding++;
+    this.first = new ReadAttempt(
+      node,
+      this.sql,
+      this.params,
+      this.reader.clock,
+      this,
+    );
+  }
+
+  /** Sends the read to a second node, when one qualifies. */
+  hedge(): void {
+    if (this.done || this.first === null) return;
+    const target = this.reader.hedgeTargetFor(this, this.first.node);
+    if (target === undefined) return;
+    this.outstanding++;
+    this.second = new ReadAttempt(
+      target,
+      this.sql,
+      this.params,
+      this.reader.clock,
+      this,
+    );
+  }
+
+  attemptSettled(
+    attempt: ReadAttempt,
+    rows: Record<string, unknown>[] | null,
+    error: unknown,
+    aborted: AbortReason | null,
+  ): void {
+    this.outstanding--;
+    if (this.done) return; // a loser, already recorded as `lost`
+    if (rows !== null) {
+      this.done = true;
+      const ms = performance.now() - attempt.t0;
+      attempt.node.latency.record(ms);
+      this.reader.window(this.spec.cluster).record(ms);
+      const other = attempt === this.first ? this.second : this.first;
+      if (other !== null && !other.done) {
+        (this.failures ??= []).push({
+          node: other.node,
+          error: null,
+          aborted: "lost",
+        });
+        other.abort("lost");
+      }
+      this.resolve({
+        rows,
+        node: attempt.node,
+        seconds: ms / 1000,
+        failures: this.failures ?? NO_FAILURES,
+        hedgedTo: this.second?.node ?? null,
+      });
+      return;
+    }
+    (this.failures ??= []).push({ node: attempt.node, error, aborted });
+    if (this.outstanding === 0) {
+      this.done = true;
+      this.resolve({
+        rows: null,
+        failures: this.failures,
+        hedgedTo: this.second?.node ?? null,
+      });
+    }
   }
 }

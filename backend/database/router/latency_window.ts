@@ -6,6 +6,8 @@
  */
 export class LatencyWindow {
   private readonly samples: Float64Array;
+  /** Sorted copy, reused by every percentile computation (no allocation). */
+  private readonly scratch: Float64Array;
   private count = 0;
   private next = 0;
   private sinceRecompute = 0;
@@ -15,6 +17,7 @@ export class LatencyWindow {
   /** @param size samples kept (default 256). */
   constructor(size = 256) {
     this.samples = new Float64Array(size);
+    this.scratch = new Float64Array(size);
   }
 
   /** Samples recorded and kept (at most the window size). */
@@ -41,7 +44,9 @@ export class LatencyWindow {
       this.cachedValue === null ||
       this.sinceRecompute >= RECOMPUTE_EVERY
     ) {
-      const sorted = this.samples.slice(0, this.count).sort();
+      const sorted = this.scratch.subarray(0, this.count);
+      sorted.set(this.samples.subarray(0, this.count));
+      sorted.sort();
       const i = Math.min(this.count - 1, Math.ceil(q * this.count) - 1);
       this.cachedValue = sorted[Math.max(0, i)]!;
       this.cachedQ = q;

@@ -60,7 +60,7 @@ function sharedPoolOptions(url: string, limits: PoolConfig): pg.PoolConfig {
     query_timeout: limits.queryTimeoutMs + 1_000,
     keepAlive: true,
     // The OS default waits two hours before the first probe; a peer that
-    // vanished silently (a dropped network) is found within a minute or so.
+    // vanished silently is probed after 10 s (interval and count stay the OS's).
     keepAliveInitialDelayMillis: 10_000,
   };
 }
@@ -158,5 +158,35 @@ export function describeAddress(url: string): string {
     return `${u.hostname}:${u.port || "5432"}${u.pathname || "/"}`;
   } catch {
     return "(invalid address)";
+  }
+}
+
+/**
+ * Opens a connection of its own to `url` (outside every pool), runs
+ * `SELECT 1`, and closes it, all within `timeoutMs`; the socket is
+ * destroyed either way. For liveness probes that must not wait behind the
+ * pool's busy connections (a pool full of long reads is not a dead node)
+ * nor leave a connection in it when the node is silent.
+ */
+export async function probeConnection(
+  url: string,
+  applicationName: string,
+  timeoutMs: number,
+): Promise<void> {
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    application_name: applicationName,
+  });
+  client.on("error", () => undefined); // reported through connect/query
+  try {
+    await client.connect();
+    await client.query("SELECT 1");
+  } finally {
+    // end() waits for the peer; a silent one never answers: drop the socket.
+    (
+      client as unknown as { connection?: { stream?: { destroy(): void } } }
+    ).connection?.stream?.destroy();
   }
 }

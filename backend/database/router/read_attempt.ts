@@ -7,35 +7,46 @@ type Row = Record<string, unknown>;
 
 /**
  * Why an attempt was given up before it answered:
- * - `lost`: a hedged read answered first on another node; the node is alive,
- *   so the query is cancelled on the server and the connection kept;
- * - `stalled`: the node stopped answering; the connection is destroyed so
- *   its pool slot frees at once (a frozen server cannot cancel anything).
+ * - `lost`: a hedged read answered first on another node;
+ * - `stalled`: the node stopped answering, or left the serving set (stalled,
+ *   promoted, removed) while the read waited for a slot.
+ * Either way its connection is destroyed (so it can never go back to the
+ * pool with a cancel on its way), and a `lost` query on a live node is also
+ * cancelled on the server.
  */
 export type AbortReason = "lost" | "stalled";
 
-/** How an attempt ended. Never rejects, so an abandoned attempt cannot raise an unhandled rejection. */
-export type AttemptOutcome =
-  | { readonly ok: true; readonly rows: Row[] }
-  | { readonly ok: false; readonly error: unknown; readonly aborted: null }
-  | { readonly ok: false; readonly error: null; readonly aborted: AbortReason };
+/** Who hears how an attempt ended (once; synchronously from {@link ReadAttempt.abort}). */
+export interface AttemptOwner {
+  attemptSettled(
+    attempt: ReadAttempt,
+    rows: Row[] | null,
+    error: unknown,
+    aborted: AbortReason | null,
+  ): void;
+}
 
 /**
- * One read on one replica that can be abandoned while it runs: it checks a
- * connection out of the node's pool itself (rather than `pool.query`) so it
- * holds the connection and its backend pid, and registers with the node so
- * the stall watch sees how long it has been outstanding.
+ * One read on one replica that can be abandoned while it runs: it takes an
+ * admission slot, checks a connection out of the node's pool itself (rather
+ * than `pool.query`) so it holds the connection and its backend pid, and
+ * registers with the node so the stall watch sees how long it has been
+ * outstanding.
  */
 export class ReadAttempt {
   /** Clock time (ms) the attempt got its connection slot and went to the node. */
   startedAtMs = 0;
-  /** Settles when the node answers, fails, or the attempt is aborted, whichever is first. */
-  readonly outcome: Promise<AttemptOutcome>;
-  private settle!: (o: AttemptOutcome) => void;
+  /** performance.now() when created, for the latency windows. */
+  readonly t0 = performance.now();
+  /** @internal links of the node's list of outstanding attempts. */
+  listed = false;
+  /** @internal */
+  prevOnNode: ReadAttempt | null = null;
+  /** @internal */
+  nextOnNode: ReadAttempt | null = null;
   private settled = false;
   private client: PgClient | null = null;
   private released = false;
-  /** Holds one of the node's admission slots. */
   private slotHeld = false;
   private abortReason: AbortReason | null = null;
 
@@ -44,8 +55,8 @@ export class ReadAttempt {
     sql: string,
     params: unknown[],
     private readonly clock: Clock,
+    private readonly owner: AttemptOwner,
   ) {
-    this.outcome = new Promise((resolve) => (this.settle = resolve));
     void this.run(sql, params);
   }
 
@@ -55,42 +66,35 @@ export class ReadAttempt {
   }
 
   /**
-   * Gives the attempt up: its outcome settles now as aborted. A `lost`
-   * query is cancelled on the server (`pg_cancel_backend`, best effort);
-   * a `stalled` one has its connection destroyed. A `stalled` abort may
-   * follow a `lost` one (the cancel never arrived).
+   * Gives the attempt up: its owner hears it now. The connection is
+   * destroyed and the slot freed at once (a silent peer may never let the
+   * query settle); a `lost` query on a node that answers is also cancelled
+   * on the server, best effort, when a connection is idle to send it on.
    */
   abort(reason: AbortReason): void {
-    if (this.released) return;
-    if (this.abortReason === reason || this.abortReason === "stalled") return;
+    if (this.released || this.abortReason !== null) return;
     this.abortReason = reason;
-    this.finish({ ok: false, error: null, aborted: reason });
+    this.finish(null, null, reason);
     const client = this.client;
-    if (client === null) {
-      // Still connecting: the connection is released unused if it ever
-      // arrives. A stalled node may hold the connect attempt until
-      // DB_CONNECTION_TIMEOUT; the read's slot need not wait for it.
-      if (reason === "stalled") {
-        this.node.endAttempt(this);
-        this.releaseSlot();
-      }
-      return;
-    }
-    if (reason === "lost" && typeof client.processID === "number") {
-      // The node answers, so ask it to stop; the query then fails with 57014
-      // and the connection goes back to the pool in working order.
+    // Still connecting: the connection is released unused if it ever arrives.
+    if (client === null) return this.detach();
+    const pid = client.processID;
+    this.release(
+      client,
+      new Error(`read attempt on ${this.node.name} abandoned: ${reason}`),
+    );
+    this.detach();
+    if (
+      reason === "lost" &&
+      typeof pid === "number" &&
+      this.node.stall === null &&
+      this.node.pool.idleCount > 0
+    ) {
+      // The destroyed connection's backend keeps its pid until it notices
+      // the closed socket, so this cancel cannot reach another read.
       this.node.pool
-        .query("SELECT pg_cancel_backend($1)", [client.processID])
+        .query("SELECT pg_cancel_backend($1)", [pid])
         .catch(() => undefined);
-    } else {
-      this.release(
-        client,
-        new Error(`read attempt on ${this.node.name} abandoned: ${reason}`),
-      );
-      // The connection is gone from the pool now; its query may not settle
-      // until TCP gives up on a silent peer, so the slot is freed here.
-      this.node.endAttempt(this);
-      this.releaseSlot();
     }
   }
 
@@ -100,28 +104,25 @@ export class ReadAttempt {
       if (wait !== undefined) await wait;
       this.slotHeld = true;
     } catch (error) {
-      this.finish({ ok: false, error, aborted: null });
+      this.finish(null, error, null);
       return;
+    }
+    if (this.abortReason !== null) return this.detach();
+    if (!this.node.acceptsReads()) {
+      // The node left the serving set while this read waited for a slot
+      // (stalled, promoted, removed): the read goes elsewhere.
+      this.abortReason = "stalled";
+      this.finish(null, null, "stalled");
+      return this.detach();
     }
     // Outstanding on the node from here: time spent waiting for a slot is
     // our queue's, not the node's, and must not make it look stalled.
-    if (this.abortReason === null && this.node.stall !== null) {
-      // The node stalled while this read waited for a slot: go elsewhere.
-      this.abortReason = "stalled";
-      this.finish({ ok: false, error: null, aborted: "stalled" });
-    }
-    if (this.abortReason === null) {
-      this.startedAtMs = this.clock.now();
-      this.node.beginAttempt(this);
-    }
+    this.startedAtMs = this.clock.now();
+    this.node.beginAttempt(this);
     try {
-      if (this.abortReason === null) await this.runAdmitted(sql, params);
+      await this.runAdmitted(sql, params);
     } finally {
-      // Outstanding until its connection is back: a `lost` read cancelled on
-      // a node that cannot answer still holds a slot, and the stall watch
-      // must see it to abandon it.
-      this.node.endAttempt(this);
-      this.releaseSlot();
+      this.detach();
     }
   }
 
@@ -130,7 +131,7 @@ export class ReadAttempt {
     try {
       client = await this.node.pool.connect();
     } catch (error) {
-      this.finish({ ok: false, error, aborted: null });
+      this.finish(null, error, null);
       return;
     }
     if (this.abortReason !== null) {
@@ -146,23 +147,29 @@ export class ReadAttempt {
       const { rows } = await client.query(sql, params);
       this.node.answered();
       this.release(client, undefined);
-      this.finish({ ok: true, rows });
+      this.finish(rows, null, null);
     } catch (error) {
       const nodeFault = classifyPgError(error) === "node";
-      if (!nodeFault) this.node.answered();
+      if (!nodeFault && this.abortReason === null) this.node.answered();
       // A connection that failed at the node level is not reused.
       this.release(client, nodeFault ? (error as Error) : undefined);
-      this.finish({ ok: false, error, aborted: null });
+      this.finish(null, error, null);
     }
   }
 
-  private finish(o: AttemptOutcome): void {
+  private finish(
+    rows: Row[] | null,
+    error: unknown,
+    aborted: AbortReason | null,
+  ): void {
     if (this.settled) return;
     this.settled = true;
-    this.settle(o);
+    this.owner.attemptSettled(this, rows, error, aborted);
   }
 
-  private releaseSlot(): void {
+  /** No longer outstanding on the node; its slot is free. Idempotent. */
+  private detach(): void {
+    this.node.endAttempt(this);
     if (!this.slotHeld) return;
     this.slotHeld = false;
     this.node.admission.release();

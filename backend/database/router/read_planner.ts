@@ -1,6 +1,7 @@
 import type { RouterConfig } from "./config";
 import type { Consistency, ConsistencyToken } from "./consistency";
 import type { DbNode } from "./db_node";
+import { withTimeout } from "./health_checker";
 import { parseLsn } from "./lag";
 import type { FallbackReason, NodeCluster } from "./node_cluster";
 
@@ -195,9 +196,12 @@ export class ReadPlanner {
     let pauseMs = 1;
     for (;;) {
       try {
-        const rows = await node.query(
-          "SELECT pg_last_wal_replay_lsn()::text AS lsn",
-          [],
+        // Bounded by the time left (at least 5 ms): a replica that froze
+        // must not hold a token read until the statement timeout.
+        const rows = await withTimeout(
+          node.query("SELECT pg_last_wal_replay_lsn()::text AS lsn", []),
+          Math.max(5, deadline - performance.now()),
+          node.name,
         );
         const text = rows[0]?.lsn;
         if (typeof text === "string") {

@@ -27,6 +27,7 @@ import { classifyPgError, describePgError } from "./pg_errors";
 import {
   createPgPool,
   describeAddress,
+  probeConnection,
   type PgClient,
   type PoolFactory,
 } from "./pg_pool";
@@ -78,6 +79,17 @@ export interface RouterDeps {
   poolFactory?: PoolFactory;
   logger?: Logger;
   observer?: RouterObserver;
+  /**
+   * Liveness probe on a connection of its own, for the stall watch. Default:
+   * {@link probeConnection} when the default pool factory is used; with an
+   * injected factory (fakes in tests) the node's pool is probed instead,
+   * unless a probe is given too.
+   */
+  probe?: (
+    url: string,
+    applicationName: string,
+    timeoutMs: number,
+  ) => Promise<void>;
 }
 
 const MAX_READ_ATTEMPTS = 3;
@@ -110,6 +122,7 @@ export class ReplicaRouter implements DatabaseRouter {
   private readonly ranges: OrgRanges<NodeCluster>;
   private readonly main: NodeCluster;
   private readonly poolFactory: PoolFactory;
+  private readonly probe: RouterDeps["probe"];
   private readonly nodeOptions: NodeOptions;
   private readonly observer: RouterObserver;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -126,6 +139,9 @@ export class ReplicaRouter implements DatabaseRouter {
     this.clock = deps.clock ?? systemClock;
     this.logger = deps.logger ?? jsonLogger;
     this.poolFactory = deps.poolFactory ?? createPgPool;
+    this.probe =
+      deps.probe ??
+      (deps.poolFactory === undefined ? probeConnection : undefined);
     this.observer = deps.observer ?? {};
     this.nodeOptions = {
       clock: this.clock,
@@ -172,6 +188,7 @@ export class ReplicaRouter implements DatabaseRouter {
     this.planner = new ReadPlanner(config);
     this.hedged = new HedgedReader(
       new HedgeBudget(config.hedge.maxExtraLoad, HEDGE_BURST),
+      this.planner,
       { ...config.hedge, clock: this.clock },
     );
     this.stallWatch = new StallWatch(() => this.clusters, {
@@ -344,12 +361,20 @@ export class ReplicaRouter implements DatabaseRouter {
   /** The primary's current WAL position in `cluster`, as a consistency token. */
   async consistencyToken(clusterName: string): Promise<string> {
     const cluster = this.clusterNamed(clusterName);
-    const rows = await this.onPrimary(
-      cluster,
-      "SELECT pg_current_wal_lsn()::text AS lsn",
-      [],
-      undefined,
-    );
+    let rows: Row[];
+    try {
+      // Not through admission: the write it follows has committed and given
+      // its slot back; queueing (or shedding) here would only drop the token
+      // and leave the client's next read merely eventual. One tiny statement.
+      rows = await cluster.primary.query(
+        "SELECT pg_current_wal_lsn()::text AS lsn",
+        [],
+      );
+    } catch (err) {
+      throw classifyPgError(err) === "node"
+        ? this.primaryFailure(cluster, err)
+        : err;
+    }
     return formatToken({
       cluster: cluster.name,
       lsn: parseLsn(String(rows[0]?.lsn)),
@@ -397,6 +422,7 @@ export class ReplicaRouter implements DatabaseRouter {
       };
     }
     let tried: DbNode[] | undefined;
+    let overloaded: OverloadedError | undefined;
     for (let attempt = 1; ; attempt++) {
       let choice: Choice | Promise<Choice> =
         attempt === MAX_READ_ATTEMPTS
@@ -417,6 +443,9 @@ export class ReplicaRouter implements DatabaseRouter {
         }
       }
       const { node, reason } = choice;
+      // Replicas too busy is not a reason to load the primary with their
+      // reads (its slots are for writes and strong reads): answer 503.
+      if (node.role === "primary" && overloaded !== undefined) throw overloaded;
       node.reads++;
       this.observer.onRoute?.(node, endpoint, reason);
       if (node.role === "primary") {
@@ -433,15 +462,10 @@ export class ReplicaRouter implements DatabaseRouter {
         };
       }
       const result = await this.hedged.read(
-        cluster,
+        { cluster, consistency, endpoint, tried },
         node,
         sql,
         params,
-        (first) =>
-          this.planner.hedgeTarget(cluster, consistency, endpoint, [
-            ...(tried ?? []),
-            first,
-          ]),
       );
       if (result.hedgedTo !== null) {
         result.hedgedTo.reads++;
@@ -469,6 +493,10 @@ export class ReplicaRouter implements DatabaseRouter {
         }
         if (kind === "caller") callerError ??= f.error;
         else if (kind === "read_only") refused ??= f;
+        else if (kind === "overloaded") {
+          overloaded ??= f.error as OverloadedError;
+          (tried ??= []).push(f.node);
+        }
         // A node that stalled or failed is not tried again for this read.
         else if (kind !== "lost") (tried ??= []).push(f.node);
       }
@@ -731,6 +759,7 @@ export class ReplicaRouter implements DatabaseRouter {
       this.config.pool,
       `${this.config.pool.applicationName}:${label}`,
     );
+    const probeName = `${this.config.pool.applicationName}:${label}:probe`;
     const node = new DbNode(
       label,
       cluster,
@@ -739,6 +768,9 @@ export class ReplicaRouter implements DatabaseRouter {
       pool,
       weight,
       this.nodeOptions,
+      this.probe === undefined
+        ? undefined
+        : (timeoutMs) => this.probe!(url, probeName, timeoutMs),
     );
     pool.on("error", (err) => {
       // An idle client died (server restart, network). Count it like a failed query.

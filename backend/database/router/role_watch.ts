@@ -111,7 +111,7 @@ export class RoleWatch {
     // writes: give them up so their callers retry on a node that is still a
     // replica (or the primary). Destroying the connections is fine: the node
     // serves no more reads.
-    const abandoned = [...node.attempts];
+    const abandoned = node.outstandingAttempts();
     for (const a of abandoned) a.abort("stalled");
     this.options.logger.warn(
       "replica is no longer in recovery (promoted?): taken out of rotation at once",

@@ -12,6 +12,9 @@ export interface DeadlineOptions {
   readonly maxMs: number;
 }
 
+/** Shortest time a stall probe (connect + `SELECT 1`) is given (ms). */
+const PROBE_MIN_TIMEOUT_MS = 250;
+
 /** How many times a node's p99 read latency its deadline is. */
 const P99_MULTIPLIER = 4;
 
@@ -83,7 +86,7 @@ export class StallWatch {
             continue;
           node.stall = {
             sinceMs: now,
-            reason: `stalled: ${node.attempts.size} read(s) outstanding, no answer for ${Math.round(now - node.lastAnsweredAtMs)} ms (deadline ${Math.round(deadline)} ms)`,
+            reason: `stalled: ${node.attemptCount} read(s) outstanding, no answer for ${Math.round(now - node.lastAnsweredAtMs)} ms (deadline ${Math.round(deadline)} ms)`,
             confirmed: false,
           };
           cluster.refresh();
@@ -91,7 +94,7 @@ export class StallWatch {
             "replica suspected stalled; no new reads until it answers",
             {
               node: node.name,
-              outstanding: node.attempts.size,
+              outstanding: node.attemptCount,
               deadlineMs: Math.round(deadline),
             },
           );
@@ -100,7 +103,13 @@ export class StallWatch {
           !this.probing.has(node) &&
           now - (this.lastProbeMs.get(node) ?? -Infinity) >= deadline
         )
-          void this.probe(cluster, node, deadline);
+          // A probe opens a connection of its own: give the handshake room
+          // (TLS, SCRAM, a busy server) beyond a tight deadline.
+          void this.probe(
+            cluster,
+            node,
+            Math.max(deadline, PROBE_MIN_TIMEOUT_MS),
+          );
       }
     }
   }
@@ -131,7 +140,7 @@ export class StallWatch {
         node.stall.confirmed = true;
         // Every failed probe abandons what is outstanding there by now
         // (reads that were already waiting for a slot when it stalled).
-        const abandoned = [...node.attempts];
+        const abandoned = node.outstandingAttempts();
         for (const a of abandoned) a.abort("stalled");
         if (first)
           this.options.logger.warn(
@@ -155,6 +164,8 @@ export class StallWatch {
  * may be dead); one that arrives after the timeout is released unused.
  */
 async function probeNode(node: DbNode, timeoutMs: number): Promise<void> {
+  if (node.probeAlone !== undefined)
+    return withIoAwareTimeout(node.probeAlone(timeoutMs), timeoutMs, node.name);
   const connecting = node.pool.connect();
   let client;
   try {

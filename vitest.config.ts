@@ -1,8 +1,16 @@
 import { defineConfig } from "vitest/config";
 
-// Two tiers. Unit tests need nothing; integration tests share one local
+// Three tiers. Unit tests need nothing; integration tests share one local
 // primary + 2 replicas started by globalSetup (only when they run). Each
 // PostgreSQL server costs memory and CPU, so at most 2 test files run at once.
+// The load tests (a frozen replica under 8 readers, 1,000 concurrent clients)
+// measure latency on this machine's two cores: they run last and alone
+// (sequence.groupOrder), so no other test file's load is in their numbers.
+const LOAD_TESTS = [
+  "test/integration/stall.test.ts",
+  "test/integration/overload.test.ts",
+];
+
 export default defineConfig({
   test: {
     testTimeout: 60_000,
@@ -12,14 +20,30 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "unit", include: ["test/unit/**/*.test.ts"] },
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          sequence: { groupOrder: 0 },
+        },
       },
       {
         extends: true,
         test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
+          exclude: LOAD_TESTS,
           globalSetup: ["test/integration/global_setup.ts"],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "load",
+          include: LOAD_TESTS,
+          globalSetup: ["test/integration/global_setup.ts"],
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

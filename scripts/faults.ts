@@ -119,3 +119,54 @@ function connectPair([a, b]: [net.Socket, net.Socket]): void {
   a.pipe(b);
   b.pipe(a);
 }
+
+/**
+ * A loopback TCP proxy to `target` that delays every chunk, in both
+ * directions, by `delayMs` (in order): a replica in a farther zone.
+ */
+export class DelayProxy {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
+
+  constructor(
+    private readonly target: { host: string; port: number },
+    private readonly delayMs: number,
+  ) {
+    this.server = net.createServer((client) => {
+      const upstream = net.connect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) this.sockets.add(s);
+      const forward = (from: net.Socket, to: net.Socket) =>
+        from.on("data", (chunk) =>
+          setTimeout(() => {
+            if (!to.destroyed) to.write(chunk);
+          }, this.delayMs),
+        );
+      forward(client, upstream);
+      forward(upstream, client);
+      const drop = () => {
+        client.destroy();
+        upstream.destroy();
+        this.sockets.delete(client);
+        this.sockets.delete(upstream);
+      };
+      client.on("error", drop).on("close", drop);
+      upstream.on("error", drop).on("close", drop);
+    });
+  }
+
+  /** Starts listening on a free loopback port. */
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve) =>
+      this.server.listen(0, "127.0.0.1", resolve),
+    );
+    this.port = (this.server.address() as net.AddressInfo).port;
+    return this.port;
+  }
+
+  /** Closes every connection and the listener. */
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -3,6 +3,7 @@ import { isPostgresUrl } from "./router/config";
 import { InvalidArgumentError, NotFoundError } from "./router/errors";
 import type { Logger } from "./router/logger";
 import { describeAddress } from "./router/pg_pool";
+import { ZONE_RE } from "./router/zones";
 import type { ReplicaRouter } from "./router/replica_router";
 import { replicaStatus } from "./monitoring_handlers";
 import { parseBody } from "../shared/http/validation";
@@ -23,6 +24,10 @@ const addReplicaBody = z
       .optional(),
     weight: z.number().int().min(1).max(1000).optional(),
     cluster: NAME.optional(),
+    zone: z
+      .string()
+      .regex(ZONE_RE, "a zone name (letters, digits, . _ -)")
+      .optional(),
   })
   .strict();
 const switchBody = z.object({ enabled: z.boolean() }).strict();
@@ -77,6 +82,7 @@ export function adminRoutes(
           ...(b.cluster !== undefined ? { cluster: b.cluster } : {}),
           ...(b.name !== undefined ? { name: b.name } : {}),
           ...(b.weight !== undefined ? { weight: b.weight } : {}),
+          ...(b.zone !== undefined ? { zone: b.zone } : {}),
         });
         audit("added a replica", {
           node: node.name,

@@ -1,4 +1,6 @@
+import { z } from "zod";
 import { ConfigError, isPostgresUrl } from "./router/config";
+import { parseZone, ZONE_RE } from "./router/zones";
 
 /**
  * The values of the app's Encore secrets, as `secret(name)()` returns them:
@@ -55,7 +57,7 @@ export function encoreEnvironment(
   const fromSecret = parseReplicaUrls(secrets.replicaUrls.trim(), issues);
   if (issues.length > 0) throw new ConfigError(issues);
   const extra =
-    fromSecret ??
+    fromSecret?.urls ??
     (env.READ_REPLICA_URLS ?? "")
       .split(",")
       .map((s) => s.trim())
@@ -65,6 +67,21 @@ export function encoreEnvironment(
     DATABASE_URL: declared.primaryUrl,
     READ_REPLICA_URLS: [...declared.replicaUrls, ...extra].join(","),
   };
+  if (fromSecret !== null) {
+    // Zones of the secret's replicas (named after the declared ones), after
+    // any READ_REPLICA_ZONES entries for the declared databases.
+    const named = fromSecret.zones.flatMap((zone, i) =>
+      zone === null
+        ? []
+        : [`replica_${declared.replicaUrls.length + i + 1}=${zone}`],
+    );
+    if (named.length > 0)
+      out.READ_REPLICA_ZONES = [env.READ_REPLICA_ZONES ?? "", ...named]
+        .filter((s) => s.trim() !== "")
+        .join(",");
+    if (fromSecret.serviceZone !== null)
+      out.SERVICE_ZONE = fromSecret.serviceZone;
+  }
   const token = secrets.adminToken.trim();
   if (token.toLowerCase() === ADMIN_API_DISABLED) delete out.ADMIN_TOKEN;
   else if (token !== "") {
@@ -77,39 +94,93 @@ export function encoreEnvironment(
   return out;
 }
 
-/** The URLs in `ReplicaUrls`, or null when the secret is empty (use the environment). */
-function parseReplicaUrls(raw: string, issues: string[]): string[] | null {
+/** What the `ReplicaUrls` secret describes. */
+interface ReplicaTopology {
+  urls: string[];
+  /** Zone of each URL, when given. */
+  zones: (string | null)[];
+  serviceZone: string | null;
+}
+
+const ENTRY = z.union([
+  z.string(),
+  z.object({ url: z.string(), zone: z.string().optional() }).strict(),
+]);
+const TOPOLOGY = z.union([
+  z.array(ENTRY),
+  z
+    .object({
+      serviceZone: z.string().optional(),
+      replicas: z.array(ENTRY).default([]),
+    })
+    .strict(),
+]);
+
+/**
+ * The replicas in `ReplicaUrls`, or null when the secret is empty (use the
+ * environment). Forms: a comma list of URLs; a JSON array of URLs or
+ * `{ "url", "zone" }` objects; or `{ "serviceZone", "replicas": [...] }`
+ * (zones for Encore Cloud, where environment variables cannot be set).
+ */
+function parseReplicaUrls(
+  raw: string,
+  issues: string[],
+): ReplicaTopology | null {
   if (raw === "") return null;
-  let urls: unknown;
-  if (raw.startsWith("[")) {
+  let entries: z.infer<typeof ENTRY>[];
+  let serviceZone: string | null = null;
+  if (raw.startsWith("[") || raw.startsWith("{")) {
+    let json: unknown;
     try {
-      urls = JSON.parse(raw) as unknown;
+      json = JSON.parse(raw) as unknown;
     } catch {
       issues.push(
         "ReplicaUrls (secret): not valid JSON; expected a JSON array of postgres:// URLs or a comma-separated list",
       );
       return null;
     }
-    if (!Array.isArray(urls) || !urls.every((u) => typeof u === "string")) {
+    const r = TOPOLOGY.safeParse(json);
+    if (!r.success) {
       issues.push(
-        "ReplicaUrls (secret): expected a JSON array of strings (postgres:// URLs)",
+        'ReplicaUrls (secret): expected a JSON array of strings (postgres:// URLs) or {"url","zone"} objects, or {"serviceZone","replicas"}',
       );
       return null;
     }
+    if (Array.isArray(r.data)) entries = r.data;
+    else {
+      entries = r.data.replicas;
+      serviceZone = parseZone(
+        "ReplicaUrls (secret).serviceZone",
+        r.data.serviceZone,
+        issues,
+      );
+    }
   } else {
-    urls = raw.split(",");
+    entries = raw.split(",");
   }
-  const list = (urls as string[]).map((u) => u.trim()).filter((u) => u !== "");
-  list.forEach((u, i) => {
-    if (!isPostgresUrl(u))
+  const list = entries
+    .map((e) =>
+      typeof e === "string"
+        ? { url: e.trim(), zone: null }
+        : { url: e.url.trim(), zone: e.zone ?? null },
+    )
+    .filter((e) => e.url !== "");
+  list.forEach((e, i) => {
+    if (!isPostgresUrl(e.url))
       issues.push(
         `ReplicaUrls (secret)[${i + 1}]: not a postgres:// URL (value not shown)`,
       );
     // The router's replica list is comma-separated (READ_REPLICA_URLS).
-    else if (u.includes(","))
+    else if (e.url.includes(","))
       issues.push(
         `ReplicaUrls (secret)[${i + 1}]: contains a comma; percent-encode it as %2C (value not shown)`,
       );
+    if (e.zone !== null && !ZONE_RE.test(e.zone))
+      issues.push(`ReplicaUrls (secret)[${i + 1}].zone: not a zone name`);
   });
-  return list;
+  return {
+    urls: list.map((e) => e.url),
+    zones: list.map((e) => e.zone),
+    serviceZone,
+  };
 }

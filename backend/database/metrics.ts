@@ -47,6 +47,8 @@ export class RouterMetrics implements RouterObserver {
   );
 
   /** @param options.defaultMetrics also export prom-client's process metrics (default true). */
+  /** Replica reads by zone locality and spill reason ("locality\0why" -> count). */
+  private readonly zoneReads = new Map<string, number>();
   /** Standalone HTTP requests by path kind and status class, from arrival to response sent. */
   private readonly httpRequests: Histogram<"kind" | "status">;
 
@@ -156,6 +158,19 @@ export class RouterMetrics implements RouterObserver {
       (r) => r.circuitState,
     );
     new Counter({
+      name: "read_zone_total",
+      help: "Replica reads by zone locality (local = in SERVICE_ZONE, spill = elsewhere) and why they left the zone",
+      labelNames: ["locality", "why"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [key, n] of self.zoneReads) {
+          const [locality, why] = key.split("\u0000") as [string, string];
+          this.inc({ locality, why: why === "" ? "(none)" : why }, n);
+        }
+      },
+    });
+    new Counter({
       name: "db_requests_shed_total",
       help: "Request statements refused by admission control (503 + Retry-After), by node and reason (queue_full, queue_timeout)",
       labelNames: ["node", "reason"] as const,
@@ -196,6 +211,12 @@ export class RouterMetrics implements RouterObserver {
         }
       },
     });
+  }
+
+  /** Counts one replica read by zone locality (SERVICE_ZONE set). */
+  onZoneRead(_node: DbNode, locality: "local" | "spill", why: string): void {
+    const key = `${locality}\u0000${why}`;
+    this.zoneReads.set(key, (this.zoneReads.get(key) ?? 0) + 1);
   }
 
   /** Counts one HTTP request of the standalone server. */

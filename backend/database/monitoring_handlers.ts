@@ -8,6 +8,8 @@ export interface NodeStatus {
   name: string;
   role: "primary" | "replica";
   address: string;
+  /** Availability zone or region, when configured. */
+  zone: string | null;
   state: string;
   healthy: boolean;
   circuit: "closed" | "open" | "half_open";
@@ -32,6 +34,8 @@ export interface ReplicaStatusResponse {
   primary: NodeStatus;
   replicas: NodeStatus[];
   summary: { total: number; healthy: number; serving: number };
+  /** This service's zone (SERVICE_ZONE); null = no zone preference. */
+  serviceZone: string | null;
   /** Why reads go to the primary, when no replica serves. */
   fallbackReason: string | null;
   /** Further org-range clusters, if configured. */
@@ -90,6 +94,7 @@ export function replicaStatus(router: ReplicaRouter): ReplicaStatusResponse {
       serving: main.serving.length,
     },
     fallbackReason: main.serving.length === 0 ? main.fallbackReason : null,
+    serviceZone: router.config.serviceZone,
     clusters: router.clusters.slice(1).map((c) => ({
       name: c.name,
       primary: nodeStatus(router, c.primary),
@@ -204,6 +209,7 @@ function nodeStatus(router: ReplicaRouter, node: DbNode): NodeStatus {
     name: node.name,
     role: node.role,
     address: node.address,
+    zone: node.zone,
     state,
     healthy: health.verdict === "healthy",
     circuit: node.breaker?.stateName ?? "closed",

@@ -154,6 +154,7 @@ const NODE_KEYS = [
   "name",
   "role",
   "address",
+  "zone",
   "state",
   "healthy",
   "circuit",
@@ -256,6 +257,9 @@ describe("monitoring routes (URLs carry a password; DB_MAX_CONNECTIONS=7)", () =
     const body = res.body;
     expect(body.enabled).toBe(true);
     expect(body.strategy).toBe("round-robin");
+    // No zones configured: no preference, and every node's zone unknown.
+    expect(body.serviceZone).toBeNull();
+    expect(body.primary.zone).toBeNull();
     expectNode(body.primary, "primary");
     expect(body.primary.name).toBe("primary");
     expect(body.primary.healthy).toBe(true);

@@ -306,3 +306,46 @@ describe("per-attempt deadline and the statement timeout", () => {
     ).toThrow(/REPLICA_ATTEMPT_DEADLINE_MAX: must not exceed DB_QUERY_TIMEOUT/);
   });
 });
+
+describe("zones", () => {
+  const base = {
+    DATABASE_URL: "postgres://app@127.0.0.1:5432/app",
+    READ_REPLICA_URLS:
+      "postgres://app@127.0.0.1:5433/app,postgres://app@127.0.0.1:5434/app",
+  };
+  it("READ_REPLICA_ZONES by position or by name; SERVICE_ZONE and PRIMARY_ZONE", () => {
+    const c = loadConfig({
+      ...base,
+      SERVICE_ZONE: "eu-west-1a",
+      PRIMARY_ZONE: "eu-west-1a",
+      READ_REPLICA_ZONES: "eu-west-1a,replica_2=eu-west-1b",
+    }).router;
+    expect(c.serviceZone).toBe("eu-west-1a");
+    expect(c.clusters[0]!.primaryZone).toBe("eu-west-1a");
+    expect(c.clusters[0]!.replicas.map((r) => r.zone)).toEqual([
+      "eu-west-1a",
+      "eu-west-1b",
+    ]);
+  });
+  it("unset: no preference, no zones (routing as without zones)", () => {
+    const c = loadConfig(base).router;
+    expect(c.serviceZone).toBeNull();
+    expect(c.clusters[0]!.replicas.map((r) => r.zone)).toEqual([null, null]);
+  });
+  it("bad zone configuration stops start-up naming the variable", () => {
+    for (const [env, message] of [
+      [{ SERVICE_ZONE: "eu west" }, /SERVICE_ZONE: expected a zone name/],
+      [{ PRIMARY_ZONE: "-x/" }, /PRIMARY_ZONE: expected a zone name/],
+      [{ READ_REPLICA_ZONES: "a,b,c" }, /READ_REPLICA_ZONES\[3\]: no replica/],
+      [
+        { READ_REPLICA_ZONES: "replica_9=a" },
+        /READ_REPLICA_ZONES\[1\]: no replica "replica_9"/,
+      ],
+      [
+        { READ_REPLICA_ZONES: "a b" },
+        /READ_REPLICA_ZONES\[1\]: expected a zone/,
+      ],
+    ] as const)
+      expect(() => loadConfig({ ...base, ...env })).toThrow(message);
+  });
+});

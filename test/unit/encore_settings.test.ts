@@ -138,3 +138,33 @@ describe("Encore configuration: secrets win when set, the environment otherwise"
     expect(shortCursor).not.toContain("Sh0rtCursorPw");
   });
 });
+
+describe("zones under Encore: the ReplicaUrls secret carries them", () => {
+  it("a replica's zone and the service's zone come from the secret's object form", () => {
+    const c = configFrom({
+      replicaUrls: JSON.stringify({
+        serviceZone: "eu-west-1a",
+        replicas: [{ url: SECRET_URL, zone: "eu-west-1b" }, ENV_URL],
+      }),
+    });
+    expect(c.router.serviceZone).toBe("eu-west-1a");
+    expect(
+      c.router.clusters[0]!.replicas.map((r) => [r.name, r.zone ?? null]),
+    ).toEqual([
+      ["replica_1", null],
+      ["replica_2", null],
+      ["replica_3", null],
+      ["replica_4", "eu-west-1b"],
+      ["replica_5", null],
+    ]);
+  });
+  it("a bad zone in the secret stops start-up naming the secret, not the URL", () => {
+    const text = errorOf(() =>
+      configFrom({
+        replicaUrls: JSON.stringify([{ url: SECRET_URL, zone: "bad zone!" }]),
+      }),
+    );
+    expect(text).toContain("ReplicaUrls (secret)[1].zone");
+    expect(text).not.toContain("Secr3tReplicaPw");
+  });
+});

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseDurationMs } from "./duration";
+import { parseReplicaZones, parseZone, ZONE_RE } from "./zones";
 import { mustRunOnPrimary } from "./primary_only_functions";
 
 /** How a read picks among the replicas that may serve it. */
@@ -18,6 +19,8 @@ export interface ReplicaConfig {
   readonly url: string;
   /** Relative share of reads under the `weighted` strategy (default 1). */
   readonly weight: number;
+  /** Availability zone or region (READ_REPLICA_ZONES); null/absent = unknown. */
+  readonly zone?: string | null;
 }
 
 /** A primary and its streaming replicas. */
@@ -25,6 +28,8 @@ export interface ClusterConfig {
   readonly name: string;
   readonly primaryUrl: string;
   readonly replicas: readonly ReplicaConfig[];
+  /** Zone of the primary (PRIMARY_ZONE / DB_CLUSTERS.<name>.primaryZone); shown, not routed on. */
+  readonly primaryZone?: string | null;
 }
 
 /** Orgs `minOrgId..maxOrgId` (inclusive) live on `cluster`. */
@@ -91,6 +96,12 @@ export interface RouterConfig {
     readonly minDelayMs: number;
     readonly maxDelayMs: number;
   };
+  /**
+   * This service's zone (SERVICE_ZONE): reads prefer replicas there and
+   * spill to other zones, nearest first, only when none there may serve.
+   * Null = no preference (zones are shown, not routed on).
+   */
+  readonly serviceZone: string | null;
   /** Bounds of a replica's per-attempt deadline (REPLICA_ATTEMPT_DEADLINE_MIN / _MAX). */
   readonly attemptDeadline: { readonly minMs: number; readonly maxMs: number };
 }
@@ -211,6 +222,7 @@ const envSchema = z.object({
     .enum(STRATEGIES as [StrategyName, ...StrategyName[]])
     .default("round-robin"),
   REPLICA_WEIGHTS: list,
+  READ_REPLICA_ZONES: list,
   REPLICA_HEALTH_CHECK_INTERVAL: duration("ms", "30s"),
   REPLICA_LAG_POLL_INTERVAL: duration("ms", "1s"),
   REPLICA_ROLE_CHECK_INTERVAL: duration("ms", "100ms"),
@@ -287,6 +299,14 @@ export function loadConfig(
 
   const main = clusters[0]!;
   const weights = parseWeights(e.REPLICA_WEIGHTS, main.replicas, issues);
+  const zones = parseReplicaZones(
+    "READ_REPLICA_ZONES",
+    e.READ_REPLICA_ZONES,
+    main.replicas,
+    issues,
+  );
+  const serviceZone = parseZone("SERVICE_ZONE", env.SERVICE_ZONE, issues);
+  const primaryZone = parseZone("PRIMARY_ZONE", env.PRIMARY_ZONE, issues);
   const readOnlyFunctions = parseReadOnlyFunctions(
     e.READ_ONLY_FUNCTIONS,
     issues,
@@ -347,9 +367,11 @@ export function loadConfig(
     i === 0
       ? {
           ...c,
+          primaryZone,
           replicas: c.replicas.map((r, j) => ({
             ...r,
             weight: weights[j] ?? 1,
+            zone: zones[j] ?? null,
           })),
         }
       : c,
@@ -390,6 +412,7 @@ export function loadConfig(
       queueMax: e.DB_POOL_QUEUE_MAX ?? 1_000,
       queueTimeoutMs: e.DB_POOL_QUEUE_TIMEOUT,
     },
+    serviceZone,
     hedge: {
       maxExtraLoad: e.REPLICA_HEDGE_MAX_EXTRA_LOAD,
       minDelayMs: e.REPLICA_HEDGE_MIN_DELAY,
@@ -485,6 +508,10 @@ function parseClusters(
         .object({
           primaryUrl: z.string(),
           replicaUrls: z.array(z.string()).default([]),
+          primaryZone: z.string().regex(ZONE_RE, "not a zone name").optional(),
+          replicaZones: z
+            .array(z.string().regex(ZONE_RE, "not a zone name"))
+            .optional(),
         })
         .strict(),
     );
@@ -506,13 +533,19 @@ function parseClusters(
               `DB_CLUSTERS.${name}.replicaUrls[${i}]: not a postgres:// URL`,
             );
         });
+        if ((c.replicaZones?.length ?? 0) > c.replicaUrls.length)
+          issues.push(
+            `DB_CLUSTERS.${name}.replicaZones: more zones than replicaUrls`,
+          );
         clusters.push({
           name,
           primaryUrl: c.primaryUrl,
+          primaryZone: c.primaryZone ?? null,
           replicas: c.replicaUrls.map((url, i) => ({
             name: `replica_${i + 1}`,
             url,
             weight: 1,
+            zone: c.replicaZones?.[i] ?? null,
           })),
         });
       }

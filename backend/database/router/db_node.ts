@@ -53,6 +53,8 @@ export class DbNode implements SelectableNode {
   failures = 0;
   /** Set when removed or being removed: serves nothing. */
   disabled = false;
+  /** Availability zone or region, when configured (READ_REPLICA_ZONES...). */
+  zone: string | null = null;
   /**
    * Highest replay LSN this replica is known to have reached (from lag
    * samples and read-your-writes checks). Replay only moves forward, so a

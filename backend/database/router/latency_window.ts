@@ -11,8 +11,8 @@ export class LatencyWindow {
   private count = 0;
   private next = 0;
   private sinceRecompute = 0;
-  private cachedQ = -1;
-  private cachedValue: number | null = null;
+  /** How many samples `scratch` holds sorted (0 = none yet). */
+  private sortedCount = 0;
 
   /** @param size samples kept (default 256). */
   constructor(size = 256) {
@@ -35,24 +35,23 @@ export class LatencyWindow {
 
   /**
    * The `q` quantile (0..1) of the kept samples in ms, or null with fewer
-   * than `minSamples`. Cached per `q` until enough new samples arrive.
+   * than `minSamples`. The samples are re-sorted at most once per
+   * {@link RECOMPUTE_EVERY} new ones, whatever quantiles are asked for.
    */
   percentile(q: number, minSamples = 20): number | null {
     if (this.count < minSamples) return null;
     if (
-      q !== this.cachedQ ||
-      this.cachedValue === null ||
+      this.sortedCount !== this.count ||
       this.sinceRecompute >= RECOMPUTE_EVERY
     ) {
       const sorted = this.scratch.subarray(0, this.count);
       sorted.set(this.samples.subarray(0, this.count));
       sorted.sort();
-      const i = Math.min(this.count - 1, Math.ceil(q * this.count) - 1);
-      this.cachedValue = sorted[Math.max(0, i)]!;
-      this.cachedQ = q;
+      this.sortedCount = this.count;
       this.sinceRecompute = 0;
     }
-    return this.cachedValue;
+    const i = Math.min(this.count - 1, Math.ceil(q * this.count) - 1);
+    return this.scratch[Math.max(0, i)]!;
   }
 }
 

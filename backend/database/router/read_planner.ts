@@ -16,7 +16,8 @@ export type RouteReason =
   | "token_not_replayed"
   | "token_other_cluster"
   | "retry"
-  | "hedge";
+  | "hedge"
+  | "zone_spill";
 
 /** A planned read. */
 export interface Choice {
@@ -35,6 +36,8 @@ export class ReadPlanner {
   private enabledEndpoints: Set<string> | null;
   private readonly disabledEndpoints: Set<string>;
   private readonly maxWaitMs: number;
+  /** SERVICE_ZONE: replicas there are preferred; null = no preference. */
+  readonly serviceZone: string | null;
 
   constructor(config: RouterConfig) {
     this.replicaReadsEnabled = config.useReadReplicas;
@@ -44,6 +47,7 @@ export class ReadPlanner {
         : new Set(config.enabledEndpoints);
     this.disabledEndpoints = new Set(config.disabledEndpoints);
     this.maxWaitMs = config.readYourWritesMaxWaitMs;
+    this.serviceZone = config.serviceZone;
   }
 
   /** May `endpoint` read from replicas? */
@@ -102,7 +106,7 @@ export class ReadPlanner {
       case "eventual": {
         const node = this.pick(cluster, cluster.serving, tried);
         return node !== undefined
-          ? { node, reason: "replica" }
+          ? { node, reason: this.replicaReason(node) }
           : { node: primary, reason: cluster.fallbackReason };
       }
       case "bounded": {
@@ -110,7 +114,8 @@ export class ReadPlanner {
           n.lag!.withinBound(consistency),
         );
         const node = this.pick(cluster, within, tried);
-        if (node !== undefined) return { node, reason: "replica" };
+        if (node !== undefined)
+          return { node, reason: this.replicaReason(node) };
         return {
           node: primary,
           reason:
@@ -172,7 +177,7 @@ export class ReadPlanner {
     // Replay positions only grow, so an old observation never claims too much.
     const caughtUp = cluster.serving.filter((n) => n.hasReplayed(token.lsn));
     const node = this.pick(cluster, caughtUp, tried);
-    if (node !== undefined) return { node, reason: "replica" };
+    if (node !== undefined) return { node, reason: this.replicaReason(node) };
     if (this.maxWaitMs <= 0)
       return { node: primary, reason: "token_not_replayed" };
     // Wait on the replica known to be furthest along: a paused or slow one is
@@ -181,7 +186,8 @@ export class ReadPlanner {
     if (candidate === undefined)
       return { node: primary, reason: "token_not_replayed" };
     return this.waitForReplay(candidate, token.lsn).then((reached) => {
-      if (reached) return { node: candidate, reason: "replica" as const };
+      if (reached)
+        return { node: candidate, reason: this.replicaReason(candidate) };
       candidate.breaker!.release();
       return { node: primary, reason: "token_not_replayed" as const };
     });
@@ -220,23 +226,93 @@ export class ReadPlanner {
     }
   }
 
-  /** Picks among `candidates` (minus `tried`), honouring each breaker's half-open probe limit. */
+  /**
+   * Picks among `candidates` (minus `tried`), honouring each breaker's
+   * half-open probe limit. With SERVICE_ZONE set: a replica in the service's
+   * zone when one qualifies, else the nearest other zone by observed read
+   * latency; the strategy balances within the chosen zone.
+   */
   private pick(
     cluster: NodeCluster,
     candidates: readonly DbNode[],
     tried: readonly DbNode[] | undefined,
   ): DbNode | undefined {
-    let list =
+    const list =
       tried === undefined
         ? candidates
         : candidates.filter((n) => !tried.includes(n));
-    while (list.length > 0) {
-      const node = cluster.selector.pick(list)!;
-      if (node.breaker!.tryAcquire()) return node;
-      list = list.filter((n) => n !== node);
+    if (this.serviceZone === null) return pickAcquired(cluster, list);
+    const zone = this.serviceZone;
+    const local = pickAcquired(
+      cluster,
+      list.filter((n) => n.zone === zone),
+    );
+    if (local !== undefined) return local;
+    let rest = list.filter((n) => n.zone !== zone);
+    while (rest.length > 0) {
+      const nearest = nearestZone(rest);
+      const node = pickAcquired(
+        cluster,
+        rest.filter((n) => n.zone === nearest),
+      );
+      if (node !== undefined) return node;
+      rest = rest.filter((n) => n.zone !== nearest);
     }
     return undefined;
   }
+
+  /** `replica`, or `zone_spill` for a replica outside SERVICE_ZONE. */
+  private replicaReason(node: DbNode): "replica" | "zone_spill" {
+    return this.serviceZone !== null && node.zone !== this.serviceZone
+      ? "zone_spill"
+      : "replica";
+  }
+
+  /**
+   * With SERVICE_ZONE set, why a read planned onto `node` left the zone
+   * (null when it did not): no replica configured there, every one there
+   * down (their state), or none there satisfying the read (consistency,
+   * retry, breaker probe limit).
+   */
+  spillReason(cluster: NodeCluster, node: DbNode): string | null {
+    const zone = this.serviceZone;
+    if (zone === null || node.role !== "replica" || node.zone === zone)
+      return null;
+    const local = cluster.replicas.filter((n) => n.zone === zone);
+    if (local.length === 0) return "no_local_replica";
+    const serving = local.filter((n) => cluster.serving.includes(n));
+    if (serving.length === 0) return `local_${local[0]!.state({})}`;
+    return "local_not_eligible";
+  }
+}
+
+/** `selector.pick` among `list`, skipping nodes whose breaker refuses another probe. */
+function pickAcquired(
+  cluster: NodeCluster,
+  candidates: readonly DbNode[],
+): DbNode | undefined {
+  let list = candidates;
+  while (list.length > 0) {
+    const node = cluster.selector.pick(list)!;
+    if (node.breaker!.tryAcquire()) return node;
+    list = list.filter((n) => n !== node);
+  }
+  return undefined;
+}
+
+/** The zone of `nodes` with the lowest median read latency seen (unknown last; ties by name). */
+function nearestZone(nodes: readonly DbNode[]): string | null {
+  let best: { zone: string | null; ms: number } | null = null;
+  for (const n of nodes) {
+    const ms = n.latency.percentile(0.5, 5) ?? Infinity;
+    if (
+      best === null ||
+      ms < best.ms ||
+      (ms === best.ms && (n.zone ?? "") < (best.zone ?? ""))
+    )
+      best = { zone: n.zone, ms };
+  }
+  return best?.zone ?? null;
 }
 
 /** The replicas sharing the highest known replay position. */

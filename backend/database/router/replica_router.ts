@@ -54,6 +54,13 @@ import { VolatileFunctionCatalog } from "./volatile_functions";
 export interface RouterObserver {
   /** A read was routed to `node` for `reason`. */
   onRoute?(node: DbNode, endpoint: string, reason: RouteReason): void;
+  /**
+   * With SERVICE_ZONE set, a replica read was planned in the service's zone
+   * (`local`) or outside it (`spill`, with why: `no_local_replica`,
+   * `local_<state>` when every local replica is down, `local_not_eligible`
+   * when none there satisfies the read).
+   */
+  onZoneRead?(node: DbNode, locality: "local" | "spill", why: string): void;
   /** A statement finished on `node` after `seconds`. */
   onQuery?(node: DbNode, kind: "read" | "write", seconds: number): void;
   /**
@@ -443,6 +450,18 @@ export class ReplicaRouter implements DatabaseRouter {
         }
       }
       const { node, reason } = choice;
+      if (
+        this.planner.serviceZone !== null &&
+        node.role === "replica" &&
+        this.observer.onZoneRead !== undefined
+      ) {
+        const why = this.planner.spillReason(cluster, node);
+        this.observer.onZoneRead(
+          node,
+          why === null ? "local" : "spill",
+          why ?? "",
+        );
+      }
       // Replicas too busy is not a reason to load the primary with their
       // reads (its slots are for writes and strong reads): answer 503.
       if (node.role === "primary" && overloaded !== undefined) throw overloaded;
@@ -631,7 +650,13 @@ export class ReplicaRouter implements DatabaseRouter {
    */
   async addReplica(
     url: string,
-    options: { cluster?: string; name?: string; weight?: number } = {},
+    options: {
+      cluster?: string;
+      name?: string;
+      weight?: number;
+      /** Zone of the new replica; null/absent = unknown. */
+      zone?: string | null;
+    } = {},
   ): Promise<DbNode> {
     if (this.closed !== null) throw new RouterClosedError();
     const cluster = this.clusterNamed(options.cluster ?? this.main.name);
@@ -650,7 +675,13 @@ export class ReplicaRouter implements DatabaseRouter {
     // Reserved across the probe's await, so two concurrent adds cannot both pass.
     this.addingNames.add(label);
     try {
-      return await this.verifyAndAdd(cluster, name, url, options.weight ?? 1);
+      return await this.verifyAndAdd(
+        cluster,
+        name,
+        url,
+        options.weight ?? 1,
+        options.zone ?? null,
+      );
     } finally {
       this.addingNames.delete(label);
     }
@@ -661,8 +692,10 @@ export class ReplicaRouter implements DatabaseRouter {
     name: string,
     url: string,
     weight: number,
+    zone: string | null,
   ): Promise<DbNode> {
     const node = this.buildNode(cluster.name, name, "replica", url, weight);
+    node.zone = zone;
     await this.health.checkNode(cluster, node);
     const snap = node.health.snapshot;
     if (snap.verdict !== "healthy" || this.closed !== null) {
@@ -724,9 +757,12 @@ export class ReplicaRouter implements DatabaseRouter {
       c.primaryUrl,
       1,
     );
-    const replicas = c.replicas.map((r) =>
-      this.buildNode(c.name, r.name, "replica", r.url, r.weight),
-    );
+    primary.zone = c.primaryZone ?? null;
+    const replicas = c.replicas.map((r) => {
+      const node = this.buildNode(c.name, r.name, "replica", r.url, r.weight);
+      node.zone = r.zone ?? null;
+      return node;
+    });
     this.nextReplicaNumber.set(c.name, replicas.length + 1);
     const bound: LagBound = {
       ...(this.config.maxLagSeconds !== null

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ConfigError, isPostgresUrl } from "./router/config";
-import { parseZone, ZONE_RE } from "./router/zones";
+import { ZONE_RE } from "./router/zones";
 
 /**
  * The values of the app's Encore secrets, as `secret(name)()` returns them:
@@ -18,7 +18,11 @@ import { parseZone, ZONE_RE } from "./router/zones";
 export interface EncoreSecretValues {
   /** `AdminToken`: the admin API's bearer token; `disabled` turns the admin API off. */
   readonly adminToken: string;
-  /** `ReplicaUrls`: replicas beyond the declared `replica_N` databases; a JSON array or a comma list; `[]` for none. */
+  /**
+   * `ReplicaUrls`: replicas beyond the declared `replica_N` databases; a
+   * comma list, a JSON array (of URLs or `{ "url", "zone" }`), or
+   * `{ "serviceZone", "replicas": [...] }`; `[]` for none.
+   */
   readonly replicaUrls: string;
 }
 
@@ -79,7 +83,11 @@ export function encoreEnvironment(
       out.READ_REPLICA_ZONES = [env.READ_REPLICA_ZONES ?? "", ...named]
         .filter((s) => s.trim() !== "")
         .join(",");
-    if (fromSecret.serviceZone !== null)
+    // A deployment's own SERVICE_ZONE wins: one secret serves every zone.
+    if (
+      fromSecret.serviceZone !== null &&
+      (env.SERVICE_ZONE ?? "").trim() === ""
+    )
       out.SERVICE_ZONE = fromSecret.serviceZone;
   }
   const token = secrets.adminToken.trim();
@@ -96,7 +104,8 @@ export function encoreEnvironment(
 
 /** What the `ReplicaUrls` secret describes. */
 interface ReplicaTopology {
-  urls: string[];
+  /** Null when the secret names no replicas (then READ_REPLICA_URLS applies). */
+  urls: string[] | null;
   /** Zone of each URL, when given. */
   zones: (string | null)[];
   serviceZone: string | null;
@@ -111,7 +120,7 @@ const TOPOLOGY = z.union([
   z
     .object({
       serviceZone: z.string().optional(),
-      replicas: z.array(ENTRY).default([]),
+      replicas: z.array(ENTRY).optional(),
     })
     .strict(),
 ]);
@@ -129,6 +138,7 @@ function parseReplicaUrls(
   if (raw === "") return null;
   let entries: z.infer<typeof ENTRY>[];
   let serviceZone: string | null = null;
+  let replicasGiven = true;
   if (raw.startsWith("[") || raw.startsWith("{")) {
     let json: unknown;
     try {
@@ -148,12 +158,15 @@ function parseReplicaUrls(
     }
     if (Array.isArray(r.data)) entries = r.data;
     else {
-      entries = r.data.replicas;
-      serviceZone = parseZone(
-        "ReplicaUrls (secret).serviceZone",
-        r.data.serviceZone,
-        issues,
-      );
+      if (r.data.replicas === undefined) replicasGiven = false;
+      entries = r.data.replicas ?? [];
+      const zone = r.data.serviceZone?.trim() ?? "";
+      // Checked here rather than by parseZone, whose message shows the value.
+      if (zone !== "" && !ZONE_RE.test(zone))
+        issues.push(
+          "ReplicaUrls (secret).serviceZone: not a zone name (value not shown)",
+        );
+      else if (zone !== "") serviceZone = zone;
     }
   } else {
     entries = raw.split(",");
@@ -179,7 +192,7 @@ function parseReplicaUrls(
       issues.push(`ReplicaUrls (secret)[${i + 1}].zone: not a zone name`);
   });
   return {
-    urls: list.map((e) => e.url),
+    urls: replicasGiven ? list.map((e) => e.url) : null,
     zones: list.map((e) => e.zone),
     serviceZone,
   };

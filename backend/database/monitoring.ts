@@ -105,6 +105,8 @@ interface AddReplicaRequest extends AdminAuth {
   weight?: unknown;
   /** Cluster to add to (default main). */
   cluster?: unknown;
+  /** Zone of the replica (a zone name). */
+  zone?: unknown;
 }
 interface SwitchRequest extends AdminAuth {
   /** true or false (required). */
@@ -166,6 +168,7 @@ export const addReplica = api(
           name: req.name,
           weight: req.weight,
           cluster: req.cluster,
+          zone: req.zone,
         },
       },
     );

@@ -327,6 +327,10 @@ describe("zones", () => {
       "eu-west-1b",
     ]);
   });
+  it("an empty entry keeps its place", () => {
+    const c = loadConfig({ ...base, READ_REPLICA_ZONES: ",b" }).router;
+    expect(c.clusters[0]!.replicas.map((r) => r.zone)).toEqual([null, "b"]);
+  });
   it("unset: no preference, no zones (routing as without zones)", () => {
     const c = loadConfig(base).router;
     expect(c.serviceZone).toBeNull();
@@ -344,6 +348,10 @@ describe("zones", () => {
       [
         { READ_REPLICA_ZONES: "a b" },
         /READ_REPLICA_ZONES\[1\]: expected a zone/,
+      ],
+      [
+        { READ_REPLICA_ZONES: "a,replica_1=b" },
+        /READ_REPLICA_ZONES\[2\]: replica_1 already has a zone/,
       ],
     ] as const)
       expect(() => loadConfig({ ...base, ...env })).toThrow(message);

@@ -158,6 +158,23 @@ describe("zones under Encore: the ReplicaUrls secret carries them", () => {
       ["replica_5", null],
     ]);
   });
+  it("a deployment's SERVICE_ZONE wins over the secret's; a secret without replicas keeps READ_REPLICA_URLS", () => {
+    const c = configFrom(
+      { replicaUrls: JSON.stringify({ serviceZone: "eu-west-1a" }) },
+      { SERVICE_ZONE: "eu-west-1c", READ_REPLICA_URLS: ENV_URL },
+    );
+    expect(c.router.serviceZone).toBe("eu-west-1c");
+    expect(c.router.clusters[0]!.replicas.at(-1)!.url).toBe(ENV_URL);
+  });
+  it("a bad serviceZone in the secret is refused without showing it", () => {
+    const text = errorOf(() =>
+      configFrom({
+        replicaUrls: JSON.stringify({ serviceZone: "Secr3tReplicaPw!" }),
+      }),
+    );
+    expect(text).toContain("ReplicaUrls (secret).serviceZone");
+    expect(text).not.toContain("Secr3tReplicaPw");
+  });
   it("a bad zone in the secret stops start-up naming the secret, not the URL", () => {
     const text = errorOf(() =>
       configFrom({

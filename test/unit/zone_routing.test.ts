@@ -18,6 +18,8 @@ class FakePool implements PgPool {
   totalCount = 0;
   idleCount = 0;
   waitingCount = 0;
+  /** What `pg_last_wal_replay_lsn()` answers (read-your-writes waits). */
+  replayLsn = "0/100";
   constructor(readonly replica: boolean) {}
   async query(text: string): Promise<{ rows: Record<string, unknown>[] }> {
     if (text.includes("AS replay_lsn"))
@@ -36,6 +38,8 @@ class FakePool implements PgPool {
       return { rows: [{ in_recovery: this.replica, system_identifier: "7" }] };
     if (text.includes("pg_current_wal_lsn()"))
       return { rows: [{ lsn: "0/100" }] };
+    if (text.includes("pg_last_wal_replay_lsn()"))
+      return { rows: [{ lsn: this.replayLsn }] };
     return { rows: [{ one: 1 }] };
   }
   async connect(): Promise<PgClient> {
@@ -53,6 +57,7 @@ class FakePool implements PgPool {
 async function setup(env: Record<string, string>) {
   const routes: Array<[string, RouteReason]> = [];
   const zoneReads: string[] = [];
+  const pools = new Map<string, FakePool>();
   const config = loadConfig({
     DATABASE_URL: "postgres://u:pw@primary:5432/app",
     READ_REPLICA_URLS:
@@ -67,7 +72,12 @@ async function setup(env: Record<string, string>) {
       onZoneRead: (_n, locality, why) =>
         void zoneReads.push(`${locality}:${why}`),
     },
-    poolFactory: (url) => new FakePool(new URL(url).hostname !== "primary"),
+    poolFactory: (url) => {
+      const host = new URL(url).hostname;
+      const pool = new FakePool(host !== "primary");
+      pools.set(host, pool);
+      return pool;
+    },
   });
   await router.start();
   const read = async () => {
@@ -77,7 +87,14 @@ async function setup(env: Record<string, string>) {
   };
   const node = (name: string) =>
     router.clusters[0]!.replicas.find((n) => n.name === name)!;
-  return { router, routes, zoneReads, read, node };
+  return {
+    router,
+    routes,
+    zoneReads,
+    read,
+    node,
+    pool: (h: string) => pools.get(h)!,
+  };
 }
 
 const ZONED = { SERVICE_ZONE: "a", READ_REPLICA_ZONES: "a,a,b" };
@@ -144,6 +161,26 @@ describe("zone-aware reads", () => {
     const planned = choice instanceof Promise ? await choice : choice;
     expect(planned.node.name).toBe("replica_3");
     expect(planned.reason).toBe("zone_spill");
+    await router.close();
+  });
+
+  it("a token read waits on a local replica before using a remote one that looks further along", async () => {
+    const { router, node, pool } = await setup(ZONED);
+    // The remote replica's last sample is ahead (it is sampled later); the
+    // local ones have replayed the token too, as asking them shows.
+    node("replica_3").noteReplayed(0x900n);
+    pool("r1").replayLsn = "0/900";
+    pool("r2").replayLsn = "0/900";
+    const choice = router.planner.choose(
+      router.clusters[0]!,
+      { level: "read_your_writes", token: { cluster: "main", lsn: 0x500n } },
+      "",
+      undefined,
+    );
+    const planned = choice instanceof Promise ? await choice : choice;
+    expect(["replica_1", "replica_2"]).toContain(planned.node.name);
+    expect(planned.reason).toBe("replica");
+    planned.node.breaker!.release();
     await router.close();
   });
 

@@ -222,7 +222,6 @@ const envSchema = z.object({
     .enum(STRATEGIES as [StrategyName, ...StrategyName[]])
     .default("round-robin"),
   REPLICA_WEIGHTS: list,
-  READ_REPLICA_ZONES: list,
   REPLICA_HEALTH_CHECK_INTERVAL: duration("ms", "30s"),
   REPLICA_LAG_POLL_INTERVAL: duration("ms", "1s"),
   REPLICA_ROLE_CHECK_INTERVAL: duration("ms", "100ms"),
@@ -301,7 +300,10 @@ export function loadConfig(
   const weights = parseWeights(e.REPLICA_WEIGHTS, main.replicas, issues);
   const zones = parseReplicaZones(
     "READ_REPLICA_ZONES",
-    e.READ_REPLICA_ZONES,
+    // Not the trimmed `list`: an empty entry keeps its position (no zone).
+    (env.READ_REPLICA_ZONES ?? "").trim() === ""
+      ? []
+      : env.READ_REPLICA_ZONES!.split(",").map((s) => s.trim()),
     main.replicas,
     issues,
   );

@@ -134,7 +134,12 @@ export class HealthChecker {
   }
 }
 
-/** Rejects when `promise` has not settled within `ms`. */
+/**
+ * Rejects when `promise` has not settled within `ms`, judged after the I/O
+ * already waiting when the timer fires has been handled (setImmediate):
+ * timers run before I/O callbacks, so on a busy event loop an answer that
+ * has arrived must not be turned into a timeout.
+ */
 export function withTimeout<T>(
   promise: Promise<T>,
   ms: number,
@@ -144,10 +149,12 @@ export function withTimeout<T>(
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () =>
-        reject(
-          Object.assign(new Error(`${what}: timed out after ${ms} ms`), {
-            code: "ETIMEDOUT",
-          }),
+        setImmediate(() =>
+          reject(
+            Object.assign(new Error(`${what}: timed out after ${ms} ms`), {
+              code: "ETIMEDOUT",
+            }),
+          ),
         ),
       ms,
     );

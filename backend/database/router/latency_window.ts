@@ -41,7 +41,7 @@ export class LatencyWindow {
   percentile(q: number, minSamples = 20): number | null {
     if (this.count < minSamples) return null;
     if (
-      this.sortedCount !== this.count ||
+      this.sortedCount < minSamples ||
       this.sinceRecompute >= RECOMPUTE_EVERY
     ) {
       const sorted = this.scratch.subarray(0, this.count);
@@ -50,8 +50,9 @@ export class LatencyWindow {
       this.sortedCount = this.count;
       this.sinceRecompute = 0;
     }
-    const i = Math.min(this.count - 1, Math.ceil(q * this.count) - 1);
-    return this.scratch[Math.max(0, i)]!;
+    // From the last sort: at most RECOMPUTE_EVERY samples old.
+    const n = this.sortedCount;
+    return this.scratch[Math.max(0, Math.min(n - 1, Math.ceil(q * n) - 1))]!;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { DbNode } from "./db_node";
+import type { DbNode, NodeState } from "./db_node";
 import type { ReplicaSelector } from "./replica_selector";
 
 /** Why a read went to the primary instead of a replica. */
@@ -61,6 +61,11 @@ export class NodeCluster {
             : notReplica === active
               ? "not_a_replica"
               : "no_replica_healthy";
+  }
+
+  /** `node`'s state under this cluster's lag bound (REPLICA_MAX_LAG_*). */
+  stateOf(node: DbNode): NodeState {
+    return node.state(this.bound);
   }
 
   /** Every node, primary first. */

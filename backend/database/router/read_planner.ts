@@ -175,22 +175,49 @@ export class ReadPlanner {
     if (cluster.serving.length === 0)
       return { node: primary, reason: cluster.fallbackReason };
     // Replay positions only grow, so an old observation never claims too much.
-    const caughtUp = cluster.serving.filter((n) => n.hasReplayed(token.lsn));
+    // With a service zone, the zone's own replicas are considered (and
+    // waited on) before a remote one: a remote replica, sampled later, often
+    // looks furthest along, and reads would otherwise drift out of the zone.
+    const zone = this.serviceZone;
+    const local =
+      zone === null ? [] : cluster.serving.filter((n) => n.zone === zone);
+    const pool = local.length > 0 ? local : cluster.serving;
+    const caughtUp = pool.filter((n) => n.hasReplayed(token.lsn));
     const node = this.pick(cluster, caughtUp, tried);
     if (node !== undefined) return { node, reason: this.replicaReason(node) };
     if (this.maxWaitMs <= 0)
-      return { node: primary, reason: "token_not_replayed" };
+      return this.tokenElsewhere(cluster, token, tried, pool);
     // Wait on the replica known to be furthest along: a paused or slow one is
     // passed over instead of costing every token read the whole wait.
-    const candidate = this.pick(cluster, furthestAlong(cluster.serving), tried);
+    const candidate = this.pick(cluster, furthestAlong(pool), tried);
     if (candidate === undefined)
-      return { node: primary, reason: "token_not_replayed" };
+      return this.tokenElsewhere(cluster, token, tried, pool);
     return this.waitForReplay(candidate, token.lsn).then((reached) => {
       if (reached)
         return { node: candidate, reason: this.replicaReason(candidate) };
       candidate.breaker!.release();
-      return { node: primary, reason: "token_not_replayed" as const };
+      return this.tokenElsewhere(cluster, token, tried, pool);
     });
+  }
+
+  /**
+   * After the local zone could not serve a token read: another zone's
+   * replica known to have replayed it (no waiting there), else the primary.
+   */
+  private tokenElsewhere(
+    cluster: NodeCluster,
+    token: ConsistencyToken,
+    tried: readonly DbNode[] | undefined,
+    tested: readonly DbNode[],
+  ): Choice {
+    if (tested !== cluster.serving) {
+      const remote = cluster.serving.filter(
+        (n) => !tested.includes(n) && n.hasReplayed(token.lsn),
+      );
+      const node = this.pick(cluster, remote, tried);
+      if (node !== undefined) return { node, reason: "zone_spill" };
+    }
+    return { node: cluster.primary, reason: "token_not_replayed" };
   }
 
   /**
@@ -281,8 +308,10 @@ export class ReadPlanner {
     const local = cluster.replicas.filter((n) => n.zone === zone);
     if (local.length === 0) return "no_local_replica";
     const serving = local.filter((n) => cluster.serving.includes(n));
-    if (serving.length === 0) return `local_${local[0]!.state({})}`;
-    return "local_not_eligible";
+    if (serving.length > 0) return "local_not_eligible";
+    // One word for the zone: the same state everywhere, else "down".
+    const states = new Set(local.map((n) => cluster.stateOf(n)));
+    return states.size === 1 ? `local_${[...states][0]!}` : "local_down";
   }
 }
 

@@ -489,6 +489,14 @@ export class ReplicaRouter implements DatabaseRouter {
       if (result.hedgedTo !== null) {
         result.hedgedTo.reads++;
         this.observer.onRoute?.(result.hedgedTo, endpoint, "hedge");
+        if (this.planner.serviceZone !== null) {
+          const why = this.planner.spillReason(cluster, result.hedgedTo);
+          this.observer.onZoneRead?.(
+            result.hedgedTo,
+            why === null ? "local" : "spill",
+            why ?? "",
+          );
+        }
       }
       let callerError: unknown;
       let refused: (typeof result.failures)[number] | undefined;

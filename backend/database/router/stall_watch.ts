@@ -1,5 +1,6 @@
 import type { Clock } from "./clock";
 import type { DbNode } from "./db_node";
+import { withTimeout } from "./health_checker";
 import type { Logger } from "./logger";
 import type { NodeCluster } from "./node_cluster";
 import { describePgError } from "./pg_errors";
@@ -165,11 +166,11 @@ export class StallWatch {
  */
 async function probeNode(node: DbNode, timeoutMs: number): Promise<void> {
   if (node.probeAlone !== undefined)
-    return withIoAwareTimeout(node.probeAlone(timeoutMs), timeoutMs, node.name);
+    return withTimeout(node.probeAlone(timeoutMs), timeoutMs, node.name);
   const connecting = node.pool.connect();
   let client;
   try {
-    client = await withIoAwareTimeout(connecting, timeoutMs, node.name);
+    client = await withTimeout(connecting, timeoutMs, node.name);
   } catch (err) {
     connecting.then(
       (c) => c.release(),
@@ -180,39 +181,11 @@ async function probeNode(node: DbNode, timeoutMs: number): Promise<void> {
   const onError = () => undefined; // a dying connection reports through the query
   client.on?.("error", onError);
   try {
-    await withIoAwareTimeout(client.query("SELECT 1"), timeoutMs, node.name);
+    await withTimeout(client.query("SELECT 1"), timeoutMs, node.name);
     client.off?.("error", onError);
     client.release();
   } catch (err) {
     client.release(err instanceof Error ? err : new Error(String(err)));
     throw err;
   }
-}
-
-/**
- * Rejects when `promise` has not settled `ms` after the call, judged after
- * the I/O already waiting when the timer fires has been handled: a busy
- * event loop must not turn an answer that has arrived into a timeout.
- */
-function withIoAwareTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        setImmediate(() =>
-          reject(
-            Object.assign(new Error(`${what}: timed out after ${ms} ms`), {
-              code: "ETIMEDOUT",
-            }),
-          ),
-        ),
-      ms,
-    );
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -25,8 +25,9 @@ export function parseZone(
 
 /**
  * READ_REPLICA_ZONES: one entry per replica, in READ_REPLICA_URLS order
- * (`eu-west-1a,eu-west-1b`), or `name=zone` pairs (`replica_2=eu-west-1b`);
- * replicas without an entry have no zone.
+ * (`eu-west-1a,,eu-west-1b`: an empty entry keeps its place), or `name=zone`
+ * pairs (`replica_2=eu-west-1b`); replicas without an entry have no zone; a
+ * replica given two zones is an error.
  * @returns the zone of each replica, by index.
  */
 export function parseReplicaZones(
@@ -36,7 +37,15 @@ export function parseReplicaZones(
   issues: string[],
 ): (string | null)[] {
   const zones: (string | null)[] = replicas.map(() => null);
+  const assigned = new Set<number>();
   raw.forEach((item, i) => {
+    if (item === "") {
+      if (i >= replicas.length)
+        issues.push(
+          `${variable}[${i + 1}]: no replica "#${i + 1}" is configured`,
+        );
+      return; // that replica has no zone
+    }
     const m = /^(?:([a-z0-9_]+)=)?(.+)$/.exec(item);
     const zone = m?.[2]?.trim() ?? "";
     if (!m || !ZONE_RE.test(zone)) {
@@ -53,6 +62,13 @@ export function parseReplicaZones(
       );
       return;
     }
+    if (assigned.has(index)) {
+      issues.push(
+        `${variable}[${i + 1}]: ${replicas[index]!.name} already has a zone`,
+      );
+      return;
+    }
+    assigned.add(index);
     zones[index] = zone;
   });
   return zones;

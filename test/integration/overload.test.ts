@@ -178,24 +178,33 @@ describe("1,000 concurrent clients", () => {
     const rssBefore = rssMiB(child.pid!);
     // The prober keeps one connection open, as a load balancer's health
     // check would on a keep-alive connection: what is timed is the answer.
-    await timedGet(`${base}/v1/system/database/replicas/health`);
-    await timedGet(`${base}/v1/system/database/replicas/status`);
+    // Two at once, so the agent holds one socket per prober below.
+    await Promise.all([
+      timedGet(`${base}/v1/system/database/replicas/health`),
+      timedGet(`${base}/v1/system/database/replicas/status`),
+    ]);
 
     const started = performance.now();
     const loading = runLoad(`${base}/v1/finance/orgs/${org}/revenues/${id}`);
     const monitoring = { health: [] as number[], status: [] as number[] };
     let rssPeak = rssBefore;
     await new Promise((r) => setTimeout(r, 1_500)); // let the load build up
-    while (performance.now() - started < LOAD_MS - 500) {
-      const h = await timedGet(`${base}/v1/system/database/replicas/health`);
-      expect(h.status).toBe(200);
-      monitoring.health.push(h.ms);
-      const st = await timedGet(`${base}/v1/system/database/replicas/status`);
-      expect(st.status).toBe(200);
-      monitoring.status.push(st.ms);
-      rssPeak = Math.max(rssPeak, rssMiB(child.pid!));
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    // One keep-alive prober per endpoint, back to back, as a load balancer
+    // checking often would: a few hundred samples each, so p99 is a p99 and
+    // not the single slowest probe.
+    const probe = async (path: string, into: number[]) => {
+      while (performance.now() - started < LOAD_MS - 500) {
+        const r = await timedGet(`${base}${path}`);
+        expect(r.status).toBe(200);
+        into.push(r.ms);
+        rssPeak = Math.max(rssPeak, rssMiB(child.pid!));
+        await new Promise((res) => setTimeout(res, 5));
+      }
+    };
+    await Promise.all([
+      probe("/v1/system/database/replicas/health", monitoring.health),
+      probe("/v1/system/database/replicas/status", monitoring.status),
+    ]);
     const load = await loading;
     const metricsText = await (await fetch(`${base}/metrics`)).text();
     const server = serverSideTimes(metricsText);
@@ -203,7 +212,7 @@ describe("1,000 concurrent clients", () => {
       ...load,
       healthP99: +p(monitoring.health, 0.99).toFixed(1),
       statusP99: +p(monitoring.status, 0.99).toFixed(1),
-      probes: monitoring.health.length,
+      probes: [monitoring.health.length, monitoring.status.length],
       rssBeforeMiB: +rssBefore.toFixed(0),
       rssPeakMiB: +rssPeak.toFixed(0),
       server,

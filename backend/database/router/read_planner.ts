@@ -186,17 +186,17 @@ export class ReadPlanner {
     const node = this.pick(cluster, caughtUp, tried);
     if (node !== undefined) return { node, reason: this.replicaReason(node) };
     if (this.maxWaitMs <= 0)
-      return this.tokenElsewhere(cluster, token, tried, pool);
+      return this.tokenElsewhere(cluster, token, tried, local.length > 0);
     // Wait on the replica known to be furthest along: a paused or slow one is
     // passed over instead of costing every token read the whole wait.
     const candidate = this.pick(cluster, furthestAlong(pool), tried);
     if (candidate === undefined)
-      return this.tokenElsewhere(cluster, token, tried, pool);
+      return this.tokenElsewhere(cluster, token, tried, local.length > 0);
     return this.waitForReplay(candidate, token.lsn).then((reached) => {
       if (reached)
         return { node: candidate, reason: this.replicaReason(candidate) };
       candidate.breaker!.release();
-      return this.tokenElsewhere(cluster, token, tried, pool);
+      return this.tokenElsewhere(cluster, token, tried, local.length > 0);
     });
   }
 
@@ -208,11 +208,13 @@ export class ReadPlanner {
     cluster: NodeCluster,
     token: ConsistencyToken,
     tried: readonly DbNode[] | undefined,
-    tested: readonly DbNode[],
+    /** Only the service zone's replicas were considered so far. */
+    localOnly: boolean,
   ): Choice {
-    if (tested !== cluster.serving) {
+    if (localOnly) {
+      const zone = this.serviceZone;
       const remote = cluster.serving.filter(
-        (n) => !tested.includes(n) && n.hasReplayed(token.lsn),
+        (n) => n.zone !== zone && n.hasReplayed(token.lsn),
       );
       const node = this.pick(cluster, remote, tried);
       if (node !== undefined) return { node, reason: "zone_spill" };

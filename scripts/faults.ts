@@ -53,16 +53,13 @@ export function freeze(node: ClusterNode): () => void {
 }
 
 /**
- * A loopback TCP proxy to `target`. While {@link hold} is on, it delivers
- * nothing in either direction and accepts new connections without
- * forwarding them: from the client's side the server fell silent. Bytes are
- * held, not lost, so when the hold ends the streams resume intact (a healed
- * partition, after TCP's retransmissions).
+ * A loopback TCP proxy to `target`: each accepted connection gets an
+ * upstream one, and `wire` decides how bytes travel between the two.
+ * Either side closing closes both.
  */
-export class SilentProxy {
+abstract class LoopbackProxy {
   private readonly server: net.Server;
-  private readonly pairs = new Set<[net.Socket, net.Socket]>();
-  private held = false;
+  protected readonly pairs = new Set<[net.Socket, net.Socket]>();
   port = 0;
 
   constructor(private readonly target: { host: string; port: number }) {
@@ -70,7 +67,7 @@ export class SilentProxy {
       const upstream = net.connect(this.target.port, this.target.host);
       const pair: [net.Socket, net.Socket] = [client, upstream];
       this.pairs.add(pair);
-      if (!this.held) connectPair(pair);
+      this.wire(pair);
       const drop = () => {
         this.pairs.delete(pair);
         client.destroy();
@@ -81,6 +78,9 @@ export class SilentProxy {
     });
   }
 
+  /** Connects a new client socket with its upstream socket. */
+  protected abstract wire(pair: [net.Socket, net.Socket]): void;
+
   /** Starts listening on a free loopback port. */
   async listen(): Promise<number> {
     await new Promise<void>((resolve) =>
@@ -88,6 +88,30 @@ export class SilentProxy {
     );
     this.port = (this.server.address() as net.AddressInfo).port;
     return this.port;
+  }
+
+  /** Closes every connection and the listener. */
+  async close(): Promise<void> {
+    for (const [a, b] of this.pairs) {
+      a.destroy();
+      b.destroy();
+    }
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/**
+ * A loopback TCP proxy to `target`. While {@link hold} is on, it delivers
+ * nothing in either direction and accepts new connections without
+ * forwarding them: from the client's side the server fell silent. Bytes are
+ * held, not lost, so when the hold ends the streams resume intact (a healed
+ * partition, after TCP's retransmissions).
+ */
+export class SilentProxy extends LoopbackProxy {
+  private held = false;
+
+  protected wire(pair: [net.Socket, net.Socket]): void {
+    if (!this.held) connectPair(pair);
   }
 
   /** Stops (true) or resumes (false) delivering bytes. */
@@ -104,15 +128,6 @@ export class SilentProxy {
       } else connectPair(pair);
     }
   }
-
-  /** Closes every connection and the listener. */
-  async close(): Promise<void> {
-    for (const [a, b] of this.pairs) {
-      a.destroy();
-      b.destroy();
-    }
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
 }
 
 function connectPair([a, b]: [net.Socket, net.Socket]): void {
@@ -124,49 +139,22 @@ function connectPair([a, b]: [net.Socket, net.Socket]): void {
  * A loopback TCP proxy to `target` that delays every chunk, in both
  * directions, by `delayMs` (in order): a replica in a farther zone.
  */
-export class DelayProxy {
-  private readonly server: net.Server;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-
+export class DelayProxy extends LoopbackProxy {
   constructor(
-    private readonly target: { host: string; port: number },
+    target: { host: string; port: number },
     private readonly delayMs: number,
   ) {
-    this.server = net.createServer((client) => {
-      const upstream = net.connect(this.target.port, this.target.host);
-      for (const s of [client, upstream]) this.sockets.add(s);
-      const forward = (from: net.Socket, to: net.Socket) =>
-        from.on("data", (chunk) =>
-          setTimeout(() => {
-            if (!to.destroyed) to.write(chunk);
-          }, this.delayMs),
-        );
-      forward(client, upstream);
-      forward(upstream, client);
-      const drop = () => {
-        client.destroy();
-        upstream.destroy();
-        this.sockets.delete(client);
-        this.sockets.delete(upstream);
-      };
-      client.on("error", drop).on("close", drop);
-      upstream.on("error", drop).on("close", drop);
-    });
+    super(target);
   }
 
-  /** Starts listening on a free loopback port. */
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) =>
-      this.server.listen(0, "127.0.0.1", resolve),
-    );
-    this.port = (this.server.address() as net.AddressInfo).port;
-    return this.port;
-  }
-
-  /** Closes every connection and the listener. */
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  protected wire([client, upstream]: [net.Socket, net.Socket]): void {
+    const forward = (from: net.Socket, to: net.Socket) =>
+      from.on("data", (chunk) =>
+        setTimeout(() => {
+          if (!to.destroyed) to.write(chunk);
+        }, this.delayMs),
+      );
+    forward(client, upstream);
+    forward(upstream, client);
   }
 }

@@ -16,6 +16,7 @@ import {
 } from "../../backend/standalone/migrate";
 import { eventually, repoRoot } from "./helpers/clusters";
 import { orgIdBlock } from "./helpers/http";
+import { timedGet as timedGetOn } from "./helpers/timed_get";
 
 const { primaryUrl, replicaUrls } = inject("clusterUrls");
 const CLIENTS = 1_000;
@@ -71,27 +72,7 @@ afterAll(async () => {
   agent.destroy();
 });
 
-function timedGet(
-  url: string,
-): Promise<{ status: number; ms: number; retryAfter: string | null }> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent }, (res) => {
-        res.resume();
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            ms: performance.now() - t0,
-            retryAfter:
-              (res.headers["retry-after"] as string | undefined) ?? null,
-          }),
-        );
-        res.on("error", reject);
-      })
-      .on("error", reject);
-  });
-}
+const timedGet = (url: string) => timedGetOn(url, agent);
 
 function p(values: number[], q: number): number {
   const s = [...values].sort((a, b) => a - b);

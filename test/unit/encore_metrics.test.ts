@@ -16,7 +16,7 @@ import type { DbNode } from "../../backend/database/router/db_node";
 import { NodeUnavailableError } from "../../backend/database/router/errors";
 import type { Logger } from "../../backend/database/router/logger";
 import { silentLogger } from "../../backend/database/router/logger";
-import type { PgClient, PgPool } from "../../backend/database/router/pg_pool";
+import { FakePool } from "./helpers/fake_pool";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 
 /** What the mocked `encore.dev/metrics` saw: each declared metric and every update. */
@@ -74,63 +74,6 @@ function recordingSink() {
 }
 
 const node = (name: string) => ({ name }) as DbNode;
-
-/** A pool that answers probes like a healthy node (lag sample included) and SELECTs with one row. */
-class FakePool implements PgPool {
-  totalCount = 0;
-  idleCount = 0;
-  waitingCount = 0;
-  down = false;
-  /** What a replica reports in the lag sample. */
-  replayLsn = "0/100";
-  replayAgeMs = 0;
-  primaryLsn = "0/100";
-  callerError = false;
-
-  constructor(readonly replica: boolean) {}
-
-  async query(text: string): Promise<{ rows: Record<string, unknown>[] }> {
-    if (this.down)
-      throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
-        code: "ECONNREFUSED",
-      });
-    if (text.includes("AS replay_lsn"))
-      return {
-        rows: [
-          {
-            in_recovery: true,
-            receive_lsn: this.replayLsn,
-            replay_lsn: this.replayLsn,
-            replay_age_ms: this.replayAgeMs,
-            receiver_status: "streaming",
-          },
-        ],
-      };
-    if (text.includes("pg_is_in_recovery()"))
-      return { rows: [{ in_recovery: this.replica, system_identifier: "7" }] };
-    if (text.includes("pg_current_wal_lsn()"))
-      return { rows: [{ lsn: this.primaryLsn }] };
-    if (text.includes("pg_proc")) return { rows: [] };
-    if (this.callerError)
-      throw Object.assign(new Error("syntax error"), { code: "42601" });
-    return { rows: [{ ok: 1 }] };
-  }
-  async connect(): Promise<PgClient> {
-    if (this.down)
-      throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
-        code: "ECONNREFUSED",
-      });
-    return {
-      query: (text: string) => this.query(text),
-      release: () => undefined,
-      processID: 1,
-    };
-  }
-  on(): this {
-    return this;
-  }
-  async end(): Promise<void> {}
-}
 
 /** A started router over fake pools (primary, r1, r2) whose observer is `metrics`. */
 async function routerWithMetrics() {
@@ -324,7 +267,9 @@ describe("read failures through a real ReplicaRouter", () => {
     const before = metrics.snapshot().readFailures;
     for (const host of ["r1", "r2", "primary"]) {
       pool(host).down = false;
-      pool(host).callerError = true;
+      pool(host).behaviour = () => {
+        throw Object.assign(new Error("syntax error"), { code: "42601" });
+      };
     }
     await expect(read()).rejects.toMatchObject({ code: "42601" });
     expect(metrics.snapshot().readFailures).toEqual(before);

@@ -8,71 +8,9 @@ import { ManualClock } from "../../backend/database/router/clock";
 import { loadConfig } from "../../backend/database/router/config";
 import { NodeUnavailableError } from "../../backend/database/router/errors";
 import { silentLogger } from "../../backend/database/router/logger";
-import type { PgClient, PgPool } from "../../backend/database/router/pg_pool";
 import type { RouteReason } from "../../backend/database/router/read_planner";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
-
-type Behaviour = (sql: string) => Record<string, unknown>[];
-
-/** A pool that answers probes like a healthy node and runs `behaviour` for everything else. */
-class FakePool implements PgPool {
-  totalCount = 0;
-  idleCount = 0;
-  waitingCount = 0;
-  calls: string[] = [];
-  down = false;
-  behaviour: Behaviour = () => [{ ok: 1 }];
-
-  constructor(
-    readonly name: string,
-    readonly replica: boolean,
-    readonly sysid = "7000",
-  ) {}
-
-  async query(text: string): Promise<{ rows: Record<string, unknown>[] }> {
-    if (this.down)
-      throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
-        code: "ECONNREFUSED",
-      });
-    if (text.includes("AS replay_lsn")) {
-      return {
-        rows: [
-          {
-            in_recovery: true,
-            receive_lsn: "0/100",
-            replay_lsn: "0/100",
-            replay_age_ms: 5,
-            receiver_status: "streaming",
-          },
-        ],
-      };
-    }
-    if (text.includes("pg_is_in_recovery()"))
-      return {
-        rows: [{ in_recovery: this.replica, system_identifier: this.sysid }],
-      };
-    if (text.includes("pg_current_wal_lsn()"))
-      return { rows: [{ lsn: "0/100" }] };
-    if (text.includes("pg_proc")) return { rows: [] };
-    this.calls.push(text);
-    return { rows: this.behaviour(text) };
-  }
-  async connect(): Promise<PgClient> {
-    if (this.down)
-      throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
-        code: "ECONNREFUSED",
-      });
-    return {
-      query: (text: string) => this.query(text),
-      release: () => undefined,
-      processID: 1,
-    };
-  }
-  on(): this {
-    return this;
-  }
-  async end(): Promise<void> {}
-}
+import { FakePool } from "./helpers/fake_pool";
 
 async function setup(env: Record<string, string> = {}) {
   const clock = new ManualClock();
@@ -94,7 +32,7 @@ async function setup(env: Record<string, string> = {}) {
     },
     poolFactory: (url) => {
       const host = new URL(url).hostname;
-      const pool = new FakePool(host, host !== "primary");
+      const pool = new FakePool(host !== "primary");
       pools.set(host, pool);
       return pool;
     },
@@ -258,9 +196,8 @@ describe("health and roles", () => {
       poolFactory: (url) => {
         const host = new URL(url).hostname;
         const p = new FakePool(
-          host,
           host !== "primary" && host !== "standalone",
-          host === "foreign" ? "9999" : "7000",
+          host === "foreign" ? "9999" : "7",
         );
         pools.push(p);
         return p;
@@ -288,7 +225,7 @@ describe("verification against the primary", () => {
       logger: silentLogger,
       poolFactory: (url) => {
         const host = new URL(url).hostname;
-        const p = new FakePool(host, host !== "primary");
+        const p = new FakePool(host !== "primary");
         if (host === "primary") p.down = true;
         pools.set(host, p);
         return p;

@@ -9,50 +9,9 @@ import { ManualClock } from "../../backend/database/router/clock";
 import { loadConfig } from "../../backend/database/router/config";
 import { EVENTUAL } from "../../backend/database/router/consistency";
 import { silentLogger } from "../../backend/database/router/logger";
-import type { PgClient, PgPool } from "../../backend/database/router/pg_pool";
+import { FakePool } from "./helpers/fake_pool";
 import type { RouteReason } from "../../backend/database/router/read_planner";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
-
-/** A pool that answers the router's probes as a healthy replica (or primary). */
-class FakePool implements PgPool {
-  totalCount = 0;
-  idleCount = 0;
-  waitingCount = 0;
-  /** What `pg_last_wal_replay_lsn()` answers (read-your-writes waits). */
-  replayLsn = "0/100";
-  constructor(readonly replica: boolean) {}
-  async query(text: string): Promise<{ rows: Record<string, unknown>[] }> {
-    if (text.includes("AS replay_lsn"))
-      return {
-        rows: [
-          {
-            in_recovery: true,
-            receive_lsn: "0/100",
-            replay_lsn: "0/100",
-            replay_age_ms: 5,
-            receiver_status: "streaming",
-          },
-        ],
-      };
-    if (text.includes("pg_is_in_recovery()"))
-      return { rows: [{ in_recovery: this.replica, system_identifier: "7" }] };
-    if (text.includes("pg_current_wal_lsn()"))
-      return { rows: [{ lsn: "0/100" }] };
-    if (text.includes("pg_last_wal_replay_lsn()"))
-      return { rows: [{ lsn: this.replayLsn }] };
-    return { rows: [{ one: 1 }] };
-  }
-  async connect(): Promise<PgClient> {
-    return {
-      query: (text: string) => this.query(text),
-      release: () => undefined,
-    };
-  }
-  on(): this {
-    return this;
-  }
-  async end(): Promise<void> {}
-}
 
 async function setup(env: Record<string, string>) {
   const routes: Array<[string, RouteReason]> = [];

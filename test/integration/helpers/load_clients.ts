@@ -7,37 +7,14 @@
  */
 import http from "node:http";
 import { performance } from "node:perf_hooks";
+import { timedGet } from "./timed_get";
 
 const [url, clientsArg, msArg] = process.argv.slice(2);
 const clients = Number(clientsArg);
 const durationMs = Number(msArg);
 const agent = new http.Agent({ keepAlive: true, maxSockets: clients + 1 });
 
-interface Result {
-  status: number;
-  ms: number;
-  retryAfter: string | null;
-}
-
-function get(): Promise<Result> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    http
-      .get(url!, { agent }, (res) => {
-        res.resume();
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            ms: performance.now() - t0,
-            retryAfter:
-              (res.headers["retry-after"] as string | undefined) ?? null,
-          }),
-        );
-        res.on("error", reject);
-      })
-      .on("error", reject);
-  });
-}
+const get = () => timedGet(url!, agent);
 
 async function main(): Promise<void> {
   const until = performance.now() + durationMs;

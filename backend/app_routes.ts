@@ -1,7 +1,7 @@
 import { adminRoutes } from "./database/admin_handlers";
 import type { RouterMetrics } from "./database/metrics";
 import { monitoringRoutes } from "./database/monitoring_handlers";
-import type { Logger } from "./database/router/logger";
+import type { Logger } from "./database/router/support/logger";
 import type { ReplicaRouter } from "./database/router/replica_router";
 import { CursorCodec } from "./finance/cursor";
 import { financeRoutes } from "./finance/finance_handlers";

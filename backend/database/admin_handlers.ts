@@ -1,9 +1,9 @@
 import { z } from "zod";
-import { isPostgresUrl } from "./router/config";
+import { isPostgresUrl } from "./router/config/config";
 import { InvalidArgumentError, NotFoundError } from "./router/errors";
-import type { Logger } from "./router/logger";
-import { describeAddress } from "./router/pg_pool";
-import { ZONE_RE } from "./router/zones";
+import type { Logger } from "./router/support/logger";
+import { describeAddress } from "./router/nodes/pg_pool";
+import { ZONE_RE } from "./router/config/zones";
 import type { ReplicaRouter } from "./router/replica_router";
 import { replicaStatus } from "./monitoring_handlers";
 import { parseBody } from "../shared/http/validation";

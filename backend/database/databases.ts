@@ -27,13 +27,13 @@ import type { RouteDef } from "../shared/http/route";
 import { startEncoreMetrics } from "./encore_metrics";
 import { encoreEnvironment } from "./encore_settings";
 import { RouterMetrics } from "./metrics";
-import { loadConfig } from "./router/config";
-import { jsonLogger } from "./router/logger";
+import { loadConfig } from "./router/config/config";
+import { jsonLogger } from "./router/support/logger";
 import {
   createPgPool,
   createPgPoolSettingSessionOnConnect,
   probeConnection,
-} from "./router/pg_pool";
+} from "./router/nodes/pg_pool";
 import type { Primitive } from "./router/query_api";
 import { ReplicaRouter } from "./router/replica_router";
 

@@ -1,8 +1,11 @@
 import { APIError, ErrCode } from "encore.dev/api";
-import type { Consistency } from "./router/consistency";
-import { parseConsistencyHeader, parseToken } from "./router/consistency";
+import type { Consistency } from "./router/consistency/consistency";
+import {
+  parseConsistencyHeader,
+  parseToken,
+} from "./router/consistency/consistency";
 import type { RouterErrorCode } from "./router/errors";
-import { toRouterError } from "./router/pg_errors";
+import { toRouterError } from "./router/nodes/pg_errors";
 import {
   runWithRequestContext,
   type RequestContext,

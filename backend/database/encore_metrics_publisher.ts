@@ -1,5 +1,5 @@
 import type { RouterMetricsSnapshot } from "./metrics_snapshot";
-import { jsonLogger, type Logger } from "./router/logger";
+import { jsonLogger, type Logger } from "./router/support/logger";
 
 /** A labelled counter that only goes up by the amount it is given (Encore's `CounterGroup`). */
 export interface CounterSink<L> {

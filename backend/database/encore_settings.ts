@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { ConfigError, isPostgresUrl } from "./router/config";
-import { ZONE_RE } from "./router/zones";
+import { ConfigError, isPostgresUrl } from "./router/config/config";
+import { ZONE_RE } from "./router/config/zones";
 
 /**
  * The values of the app's Encore secrets, as `secret(name)()` returns them:

@@ -14,7 +14,7 @@ import {
   type ReplicaFigures,
   type RouterMetricsSnapshot,
 } from "./metrics_snapshot";
-import type { DbNode } from "./router/db_node";
+import type { DbNode } from "./router/nodes/db_node";
 import type { RouteReason } from "./router/read_planner";
 import type {
   ReadFailureOutcome,

@@ -1,5 +1,5 @@
-import type { CircuitStateName } from "./router/circuit_breaker";
-import type { NodeCluster } from "./router/node_cluster";
+import type { CircuitStateName } from "./router/health/circuit_breaker";
+import type { NodeCluster } from "./router/nodes/node_cluster";
 import type { RouteReason } from "./router/read_planner";
 import type { ReadFailureOutcome } from "./router/replica_router";
 

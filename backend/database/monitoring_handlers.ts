@@ -1,5 +1,5 @@
-import type { DbNode, PoolStats } from "./router/db_node";
-import { formatLsn } from "./router/lag";
+import type { DbNode, PoolStats } from "./router/nodes/db_node";
+import { formatLsn } from "./router/lag/lag_tracker";
 import type { ReplicaRouter } from "./router/replica_router";
 import { HttpResponse, type RouteDef } from "../shared/http/route";
 

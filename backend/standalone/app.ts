@@ -1,8 +1,8 @@
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import { RouterMetrics } from "../database/metrics";
-import type { ServiceConfig } from "../database/router/config";
-import { jsonLogger, type Logger } from "../database/router/logger";
+import type { ServiceConfig } from "../database/router/config/config";
+import { jsonLogger, type Logger } from "../database/router/support/logger";
 import {
   ReplicaRouter,
   type RouterDeps,

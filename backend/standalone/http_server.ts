@@ -3,14 +3,17 @@ import net from "node:net";
 import {
   parseConsistencyHeader,
   parseToken,
-} from "../database/router/consistency";
+} from "../database/router/consistency/consistency";
 import {
   InvalidArgumentError,
   OverloadedError,
   type RouterErrorCode,
 } from "../database/router/errors";
-import type { Logger } from "../database/router/logger";
-import { describePgError, toRouterError } from "../database/router/pg_errors";
+import type { Logger } from "../database/router/support/logger";
+import {
+  describePgError,
+  toRouterError,
+} from "../database/router/nodes/pg_errors";
 import {
   runWithRequestContext,
   type RequestContext,

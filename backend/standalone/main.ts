@@ -5,8 +5,8 @@
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError, loadConfig } from "../database/router/config";
-import { jsonLogger } from "../database/router/logger";
+import { ConfigError, loadConfig } from "../database/router/config/config";
+import { jsonLogger } from "../database/router/support/logger";
 import {
   startLocalCluster,
   type LocalCluster,

@@ -5,8 +5,8 @@
  */
 import { performance } from "node:perf_hooks";
 import pg from "pg";
-import { loadConfig } from "../../backend/database/router/config";
-import { silentLogger } from "../../backend/database/router/logger";
+import { loadConfig } from "../../backend/database/router/config/config";
+import { silentLogger } from "../../backend/database/router/support/logger";
 import {
   ReplicaRouter,
   type RouterDeps,

@@ -9,8 +9,8 @@
  * Naive: round-robin over two plain pg.Pools, no health checks, no retry.
  */
 import { performance } from "node:perf_hooks";
-import type { DbNode } from "../../backend/database/router/db_node";
-import type { Logger } from "../../backend/database/router/logger";
+import type { DbNode } from "../../backend/database/router/nodes/db_node";
+import type { Logger } from "../../backend/database/router/support/logger";
 import type { ReplicaRouter } from "../../backend/database/router/replica_router";
 import type { BenchContext, Section, Table } from "./common";
 import { fmt, fmtInt, pct, POINT_SQL, rng, sleep } from "./common";

@@ -15,9 +15,12 @@
  */
 import { performance } from "node:perf_hooks";
 import { RouterMetrics } from "../../backend/database/metrics";
-import { loadConfig } from "../../backend/database/router/config";
-import { silentLogger } from "../../backend/database/router/logger";
-import type { PgClient, PgPool } from "../../backend/database/router/pg_pool";
+import { loadConfig } from "../../backend/database/router/config/config";
+import { silentLogger } from "../../backend/database/router/support/logger";
+import type {
+  PgClient,
+  PgPool,
+} from "../../backend/database/router/nodes/pg_pool";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import { runWithRequestContext } from "../../backend/database/router/request_context";
 import { POINT_SQL } from "./common";

@@ -13,7 +13,7 @@
  * latency from all variants interleaved operation by operation.
  */
 import { RouterMetrics } from "../../backend/database/metrics";
-import { createPgPool } from "../../backend/database/router/pg_pool";
+import { createPgPool } from "../../backend/database/router/nodes/pg_pool";
 import type { BenchContext, Table } from "./common";
 import {
   fmt,

@@ -15,7 +15,7 @@ import {
   parseToken,
   STRONG,
   type Consistency,
-} from "../../backend/database/router/consistency";
+} from "../../backend/database/router/consistency/consistency";
 import type { RouteReason } from "../../backend/database/router/read_planner";
 import type { ReplicaRouter } from "../../backend/database/router/replica_router";
 import type { BenchContext, Section, Table } from "./common";

@@ -7,7 +7,7 @@
  * statement timeout: how the router behaved before either existed).
  */
 import { performance } from "node:perf_hooks";
-import type { DbNode } from "../../backend/database/router/db_node";
+import type { DbNode } from "../../backend/database/router/nodes/db_node";
 import type { RouteReason } from "../../backend/database/router/read_planner";
 import { freeze } from "../faults";
 import type { BenchContext, Section } from "./common";

@@ -5,8 +5,8 @@
  * and raw SQL the classifier cannot prove read-only never reaches a replica.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../backend/database/router/config";
-import { silentLogger } from "../../backend/database/router/logger";
+import { loadConfig } from "../../backend/database/router/config/config";
+import { silentLogger } from "../../backend/database/router/support/logger";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import type { LocalCluster } from "../../scripts/local_cluster";
 import { STATEMENTS } from "../fixtures/sql_statements";

@@ -3,8 +3,8 @@
  * servers: the shared primary + 2 replicas, and a second cluster.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { loadConfig } from "../../backend/database/router/config";
-import { silentLogger } from "../../backend/database/router/logger";
+import { loadConfig } from "../../backend/database/router/config/config";
+import { silentLogger } from "../../backend/database/router/support/logger";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import type { LocalCluster } from "../../scripts/local_cluster";
 import { startTestApp, type TestApp } from "./helpers/app";

@@ -9,10 +9,10 @@
  * startup.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { loadConfig } from "../../backend/database/router/config";
-import type { DbNode } from "../../backend/database/router/db_node";
-import { silentLogger } from "../../backend/database/router/logger";
-import { createPgPoolSettingSessionOnConnect } from "../../backend/database/router/pg_pool";
+import { loadConfig } from "../../backend/database/router/config/config";
+import type { DbNode } from "../../backend/database/router/nodes/db_node";
+import { silentLogger } from "../../backend/database/router/support/logger";
+import { createPgPoolSettingSessionOnConnect } from "../../backend/database/router/nodes/pg_pool";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import { eventually, sql } from "./helpers/clusters";
 

@@ -8,9 +8,9 @@
  */
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../backend/database/router/config";
-import { silentLogger } from "../../backend/database/router/logger";
-import type { DbNode } from "../../backend/database/router/db_node";
+import { loadConfig } from "../../backend/database/router/config/config";
+import { silentLogger } from "../../backend/database/router/support/logger";
+import type { DbNode } from "../../backend/database/router/nodes/db_node";
 import type { RouteReason } from "../../backend/database/router/read_planner";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import type { LocalCluster } from "../../scripts/local_cluster";

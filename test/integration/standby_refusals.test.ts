@@ -11,12 +11,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { loadConfig } from "../../backend/database/router/config";
-import { silentLogger } from "../../backend/database/router/logger";
-import { classifyPgError } from "../../backend/database/router/pg_errors";
-import { RECOVERY_REFUSING_FUNCTIONS } from "../../backend/database/router/recovery_refusing_functions";
+import { loadConfig } from "../../backend/database/router/config/config";
+import { silentLogger } from "../../backend/database/router/support/logger";
+import { classifyPgError } from "../../backend/database/router/nodes/pg_errors";
+import { RECOVERY_REFUSING_FUNCTIONS } from "../../backend/database/router/sql/recovery_refusing_functions";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
-import { NEVER_CALLED_KEYWORDS } from "../../backend/database/router/sql_keywords";
+import { NEVER_CALLED_KEYWORDS } from "../../backend/database/router/sql/sql_keywords";
 import { eventually, sql } from "./helpers/clusters";
 
 const { primaryUrl, replicaUrls } = inject("clusterUrls");

@@ -3,9 +3,9 @@ import {
   CircuitBreaker,
   type CircuitBreakerOptions,
   type CircuitTransition,
-} from "../../backend/database/router/circuit_breaker";
-import { ManualClock } from "../../backend/database/router/clock";
-import { ConsecutiveFailures } from "../../backend/database/router/consecutive_failures";
+} from "../../backend/database/router/health/circuit_breaker";
+import { ManualClock } from "../../backend/database/router/support/clock";
+import { ConsecutiveFailures } from "../../backend/database/router/health/consecutive_failures";
 
 const OPEN_MS = 30_000;
 

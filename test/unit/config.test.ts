@@ -4,7 +4,10 @@
  * and accepts the documented duration forms.
  */
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../backend/database/router/config";
+import {
+  ConfigError,
+  loadConfig,
+} from "../../backend/database/router/config/config";
 
 const BASE = {
   DATABASE_URL: "postgres://app:PrimaryPw123@db.example:5432/app",
@@ -118,7 +121,7 @@ describe("loadConfig rejects bad values, naming the variable", () => {
     expect(err.message).not.toContain("TopSecretPw");
   });
 
-  // PRODUCT BUG (backend/database/router/config.ts `duration()` + router/duration.ts
+  // PRODUCT BUG (backend/database/router/config/ `duration()` + router/support/duration.ts
   // parseDurationMs: no upper bound). Durations above 2^31-1 ms (~596h) are accepted,
   // but nothing downstream can hold them: Node's setTimeout/setInterval replace them
   // with 1 ms (TimeoutOverflowWarning), and PostgreSQL rejects statement_timeout

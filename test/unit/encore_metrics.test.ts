@@ -10,12 +10,12 @@ import {
   type MetricsSink,
 } from "../../backend/database/encore_metrics_publisher";
 import { RouterMetrics } from "../../backend/database/metrics";
-import { ManualClock } from "../../backend/database/router/clock";
-import { loadConfig } from "../../backend/database/router/config";
-import type { DbNode } from "../../backend/database/router/db_node";
+import { ManualClock } from "../../backend/database/router/support/clock";
+import { loadConfig } from "../../backend/database/router/config/config";
+import type { DbNode } from "../../backend/database/router/nodes/db_node";
 import { NodeUnavailableError } from "../../backend/database/router/errors";
-import type { Logger } from "../../backend/database/router/logger";
-import { silentLogger } from "../../backend/database/router/logger";
+import type { Logger } from "../../backend/database/router/support/logger";
+import { silentLogger } from "../../backend/database/router/support/logger";
 import { FakePool } from "./helpers/fake_pool";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 

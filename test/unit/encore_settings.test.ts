@@ -3,7 +3,10 @@ import {
   encoreEnvironment,
   type EncoreSecretValues,
 } from "../../backend/database/encore_settings";
-import { ConfigError, loadConfig } from "../../backend/database/router/config";
+import {
+  ConfigError,
+  loadConfig,
+} from "../../backend/database/router/config/config";
 import { CursorCodec } from "../../backend/finance/cursor";
 
 const declared = {

@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ManualClock } from "../../backend/database/router/clock";
+import { ManualClock } from "../../backend/database/router/support/clock";
 import {
   type HealthChange,
   HealthTracker,
   type HealthTrackerOptions,
-} from "../../backend/database/router/health_tracker";
+} from "../../backend/database/router/health/health_tracker";
 
 const PRIMARY_ID = "7300000000000000001";
 const HEALTHY_REPLICA = {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ManualClock } from "../../backend/database/router/clock";
+import { ManualClock } from "../../backend/database/router/support/clock";
 import { RouterError } from "../../backend/database/router/errors";
 import {
   evaluateLag,
@@ -10,7 +10,7 @@ import {
   type LagStatusChange,
   LagTracker,
   parseLsn,
-} from "../../backend/database/router/lag";
+} from "../../backend/database/router/lag/lag_tracker";
 
 const T = { warningSeconds: 5, criticalSeconds: 10 };
 const NOW = 1_700_000_000_000;

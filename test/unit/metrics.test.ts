@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RouterMetrics } from "../../backend/database/metrics";
-import type { DbNode } from "../../backend/database/router/db_node";
+import type { DbNode } from "../../backend/database/router/nodes/db_node";
 
 const node = (name: string) => ({ name }) as DbNode;
 

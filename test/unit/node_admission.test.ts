@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { OverloadedError } from "../../backend/database/router/errors";
-import { NodeAdmission } from "../../backend/database/router/node_admission";
+import { NodeAdmission } from "../../backend/database/router/limits/node_admission";
 
 afterEach(() => {
   vi.useRealTimers();

@@ -5,7 +5,7 @@ import {
   describePgError,
   isStandbyRefusal,
   toRouterError,
-} from "../../backend/database/router/pg_errors";
+} from "../../backend/database/router/nodes/pg_errors";
 
 const pgError = (code: string, message = "x") =>
   Object.assign(new Error(message), { code });

@@ -5,12 +5,12 @@
  */
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
-import type { PoolConfig } from "../../backend/database/router/config";
+import type { PoolConfig } from "../../backend/database/router/config/config";
 import {
   createPgPool,
   createPgPoolSettingSessionOnConnect,
   type PoolFactory,
-} from "../../backend/database/router/pg_pool";
+} from "../../backend/database/router/nodes/pg_pool";
 
 const PG_URL = "postgres://app@127.0.0.1:5432/app";
 const APP_NAME = "replica-router:replica_1";

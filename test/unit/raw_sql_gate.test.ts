@@ -5,15 +5,15 @@
  * READ_ONLY_FUNCTIONS takes listed VOLATILE user functions off the catalog.
  */
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../backend/database/router/clock";
-import { silentLogger } from "../../backend/database/router/logger";
-import { RawSqlGate } from "../../backend/database/router/raw_sql_gate";
+import { ManualClock } from "../../backend/database/router/support/clock";
+import { silentLogger } from "../../backend/database/router/support/logger";
+import { RawSqlGate } from "../../backend/database/router/sql/raw_sql_gate";
 import {
   REFUSAL_MEMORY_MAX_ENTRIES,
   RefusalMemory,
   statementShape,
-} from "../../backend/database/router/refusal_memory";
-import { VolatileFunctionCatalog } from "../../backend/database/router/volatile_functions";
+} from "../../backend/database/router/sql/refusal_memory";
+import { VolatileFunctionCatalog } from "../../backend/database/router/sql/volatile_functions";
 
 type Row = { schema_name: string; function_name: string };
 

@@ -5,14 +5,17 @@
  * pool in use.
  */
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../backend/database/router/clock";
-import { DbNode } from "../../backend/database/router/db_node";
-import type { PgClient, PgPool } from "../../backend/database/router/pg_pool";
+import { ManualClock } from "../../backend/database/router/support/clock";
+import { DbNode } from "../../backend/database/router/nodes/db_node";
+import type {
+  PgClient,
+  PgPool,
+} from "../../backend/database/router/nodes/pg_pool";
 import {
   ReadAttempt,
   type AbortReason,
   type AttemptOwner,
-} from "../../backend/database/router/read_attempt";
+} from "../../backend/database/router/reads/read_attempt";
 
 /** A pool whose connect and query outcomes the test settles by hand. */
 class ControlledPool implements PgPool {

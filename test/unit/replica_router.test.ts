@@ -4,10 +4,10 @@
  * breakers, fallbacks and their reasons.
  */
 import { describe, expect, it, vi } from "vitest";
-import { ManualClock } from "../../backend/database/router/clock";
-import { loadConfig } from "../../backend/database/router/config";
+import { ManualClock } from "../../backend/database/router/support/clock";
+import { loadConfig } from "../../backend/database/router/config/config";
 import { NodeUnavailableError } from "../../backend/database/router/errors";
-import { silentLogger } from "../../backend/database/router/logger";
+import { silentLogger } from "../../backend/database/router/support/logger";
 import type { RouteReason } from "../../backend/database/router/read_planner";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import { FakePool } from "./helpers/fake_pool";

@@ -6,10 +6,13 @@
  * duplicated.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ManualClock } from "../../backend/database/router/clock";
-import { loadConfig } from "../../backend/database/router/config";
-import { silentLogger } from "../../backend/database/router/logger";
-import type { PgClient, PgPool } from "../../backend/database/router/pg_pool";
+import { ManualClock } from "../../backend/database/router/support/clock";
+import { loadConfig } from "../../backend/database/router/config/config";
+import { silentLogger } from "../../backend/database/router/support/logger";
+import type {
+  PgClient,
+  PgPool,
+} from "../../backend/database/router/nodes/pg_pool";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 
 const ROLE_SQL = "SELECT pg_is_in_recovery() AS in_recovery";

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { LeastConnectionsSelector } from "../../backend/database/router/least_connections_selector";
-import { LowestLagSelector } from "../../backend/database/router/lowest_lag_selector";
+import { LeastConnectionsSelector } from "../../backend/database/router/selection/least_connections_selector";
+import { LowestLagSelector } from "../../backend/database/router/selection/lowest_lag_selector";
 import type {
   ReplicaSelector,
   SelectableNode,
-} from "../../backend/database/router/replica_selector";
-import { RoundRobinSelector } from "../../backend/database/router/round_robin_selector";
-import { WeightedSelector } from "../../backend/database/router/weighted_selector";
+} from "../../backend/database/router/selection/replica_selector";
+import { RoundRobinSelector } from "../../backend/database/router/selection/round_robin_selector";
+import { WeightedSelector } from "../../backend/database/router/selection/weighted_selector";
 
 const node = (
   name: string,

@@ -1,19 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../backend/database/router/clock";
+import { ManualClock } from "../../backend/database/router/support/clock";
 import {
   classifierCacheSize,
   classifySql,
   classifySqlCached,
   SQL_CLASSIFIER_CACHE_MAX_ENTRIES,
-} from "../../backend/database/router/sql_classifier";
+} from "../../backend/database/router/sql/sql_classifier";
 import {
   SqlTokenizeError,
   tokenizeSql,
-} from "../../backend/database/router/sql_tokenizer";
+} from "../../backend/database/router/sql/sql_tokenizer";
 import {
   VolatileFunctionCatalog,
   type CatalogQuerier,
-} from "../../backend/database/router/volatile_functions";
+} from "../../backend/database/router/sql/volatile_functions";
 import { STATEMENTS } from "../fixtures/sql_statements";
 
 type Verdict = "read" | "write";

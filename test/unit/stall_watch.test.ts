@@ -6,14 +6,14 @@
  * A node that keeps answering is never suspected.
  */
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../backend/database/router/clock";
-import { DbNode } from "../../backend/database/router/db_node";
-import { silentLogger } from "../../backend/database/router/logger";
-import { NodeCluster } from "../../backend/database/router/node_cluster";
-import type { PgPool } from "../../backend/database/router/pg_pool";
-import type { ReadAttempt } from "../../backend/database/router/read_attempt";
-import { RoundRobinSelector } from "../../backend/database/router/round_robin_selector";
-import { StallWatch } from "../../backend/database/router/stall_watch";
+import { ManualClock } from "../../backend/database/router/support/clock";
+import { DbNode } from "../../backend/database/router/nodes/db_node";
+import { silentLogger } from "../../backend/database/router/support/logger";
+import { NodeCluster } from "../../backend/database/router/nodes/node_cluster";
+import type { PgPool } from "../../backend/database/router/nodes/pg_pool";
+import type { ReadAttempt } from "../../backend/database/router/reads/read_attempt";
+import { RoundRobinSelector } from "../../backend/database/router/selection/round_robin_selector";
+import { StallWatch } from "../../backend/database/router/health/stall_watch";
 
 const pool = {
   totalCount: 0,

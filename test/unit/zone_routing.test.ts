@@ -5,10 +5,10 @@
  * no zone is configured.
  */
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../backend/database/router/clock";
-import { loadConfig } from "../../backend/database/router/config";
-import { EVENTUAL } from "../../backend/database/router/consistency";
-import { silentLogger } from "../../backend/database/router/logger";
+import { ManualClock } from "../../backend/database/router/support/clock";
+import { loadConfig } from "../../backend/database/router/config/config";
+import { EVENTUAL } from "../../backend/database/router/consistency/consistency";
+import { silentLogger } from "../../backend/database/router/support/logger";
 import { FakePool } from "./helpers/fake_pool";
 import type { RouteReason } from "../../backend/database/router/read_planner";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";

@@ -1,4 +1,4 @@
-import type { Consistency } from "./consistency";
+import type { Consistency } from "./consistency/consistency";
 import type { QueryApi } from "./query_api";
 
 /** What a read asks of the router. Unset fields come from the request context. */

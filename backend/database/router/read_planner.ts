@@ -1,9 +1,9 @@
-import type { RouterConfig } from "./config";
-import type { Consistency, ConsistencyToken } from "./consistency";
-import type { DbNode } from "./db_node";
-import { withTimeout } from "./health_checker";
-import { parseLsn } from "./lag";
-import type { FallbackReason, NodeCluster } from "./node_cluster";
+import type { RouterConfig } from "./config/config";
+import type { Consistency, ConsistencyToken } from "./consistency/consistency";
+import type { DbNode } from "./nodes/db_node";
+import { withTimeout } from "./health/health_checker";
+import { parseLsn } from "./lag/lag_tracker";
+import type { FallbackReason, NodeCluster } from "./nodes/node_cluster";
 
 /** Why a read went where it went (the `reason` label of `read_routing_total`). */
 export type RouteReason =

@@ -1,13 +1,21 @@
-import { systemClock, type Clock } from "./clock";
-import { MAIN_CLUSTER, type ClusterConfig, type RouterConfig } from "./config";
+import { systemClock, type Clock } from "./support/clock";
+import {
+  MAIN_CLUSTER,
+  type ClusterConfig,
+  type RouterConfig,
+} from "./config/config";
 import type {
   DatabaseRouter,
   ReadConnection,
   ReadOptions,
   WriteConnection,
 } from "./connections";
-import { EVENTUAL, formatToken, type Consistency } from "./consistency";
-import { DbNode, type NodeOptions } from "./db_node";
+import {
+  EVENTUAL,
+  formatToken,
+  type Consistency,
+} from "./consistency/consistency";
+import { DbNode, type NodeOptions } from "./nodes/db_node";
 import {
   InvalidArgumentError,
   NodeUnavailableError,
@@ -15,22 +23,22 @@ import {
   OverloadedError,
   RouterClosedError,
 } from "./errors";
-import { HealthChecker } from "./health_checker";
-import { HedgeBudget } from "./hedge_budget";
-import { HedgedReader } from "./hedged_read";
-import { parseLsn } from "./lag";
-import { LagMonitor } from "./lag_monitor";
-import { jsonLogger, type Logger } from "./logger";
-import { NodeCluster, type LagBound } from "./node_cluster";
-import { OrgRanges } from "./org_ranges";
-import { classifyPgError, describePgError } from "./pg_errors";
+import { HealthChecker } from "./health/health_checker";
+import { HedgeBudget } from "./reads/hedge_budget";
+import { HedgedReader } from "./reads/hedged_read";
+import { parseLsn } from "./lag/lag_tracker";
+import { LagMonitor } from "./lag/lag_monitor";
+import { jsonLogger, type Logger } from "./support/logger";
+import { NodeCluster, type LagBound } from "./nodes/node_cluster";
+import { OrgRanges } from "./fleet/org_ranges";
+import { classifyPgError, describePgError } from "./nodes/pg_errors";
 import {
   createPgPool,
   describeAddress,
   probeConnection,
   type PgClient,
   type PoolFactory,
-} from "./pg_pool";
+} from "./nodes/pg_pool";
 import type { QueryApi, Row } from "./query_api";
 import {
   ClientConnection,
@@ -43,12 +51,12 @@ import {
   noteServedBy,
   type RequestContext,
 } from "./request_context";
-import { createSelector } from "./selectors";
-import { ConcurrencyCaps } from "./concurrency_caps";
-import { RawSqlGate } from "./raw_sql_gate";
-import { RoleWatch } from "./role_watch";
-import { StallWatch } from "./stall_watch";
-import { VolatileFunctionCatalog } from "./volatile_functions";
+import { createSelector } from "./selection/selectors";
+import { ConcurrencyCaps } from "./limits/concurrency_caps";
+import { RawSqlGate } from "./sql/raw_sql_gate";
+import { RoleWatch } from "./health/role_watch";
+import { StallWatch } from "./health/stall_watch";
+import { VolatileFunctionCatalog } from "./sql/volatile_functions";
 
 /** Hooks for metrics; called synchronously on the query path, so keep them cheap. */
 export interface RouterObserver {

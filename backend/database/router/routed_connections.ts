@@ -1,7 +1,7 @@
-import type { Consistency } from "./consistency";
+import type { Consistency } from "./consistency/consistency";
 import type { ReadConnection, WriteConnection } from "./connections";
-import type { NodeCluster } from "./node_cluster";
-import type { PgClient } from "./pg_pool";
+import type { NodeCluster } from "./nodes/node_cluster";
+import type { PgClient } from "./nodes/pg_pool";
 import { QueryApi, type Row } from "./query_api";
 import type { ReplicaRouter } from "./replica_router";
 import type { RequestContext } from "./request_context";

@@ -2,11 +2,11 @@
  * Starts the real standalone service (router + HTTP server) in-process on a
  * free port against given servers, with short intervals suited to tests.
  */
-import { loadConfig } from "../../../backend/database/router/config";
+import { loadConfig } from "../../../backend/database/router/config/config";
 import {
   silentLogger,
   type Logger,
-} from "../../../backend/database/router/logger";
+} from "../../../backend/database/router/support/logger";
 import type { RouterDeps } from "../../../backend/database/router/replica_router";
 import { createApp, type App } from "../../../backend/standalone/app";
 import {

@@ -1,7 +1,7 @@
 import type {
   PgClient,
   PgPool,
-} from "../../../backend/database/router/pg_pool";
+} from "../../../backend/database/router/nodes/pg_pool";
 
 /**
  * A `pg` pool stand-in for unit tests: answers the router's own probes

@@ -1,4 +1,4 @@
-import type { StrategyName } from "./config";
+import type { StrategyName } from "../config/config";
 import { LeastConnectionsSelector } from "./least_connections_selector";
 import { LowestLagSelector } from "./lowest_lag_selector";
 import type { ReplicaSelector } from "./replica_selector";

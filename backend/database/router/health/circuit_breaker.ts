@@ -1,5 +1,5 @@
-import { Listeners } from "./listeners";
-import { type Clock, systemClock } from "./clock";
+import { Listeners } from "../support/listeners";
+import { type Clock, systemClock } from "../support/clock";
 import { ConsecutiveFailures } from "./consecutive_failures";
 
 /**

@@ -1,9 +1,9 @@
-import type { Clock } from "./clock";
-import type { DbNode } from "./db_node";
+import type { Clock } from "../support/clock";
+import type { DbNode } from "../nodes/db_node";
 import type { HedgeBudget } from "./hedge_budget";
-import { LatencyWindow } from "./latency_window";
-import type { NodeCluster } from "./node_cluster";
-import type { Consistency } from "./consistency";
+import { LatencyWindow } from "../nodes/latency_window";
+import type { NodeCluster } from "../nodes/node_cluster";
+import type { Consistency } from "../consistency/consistency";
 import {
   ReadAttempt,
   type AbortReason,

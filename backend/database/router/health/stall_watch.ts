@@ -1,9 +1,9 @@
-import type { Clock } from "./clock";
-import type { DbNode } from "./db_node";
+import type { Clock } from "../support/clock";
+import type { DbNode } from "../nodes/db_node";
 import { withTimeout } from "./health_checker";
-import type { Logger } from "./logger";
-import type { NodeCluster } from "./node_cluster";
-import { describePgError } from "./pg_errors";
+import type { Logger } from "../support/logger";
+import type { NodeCluster } from "../nodes/node_cluster";
+import { describePgError } from "../nodes/pg_errors";
 
 /** Per-attempt deadline settings (REPLICA_ATTEMPT_DEADLINE_MIN / _MAX). */
 export interface DeadlineOptions {

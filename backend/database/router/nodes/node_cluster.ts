@@ -1,5 +1,5 @@
 import type { DbNode, NodeState } from "./db_node";
-import type { ReplicaSelector } from "./replica_selector";
+import type { ReplicaSelector } from "../selection/replica_selector";
 
 /** Why a read went to the primary instead of a replica. */
 export type FallbackReason =

@@ -1,9 +1,9 @@
-import type { Clock } from "./clock";
-import type { DbNode } from "./db_node";
-import { withTimeout } from "./health_checker";
-import { parseLsn } from "./lag";
-import type { NodeCluster } from "./node_cluster";
-import { describePgError } from "./pg_errors";
+import type { Clock } from "../support/clock";
+import type { DbNode } from "../nodes/db_node";
+import { withTimeout } from "../health/health_checker";
+import { parseLsn } from "./lag_tracker";
+import type { NodeCluster } from "../nodes/node_cluster";
+import { describePgError } from "../nodes/pg_errors";
 
 const PRIMARY_SQL = "SELECT pg_current_wal_lsn()::text AS lsn";
 // Replay age is computed on the replica (its now() against the primary's

@@ -1,5 +1,5 @@
 import pg from "pg";
-import type { PoolConfig } from "./config";
+import type { PoolConfig } from "../config/config";
 
 /** The slice of `pg.Pool` the router uses; unit tests pass fakes. */
 export interface PgPool {

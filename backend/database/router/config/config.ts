@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { parseDurationMs } from "./duration";
+import { parseDurationMs } from "../support/duration";
 import { parseReplicaZones, parseZone, ZONE_RE } from "./zones";
-import { mustRunOnPrimary } from "./primary_only_functions";
+import { mustRunOnPrimary } from "../sql/primary_only_functions";
 
 /** How a read picks among the replicas that may serve it. */
 export type StrategyName =

@@ -1,8 +1,8 @@
-import type { Clock } from "./clock";
-import type { DbNode } from "./db_node";
-import { withTimeout } from "./health_checker";
-import type { Logger } from "./logger";
-import { describePgError } from "./pg_errors";
+import type { Clock } from "../support/clock";
+import type { DbNode } from "../nodes/db_node";
+import { withTimeout } from "../health/health_checker";
+import type { Logger } from "../support/logger";
+import { describePgError } from "../nodes/pg_errors";
 import { RefusalMemory, type RefusalNote } from "./refusal_memory";
 import { classifySqlCached } from "./sql_classifier";
 import type { VolatileFunctionCatalog } from "./volatile_functions";

@@ -1,5 +1,5 @@
-import { OrgOutOfRangeError, InvalidArgumentError } from "./errors";
-import type { OrgRangeConfig } from "./config";
+import { OrgOutOfRangeError, InvalidArgumentError } from "../errors";
+import type { OrgRangeConfig } from "../config/config";
 
 /**
  * Maps an org id to the cluster that holds its data: a sorted list of

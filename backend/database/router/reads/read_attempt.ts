@@ -1,7 +1,7 @@
-import type { Clock } from "./clock";
-import type { DbNode } from "./db_node";
-import { classifyPgError } from "./pg_errors";
-import type { PgClient } from "./pg_pool";
+import type { Clock } from "../support/clock";
+import type { DbNode } from "../nodes/db_node";
+import { classifyPgError } from "../nodes/pg_errors";
+import type { PgClient } from "../nodes/pg_pool";
 
 type Row = Record<string, unknown>;
 

@@ -1,5 +1,5 @@
-import { InvalidArgumentError } from "./errors";
-import { formatLsn, isValidLsn, parseLsn } from "./lag";
+import { InvalidArgumentError } from "../errors";
+import { formatLsn, isValidLsn, parseLsn } from "../lag/lag_tracker";
 
 /**
  * How fresh a read must be.

@@ -1,4 +1,4 @@
-import { ConnectionCapExceededError } from "./errors";
+import { ConnectionCapExceededError } from "../errors";
 
 interface Slot {
   active: number;

@@ -1,4 +1,4 @@
-import { type Clock, systemClock } from "./clock";
+import { type Clock, systemClock } from "../support/clock";
 
 /** Minimal query interface so this file does not depend on pg (a `pg.Pool` fits). */
 export interface CatalogQuerier {

@@ -1,12 +1,12 @@
-import { CircuitBreaker } from "./circuit_breaker";
-import type { Clock } from "./clock";
-import { HealthTracker } from "./health_tracker";
-import { LagTracker, type LagThresholds } from "./lag";
+import { CircuitBreaker } from "../health/circuit_breaker";
+import type { Clock } from "../support/clock";
+import { HealthTracker } from "../health/health_tracker";
+import { LagTracker, type LagThresholds } from "../lag/lag_tracker";
 import { LatencyWindow } from "./latency_window";
-import { NodeAdmission } from "./node_admission";
+import { NodeAdmission } from "../limits/node_admission";
 import type { PgPool } from "./pg_pool";
-import type { ReadAttempt } from "./read_attempt";
-import type { SelectableNode } from "./replica_selector";
+import type { ReadAttempt } from "../reads/read_attempt";
+import type { SelectableNode } from "../selection/replica_selector";
 
 /** Why a node is or is not serving, as the status endpoint shows it. */
 export type NodeState =

@@ -1,8 +1,8 @@
-import type { Clock } from "./clock";
-import type { DbNode } from "./db_node";
-import type { Logger } from "./logger";
-import type { NodeCluster } from "./node_cluster";
-import type { PgClient, PgPool } from "./pg_pool";
+import type { Clock } from "../support/clock";
+import type { DbNode } from "../nodes/db_node";
+import type { Logger } from "../support/logger";
+import type { NodeCluster } from "../nodes/node_cluster";
+import type { PgClient, PgPool } from "../nodes/pg_pool";
 
 /** The whole check: one function call, no table, nothing to plan. */
 const ROLE_SQL = "SELECT pg_is_in_recovery() AS in_recovery";

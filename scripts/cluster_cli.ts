@@ -12,7 +12,7 @@ import {
   localClusterStatus,
   startLocalCluster,
   stopLocalCluster,
-} from "./local_cluster";
+} from "../backend/standalone/local_cluster/local_cluster";
 
 const CLUSTER_DIR = fileURLToPath(new URL("../.data/cluster", import.meta.url));
 const REPLICAS = 2;

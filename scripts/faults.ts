@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import type { ClusterNode } from "./local_cluster";
+import type { ClusterNode } from "../backend/standalone/local_cluster/local_cluster";
 
 /** Every process of `node`'s server: the postmaster and its children. */
 function serverPids(node: ClusterNode): number[] {

@@ -10,7 +10,7 @@ import { jsonLogger } from "../database/router/support/logger";
 import {
   startLocalCluster,
   type LocalCluster,
-} from "../../scripts/local_cluster";
+} from "./local_cluster/local_cluster";
 import { createApp } from "./app";
 import { MIGRATIONS_DIR, runMigrations } from "./migrate";
 

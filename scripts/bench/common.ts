@@ -5,7 +5,7 @@
  * of one run, and report medians over rounds.
  */
 import { performance } from "node:perf_hooks";
-import type { LocalCluster } from "../local_cluster";
+import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 
 /** One markdown table. */
 export interface Table {

@@ -15,7 +15,10 @@ import {
   MIGRATIONS_DIR,
   runMigrations,
 } from "../../backend/standalone/migrate";
-import type { ClusterNode, LocalCluster } from "../local_cluster";
+import type {
+  ClusterNode,
+  LocalCluster,
+} from "../../backend/standalone/local_cluster/local_cluster";
 import type { Seed } from "./common";
 
 /** A plain `pg.Pool` (no router), with an error listener so a stopped server cannot crash the bench. */

@@ -16,7 +16,7 @@ import {
   startLocalCluster,
   stopLocalCluster,
   type LocalCluster,
-} from "../local_cluster";
+} from "../../backend/standalone/local_cluster/local_cluster";
 import type { BenchContext, Scenario, Section } from "./common";
 import { renderSection } from "./common";
 import { seedFinance, sqlOnce } from "./db";

@@ -8,7 +8,7 @@
  * - the admin API is closed without ADMIN_TOKEN, and with it needs the exact
  *   bearer token; its switches have the documented effect on routing.
  */
-import { freePort } from "../../scripts/local_cluster";
+import { freePort } from "../../backend/standalone/local_cluster/local_cluster";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { checkEncoreApp, type EncoreEndpoint } from "../encore/conformance";
 import { startTestApp, type HttpResult, type TestApp } from "./helpers/app";

@@ -14,7 +14,7 @@ import type { TestProject } from "vitest/node";
 import {
   startLocalCluster,
   stopLocalCluster,
-} from "../../scripts/local_cluster";
+} from "../../backend/standalone/local_cluster/local_cluster";
 
 /** What global setup hands to the test files. */
 export interface ClusterUrls {

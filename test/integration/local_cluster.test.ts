@@ -14,7 +14,7 @@ import {
   type LocalCluster,
   startIndependentServer,
   startLocalCluster,
-} from "../../scripts/local_cluster";
+} from "../../backend/standalone/local_cluster/local_cluster";
 import {
   eventually,
   repoRoot,

@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { stopLocalCluster } from "../../scripts/local_cluster";
+import { stopLocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 import { repoRoot } from "./helpers/clusters";
 
 const CLUSTER_DIR = path.join(repoRoot, ".data", `npm-start-${process.pid}`);

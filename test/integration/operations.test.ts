@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import YAML from "yaml";
-import type { LocalCluster } from "../../scripts/local_cluster";
+import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 import { startTestApp, type TestApp } from "./helpers/app";
 import {
   eventually,

@@ -14,7 +14,10 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { loadConfig } from "../../backend/database/router/config/config";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
-import { findPgBinDir, type LocalCluster } from "../../scripts/local_cluster";
+import {
+  findPgBinDir,
+  type LocalCluster,
+} from "../../backend/standalone/local_cluster/local_cluster";
 import { eventually, sql, withFreshCluster } from "./helpers/clusters";
 
 const READERS = 8;

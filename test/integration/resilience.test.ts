@@ -10,7 +10,7 @@ import {
   startIndependentServer,
   type ClusterNode,
   type LocalCluster,
-} from "../../scripts/local_cluster";
+} from "../../backend/standalone/local_cluster/local_cluster";
 import { startTestApp, type TestApp } from "./helpers/app";
 import {
   eventually,

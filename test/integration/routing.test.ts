@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { loadConfig } from "../../backend/database/router/config/config";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
-import type { LocalCluster } from "../../scripts/local_cluster";
+import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 import { startTestApp, type TestApp } from "./helpers/app";
 import { eventually, sql, withFreshCluster } from "./helpers/clusters";
 

@@ -13,7 +13,7 @@ import { silentLogger } from "../../backend/database/router/support/logger";
 import type { DbNode } from "../../backend/database/router/nodes/db_node";
 import type { RouteReason } from "../../backend/database/router/read_planner";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
-import type { LocalCluster } from "../../scripts/local_cluster";
+import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 import { withFreshCluster } from "./helpers/clusters";
 import { freeze, SilentProxy } from "../../scripts/faults";
 

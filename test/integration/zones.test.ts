@@ -13,7 +13,7 @@ import type { DbNode } from "../../backend/database/router/nodes/db_node";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import { DelayProxy, freeze } from "../../scripts/faults";
-import type { LocalCluster } from "../../scripts/local_cluster";
+import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 import { withFreshCluster } from "./helpers/clusters";
 
 const READERS = 8;

@@ -12,7 +12,7 @@ import {
   type LocalCluster,
   startLocalCluster,
   stopLocalCluster,
-} from "../../../scripts/local_cluster";
+} from "../../../backend/standalone/local_cluster/local_cluster";
 
 /** The repository root (the folder of package.json). */
 export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));

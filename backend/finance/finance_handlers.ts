@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { InvalidArgumentError, NotFoundError } from "../database/router/errors";
+import { amountCentsSchema, currencySchema } from "../shared/http/money";
 import type { RouteDef, RouteInput } from "../shared/http/route";
 import {
-  INT8_MAX,
   instantSchema,
   parseBody,
   parseDate,
@@ -216,37 +216,6 @@ function parseOrgIdList(value: string | undefined): number[] {
   return [...new Set(ids)];
 }
 
-const AMOUNT_MESSAGE =
-  `must be an integer from 0 to ${INT8_MAX}: a JSON number (up to ${Number.MAX_SAFE_INTEGER}) ` +
-  "or a string of decimal digits";
-
-/** `amountCents`: non-negative integer as a safe JSON number or a decimal string; produces a decimal string. */
-const amountField = z.unknown().transform((value, ctx): string => {
-  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0)
-    return String(value);
-  if (
-    typeof value === "string" &&
-    /^\d{1,19}$/.test(value) &&
-    BigInt(value) <= INT8_MAX
-  ) {
-    return BigInt(value).toString();
-  }
-  ctx.addIssue({
-    code: "custom",
-    message: value === undefined ? "is required" : AMOUNT_MESSAGE,
-  });
-  return z.NEVER;
-});
-
-const currencyField = z
-  .string({
-    error: (iss) =>
-      iss.input === undefined ? "is required" : "must be a string",
-  })
-  .regex(/^[A-Z]{3}$/, {
-    error: "must be a three-letter upper-case ISO 4217 code, like USD",
-  });
-
 const descriptionField = z
   .string({ error: "must be a string" })
   .max(MAX_DESCRIPTION_LENGTH, {
@@ -267,8 +236,8 @@ function statusField(statuses: readonly string[]) {
 
 function createBodySchema(statuses: readonly string[]) {
   return z.strictObject({
-    amountCents: amountField,
-    currency: currencyField,
+    amountCents: amountCentsSchema,
+    currency: currencySchema,
     status: statusField(statuses).default("pending"),
     description: descriptionField,
     occurredAt: instantSchema(),

@@ -6,7 +6,6 @@ import {
 } from "node:crypto";
 import { z } from "zod";
 import { InvalidArgumentError } from "../database/router/errors";
-import type { FinanceKind } from "../shared/repositories/finance_repository";
 
 /** Longest cursor accepted; real ones are about 250 characters. */
 export const MAX_CURSOR_LENGTH = 512;
@@ -14,17 +13,29 @@ export const MAX_CURSOR_LENGTH = 512;
 /** Shortest `CURSOR_SECRET` accepted. */
 export const MIN_SECRET_LENGTH = 16;
 
-/** What a cursor is valid for: one org, one kind, one set of filters. */
+/** What a cursor is valid for: one org, one kind of list, one set of filters. */
 export interface CursorScope {
   readonly orgId: number;
-  readonly kind: FinanceKind;
+  /**
+   * The list the cursor pages through (`revenues`, `expenses`, `invoices`):
+   * lower-case letters, digits and `_`, at most 32 characters.
+   */
+  readonly kind: string;
   /** {@link filterHash} of the list request's filters. */
   readonly filterHash: string;
+  /** The filters the hash covers, named in the error message; default `from, to, status` (finance). */
+  readonly filterNames?: string;
 }
 
-/** Where the next page starts: the last row of the previous one. */
+/**
+ * Where the next page starts: the last row of the previous one, in a list
+ * ordered by `(timestamp, id)`.
+ */
 export interface CursorPosition {
-  /** `occurredAt` exactly as Postgres returned it (microseconds, UTC). */
+  /**
+   * The ordering timestamp (finance: `occurredAt`, invoices: `issuedAt`)
+   * exactly as Postgres returned it (microseconds, UTC).
+   */
   readonly occurredAt: string;
   readonly id: string;
 }
@@ -32,7 +43,7 @@ export interface CursorPosition {
 const PAYLOAD = z.strictObject({
   v: z.literal(1),
   o: z.number().int().nonnegative(),
-  k: z.enum(["revenues", "expenses"]),
+  k: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/),
   t: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/),
   i: z.string().regex(/^\d{1,19}$/),
   f: z.string().max(64),
@@ -41,6 +52,7 @@ const PAYLOAD = z.strictObject({
 const SHAPE = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{43})$/;
 
 // HMAC keys are domain-separated so the secret can be shared with other uses.
+// The name predates other lists; changing it would void every issued cursor.
 const DOMAIN = "finance-cursor:";
 
 let processSecret: Buffer | undefined;
@@ -129,7 +141,7 @@ export class CursorCodec {
    * The position in a cursor issued by {@link encode} for the same scope.
    * @throws {InvalidArgumentError} (field `cursor`) when it is too long,
    *   malformed, not signed with this secret, of another version, or issued
-   *   for another org, kind or set of filters.
+   *   for another org, kind of list or set of filters.
    */
   decode(cursor: string, scope: CursorScope): CursorPosition {
     if (cursor.length > MAX_CURSOR_LENGTH) {
@@ -178,7 +190,7 @@ export class CursorCodec {
     if (p.f !== scope.filterHash) {
       throw new InvalidArgumentError(
         "cursor",
-        "was issued for other filters (from, to, status); start again without a cursor",
+        `was issued for other filters (${scope.filterNames ?? "from, to, status"}); start again without a cursor`,
       );
     }
     return { occurredAt: p.t, id: p.i };

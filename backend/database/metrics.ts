@@ -16,11 +16,8 @@ import {
 } from "./metrics_snapshot";
 import type { DbNode } from "./router/nodes/db_node";
 import type { RouteReason } from "./router/read_planner";
-import type {
-  ReadFailureOutcome,
-  ReplicaRouter,
-  RouterObserver,
-} from "./router/replica_router";
+import type { ReadFailureOutcome, RouterObserver } from "./router/observer";
+import type { ReplicaRouter } from "./router/replica_router";
 
 /**
  * The router's key figures. The query path only adds to plain numbers held

@@ -1,7 +1,7 @@
 import type { CircuitStateName } from "./router/health/circuit_breaker";
 import type { NodeCluster } from "./router/nodes/node_cluster";
 import type { RouteReason } from "./router/read_planner";
-import type { ReadFailureOutcome } from "./router/replica_router";
+import type { ReadFailureOutcome } from "./router/observer";
 
 /** Reads routed to one node for one reason since start, summed over endpoints. */
 export interface ReadCount {

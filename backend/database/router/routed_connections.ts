@@ -1,24 +1,51 @@
 import type { Consistency } from "./consistency/consistency";
 import type { ReadConnection, WriteConnection } from "./connections";
+import type { ConcurrencyCaps } from "./limits/concurrency_caps";
 import type { NodeCluster } from "./nodes/node_cluster";
-import type { PgClient } from "./nodes/pg_pool";
 import { QueryApi, type Row } from "./query_api";
-import type { ReplicaRouter } from "./replica_router";
+import type { ReadRequest, ReadResult } from "./reads/read_executor";
 import type { RequestContext } from "./request_context";
+
+/**
+ * The three things a connection asks of the router (the router implements
+ * it): connections never see the router class, its timers or its fleet.
+ */
+export interface StatementPaths {
+  /** Per-user and per-org concurrency caps, taken around each statement. */
+  readonly caps: ConcurrencyCaps;
+  /** Runs a routed read. */
+  read(
+    req: ReadRequest,
+    sql: string,
+    params: unknown[],
+    raw: boolean,
+  ): Promise<ReadResult>;
+  /** Runs a statement on the primary of `cluster`. */
+  onPrimary(
+    cluster: NodeCluster,
+    sql: string,
+    params: unknown[],
+    ctx: RequestContext | undefined,
+  ): Promise<Row[]>;
+  /** The primary's current WAL position as a token. */
+  consistencyToken(clusterName: string): Promise<string>;
+}
 
 /** A read connection: each statement is routed on its own. */
 export class RoutedReadConnection extends QueryApi implements ReadConnection {
   servedBy: string | null = null;
+  private readonly req: ReadRequest;
 
   constructor(
-    private readonly router: ReplicaRouter,
+    private readonly paths: StatementPaths,
     private readonly orgId: number | undefined,
-    private readonly cluster: NodeCluster,
-    private readonly consistency: Consistency,
-    private readonly endpoint: string,
+    cluster: NodeCluster,
+    consistency: Consistency,
+    endpoint: string,
     private readonly ctx: RequestContext | undefined,
   ) {
     super();
+    this.req = { cluster, consistency, endpoint, ctx };
   }
 
   protected async run(
@@ -26,20 +53,12 @@ export class RoutedReadConnection extends QueryApi implements ReadConnection {
     params: unknown[],
     raw: boolean,
   ): Promise<Row[]> {
-    const caps = this.router.caps;
+    const caps = this.paths.caps;
     const release = caps.enabled
       ? await caps.acquire(this.ctx?.userId, this.orgId)
       : undefined;
     try {
-      const { rows, node } = await this.router.read(
-        this.cluster,
-        this.consistency,
-        this.endpoint,
-        this.ctx,
-        sql,
-        params,
-        raw,
-      );
+      const { rows, node } = await this.paths.read(this.req, sql, params, raw);
       this.servedBy = node.name;
       return rows;
     } finally {
@@ -51,7 +70,7 @@ export class RoutedReadConnection extends QueryApi implements ReadConnection {
 /** A connection to a cluster's primary. */
 export class PrimaryConnection extends QueryApi implements WriteConnection {
   constructor(
-    private readonly router: ReplicaRouter,
+    private readonly paths: StatementPaths,
     private readonly orgId: number | undefined,
     private readonly cluster: NodeCluster,
     private readonly ctx: RequestContext | undefined,
@@ -64,30 +83,19 @@ export class PrimaryConnection extends QueryApi implements WriteConnection {
   }
 
   consistencyToken(): Promise<string> {
-    return this.router.consistencyToken(this.cluster.name);
+    return this.paths.consistencyToken(this.cluster.name);
   }
 
   protected async run(sql: string, params: unknown[]): Promise<Row[]> {
     if (this.ctx !== undefined) this.ctx.wroteCluster = this.cluster.name;
-    const caps = this.router.caps;
+    const caps = this.paths.caps;
     const release = caps.enabled
       ? await caps.acquire(this.ctx?.userId, this.orgId)
       : undefined;
     try {
-      return await this.router.onPrimary(this.cluster, sql, params, this.ctx);
+      return await this.paths.onPrimary(this.cluster, sql, params, this.ctx);
     } finally {
       release?.();
     }
-  }
-}
-
-/** Statements inside a transaction, on one checked-out primary connection. */
-export class ClientConnection extends QueryApi {
-  constructor(private readonly client: PgClient) {
-    super();
-  }
-
-  protected async run(sql: string, params: unknown[]): Promise<Row[]> {
-    return (await this.client.query(sql, params)).rows;
   }
 }

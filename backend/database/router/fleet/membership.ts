@@ -1,0 +1,167 @@
+import {
+  InvalidArgumentError,
+  NotFoundError,
+  RouterClosedError,
+} from "../errors";
+import type { HealthChecker } from "../health/health_checker";
+import type { LagMonitor } from "../lag/lag_monitor";
+import type { DbNode } from "../nodes/db_node";
+import type { NodeCluster } from "../nodes/node_cluster";
+import type { ClusterDirectory } from "./cluster_directory";
+import { nodeLabel, type NodeFactory } from "./node_factory";
+
+/** Where and how to add a replica at run time. */
+export interface AddReplicaOptions {
+  /** Cluster name; default the main cluster. */
+  cluster?: string;
+  /** Default `replica_<n>`, the next number not in use. */
+  name?: string;
+  weight?: number;
+  /** Zone of the new replica; null/absent = unknown. */
+  zone?: string | null;
+}
+
+/** What {@link FleetMembership} works with. */
+export interface MembershipDeps {
+  readonly directory: ClusterDirectory;
+  readonly factory: NodeFactory;
+  readonly health: HealthChecker;
+  readonly lagMonitor: LagMonitor;
+  isClosed(): boolean;
+}
+
+const NAME_RE = /^[a-z][a-z0-9_]{0,62}$/;
+
+/**
+ * Run-time changes to the replicas of a cluster (the admin API): a replica
+ * joins only after a probe shows it is a replica of that cluster's primary,
+ * and leaves at once, after its statements in flight drain.
+ */
+export class FleetMembership {
+  /** Labels reserved while their probe runs, so two concurrent adds cannot both pass. */
+  private readonly adding = new Set<string>();
+  private readonly nextNumber = new Map<string, number>();
+
+  constructor(private readonly deps: MembershipDeps) {
+    for (const c of deps.directory.clusters)
+      this.nextNumber.set(c.name, c.replicas.length + 1);
+  }
+
+  /**
+   * Adds a replica. It serves only after a probe shows it is in recovery and
+   * a replica of this cluster's primary.
+   *
+   * @throws {InvalidArgumentError} when it is unreachable or not a replica of this primary.
+   */
+  async addReplica(
+    url: string,
+    options: AddReplicaOptions = {},
+  ): Promise<DbNode> {
+    if (this.deps.isClosed()) throw new RouterClosedError();
+    const { directory } = this.deps;
+    const cluster = directory.named(options.cluster ?? directory.main.name);
+    const name = options.name ?? this.newReplicaName(cluster);
+    if (!NAME_RE.test(name))
+      throw new InvalidArgumentError(
+        "name",
+        "lower-case letters, digits and _",
+      );
+    const label = nodeLabel(cluster.name, name);
+    if (cluster.nodes.some((n) => n.name === label) || this.adding.has(label))
+      throw new InvalidArgumentError("name", `"${label}" already exists`);
+    // Reserved across the probe's await, so two concurrent adds cannot both pass.
+    this.adding.add(label);
+    try {
+      return await this.verifyAndAdd(
+        cluster,
+        name,
+        url,
+        options.weight ?? 1,
+        options.zone ?? null,
+      );
+    } finally {
+      this.adding.delete(label);
+    }
+  }
+
+  /**
+   * Takes a replica out of rotation at once, lets statements in flight finish
+   * (up to `drainMs`), then closes its pool.
+   */
+  async removeReplica(
+    name: string,
+    options: { cluster?: string; drainMs?: number } = {},
+  ): Promise<void> {
+    const { directory } = this.deps;
+    const cluster = directory.named(options.cluster ?? directory.main.name);
+    const node = this.replicaNamed(cluster, name);
+    node.disabled = true;
+    cluster.replicas = cluster.replicas.filter((n) => n !== node);
+    cluster.refresh();
+    // Wall time, not the injected clock: this really waits.
+    const deadline = Date.now() + (options.drainMs ?? 10_000);
+    while (node.inFlight > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    await node.pool.end();
+  }
+
+  /** A replica of `cluster` by name. @throws {NotFoundError} */
+  replicaNamed(cluster: NodeCluster, name: string): DbNode {
+    const label = nodeLabel(cluster.name, name);
+    const node = cluster.replicas.find(
+      (n) => n.name === name || n.name === label,
+    );
+    if (node === undefined)
+      throw new NotFoundError(
+        `no replica named "${name}" in cluster "${cluster.name}"`,
+      );
+    return node;
+  }
+
+  private async verifyAndAdd(
+    cluster: NodeCluster,
+    name: string,
+    url: string,
+    weight: number,
+    zone: string | null,
+  ): Promise<DbNode> {
+    const node = this.deps.factory.buildNode(
+      cluster.name,
+      name,
+      "replica",
+      url,
+      weight,
+    );
+    node.zone = zone;
+    await this.deps.health.checkNode(cluster, node);
+    const snap = node.health.snapshot;
+    if (snap.verdict !== "healthy" || this.deps.isClosed()) {
+      await node.pool.end().catch(() => undefined);
+      if (this.deps.isClosed()) throw new RouterClosedError();
+      throw new InvalidArgumentError(
+        "connectionString",
+        snap.verdict === "not_a_replica"
+          ? (snap.lastError ?? "not a replica of this primary")
+          : `unreachable: ${snap.lastError ?? "probe failed"}`,
+      );
+    }
+    cluster.replicas = [...cluster.replicas, node];
+    await this.deps.lagMonitor.sampleAll();
+    cluster.refresh();
+    return node;
+  }
+
+  private newReplicaName(cluster: NodeCluster): string {
+    let n = this.nextNumber.get(cluster.name) ?? 1;
+    while (
+      cluster.replicas.some(
+        (r) =>
+          r.name === `replica_${n}` ||
+          r.name === `${cluster.name}.replica_${n}`,
+      )
+    )
+      n++;
+    this.nextNumber.set(cluster.name, n + 1);
+    return `replica_${n}`;
+  }
+}

@@ -1,0 +1,208 @@
+import { formatToken } from "../consistency/consistency";
+import { NodeUnavailableError, RouterClosedError } from "../errors";
+import type { ClusterDirectory } from "../fleet/cluster_directory";
+import type { HealthChecker } from "../health/health_checker";
+import { parseLsn } from "../lag/lag_tracker";
+import type { ConcurrencyCaps } from "../limits/concurrency_caps";
+import type { NodeCluster } from "../nodes/node_cluster";
+import { classifyPgError, describePgError } from "../nodes/pg_errors";
+import type { PgClient } from "../nodes/pg_pool";
+import type { RouterObserver } from "../observer";
+import { QueryApi, type Row } from "../query_api";
+import { noteServedBy, type RequestContext } from "../request_context";
+import type { Logger } from "../support/logger";
+
+/** What {@link PrimaryExecutor} works with. */
+export interface PrimaryExecutorDeps {
+  readonly directory: ClusterDirectory;
+  readonly health: HealthChecker;
+  readonly caps: ConcurrencyCaps;
+  readonly logger: Logger;
+  readonly observer: RouterObserver;
+  isClosed(): boolean;
+}
+
+/**
+ * Everything that runs on a cluster's primary: writes, strong and fallback
+ * reads, transactions on one checked-out connection, and the consistency
+ * token (the primary's WAL position) after a write. A failure for the
+ * primary's fault becomes `unavailable` and asks for a health check.
+ */
+export class PrimaryExecutor {
+  constructor(private readonly deps: PrimaryExecutorDeps) {}
+
+  /**
+   * Runs one statement on the primary of `cluster`; a node-level failure
+   * becomes `unavailable` (and, for `kind` "read", a failed read of
+   * `endpoint` for the observer).
+   */
+  async run(
+    cluster: NodeCluster,
+    sql: string,
+    params: unknown[],
+    ctx: RequestContext | undefined,
+    kind: "read" | "write" = "write",
+    endpoint = "",
+  ): Promise<Row[]> {
+    if (this.deps.isClosed()) throw new RouterClosedError();
+    const { observer } = this.deps;
+    const node = cluster.primary;
+    const t0 = observer.onQuery === undefined ? 0 : performance.now();
+    try {
+      const rows = await node.runAdmitted(sql, params);
+      if (t0 !== 0)
+        observer.onQuery!(node, kind, (performance.now() - t0) / 1000);
+      noteServedBy(ctx, node.name);
+      return rows;
+    } catch (err) {
+      const fault = classifyPgError(err);
+      if (fault === "node") {
+        if (kind === "read") observer.onReadFailed?.(node, endpoint, "failed");
+        throw this.failure(cluster, err);
+      }
+      // The "primary" refuses writes: it was demoted or is in recovery. Not the
+      // caller's fault, and not fixable by retrying here: unavailable.
+      if (fault === "read_only") throw readOnlyPrimary(cluster, err);
+      throw err;
+    }
+  }
+
+  /** Runs `fn` in one transaction on the primary of the cluster of `orgId`. */
+  async transaction<T>(
+    orgId: number | undefined,
+    ctx: RequestContext | undefined,
+    fn: (tx: QueryApi) => Promise<T>,
+  ): Promise<T> {
+    const cluster = this.deps.directory.of(orgId);
+    const { caps } = this.deps;
+    const release = caps.enabled
+      ? await caps.acquire(ctx?.userId, orgId)
+      : undefined;
+    try {
+      const admission = cluster.primary.admission;
+      const wait = admission.acquire();
+      if (wait !== undefined) await wait;
+      try {
+        return await this.runTransaction(cluster, ctx, fn);
+      } finally {
+        admission.release();
+      }
+    } finally {
+      release?.();
+    }
+  }
+
+  /** The primary's current WAL position in `clusterName`, as a consistency token. */
+  async consistencyToken(clusterName: string): Promise<string> {
+    const cluster = this.deps.directory.named(clusterName);
+    let rows: Row[];
+    try {
+      // Not through admission: the write it follows has committed and given
+      // its slot back; queueing (or shedding) here would only drop the token
+      // and leave the client's next read merely eventual. One tiny statement.
+      rows = await cluster.primary.query(
+        "SELECT pg_current_wal_lsn()::text AS lsn",
+        [],
+      );
+    } catch (err) {
+      throw classifyPgError(err) === "node" ? this.failure(cluster, err) : err;
+    }
+    return formatToken({
+      cluster: cluster.name,
+      lsn: parseLsn(String(rows[0]?.lsn)),
+    });
+  }
+
+  /**
+   * The token to return after a request that wrote to `clusterName`, or null
+   * when the primary could not be asked. Never throws: the write has already
+   * committed, and failing the response would make a client retry a write
+   * that happened. Without a token the client's next read is merely eventual.
+   */
+  async tokenAfterWrite(clusterName: string): Promise<string | null> {
+    try {
+      return await this.consistencyToken(clusterName);
+    } catch (err) {
+      this.deps.logger.warn(
+        "could not read the primary's WAL position after a write; no consistency token sent",
+        { cluster: clusterName, error: describePgError(err) },
+      );
+      return null;
+    }
+  }
+
+  private async runTransaction<T>(
+    cluster: NodeCluster,
+    ctx: RequestContext | undefined,
+    fn: (tx: QueryApi) => Promise<T>,
+  ): Promise<T> {
+    const primary = cluster.primary;
+    let client: PgClient;
+    try {
+      client = await primary.pool.connect();
+    } catch (err) {
+      throw this.failure(cluster, err);
+    }
+    let broken: Error | undefined;
+    try {
+      await client.query("BEGIN");
+      const result = await fn(new TransactionConnection(client));
+      await client.query("COMMIT");
+      if (ctx !== undefined) ctx.wroteCluster = cluster.name;
+      noteServedBy(ctx, primary.name);
+      return result;
+    } catch (err) {
+      const kind = classifyPgError(err);
+      if (kind === "node") {
+        broken = err instanceof Error ? err : new Error(String(err));
+        throw this.failure(cluster, err);
+      }
+      if (kind === "read_only") {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw readOnlyPrimary(cluster, err);
+      }
+      await client.query("ROLLBACK").catch((e: unknown) => {
+        broken = e instanceof Error ? e : new Error(String(e));
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Counts a failure of the primary, asks for a check, and says `unavailable`. */
+  private failure(cluster: NodeCluster, err: unknown): NodeUnavailableError {
+    const node = cluster.primary;
+    const error = describePgError(err);
+    node.failures++;
+    node.health.recordPassiveFailure(error);
+    this.deps.health.checkSoon(cluster, node);
+    return new NodeUnavailableError(
+      node.name,
+      `primary unavailable (${error})`,
+      { cause: err },
+    );
+  }
+}
+
+function readOnlyPrimary(
+  cluster: NodeCluster,
+  err: unknown,
+): NodeUnavailableError {
+  return new NodeUnavailableError(
+    cluster.primary.name,
+    "the primary is read-only (in recovery or demoted)",
+    { cause: err },
+  );
+}
+
+/** Statements inside a transaction, on one checked-out primary connection. */
+class TransactionConnection extends QueryApi {
+  constructor(private readonly client: PgClient) {
+    super();
+  }
+
+  protected async run(sql: string, params: unknown[]): Promise<Row[]> {
+    return (await this.client.query(sql, params)).rows;
+  }
+}

@@ -9,18 +9,20 @@
  * touches a developer's `.data/cluster`; the guards below (skip when a server
  * of the folder runs, keep a cluster it found) stay as a safety net.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { stopLocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 import { repoRoot } from "./helpers/clusters";
+import {
+  spawnService,
+  type ServiceExit,
+  type SpawnedService,
+} from "./helpers/service";
 
 const CLUSTER_DIR = path.join(repoRoot, ".data", `npm-start-${process.pid}`);
-/** `npm start`'s command line: node with tsx as a loader (no relaying CLI process). */
-const NODE = process.execPath;
-const TSX_LOADER = ["--import", "tsx"] as const;
 const START_TIMEOUT_MS = 45_000;
 const EXIT_TIMEOUT_MS = 10_000;
 
@@ -94,81 +96,32 @@ function startEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-interface Started {
-  child: ChildProcess;
-  url: string;
-  /** Every stderr line so far (JSON log lines). */
-  lines: string[];
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+/** Every service started, so afterAll can stop what a failed test left running. */
+const services: SpawnedService[] = [];
+/** A start that failed (the helper killed the service): its cluster may still run. */
+let startFailed = false;
+/** Starts attempted so far; the second one finds the cluster the first built. */
+let starts = 0;
 
-const children: ChildProcess[] = [];
-
-/** Spawns main.ts through tsx and waits (bounded) for its "listening" log line. */
-async function start(): Promise<Started> {
-  const child = spawn(NODE, [...TSX_LOADER, "backend/standalone/main.ts"], {
-    cwd: repoRoot,
-    env: startEnv(),
-    stdio: ["ignore", "pipe", "pipe"],
-    // Own process group, so SIGINT can be sent to the whole group the way a terminal's Ctrl-C does.
-    detached: true,
-  });
-  children.push(child);
-  const lines: string[] = [];
-  const exit = new Promise<{
-    code: number | null;
-    signal: NodeJS.Signals | null;
-  }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
-  );
-  let buffered = "";
-  child.stdout!.resume();
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () =>
-        reject(
-          new Error(
-            `no "listening" line within ${START_TIMEOUT_MS} ms; stderr:\n${lines.join("\n")}`,
-          ),
-        ),
-      START_TIMEOUT_MS,
-    );
-    child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (chunk: string) => {
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        lines.push(line);
-        try {
-          const entry = JSON.parse(line) as { message?: string; url?: string };
-          if (entry.message === "listening" && typeof entry.url === "string") {
-            clearTimeout(timer);
-            resolve(entry.url);
-          }
-        } catch {
-          /* not a JSON line */
-        }
-      }
+/** Spawns main.ts through tsx in its own process group and waits (bounded) for its "listening" log line. */
+async function start(): Promise<SpawnedService> {
+  starts++;
+  try {
+    const s = await spawnService(startEnv(), {
+      startTimeoutMs: START_TIMEOUT_MS,
+      // Own process group, so SIGINT can be sent to the whole group the way a terminal's Ctrl-C does.
+      detached: true,
     });
-    void exit.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(
-        new Error(
-          `exited (code ${code}, signal ${signal}) before listening; stderr:\n${lines.join("\n")}`,
-        ),
-      );
-    });
-  });
-  return { child, url, lines, exit };
+    services.push(s);
+    return s;
+  } catch (err) {
+    startFailed = true;
+    throw err;
+  }
 }
 
 /** Resolves the exit, or fails after `ms`. */
-async function exitWithin(
-  s: Started,
-  ms: number,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+async function exitWithin(s: SpawnedService, ms: number): Promise<ServiceExit> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -213,19 +166,11 @@ async function noClusterProcesses(ms: number): Promise<string[]> {
 afterAll(async () => {
   // A failed test may leave the service running: kill it, then stop the cluster it started
   // (only then: a cluster stopped by a clean exit is not touched again).
-  let killed = false;
-  for (const child of children) {
-    if (
-      child.exitCode === null &&
-      child.signalCode === null &&
-      child.pid !== undefined
-    ) {
-      try {
-        process.kill(-child.pid, "SIGKILL");
-        killed = true;
-      } catch {
-        /* already gone */
-      }
+  let killed = startFailed;
+  for (const s of services) {
+    if (s.child.exitCode === null && s.child.signalCode === null) {
+      await s.stop("SIGKILL");
+      killed = true;
     }
   }
   if (busy !== null) return;
@@ -244,7 +189,7 @@ describe.skipIf(busy !== null)(
       "serves the status route, then on %s (%s) exits 0 and stops its cluster",
       async (signal, how) => {
         const s = await start();
-        const run = children.length;
+        const run = starts;
         expect(s.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
         const status = await getJson(

@@ -2,7 +2,6 @@
  * What on-call touches: concurrency caps, adding and removing replicas under
  * load, Prometheus metrics, and graceful shutdown — against real servers.
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -16,6 +15,7 @@ import {
   sql,
   withFreshCluster,
 } from "./helpers/clusters";
+import { spawnService, type SpawnedService } from "./helpers/service";
 
 const { primaryUrl, replicaUrls } = inject("clusterUrls");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -233,38 +233,16 @@ describe("metrics", () => {
 describe("graceful shutdown", () => {
   it("SIGTERM during load: in-flight requests complete, exit code 0, no connection left on the servers", async () => {
     const appName = `shutdown-${randomBytes(4).toString("hex")}`;
-    // As `npm start` runs it: node itself, with tsx as a loader. (The tsx CLI
-    // relays signals through a second process and SIGKILLs the service when it
-    // does not confirm within ~60 ms, which a loaded machine can miss.)
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "backend/standalone/main.ts"],
-      {
-        cwd: repoRoot,
-        env: {
-          ...process.env,
-          DATABASE_URL: primaryUrl,
-          READ_REPLICA_URLS: replicaUrls.join(","),
-          PORT: "0",
-          DB_APPLICATION_NAME: appName,
-        },
-        stdio: ["ignore", "ignore", "pipe"],
-      },
-    );
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) =>
-      child.on("exit", (code) => resolve(code)),
-    );
+    let service: SpawnedService | undefined;
     try {
-      const url = await eventually(async () => {
-        const m =
-          /"message":"listening","url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(
-            stderr,
-          );
-        if (!m) throw new Error("not listening yet");
-        return m[1]!;
-      }, 30_000);
+      service = await spawnService({
+        ...process.env,
+        DATABASE_URL: primaryUrl,
+        READ_REPLICA_URLS: replicaUrls.join(","),
+        PORT: "0",
+        DB_APPLICATION_NAME: appName,
+      });
+      const url = service.url;
 
       let running = true;
       const outcomes = { ok: 0, refused: 0, broken: [] as string[] };
@@ -295,8 +273,8 @@ describe("graceful shutdown", () => {
       await sleep(700);
       const signalledAt = Date.now();
       signalledAtRef.t = signalledAt;
-      child.kill("SIGTERM");
-      const code = await exited;
+      service.child.kill("SIGTERM");
+      const { code } = await service.exit;
       running = false;
       await Promise.all(loops);
       expect(code).toBe(0);
@@ -312,7 +290,7 @@ describe("graceful shutdown", () => {
         expect(rows[0].n).toBe(0);
       }
     } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
+      await service?.stop("SIGKILL");
     }
   }, 60_000);
 });

@@ -5,7 +5,7 @@
  * answer every request (served, or shed with 503 + Retry-After) within the
  * pool queue timeout plus its own query time, and keep its memory bounded.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import http from "node:http";
@@ -14,8 +14,9 @@ import {
   MIGRATIONS_DIR,
   runMigrations,
 } from "../../backend/standalone/migrate";
-import { eventually, repoRoot } from "./helpers/clusters";
+import { repoRoot } from "./helpers/clusters";
 import { orgIdBlock } from "./helpers/http";
+import { spawnService, type SpawnedService } from "./helpers/service";
 import { timedGet as timedGetOn } from "./helpers/timed_get";
 
 const { primaryUrl, replicaUrls } = inject("clusterUrls");
@@ -23,8 +24,9 @@ const CLIENTS = 1_000;
 const LOAD_MS = 8_000;
 const QUEUE_TIMEOUT_MS = 250;
 
-let child: ChildProcess;
+let service: SpawnedService | undefined;
 let base: string;
+let pid: number;
 /** Keep-alive sockets, one per client (the standard library's agent). */
 const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS + 10 });
 
@@ -37,38 +39,19 @@ function rssMiB(pid: number): number {
 
 beforeAll(async () => {
   await runMigrations(primaryUrl, MIGRATIONS_DIR);
-  child = spawn(
-    process.execPath,
-    ["--import", "tsx", "backend/standalone/main.ts"],
-    {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        DATABASE_URL: primaryUrl,
-        READ_REPLICA_URLS: replicaUrls.join(","),
-        PORT: "0",
-        DB_POOL_QUEUE_TIMEOUT: `${QUEUE_TIMEOUT_MS}ms`,
-      },
-      stdio: ["ignore", "ignore", "pipe"],
-    },
-  );
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  base = await eventually(async () => {
-    const m = /"message":"listening","url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(
-      stderr,
-    );
-    if (!m) throw new Error("not listening yet");
-    return m[1]!;
-  }, 30_000);
+  service = await spawnService({
+    ...process.env,
+    DATABASE_URL: primaryUrl,
+    READ_REPLICA_URLS: replicaUrls.join(","),
+    PORT: "0",
+    DB_POOL_QUEUE_TIMEOUT: `${QUEUE_TIMEOUT_MS}ms`,
+  });
+  base = service.url;
+  pid = service.child.pid!;
 }, 60_000);
 
 afterAll(async () => {
-  if (child !== undefined && child.exitCode === null) {
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGTERM");
-    await exited;
-  }
+  await service?.stop();
   agent.destroy();
 });
 
@@ -156,7 +139,7 @@ describe("1,000 concurrent clients", () => {
     });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
-    const rssBefore = rssMiB(child.pid!);
+    const rssBefore = rssMiB(pid);
     // The prober keeps one connection open, as a load balancer's health
     // check would on a keep-alive connection: what is timed is the answer.
     // Two at once, so the agent holds one socket per prober below.
@@ -178,7 +161,7 @@ describe("1,000 concurrent clients", () => {
         const r = await timedGet(`${base}${path}`);
         expect(r.status).toBe(200);
         into.push(r.ms);
-        rssPeak = Math.max(rssPeak, rssMiB(child.pid!));
+        rssPeak = Math.max(rssPeak, rssMiB(pid));
         await new Promise((res) => setTimeout(res, 5));
       }
     };

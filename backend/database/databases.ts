@@ -27,7 +27,7 @@ import type { RouteDef } from "../shared/http/route";
 import { startEncoreMetrics } from "./encore_metrics";
 import { encoreEnvironment } from "./encore_settings";
 import { RouterMetrics } from "./metrics";
-import { loadConfig } from "./router/config/config";
+import { loadConfig } from "./router/config/load_config";
 import { jsonLogger } from "./router/support/logger";
 import {
   createPgPool,

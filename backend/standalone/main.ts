@@ -5,7 +5,8 @@
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError, loadConfig } from "../database/router/config/config";
+import { ConfigError } from "../database/router/config/config";
+import { loadConfig } from "../database/router/config/load_config";
 import { jsonLogger } from "../database/router/support/logger";
 import {
   startLocalCluster,

@@ -5,7 +5,7 @@
  */
 import { performance } from "node:perf_hooks";
 import pg from "pg";
-import { loadConfig } from "../../backend/database/router/config/config";
+import { loadConfig } from "../../backend/database/router/config/load_config";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import {
   ReplicaRouter,

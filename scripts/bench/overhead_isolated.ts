@@ -15,7 +15,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { RouterMetrics } from "../../backend/database/metrics";
-import { loadConfig } from "../../backend/database/router/config/config";
+import { loadConfig } from "../../backend/database/router/config/load_config";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import type {
   PgClient,

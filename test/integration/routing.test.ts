@@ -3,7 +3,7 @@
  * servers: the shared primary + 2 replicas, and a second cluster.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { loadConfig } from "../../backend/database/router/config/config";
+import { loadConfig } from "../../backend/database/router/config/load_config";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";

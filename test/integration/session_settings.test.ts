@@ -9,7 +9,7 @@
  * startup.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { loadConfig } from "../../backend/database/router/config/config";
+import { loadConfig } from "../../backend/database/router/config/load_config";
 import type { DbNode } from "../../backend/database/router/nodes/db_node";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import { createPgPoolSettingSessionOnConnect } from "../../backend/database/router/nodes/pg_pool";

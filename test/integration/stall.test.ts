@@ -8,7 +8,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../backend/database/router/config/config";
+import { loadConfig } from "../../backend/database/router/config/load_config";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import type { DbNode } from "../../backend/database/router/nodes/db_node";
 import type { RouteReason } from "../../backend/database/router/read_planner";

@@ -11,7 +11,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { loadConfig } from "../../backend/database/router/config/config";
+import { loadConfig } from "../../backend/database/router/config/load_config";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import { classifyPgError } from "../../backend/database/router/nodes/pg_errors";
 import { RECOVERY_REFUSING_FUNCTIONS } from "../../backend/database/router/sql/recovery_refusing_functions";

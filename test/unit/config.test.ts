@@ -4,10 +4,8 @@
  * and accepts the documented duration forms.
  */
 import { describe, expect, it } from "vitest";
-import {
-  ConfigError,
-  loadConfig,
-} from "../../backend/database/router/config/config";
+import { ConfigError } from "../../backend/database/router/config/config";
+import { loadConfig } from "../../backend/database/router/config/load_config";
 
 const BASE = {
   DATABASE_URL: "postgres://app:PrimaryPw123@db.example:5432/app",

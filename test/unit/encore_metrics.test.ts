@@ -11,7 +11,7 @@ import {
 } from "../../backend/database/encore_metrics_publisher";
 import { RouterMetrics } from "../../backend/database/metrics";
 import { ManualClock } from "../../backend/database/router/support/clock";
-import { loadConfig } from "../../backend/database/router/config/config";
+import { loadConfig } from "../../backend/database/router/config/load_config";
 import type { DbNode } from "../../backend/database/router/nodes/db_node";
 import { NodeUnavailableError } from "../../backend/database/router/errors";
 import type { Logger } from "../../backend/database/router/support/logger";

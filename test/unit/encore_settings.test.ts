@@ -3,10 +3,8 @@ import {
   encoreEnvironment,
   type EncoreSecretValues,
 } from "../../backend/database/encore_settings";
-import {
-  ConfigError,
-  loadConfig,
-} from "../../backend/database/router/config/config";
+import { ConfigError } from "../../backend/database/router/config/config";
+import { loadConfig } from "../../backend/database/router/config/load_config";
 import { CursorCodec } from "../../backend/finance/cursor";
 
 const declared = {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../backend/database/router/support/clock";
-import { loadConfig } from "../../backend/database/router/config/config";
+import { loadConfig } from "../../backend/database/router/config/load_config";
 import { EVENTUAL } from "../../backend/database/router/consistency/consistency";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import { FakePool } from "./helpers/fake_pool";

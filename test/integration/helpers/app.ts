@@ -2,7 +2,7 @@
  * Starts the real standalone service (router + HTTP server) in-process on a
  * free port against given servers, with short intervals suited to tests.
  */
-import { loadConfig } from "../../../backend/database/router/config/config";
+import { loadConfig } from "../../../backend/database/router/config/load_config";
 import {
   silentLogger,
   type Logger,

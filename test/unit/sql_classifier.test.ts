@@ -2,14 +2,12 @@ import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../backend/database/router/support/clock";
 import {
   classifierCacheSize,
-  classifySql,
   classifySqlCached,
   SQL_CLASSIFIER_CACHE_MAX_ENTRIES,
-} from "../../backend/database/router/sql/sql_classifier";
-import {
-  SqlTokenizeError,
-  tokenizeSql,
-} from "../../backend/database/router/sql/sql_tokenizer";
+} from "../../backend/database/router/sql/classification_cache";
+import { classifySql } from "../../backend/database/router/sql/sql_classifier";
+import { tokenizeSql } from "../../backend/database/router/sql/sql_tokenizer";
+import { SqlTokenizeError } from "../../backend/database/router/sql/sql_tokens";
 import {
   VolatileFunctionCatalog,
   type CatalogQuerier,

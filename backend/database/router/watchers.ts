@@ -31,7 +31,7 @@ export class Watchers {
   private readonly tasks: PeriodicTasks;
 
   constructor(
-    private readonly clusters: () => readonly NodeCluster[],
+    clusters: () => readonly NodeCluster[],
     private readonly config: RouterConfig,
     opts: { clock: Clock; logger: Logger },
   ) {

@@ -1,5 +1,4 @@
 import {
-  ConfigError,
   isPostgresUrl,
   MAIN_CLUSTER,
   type ClusterConfig,
@@ -8,7 +7,7 @@ import {
 } from "./config";
 import { z } from "zod";
 import { mustRunOnPrimary } from "../sql/primary_only_functions";
-import { parseReplicaZones, ZONE_RE } from "./zones";
+import { ZONE_RE } from "./zones";
 
 /*
  * The connection settings (DATABASE_URL, READ_REPLICA_*, DB_CLUSTERS,

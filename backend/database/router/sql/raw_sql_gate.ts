@@ -4,7 +4,7 @@ import { withTimeout } from "../health/health_checker";
 import type { Logger } from "../support/logger";
 import { describePgError } from "../nodes/pg_errors";
 import { RefusalMemory, type RefusalNote } from "./refusal_memory";
-import { classifySqlCached } from "./sql_classifier";
+import { classifySqlCached } from "./classification_cache";
 import type { VolatileFunctionCatalog } from "./volatile_functions";
 
 /**

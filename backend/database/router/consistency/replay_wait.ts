@@ -1,0 +1,47 @@
+import { withTimeout } from "../health/health_checker";
+import { parseLsn } from "../lag/lag_tracker";
+import type { DbNode } from "../nodes/db_node";
+
+/**
+ * Asks `node` for its replay position until it reaches `lsn`, at most
+ * READ_YOUR_WRITES_MAX_WAIT: a bounded handful of tiny queries per read.
+ */
+export async function waitForReplay(
+  node: DbNode,
+  lsn: bigint,
+  maxWaitMs: number,
+): Promise<boolean> {
+  const deadline = performance.now() + maxWaitMs;
+  let pauseMs = 1;
+  for (;;) {
+    try {
+      // Bounded by the time left (at least 5 ms): a replica that froze
+      // must not hold a token read until the statement timeout.
+      const rows = await withTimeout(
+        node.query("SELECT pg_last_wal_replay_lsn()::text AS lsn", []),
+        Math.max(5, deadline - performance.now()),
+        node.name,
+      );
+      const text = rows[0]?.lsn;
+      if (typeof text === "string") {
+        node.noteReplayed(parseLsn(text));
+        if (node.hasReplayed(lsn)) return true;
+      }
+    } catch {
+      return false;
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    // Local replay usually takes well under a millisecond: ask again soon,
+    // then back off (1, 2, 4, 8 ms...), so a slow replica costs a handful of queries.
+    await new Promise((r) => setTimeout(r, Math.min(pauseMs, left)));
+    pauseMs *= 2;
+  }
+}
+
+/** The replicas sharing the highest known replay position. */
+export function furthestAlong(nodes: readonly DbNode[]): readonly DbNode[] {
+  let best = -1n;
+  for (const n of nodes) if (n.replayedLsn > best) best = n.replayedLsn;
+  return nodes.filter((n) => n.replayedLsn === best);
+}

@@ -5,15 +5,17 @@ import type { Logger } from "./database/router/support/logger";
 import type { ReplicaRouter } from "./database/router/replica_router";
 import { CursorCodec } from "./finance/cursor";
 import { financeRoutes } from "./finance/finance_handlers";
+import { invoiceRoutes } from "./invoices/invoice_handlers";
+import { InvoiceRepository } from "./invoices/invoice_repository";
 import { HttpResponse, type RouteDef } from "./shared/http/route";
 import { FinanceRepository } from "./shared/repositories/finance_repository";
 
 /*
  * The one route table of the service. The standalone server serves it as is;
- * the Encore files (backend/finance/api.ts, backend/database/monitoring.ts)
- * declare one api() per entry and dispatch to the same handlers by endpoint
- * name. test/integration/contract.test.ts holds the two to the same method,
- * path and success status.
+ * the Encore files (backend/finance/api.ts, backend/invoices/api.ts,
+ * backend/database/monitoring.ts) declare one api() per entry and dispatch
+ * to the same handlers by endpoint name. test/integration/contract.test.ts
+ * holds the two to the same method, path and success status.
  */
 
 /** Every route the service serves, in one table (the Encore files declare the same). */
@@ -37,6 +39,7 @@ export function allRoutes(
       },
     },
     ...financeRoutes(new FinanceRepository(router), codec),
+    ...invoiceRoutes(new InvoiceRepository(router), codec),
   ];
   const endpoints: ReadonlySet<string> = new Set(routes.map((r) => r.endpoint));
   return routes;

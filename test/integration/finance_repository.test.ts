@@ -19,6 +19,7 @@ import {
   type FinanceItem,
 } from "../../backend/shared/repositories/finance_repository";
 import {
+  listMigrations,
   MIGRATIONS_DIR as MIGRATIONS,
   runMigrations,
 } from "../../backend/standalone/migrate";
@@ -417,6 +418,15 @@ describe("FinanceRepository", () => {
 });
 
 describe("runMigrations", () => {
+  /** Versions of the app's migrations, in order (1 = finance, 2 = invoices, ...). */
+  let versions: number[];
+  let latest: string;
+
+  beforeAll(async () => {
+    versions = (await listMigrations(MIGRATIONS)).map((m) => m.version);
+    latest = String(versions[versions.length - 1]);
+  });
+
   it("is idempotent on the shared primary and keeps Encore's one-row schema_migrations", async () => {
     expect(await runMigrations(primaryUrl, MIGRATIONS)).toEqual({
       applied: [],
@@ -425,7 +435,7 @@ describe("runMigrations", () => {
       primaryUrl,
       "SELECT version::text AS version, dirty FROM schema_migrations",
     );
-    expect(rows).toEqual([{ version: "1", dirty: false }]);
+    expect(rows).toEqual([{ version: latest, dirty: false }]);
     const columns = await sql(
       primaryUrl,
       `SELECT column_name, data_type, is_nullable FROM information_schema.columns
@@ -455,52 +465,53 @@ describe("runMigrations", () => {
       const runs = await Promise.all(
         [1, 2, 3].map(() => runMigrations(dbUrl, MIGRATIONS)),
       );
-      expect(runs.flatMap((r) => r.applied)).toEqual([1]);
+      expect(runs.flatMap((r) => r.applied)).toEqual(versions);
       expect(await runMigrations(dbUrl, MIGRATIONS)).toEqual({ applied: [] });
       expect(
         await sql(
           dbUrl,
           "SELECT version::text AS version, dirty FROM schema_migrations",
         ),
-      ).toEqual([{ version: "1", dirty: false }]);
+      ).toEqual([{ version: latest, dirty: false }]);
 
-      // A failing migration leaves neither its effects nor a dirty version behind.
-      await copyFile(
-        path.join(MIGRATIONS, "1_create_finance.up.sql"),
-        path.join(dir, "1_create_finance.up.sql"),
-      );
+      // A failing migration leaves neither its effects nor a dirty version
+      // behind. The app's files first, then a broken next one.
+      for (const m of await listMigrations(MIGRATIONS)) {
+        await copyFile(m.path, path.join(dir, path.basename(m.path)));
+      }
+      const next = Number(latest) + 1;
       await writeFile(
-        path.join(dir, "2_broken.up.sql"),
+        path.join(dir, `${next}_broken.up.sql`),
         "CREATE TABLE half_done (x int);\nSELECT 1/0;\n",
       );
       await expect(runMigrations(dbUrl, dir)).rejects.toThrow(
-        /2_broken\.up\.sql failed and was rolled back/,
+        new RegExp(`${next}_broken\\.up\\.sql failed and was rolled back`),
       );
       expect(
         await sql(
           dbUrl,
           "SELECT version::text AS version, dirty FROM schema_migrations",
         ),
-      ).toEqual([{ version: "1", dirty: false }]);
+      ).toEqual([{ version: latest, dirty: false }]);
       expect(await sql(dbUrl, "SELECT to_regclass('half_done') AS t")).toEqual([
         { t: null },
       ]);
 
       await writeFile(
-        path.join(dir, "2_broken.up.sql"),
+        path.join(dir, `${next}_broken.up.sql`),
         "CREATE TABLE half_done (x int);\n",
       );
-      expect(await runMigrations(dbUrl, dir)).toEqual({ applied: [2] });
+      expect(await runMigrations(dbUrl, dir)).toEqual({ applied: [next] });
 
-      await writeFile(path.join(dir, "3-bad-name.up.sql"), "SELECT 1;\n");
+      await writeFile(path.join(dir, "99-bad-name.up.sql"), "SELECT 1;\n");
       await expect(runMigrations(dbUrl, dir)).rejects.toThrow(
-        /invalid migration file name 3-bad-name\.up\.sql/,
+        /invalid migration file name 99-bad-name\.up\.sql/,
       );
 
       // As golang-migrate leaves it after a failure: the runner must not guess.
       await sql(dbUrl, "UPDATE schema_migrations SET dirty = true");
       await expect(runMigrations(dbUrl, MIGRATIONS)).rejects.toThrow(
-        /version 2 is dirty/,
+        new RegExp(`version ${next} is dirty`),
       );
     } finally {
       await rm(dir, { recursive: true, force: true });

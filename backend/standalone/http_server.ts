@@ -1,11 +1,6 @@
 import http from "node:http";
 import net from "node:net";
 import {
-  parseConsistencyHeader,
-  parseToken,
-} from "../database/router/consistency/consistency";
-import {
-  InvalidArgumentError,
   OverloadedError,
   type RouterErrorCode,
 } from "../database/router/errors";
@@ -19,15 +14,21 @@ import {
   type RequestContext,
 } from "../database/router/request_context";
 import { checkAdminToken } from "../shared/http/admin_auth";
+import {
+  header,
+  queryObject,
+  readConsistencyHeaders,
+  readJsonBody,
+  sendError,
+  sendJson,
+} from "./http_io";
+import { compile, match } from "./route_table";
 import { parseUserIdHeader } from "../shared/http/validation";
 import {
   HttpResponse,
   type RouteDef,
   type RouteInput,
 } from "../shared/http/route";
-
-/** Largest request body accepted (1 MiB). */
-export const MAX_BODY_BYTES = 1024 * 1024;
 
 const STATUS: Record<RouterErrorCode, number> = {
   invalid_argument: 400,
@@ -70,14 +71,6 @@ export interface DrainableServer extends http.Server {
    * then closes every socket.
    */
   shutdown(drainMs: number): Promise<void>;
-}
-
-/** A compiled route: its path split into static and `:param` segments. */
-interface Compiled {
-  route: RouteDef;
-  segments: readonly string[];
-  params: readonly (string | null)[];
-  staticCount: number;
 }
 
 /**
@@ -249,154 +242,4 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
 
 function responseStarted(res: http.ServerResponse): boolean {
   return res.headersSent || res.writableEnded;
-}
-
-function compile(routes: readonly RouteDef[]): Map<string, Compiled[]> {
-  const table = new Map<string, Compiled[]>();
-  for (const route of routes) {
-    const segments = route.path.split("/").slice(1);
-    const params = segments.map((s) => (s.startsWith(":") ? s.slice(1) : null));
-    const list = table.get(route.method) ?? [];
-    list.push({
-      route,
-      segments,
-      params,
-      staticCount: params.filter((p) => p === null).length,
-    });
-    table.set(route.method, list);
-  }
-  // More static segments first, so /revenues/sum wins over /revenues/:id.
-  for (const list of table.values())
-    list.sort((a, b) => b.staticCount - a.staticCount);
-  return table;
-}
-
-function match(
-  table: Map<string, Compiled[]>,
-  method: string,
-  path: string,
-):
-  | { route: RouteDef; params: Record<string, string> }
-  | { allowed: string[] }
-  | undefined {
-  const parts = path.split("/").slice(1);
-  const list = table.get(method);
-  if (list !== undefined) {
-    for (const c of list) {
-      const params = matchSegments(c, parts);
-      if (params !== null) return { route: c.route, params };
-    }
-  }
-  const allowed = [...table]
-    .filter(
-      ([m, other]) =>
-        m !== method && other.some((c) => matchSegments(c, parts) !== null),
-    )
-    .map(([m]) => m);
-  return allowed.length > 0 ? { allowed } : undefined;
-}
-
-function matchSegments(
-  c: Compiled,
-  parts: readonly string[],
-): Record<string, string> | null {
-  if (parts.length !== c.segments.length) return null;
-  const params: Record<string, string> = {};
-  for (let i = 0; i < parts.length; i++) {
-    const name = c.params[i];
-    const part = parts[i]!;
-    if (name === null || name === undefined) {
-      if (part !== c.segments[i]) return null;
-    } else {
-      if (part === "") return null;
-      try {
-        params[name] = decodeURIComponent(part);
-      } catch {
-        return null;
-      }
-    }
-  }
-  return params;
-}
-
-function readConsistencyHeaders(
-  req: http.IncomingMessage,
-  ctx: RequestContext,
-): void {
-  const token = header(req, "x-consistency-token");
-  const level = header(req, "x-consistency");
-  if (token !== undefined && token !== "") {
-    ctx.consistency = { level: "read_your_writes", token: parseToken(token) };
-  } else if (level !== undefined && level !== "") {
-    ctx.consistency = parseConsistencyHeader(level);
-  }
-}
-
-function header(req: http.IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-function queryObject(
-  params: URLSearchParams,
-): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  for (const [k, v] of params) out[k] = v;
-  return out;
-}
-
-async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
-  const declared = Number(req.headers["content-length"] ?? "0");
-  if (declared > MAX_BODY_BYTES)
-    throw new InvalidArgumentError(
-      "body",
-      `larger than ${MAX_BODY_BYTES} bytes (1 MiB)`,
-    );
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES)
-      throw new InvalidArgumentError(
-        "body",
-        `larger than ${MAX_BODY_BYTES} bytes (1 MiB)`,
-      );
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return undefined;
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
-  } catch {
-    throw new InvalidArgumentError("body", "malformed JSON");
-  }
-}
-
-function sendJson(
-  res: http.ServerResponse,
-  status: number,
-  body: unknown,
-): void {
-  const text = JSON.stringify(body, (_k, v: unknown) =>
-    typeof v === "bigint" ? v.toString() : v,
-  );
-  res.writeHead(status, {
-    "Content-Type": "application/json; charset=utf-8",
-    "Content-Length": Buffer.byteLength(text),
-  });
-  res.end(text);
-}
-
-function sendError(
-  res: http.ServerResponse,
-  status: number,
-  code: RouterErrorCode,
-  message: string,
-): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  // After a rejected upload the rest of the body is unread: close the connection.
-  if (status === 400 || status === 413) res.setHeader("Connection", "close");
-  sendJson(res, status, { code, message });
 }

@@ -12,7 +12,7 @@ import { allRoutes } from "../../backend/app_routes";
 import type { RouterMetrics } from "../../backend/database/metrics";
 import type { ReplicaRouter } from "../../backend/database/router/replica_router";
 import { jsonLogger } from "../../backend/database/router/support/logger";
-import { MAX_BODY_BYTES } from "../../backend/standalone/http_server";
+import { MAX_BODY_BYTES } from "../../backend/standalone/http_io";
 import {
   checkEncoreApp,
   RULES,

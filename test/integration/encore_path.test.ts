@@ -3,9 +3,9 @@
  * encore.dev modules are replaced by stand-ins that behave as the runtime
  * does where this app depends on it (ENCORE.md section 6), the declared
  * `SQLDatabase`s point at the suite's real primary and replicas, and the
- * endpoint functions of backend/finance/api.ts and
- * backend/database/monitoring.ts are called as Encore's gateway would call
- * them, after its auth step (mirrored from runtimes/core/src/api/auth/mod.rs
+ * endpoint functions of backend/finance/api.ts, backend/invoices/api.ts
+ * and backend/database/monitoring.ts are called as Encore's gateway would
+ * call them, after its auth step (mirrored from runtimes/core/src/api/auth/mod.rs
  * and api/gateway/mod.rs).
  *
  * Two app instances are loaded (as two Encore instances would be): A with
@@ -109,6 +109,7 @@ type Endpoint = ((req: Record<string, unknown>) => Promise<unknown>) & {
 
 interface Instance {
   finance: Record<string, Endpoint>;
+  invoices: Record<string, Endpoint>;
   monitoring: Record<string, Endpoint>;
   close(): Promise<void>;
 }
@@ -130,12 +131,14 @@ async function loadInstance(
       /* @vite-ignore */ `${dir}/database/databases`
     );
     const finance = await import(/* @vite-ignore */ `${dir}/finance/api`);
+    const invoices = await import(/* @vite-ignore */ `${dir}/invoices/api`);
     const monitoring = await import(
       /* @vite-ignore */ `${dir}/database/monitoring`
     );
     await databases.routerReady;
     return {
       finance,
+      invoices,
       monitoring,
       close: () => databases.router.close(),
     };
@@ -193,7 +196,12 @@ async function call(
 
 let a: Instance;
 let b: Instance;
-const [org, org2] = orgIdBlock(2).map(String) as [string, string];
+const [org, org2, org3, org4] = orgIdBlock(4).map(String) as [
+  string,
+  string,
+  string,
+  string,
+];
 const item = {
   amountCents: 1250,
   currency: "EUR",
@@ -407,5 +415,65 @@ describe("Encore front door, with the runtime's rules", () => {
     expect((page2 as { body: { items: unknown[] } }).body.items).toHaveLength(
       1,
     );
+  });
+  it("invoices: 201 with a token, read-your-writes, org scoping, fields named, cursors across instances", async () => {
+    const invoice = {
+      customer: "ACME GmbH",
+      amountCents: 990,
+      currency: "EUR",
+      issuedAt: "2026-11-23",
+    };
+    const created = await call(a.invoices.createInvoice!, {
+      orgId: org3,
+      ...invoice,
+    });
+    expect(created.ok, JSON.stringify(created)).toBe(true);
+    const body = (created as { body: Record<string, unknown> }).body;
+    expect(body).toMatchObject({
+      httpStatus: 201,
+      servedBy: "primary",
+      number: 1,
+      status: "open",
+      issuedAt: "2026-11-23T00:00:00.000000Z",
+    });
+    expect(body.consistencyToken).toMatch(/^main:[0-9A-F]+\/[0-9A-F]+$/);
+    const read = await call(a.invoices.getInvoice!, {
+      orgId: org3,
+      id: body.id,
+      consistencyToken: body.consistencyToken,
+    });
+    expect(read).toMatchObject({ ok: true, body: { id: body.id, number: 1 } });
+    const foreign = await call(a.invoices.getInvoice!, {
+      orgId: org4,
+      id: body.id,
+      consistency: "strong",
+    });
+    expect(foreign).toMatchObject({ ok: false, code: "not_found" });
+    const missing = await call(a.invoices.createInvoice!, {
+      orgId: org3,
+      ...invoice,
+      customer: undefined,
+    });
+    expect(missing).toMatchObject({ ok: false, code: "invalid_argument" });
+    expect((missing as { message: string }).message).toContain("customer");
+
+    await call(a.invoices.createInvoice!, { orgId: org3, ...invoice });
+    const page1 = await call(a.invoices.listInvoices!, {
+      orgId: org3,
+      limit: "1",
+      consistency: "strong",
+    });
+    const cursor = (page1 as { body: { nextCursor: string } }).body.nextCursor;
+    expect(cursor).toEqual(expect.any(String));
+    const page2 = await call(b.invoices.listInvoices!, {
+      orgId: org3,
+      limit: "1",
+      cursor,
+      consistency: "strong",
+    });
+    expect(page2).toMatchObject({ ok: true, body: { nextCursor: null } });
+    expect(
+      (page2 as { body: { items: { number: number }[] } }).body.items,
+    ).toEqual([expect.objectContaining({ number: 1 })]);
   });
 });

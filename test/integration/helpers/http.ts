@@ -34,6 +34,19 @@ export function newItem(
   };
 }
 
+/** A valid invoice create body; override any field (undefined removes it). */
+export function newInvoice(
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    customer: "ACME GmbH",
+    amountCents: 125000,
+    currency: "EUR",
+    issuedAt: "2026-11-23",
+    ...overrides,
+  };
+}
+
 /**
  * Asserts a `{ code, message }` error with the given status and code, whose
  * message names `field` (when given). Returns the message for further checks.

@@ -12,6 +12,20 @@ import { describe, expect, it } from "vitest";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
+/** Relative specifiers a file imports, type-only imports included. */
+function allImports(fileName: string, text: string): string[] {
+  const sf = ts.createSourceFile(fileName, text, ts.ScriptTarget.ES2022);
+  return sf.statements
+    .flatMap((st) =>
+      (ts.isImportDeclaration(st) || ts.isExportDeclaration(st)) &&
+      st.moduleSpecifier !== undefined &&
+      ts.isStringLiteral(st.moduleSpecifier)
+        ? [st.moduleSpecifier.text]
+        : [],
+    )
+    .filter((s) => s.startsWith("."));
+}
+
 /** Relative specifiers a file imports at run time. */
 export function runtimeImports(fileName: string, text: string): string[] {
   const sf = ts.createSourceFile(fileName, text, ts.ScriptTarget.ES2022);
@@ -94,6 +108,24 @@ describe("import graph", () => {
     expect(files.size).toBeGreaterThan(50);
     const cycles = findCycles(files).map((c) => c.join(" -> "));
     expect(cycles).toEqual([]);
+  });
+
+  it("the router's collaborators and connections never import the router class (not even its types)", () => {
+    // docs/architecture.md: connections depend on StatementPaths, and every
+    // folder under router/ works without knowing who composes it.
+    const router = path.join("backend", "database", "router");
+    const composer = path.join(router, "replica_router");
+    const offenders: string[] = [];
+    for (const [file, text] of backendFiles()) {
+      const inSubfolder =
+        file.startsWith(router + path.sep) && path.dirname(file) !== router;
+      const isConnection = file === path.join(router, "routed_connections.ts");
+      if (!inSubfolder && !isConnection) continue;
+      for (const spec of allImports(file, text))
+        if (path.join(path.dirname(file), spec) === composer)
+          offenders.push(`${file} imports ${spec}`);
+    }
+    expect(offenders).toEqual([]);
   });
 
   it("finds a cycle when there is one, and ignores type-only imports", () => {

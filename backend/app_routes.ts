@@ -3,12 +3,12 @@ import type { RouterMetrics } from "./database/metrics";
 import { monitoringRoutes } from "./database/monitoring_handlers";
 import type { Logger } from "./database/router/support/logger";
 import type { ReplicaRouter } from "./database/router/replica_router";
-import { CursorCodec } from "./finance/cursor";
+import { CursorCodec } from "./shared/http/cursor";
 import { financeRoutes } from "./finance/finance_handlers";
 import { invoiceRoutes } from "./invoices/invoice_handlers";
 import { InvoiceRepository } from "./invoices/invoice_repository";
 import { HttpResponse, type RouteDef } from "./shared/http/route";
-import { FinanceRepository } from "./shared/repositories/finance_repository";
+import { FinanceRepository } from "./finance/finance_repository";
 
 /*
  * The one route table of the service. The standalone server serves it as is;

@@ -22,7 +22,7 @@ import {
   type Primitive as EncorePrimitive,
 } from "encore.dev/storage/sqldb";
 import { allRoutes } from "../app_routes";
-import { CursorCodec } from "../finance/cursor";
+import { CursorCodec } from "../shared/http/cursor";
 import type { RouteDef } from "../shared/http/route";
 import { startEncoreMetrics } from "./encore_metrics";
 import { encoreEnvironment } from "./encore_settings";

@@ -5,7 +5,7 @@ import type {
   FinanceItem,
   FinanceSum,
   OrgTotals,
-} from "../shared/repositories/finance_repository";
+} from "./finance_repository";
 import type {
   FinanceListResponse,
   FinanceTotalsResponse,

@@ -21,8 +21,8 @@ import {
   type FinanceRepository,
   type FinanceSum,
   type OrgTotals,
-} from "../shared/repositories/finance_repository";
-import { CursorCodec, filterHash } from "./cursor";
+} from "./finance_repository";
+import { CursorCodec, filterHash } from "../shared/http/cursor";
 
 /** Page size when `limit` is absent. */
 export const DEFAULT_PAGE_SIZE = 50;

@@ -1,6 +1,10 @@
 import { z } from "zod";
 import { NotFoundError } from "../database/router/errors";
-import { CursorCodec, filterHash, type CursorScope } from "../finance/cursor";
+import {
+  CursorCodec,
+  filterHash,
+  type CursorScope,
+} from "../shared/http/cursor";
 import { amountCentsSchema, currencySchema } from "../shared/http/money";
 import type { RouteDef } from "../shared/http/route";
 import {

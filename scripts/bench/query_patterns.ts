@@ -7,7 +7,7 @@
  */
 import { performance } from "node:perf_hooks";
 import type { ReplicaRouter } from "../../backend/database/router/replica_router";
-import { FinanceRepository } from "../../backend/shared/repositories/finance_repository";
+import { FinanceRepository } from "../../backend/finance/finance_repository";
 import type { BenchContext, Section, Table } from "./common";
 import { fmt, fmtInt, median, rotate } from "./common";
 import { readCounts, sqlOnce, startRouter, waitForReplicas } from "./db";

@@ -661,7 +661,7 @@ describe("bad input: 400 naming the field, and the server keeps serving", () => 
   // "9999-12-31T23:59:59.9999999Z" passes the documented 1000..9999 range check, is stored
   // as 10000-01-01 00:00:00 UTC, comes back as "10000-01-01T00:00:00.000000Z" (not ISO-8601),
   // and a list cursor issued at such a row is refused by the server's own decoder
-  // (backend/finance/cursor.ts PAYLOAD.t expects a 4-digit year): page 2 answers
+  // (backend/shared/http/cursor.ts PAYLOAD.t expects a 4-digit year): page 2 answers
   // 400 "cursor: has an unsupported version or content". Fails until the input is
   // rejected (400 naming occurredAt) or stored within range.
   it("an occurredAt that rounds past 9999-12-31 is rejected or kept in range, and paging over it works", async () => {

@@ -11,13 +11,13 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { DatabaseRouter } from "../../backend/database/router/connections";
 import { InvalidArgumentError } from "../../backend/database/router/errors";
-import { CursorCodec } from "../../backend/finance/cursor";
+import { CursorCodec } from "../../backend/shared/http/cursor";
 import { financeRoutes } from "../../backend/finance/finance_handlers";
 import type { RouteDef } from "../../backend/shared/http/route";
 import {
   FinanceRepository,
   type FinanceItem,
-} from "../../backend/shared/repositories/finance_repository";
+} from "../../backend/finance/finance_repository";
 import {
   listMigrations,
   MIGRATIONS_DIR as MIGRATIONS,

@@ -5,7 +5,7 @@ import {
 } from "../../backend/database/encore_settings";
 import { ConfigError } from "../../backend/database/router/config/config";
 import { loadConfig } from "../../backend/database/router/config/load_config";
-import { CursorCodec } from "../../backend/finance/cursor";
+import { CursorCodec } from "../../backend/shared/http/cursor";
 
 const declared = {
   primaryUrl: "postgresql://encore:pw-proxy@127.0.0.1:9500/primary",

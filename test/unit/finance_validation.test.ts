@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { CursorCodec } from "../../backend/finance/cursor";
+import { CursorCodec } from "../../backend/shared/http/cursor";
 import { financeRoutes } from "../../backend/finance/finance_handlers";
 import type {
   DatabaseRouter,
@@ -18,7 +18,7 @@ import {
   parseIntParam,
   parseOrgId,
 } from "../../backend/shared/http/validation";
-import { FinanceRepository } from "../../backend/shared/repositories/finance_repository";
+import { FinanceRepository } from "../../backend/finance/finance_repository";
 
 /** Records every statement; answers list queries with `limit` rows plus one, others with one row. */
 class FakeConnection

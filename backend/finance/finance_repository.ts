@@ -1,7 +1,7 @@
-import { InvalidArgumentError } from "../../database/router/errors";
-import type { DatabaseRouter } from "../../database/router/connections";
-import type { Primitive, Row } from "../../database/router/query_api";
-import { BaseRepository } from "./base_repository";
+import { InvalidArgumentError } from "../database/router/errors";
+import type { DatabaseRouter } from "../database/router/connections";
+import type { Primitive, Row } from "../database/router/query_api";
+import { BaseRepository } from "../shared/repositories/base_repository";
 
 /** The two finance tables; both have the same columns. */
 export type FinanceKind = "revenues" | "expenses";

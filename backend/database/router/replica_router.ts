@@ -27,15 +27,13 @@ import type { QueryApi, Row } from "./query_api";
 import { ReadPlanner } from "./read_planner";
 import { HedgeBudget } from "./reads/hedge_budget";
 import { HedgedReader } from "./reads/hedged_read";
-import {
-  ReadExecutor,
-  type ReadRequest,
-  type ReadResult,
-} from "./reads/read_executor";
+import { ReadExecutor } from "./reads/read_executor";
 import { currentRequestContext, type RequestContext } from "./request_context";
 import {
   PrimaryConnection,
   RoutedReadConnection,
+  type ReadRequest,
+  type ReadResult,
   type StatementPaths,
 } from "./routed_connections";
 import { RawSqlGate } from "./sql/raw_sql_gate";
@@ -111,8 +109,10 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
         (deps.poolFactory === undefined ? probeConnection : undefined),
       clock: this.clock,
       logger: this.logger,
-      // Called from node events, which fire only after construction.
-      findCluster: (name) => this.directory.find(name),
+      // Called from node events; before the directory exists (during
+      // construction) there is no cluster to refresh yet.
+      findCluster: (name) =>
+        (this.directory as ClusterDirectory | undefined)?.find(name),
       checkSoon: (cluster, node) => this.health.checkSoon(cluster, node),
     });
     this.clusters = config.clusters.map((c: ClusterConfig) =>

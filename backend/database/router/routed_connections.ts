@@ -1,14 +1,29 @@
 import type { Consistency } from "./consistency/consistency";
 import type { ReadConnection, WriteConnection } from "./connections";
 import type { ConcurrencyCaps } from "./limits/concurrency_caps";
+import type { DbNode } from "./nodes/db_node";
 import type { NodeCluster } from "./nodes/node_cluster";
 import { QueryApi, type Row } from "./query_api";
-import type { ReadRequest, ReadResult } from "./reads/read_executor";
 import type { RequestContext } from "./request_context";
 
+/** One read: which cluster, how fresh, for which endpoint and request. */
+export interface ReadRequest {
+  readonly cluster: NodeCluster;
+  readonly consistency: Consistency;
+  readonly endpoint: string;
+  readonly ctx: RequestContext | undefined;
+}
+
+/** The rows of a read and the node that served them. */
+export interface ReadResult {
+  readonly rows: Row[];
+  readonly node: DbNode;
+}
+
 /**
- * The three things a connection asks of the router (the router implements
- * it): connections never see the router class, its timers or its fleet.
+ * What a connection asks of the router (the router implements it): its
+ * caps and three statement paths. Connections never see the router class,
+ * its timers or its fleet.
  */
 export interface StatementPaths {
   /** Per-user and per-org concurrency caps, taken around each statement. */

@@ -1,4 +1,3 @@
-import type { Consistency } from "../consistency/consistency";
 import { OverloadedError, RouterClosedError } from "../errors";
 import type { HealthChecker } from "../health/health_checker";
 import type { DbNode } from "../nodes/db_node";
@@ -6,9 +5,9 @@ import type { NodeCluster } from "../nodes/node_cluster";
 import { classifyPgError, describePgError } from "../nodes/pg_errors";
 import type { RouterObserver } from "../observer";
 import type { PrimaryExecutor } from "../primary/primary_executor";
-import type { Row } from "../query_api";
 import type { Choice, ReadPlanner } from "../read_planner";
-import { noteServedBy, type RequestContext } from "../request_context";
+import { noteServedBy } from "../request_context";
+import type { ReadRequest, ReadResult } from "../routed_connections";
 import type { RawSqlGate } from "../sql/raw_sql_gate";
 import type { Logger } from "../support/logger";
 import type { AttemptFailure, HedgedReader } from "./hedged_read";
@@ -23,20 +22,6 @@ export interface ReadExecutorDeps {
   readonly logger: Logger;
   readonly observer: RouterObserver;
   isClosed(): boolean;
-}
-
-/** One read: which cluster, how fresh, for which endpoint and request. */
-export interface ReadRequest {
-  readonly cluster: NodeCluster;
-  readonly consistency: Consistency;
-  readonly endpoint: string;
-  readonly ctx: RequestContext | undefined;
-}
-
-/** The rows of a read and the node that served them. */
-export interface ReadResult {
-  readonly rows: Row[];
-  readonly node: DbNode;
 }
 
 /** What the failed attempts of one round say about the next. */
@@ -123,19 +108,22 @@ export class ReadExecutor {
         observer.onRoute?.(result.hedgedTo, endpoint, "hedge");
         this.noteZone(cluster, result.hedgedTo);
       }
-      const settled = this.settle(cluster, endpoint, result.failures, tried);
-      tried = settled.tried;
-      overloaded ??= settled.overloaded;
-      if (result.rows !== null) {
-        result.node.breaker!.recordSuccess();
-        observer.onQuery?.(result.node, "read", result.seconds);
-        noteServedBy(ctx, result.node.name);
-        return { rows: result.rows, node: result.node };
+      if (result.failures.length > 0) {
+        const settled = this.settle(cluster, endpoint, result.failures, tried);
+        tried = settled.tried;
+        overloaded ??= settled.overloaded;
+        if (result.rows === null) {
+          if (settled.callerError !== undefined) throw settled.callerError;
+          if (settled.refused !== undefined)
+            return this.retryRefused(req, settled.refused, sql, params);
+        }
       }
-      if (settled.callerError !== undefined) throw settled.callerError;
-      if (settled.refused !== undefined)
-        return this.retryRefused(req, settled.refused, sql, params);
       // Every attempt failed for a node's fault: plan again without those nodes.
+      if (result.rows === null) continue;
+      result.node.breaker!.recordSuccess();
+      observer.onQuery?.(result.node, "read", result.seconds);
+      noteServedBy(ctx, result.node.name);
+      return { rows: result.rows, node: result.node };
     }
   }
 

@@ -10,6 +10,7 @@ import {
   parseId,
   parseIntParam,
   parseOrgId,
+  textSchema,
 } from "../shared/http/validation";
 import {
   FINANCE_KINDS,
@@ -216,16 +217,7 @@ function parseOrgIdList(value: string | undefined): number[] {
   return [...new Set(ids)];
 }
 
-const descriptionField = z
-  .string({ error: "must be a string" })
-  .max(MAX_DESCRIPTION_LENGTH, {
-    error: `must be at most ${MAX_DESCRIPTION_LENGTH} characters`,
-  })
-  // Postgres text cannot hold NUL; reject it here rather than fail in SQL.
-  .refine((s) => !s.includes("\u0000"), {
-    error: "must not contain NUL characters",
-  })
-  .default("");
+const descriptionField = textSchema(MAX_DESCRIPTION_LENGTH).default("");
 
 function statusField(statuses: readonly string[]) {
   const message = `must be one of ${statuses.join(", ")}`;

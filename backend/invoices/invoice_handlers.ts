@@ -14,6 +14,7 @@ import {
   parseId,
   parseIntParam,
   parseOrgId,
+  textSchema,
 } from "../shared/http/validation";
 import {
   INVOICE_STATUSES,
@@ -133,13 +134,7 @@ const customerSchema = z
   })
   .trim()
   .min(1, { error: "must not be empty" })
-  .max(MAX_CUSTOMER_LENGTH, {
-    error: `must be at most ${MAX_CUSTOMER_LENGTH} characters`,
-  })
-  // Postgres text cannot hold NUL; reject it here rather than fail in SQL.
-  .refine((s) => !s.includes("\u0000"), {
-    error: "must not contain NUL characters",
-  });
+  .pipe(textSchema(MAX_CUSTOMER_LENGTH));
 
 const STATUS_MESSAGE = `must be one of ${INVOICE_STATUSES.join(", ")}`;
 

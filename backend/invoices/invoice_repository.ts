@@ -1,5 +1,9 @@
 import type { Consistency } from "../database/router/consistency/consistency";
-import { InvalidArgumentError } from "../database/router/errors";
+import {
+  ConnectionCapExceededError,
+  InvalidArgumentError,
+} from "../database/router/errors";
+import type { DatabaseRouter } from "../database/router/connections";
 import type { Row } from "../database/router/query_api";
 import { BaseRepository } from "../shared/repositories/base_repository";
 
@@ -78,6 +82,10 @@ const COLUMNS = `id::text AS id, org_id::text AS org_id, number, customer,
 // sort "10000" before "2000" and break the keyset. Parameters in the
 // INSERT's SELECT list carry casts: bare, Postgres would type them as text.
 const SQL = Object.freeze({
+  // max(number) + 1 must see every create committed before the lock was
+  // granted: a fresh snapshot per statement, whatever the server's default.
+  readCommitted: `SET TRANSACTION ISOLATION LEVEL READ COMMITTED`,
+  lockTimeout: `SELECT set_config('lock_timeout', $1::text, true)`,
   nextNumberLock: `SELECT pg_advisory_xact_lock(hashtextextended('invoices.number:' || $1::text, 0))`,
   create: `INSERT INTO invoices (org_id, number, customer, amount_cents, currency, status, issued_at)
     SELECT $1::bigint, coalesce(max(number), 0) + 1, $2::text, $3::bigint, $4::text, $5::text, $6::timestamptz
@@ -99,15 +107,45 @@ const SQL = Object.freeze({
  * primary.
  */
 export class InvoiceRepository extends BaseRepository {
+  private readonly lockTimeout: string;
+
+  /**
+   * @param options.numberLockTimeoutMs longest a create waits for its org's
+   *   number lock (default 2 s). Waiting creates hold a primary connection,
+   *   so a burst for one org must not hold them all.
+   */
+  constructor(
+    router: DatabaseRouter,
+    options: { numberLockTimeoutMs?: number } = {},
+  ) {
+    super(router);
+    this.lockTimeout = `${options.numberLockTimeoutMs ?? 2_000}ms`;
+  }
+
   /**
    * Inserts an invoice with the org's next number and returns it as stored.
-   * One transaction on the org's primary: a per-org advisory lock
-   * serialises concurrent creates, so `max(number) + 1` is never taken
+   * One READ COMMITTED transaction on the org's primary: a per-org advisory
+   * lock serialises concurrent creates, so `max(number) + 1` is never taken
    * twice, and a failed insert rolls back without using a number up.
+   *
+   * @throws {ConnectionCapExceededError} (429) when the org's lock is not
+   *   granted within the lock timeout: creates for it arrive faster than
+   *   they commit.
    */
   async create(orgId: number, invoice: NewInvoice): Promise<Invoice> {
     return this.transaction(orgId, async (tx) => {
-      await tx.rawExec(SQL.nextNumberLock, orgId);
+      await tx.rawExec(SQL.readCommitted);
+      await tx.rawQueryRow(SQL.lockTimeout, this.lockTimeout);
+      try {
+        await tx.rawExec(SQL.nextNumberLock, orgId);
+      } catch (err) {
+        // 55P03 lock_not_available: lock_timeout elapsed.
+        if ((err as { code?: unknown }).code === "55P03")
+          throw new ConnectionCapExceededError(
+            `too many concurrent invoice creates for org ${orgId}; retry shortly`,
+          );
+        throw err;
+      }
       const row = await tx.rawQueryRow(
         SQL.create,
         orgId,

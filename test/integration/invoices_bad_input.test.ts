@@ -32,6 +32,7 @@ describe("bad input: 400 naming the field, and the server keeps serving", () => 
     ["customer", { customer: undefined }],
     ["customer", { customer: "   " }],
     ["customer", { customer: "x".repeat(201) }],
+    ["customer", { customer: "\u{1F9FE}".repeat(201) }],
     ["customer", { customer: 42 }],
     ["customer", { customer: "a\u0000b" }],
     ["amountCents", { amountCents: undefined }],
@@ -52,6 +53,16 @@ describe("bad input: 400 naming the field, and the server keeps serving", () => 
   it.each(BAD_BODIES)("create: %s in %j", async (field, overrides) => {
     expectInvalid(await t.call("POST", base, newInvoice(overrides)), field);
     await stillServes();
+  });
+
+  it("create: customer is measured in characters as PostgreSQL counts them (an emoji is one)", async () => {
+    // 200 emoji are 400 UTF-16 units but 200 characters: within the CHECK.
+    const res = await t.call(
+      "POST",
+      base,
+      newInvoice({ customer: "\u{1F9FE}".repeat(200) }),
+    );
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
   });
 
   it("create: a body that is not a JSON object", async () => {

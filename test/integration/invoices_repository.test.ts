@@ -11,7 +11,11 @@ import {
   parseToken,
   STRONG,
 } from "../../backend/database/router/consistency/consistency";
-import { InvalidArgumentError } from "../../backend/database/router/errors";
+import pg from "pg";
+import {
+  ConnectionCapExceededError,
+  InvalidArgumentError,
+} from "../../backend/database/router/errors";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {
   runWithRequestContext,
@@ -35,7 +39,7 @@ const { primaryUrl, replicaUrls } = inject("clusterUrls");
 
 let router: ReplicaRouter;
 let repo: InvoiceRepository;
-const orgs = orgIdBlock(10);
+const orgs = orgIdBlock(13);
 const org = (i: number) => orgs[i]!;
 
 beforeAll(async () => {
@@ -119,6 +123,74 @@ describe("create", () => {
     expect((await repo.create(org(3), invoice())).number).toBe(2);
   });
 });
+
+describe("create under contention for one org's number lock", () => {
+  it("waits at most the lock timeout, then refuses with 429 resource_exhausted; no number is used up", async () => {
+    const quick = new InvoiceRepository(router, { numberLockTimeoutMs: 150 });
+    expect((await quick.create(org(10), invoice())).number).toBe(1);
+    // Another session holds org(10)'s number lock, as a long create would.
+    const holder = new pg.Client({ connectionString: primaryUrl });
+    await holder.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('invoices.number:' || $1::text, 0))",
+        [org(10)],
+      );
+      const t0 = performance.now();
+      const err: unknown = await quick.create(org(10), invoice()).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      const waitedMs = performance.now() - t0;
+      expect(err).toBeInstanceOf(ConnectionCapExceededError);
+      expect((err as ConnectionCapExceededError).code).toBe(
+        "resource_exhausted",
+      );
+      expect(waitedMs).toBeGreaterThanOrEqual(140);
+      expect(waitedMs).toBeLessThan(5_000);
+      // Other orgs are not held up by it.
+      expect((await quick.create(org(11), invoice())).number).toBe(1);
+    } finally {
+      await holder.query("ROLLBACK");
+      await holder.end();
+    }
+    expect((await quick.create(org(10), invoice())).number).toBe(2);
+  });
+
+  it("numbers stay gapless when the server defaults to REPEATABLE READ", async () => {
+    const rrRouter = new ReplicaRouter(
+      loadConfig({
+        ...FAST_ENV,
+        DATABASE_URL: withOptions(
+          primaryUrl,
+          "-c default_transaction_isolation=repeatable\\ read",
+        ),
+        READ_REPLICA_URLS: "",
+      }).router,
+      { logger: silentLogger },
+    );
+    await rrRouter.start();
+    try {
+      const rr = new InvoiceRepository(rrRouter);
+      const created = await Promise.all(
+        Array.from({ length: 10 }, () => rr.create(org(12), invoice())),
+      );
+      expect(created.map((c) => c.number).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 10 }, (_, i) => i + 1),
+      );
+    } finally {
+      await rrRouter.close();
+    }
+  });
+});
+
+/** `url` with libpq `options` (server settings for every connection). */
+function withOptions(url: string, options: string): string {
+  const u = new URL(url);
+  u.searchParams.set("options", options);
+  return u.toString();
+}
 
 describe("get: consistency per read, org scoping", () => {
   let created: Invoice;

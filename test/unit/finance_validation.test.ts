@@ -275,6 +275,16 @@ describe("create body", () => {
     );
   });
 
+  it("measures description in characters as PostgreSQL does: 1,001 emoji are refused, 1,000 pass", async () => {
+    await expectInvalid(
+      create({ ...validBody, description: "\u{1F4B6}".repeat(1001) }),
+      "description",
+    );
+    await expect(
+      create({ ...validBody, description: "\u{1F4B6}".repeat(1000) }),
+    ).resolves.toBeDefined();
+  });
+
   it.each(["x".repeat(1001), "nul\u0000byte", 5])(
     "rejects description %j",
     async (description) => {

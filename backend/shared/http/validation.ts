@@ -213,6 +213,32 @@ export function instantSchema(options: { allowDateOnly?: boolean } = {}) {
 }
 
 /**
+ * A zod schema for a free-text body field stored in a `text` column whose
+ * CHECK bounds `length()`: at most `max` characters as PostgreSQL counts
+ * them (code points, so an emoji is one, not two UTF-16 units), and no NUL,
+ * which `text` cannot hold.
+ */
+export function textSchema(max: number) {
+  return z
+    .string({
+      error: (iss) =>
+        iss.input === undefined ? "is required" : "must be a string",
+    })
+    .refine((s) => codePoints(s) <= max, {
+      error: `must be at most ${max} characters`,
+    })
+    .refine((s) => !s.includes("\u0000"), {
+      error: "must not contain NUL characters",
+    });
+}
+
+function codePoints(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+/**
  * Validates a JSON body with a zod object schema (use `z.strictObject` so
  * unknown fields are reported). The first problem becomes an
  * {@link InvalidArgumentError}: unknown fields first (a misspelt field is

@@ -23,12 +23,13 @@ import {
   type FinanceSum,
   type OrgTotals,
 } from "./finance_repository";
-import { CursorCodec, filterHash } from "../shared/http/cursor";
+import {
+  CursorCodec,
+  DEFAULT_PAGE_SIZE,
+  filterHash,
+  MAX_PAGE_SIZE,
+} from "../shared/http/cursor";
 
-/** Page size when `limit` is absent. */
-export const DEFAULT_PAGE_SIZE = 50;
-/** Largest `limit` a list request may ask for. */
-export const MAX_PAGE_SIZE = 500;
 /** Longest `description` (characters). */
 export const MAX_DESCRIPTION_LENGTH = 1000;
 

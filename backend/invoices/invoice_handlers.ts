@@ -2,8 +2,10 @@ import { z } from "zod";
 import { NotFoundError } from "../database/router/errors";
 import {
   CursorCodec,
-  filterHash,
   type CursorScope,
+  DEFAULT_PAGE_SIZE,
+  filterHash,
+  MAX_PAGE_SIZE,
 } from "../shared/http/cursor";
 import { amountCentsSchema, currencySchema } from "../shared/http/money";
 import type { RouteDef } from "../shared/http/route";
@@ -22,10 +24,6 @@ import {
   type InvoiceRepository,
 } from "./invoice_repository";
 
-/** Page size when `limit` is absent. */
-export const DEFAULT_PAGE_SIZE = 50;
-/** Largest `limit` a list request may ask for. */
-export const MAX_PAGE_SIZE = 500;
 /** Longest `customer` (characters); the migration's CHECK holds the same bound. */
 export const MAX_CUSTOMER_LENGTH = 200;
 

@@ -34,19 +34,6 @@ afterAll(async () => {
   await t?.close();
 });
 
-/** A valid create body; override any field (undefined removes it). */
-function body(
-  overrides: Record<string, unknown> = {},
-): Record<string, unknown> {
-  return {
-    customer: "ACME GmbH",
-    amountCents: 125000,
-    currency: "EUR",
-    issuedAt: "2026-11-23",
-    ...overrides,
-  };
-}
-
 /** POSTs a valid invoice and expects a 201; returns the response. */
 async function create(
   orgId: number,

@@ -10,6 +10,11 @@ import { InvalidArgumentError } from "../../database/router/errors";
 /** Longest cursor accepted; real ones are about 250 characters. */
 export const MAX_CURSOR_LENGTH = 512;
 
+/** Page size of a keyset list when `limit` is absent. */
+export const DEFAULT_PAGE_SIZE = 50;
+/** Largest `limit` a keyset list request may ask for. */
+export const MAX_PAGE_SIZE = 500;
+
 /** Shortest `CURSOR_SECRET` accepted. */
 export const MIN_SECRET_LENGTH = 16;
 

@@ -1,0 +1,113 @@
+import { createHash } from "node:crypto";
+
+/*
+ * Keys of the query cache. Every key starts with a fixed prefix and holds
+ * only names the code chose (cluster and table names from configuration or
+ * the SQL classifier, an integer org id) or a hash: a caller's key parts
+ * (which may come from user input) never appear in a key, only their
+ * SHA-256.
+ */
+
+/** Prefix of every key, so the cache can share a Redis with other data. */
+export const KEY_PREFIX = "rr1:";
+
+/** What an entry depends on: the tables it reads, for one org or for all. */
+export interface CacheScope {
+  readonly cluster: string;
+  /** Tables the read selects from, lower-case, as named in SQL (no schema). */
+  readonly tables: readonly string[];
+  /** The org whose rows it reads; undefined when it reads across orgs. */
+  readonly orgId?: number;
+}
+
+/** A table name as the cache keys it: lower-case, schema dropped, safe characters only. */
+export function tableKey(name: string): string {
+  const last = name.slice(name.lastIndexOf(".") + 1).toLowerCase();
+  return /^[a-z_][a-z0-9_$]{0,62}$/.test(last)
+    ? last
+    : `h${hash(last).slice(0, 16)}`;
+}
+
+/** The key of an entry: its namespace (code-chosen) and the hash of its parts. */
+export function entryKey(
+  cluster: string,
+  namespace: string,
+  parts: readonly unknown[],
+): string {
+  return `${KEY_PREFIX}e:${safe(cluster)}:${safe(namespace)}:${hash(JSON.stringify(parts))}`;
+}
+
+/** Cluster-wide generation: bumped by writes whose tables are unknown, and after lost invalidations. */
+export function clusterGenKey(cluster: string): string {
+  return `${KEY_PREFIX}g:${safe(cluster)}:*`;
+}
+
+/** Generation of one org's rows of `table`. */
+export function orgTableGenKey(
+  cluster: string,
+  table: string,
+  orgId: number,
+): string {
+  return `${KEY_PREFIX}g:${safe(cluster)}:t:${tableKey(table)}:o:${orgId}`;
+}
+
+/** Generation bumped by writes to `table` whose org is unknown (every org's entries depend on it). */
+export function tableFlushGenKey(cluster: string, table: string): string {
+  return `${KEY_PREFIX}g:${safe(cluster)}:t:${tableKey(table)}:flush`;
+}
+
+/** Generation bumped by every write to `table` (cross-org entries depend on it). */
+export function tableAnyGenKey(cluster: string, table: string): string {
+  return `${KEY_PREFIX}g:${safe(cluster)}:t:${tableKey(table)}:any`;
+}
+
+/** Generation keys an entry of `scope` depends on, in a stable order. */
+export function readGenKeys(scope: CacheScope): string[] {
+  const keys = [clusterGenKey(scope.cluster)];
+  for (const t of [...new Set(scope.tables.map(tableKey))].sort()) {
+    if (scope.orgId === undefined) keys.push(tableAnyGenKey(scope.cluster, t));
+    else
+      keys.push(
+        tableFlushGenKey(scope.cluster, t),
+        orgTableGenKey(scope.cluster, t, scope.orgId),
+      );
+  }
+  return keys;
+}
+
+/**
+ * Generation keys a write bumps: every org-scoped and cross-org entry that
+ * could read what it changed. `tables` null = unknown (the whole cluster).
+ */
+export function writeGenKeys(
+  cluster: string,
+  tables: readonly string[] | null,
+  orgId: number | undefined,
+): string[] {
+  if (tables === null) return [clusterGenKey(cluster)];
+  const keys: string[] = [];
+  for (const t of [...new Set(tables.map(tableKey))].sort()) {
+    keys.push(tableAnyGenKey(cluster, t));
+    keys.push(
+      orgId === undefined
+        ? tableFlushGenKey(cluster, t)
+        : orgTableGenKey(cluster, t, orgId),
+    );
+  }
+  return keys;
+}
+
+/** The fence key of generation `gen` of generation key `genKey`. */
+export function fenceKey(genKey: string, gen: number): string {
+  return `${KEY_PREFIX}f:${genKey.slice(KEY_PREFIX.length)}:${gen}`;
+}
+
+function safe(name: string): string {
+  return /^[A-Za-z0-9_.-]{1,64}$/.test(name)
+    ? name
+    : `h${hash(name).slice(0, 16)}`;
+}
+
+function hash(text: string): string {
+  return createHash("sha256").update(text).digest("base64url");
+}

@@ -38,6 +38,8 @@ export const RULES = {
     "tsparser/src/parser/resources/apis/api.rs (bodyLimit, default 2 MiB): endpoints that take a body declare the standalone server's limit",
   "required-fields":
     "runtimes/core/src/api/jsonschema/de.rs: a missing required (or mistyped) body or query field is refused before the handler, with Encore's message that names no field",
+  "cache-declaration":
+    'tsparser/src/parser/resources/infra/cache.rs (CACHE_CLUSTER_PARSER, CACHE_KEYSPACE_PARSER) + app/mod.rs (validate_caches) + legacymeta/mod.rs (cluster usage): a CacheCluster is a top-level const named by a string literal unique in the app, its options a literal with a known evictionPolicy; a keyspace is `new XKeyspace<K>(cluster, { keyPattern: "literal" })` under its own imported name, K string/number/boolean/bigint with `:key` as the only parameter, or an interface of such fields that are exactly the pattern\'s parameters; no `__encore` prefix; the cluster argument is a CacheCluster const; the keyspace lives in a service folder',
 } as const;
 
 /** A rule's id. */
@@ -109,6 +111,34 @@ const METRIC_CLASSES = new Set([
   "Gauge",
   "GaugeGroup",
 ]);
+/** Keyspace classes and whether they take a value type (cache.rs KEYSPACE_CONSTRUCTORS). */
+const KEYSPACE_CLASSES = new Map([
+  ["StringKeyspace", false],
+  ["IntKeyspace", false],
+  ["FloatKeyspace", false],
+  ["StringListKeyspace", false],
+  ["NumberListKeyspace", false],
+  ["StringSetKeyspace", false],
+  ["NumberSetKeyspace", false],
+  ["StructKeyspace", true],
+]);
+/** cache.rs EvictionPolicy::from_str. */
+const EVICTION_POLICIES = new Set([
+  "noeviction",
+  "allkeys-lru",
+  "allkeys-lfu",
+  "allkeys-random",
+  "volatile-lru",
+  "volatile-lfu",
+  "volatile-ttl",
+  "volatile-random",
+]);
+/** Types cache.rs takes as `Basic` key types (and key fields). */
+const BASIC_KEY =
+  ts.TypeFlags.String |
+  ts.TypeFlags.Number |
+  ts.TypeFlags.Boolean |
+  ts.TypeFlags.BigInt;
 const MIGRATION_FILE = /^(\d+)_([^.]+)\.(up|down)\.sql$/;
 /** Request fields that carry a credential (a consistency token is an LSN, not one). */
 const CREDENTIAL_FIELD =
@@ -129,6 +159,7 @@ export function checkEncoreApp(options: CheckOptions): CheckResult {
   const resources = new Map<ts.Symbol, "database" | "metric">();
   let hasAuthHandler = false;
   const metricNames = new Set<string>();
+  const cacheClusterNames = new Set<string>();
 
   const report = (rule: RuleId, node: ts.Node, message: string) => {
     const sf = node.getSourceFile();
@@ -202,6 +233,10 @@ export function checkEncoreApp(options: CheckOptions): CheckResult {
             );
         } else if (name === "Service") {
           checkService(node);
+        } else if (name === "CacheCluster") {
+          checkCacheCluster(node);
+        } else if (name !== null && KEYSPACE_CLASSES.has(name)) {
+          checkKeyspace(node, name);
         }
       } else if (ts.isCallExpression(node)) {
         const callee = node.expression;
@@ -225,6 +260,18 @@ export function checkEncoreApp(options: CheckOptions): CheckResult {
               "resource-declaration",
               node,
               "SQLDatabase.named() takes a string literal",
+            );
+        } else if (
+          ts.isPropertyAccessExpression(callee) &&
+          callee.name.text === "named" &&
+          encoreName(callee.expression) === "CacheCluster"
+        ) {
+          const arg = node.arguments[0];
+          if (arg === undefined || !ts.isStringLiteral(arg))
+            report(
+              "cache-declaration",
+              node,
+              "CacheCluster.named() takes a string literal",
             );
         }
       }
@@ -258,14 +305,11 @@ export function checkEncoreApp(options: CheckOptions): CheckResult {
   function declareResource(
     node: ts.NewExpression | ts.CallExpression,
     kind: string,
+    rule: RuleId = "resource-declaration",
   ): ts.Symbol | undefined {
     const first = node.arguments?.[0];
     if (first === undefined || !ts.isStringLiteral(first))
-      report(
-        "resource-declaration",
-        node,
-        `${kind} must be named by a string literal`,
-      );
+      report(rule, node, `${kind} must be named by a string literal`);
     const decl = node.parent;
     if (
       !ts.isVariableDeclaration(decl) ||
@@ -274,7 +318,7 @@ export function checkEncoreApp(options: CheckOptions): CheckResult {
       !isTopLevelConst(decl)
     ) {
       report(
-        "resource-declaration",
+        rule,
         node,
         `${kind} must be the initializer of a top-level const`,
       );
@@ -352,6 +396,197 @@ export function checkEncoreApp(options: CheckOptions): CheckResult {
         node,
         'a Service is `export default new Service("literal")` in encore.service.ts',
       );
+  }
+
+  function checkCacheCluster(node: ts.NewExpression): void {
+    // parseutil.rs (collect_import_idents) tracks named imports only.
+    if (!ts.isIdentifier(node.expression))
+      report(
+        "cache-declaration",
+        node,
+        'CacheCluster: import { CacheCluster } from "encore.dev/storage/cache": a namespaced class is not seen, so the cluster is never provisioned',
+      );
+    declareResource(node, "CacheCluster", "cache-declaration");
+    const name = node.arguments?.[0];
+    if (name !== undefined && ts.isStringLiteral(name)) {
+      if (cacheClusterNames.has(name.text))
+        report(
+          "cache-declaration",
+          name,
+          `"cache cluster with this name already defined": ${name.text} (use CacheCluster.named())`,
+        );
+      cacheClusterNames.add(name.text);
+    }
+    const cfg = node.arguments?.[1];
+    if (cfg === undefined) return;
+    for (const [key, value] of literalFields(cfg, ["evictionPolicy"]))
+      if (
+        key === "evictionPolicy" &&
+        !(ts.isStringLiteral(value) && EVICTION_POLICIES.has(value.text))
+      )
+        report(
+          "cache-declaration",
+          value,
+          `evictionPolicy must be one of ${[...EVICTION_POLICIES].join(", ")}, as a string literal`,
+        );
+  }
+
+  function checkKeyspace(node: ts.NewExpression, className: string): void {
+    const bad = (at: ts.Node, message: string) =>
+      report("cache-declaration", at, `${className}: ${message}`);
+    // cache.rs looks the class up by the callee's local name, and
+    // parseutil.rs (collect_import_idents) tracks named imports only.
+    if (!ts.isIdentifier(node.expression) || node.expression.text !== className)
+      bad(
+        node,
+        `use the class by its own name (import { ${className} } from "encore.dev/storage/cache"): a renamed or namespaced class is not seen as a keyspace`,
+      );
+    if (!underService(path.dirname(node.getSourceFile().fileName)))
+      bad(
+        node,
+        '"cannot determine which service is accessing this cache cluster": declare it in a folder with encore.service.ts',
+      );
+    const [clusterArg, cfg] = node.arguments ?? [];
+    if (clusterArg === undefined || cfg === undefined)
+      return bad(
+        node,
+        "keyspace constructor requires cluster and config arguments",
+      );
+    if (!isCacheClusterConst(clusterArg))
+      bad(
+        clusterArg,
+        '"could not resolve cache cluster reference": pass the top-level const holding new CacheCluster(...) or CacheCluster.named(...)',
+      );
+    let pattern: string | undefined;
+    for (const [key, value] of literalFields(cfg, [
+      "keyPattern",
+      "defaultExpiry",
+    ]))
+      if (key === "keyPattern") {
+        if (ts.isStringLiteral(value)) pattern = value.text;
+        else bad(value, 'keyPattern: "expected string literal"');
+      }
+    if (
+      ts.isObjectLiteralExpression(cfg) &&
+      property(cfg, "keyPattern") === undefined
+    )
+      bad(cfg, '"field keyPattern is required but is missing"');
+    const keyNode = node.typeArguments?.[0];
+    if (keyNode === undefined) return bad(node, '"missing key type parameter"');
+    if (pattern === undefined) return;
+    if (pattern.startsWith("__encore"))
+      bad(cfg, "the prefix `__encore` is reserved for internal use by Encore");
+    const params = pattern
+      .split("/")
+      .filter((seg) => seg.startsWith(":"))
+      .map((seg) => seg.slice(1));
+    const key = checker.getTypeFromTypeNode(keyNode);
+    if (key.flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown))
+      bad(keyNode, "'any' and 'unknown' are not supported as a cache key type");
+    else if (key.flags & BASIC_KEY) {
+      if (params.some((p) => p !== "key"))
+        bad(
+          cfg,
+          `"KeyPattern parameter must be named ':key' for basic (non-struct) key types": ${pattern}`,
+        );
+    } else if (!isObjectType(key))
+      bad(keyNode, `unsupported key type: ${checker.typeToString(key)}`);
+    else {
+      const fields = key.getProperties();
+      for (const f of fields) {
+        const t = checker.getNonNullableType(
+          checker.getTypeOfSymbolAtLocation(f, keyNode),
+        );
+        if (!(t.flags & BASIC_KEY))
+          bad(
+            keyNode,
+            `cache key field '${f.name}' must be a basic type (string, number, or boolean)`,
+          );
+        if (!params.includes(f.name))
+          bad(
+            keyNode,
+            `cache key field '${f.name}' is not used in the keyPattern`,
+          );
+      }
+      for (const p of params)
+        if (!fields.some((f) => f.name === p))
+          bad(
+            cfg,
+            `keyPattern parameter '${p}' does not exist in the key type`,
+          );
+    }
+    const valueNode = node.typeArguments?.[1];
+    if (
+      KEYSPACE_CLASSES.get(className) === true &&
+      (valueNode === undefined ||
+        !isObjectType(checker.getTypeFromTypeNode(valueNode)))
+    )
+      bad(
+        valueNode ?? node,
+        "StructKeyspace value type must be an interface or object type",
+      );
+  }
+
+  /** Key-value pairs of a config object as cache.rs's LitParser reads it; reports what it refuses. */
+  function literalFields(
+    cfg: ts.Expression,
+    known: readonly string[],
+  ): [string, ts.Expression][] {
+    if (!ts.isObjectLiteralExpression(cfg)) {
+      report("cache-declaration", cfg, '"expected object literal"');
+      return [];
+    }
+    const out: [string, ts.Expression][] = [];
+    for (const p of cfg.properties) {
+      const key =
+        ts.isPropertyAssignment(p) &&
+        (ts.isIdentifier(p.name) || ts.isStringLiteral(p.name))
+          ? p.name.text
+          : undefined;
+      if (key === undefined || !ts.isPropertyAssignment(p))
+        report(
+          "cache-declaration",
+          p,
+          "only key: value pairs (no spread, shorthand or method)",
+        );
+      else if (!known.includes(key))
+        report("cache-declaration", p, `"unexpected field": ${key}`);
+      else out.push([key, p.initializer]);
+    }
+    return out;
+  }
+
+  /** A top-level const holding `new CacheCluster(...)` or `CacheCluster.named(...)`, maybe imported. */
+  function isCacheClusterConst(e: ts.Expression): boolean {
+    if (!ts.isIdentifier(e)) return false;
+    let sym = checker.getSymbolAtLocation(e);
+    if (sym !== undefined && sym.flags & ts.SymbolFlags.Alias)
+      sym = checker.getAliasedSymbol(sym);
+    const decl = sym?.valueDeclaration;
+    if (
+      decl === undefined ||
+      !ts.isVariableDeclaration(decl) ||
+      !isTopLevelConst(decl) ||
+      decl.initializer === undefined
+    )
+      return false;
+    const init = decl.initializer;
+    if (ts.isNewExpression(init))
+      return encoreName(init.expression) === "CacheCluster";
+    return (
+      ts.isCallExpression(init) &&
+      ts.isPropertyAccessExpression(init.expression) &&
+      init.expression.name.text === "named" &&
+      encoreName(init.expression.expression) === "CacheCluster"
+    );
+  }
+
+  function isObjectType(t: ts.Type): boolean {
+    return (
+      (t.flags & ts.TypeFlags.Object) !== 0 &&
+      !checker.isArrayType(t) &&
+      t.getCallSignatures().length === 0
+    );
   }
 
   function checkAuthHandler(node: ts.CallExpression): void {
@@ -816,6 +1051,11 @@ function createProgram(
   const host = ts.createCompilerHost(options, true);
   const { fileExists, readFile, getSourceFile } = host;
   host.fileExists = (f) => overlay.has(f) || fileExists.call(host, f);
+  // Module resolution looks for a folder before its files: fixtures import each other.
+  const { directoryExists } = host;
+  host.directoryExists = (d) =>
+    [...overlay.keys()].some((k) => k.startsWith(d + path.sep)) ||
+    (directoryExists?.call(host, d) ?? fs.existsSync(d));
   host.readFile = (f) => overlay.get(f) ?? readFile.call(host, f);
   host.getSourceFile = (f, lang, onError, create) => {
     const text = overlay.get(f);

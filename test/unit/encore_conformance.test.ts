@@ -6,6 +6,7 @@
  * Encore CLI. Each rule is also shown to fire on a small bad fixture, so a
  * rule that silently stops checking fails here.
  */
+import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { allRoutes } from "../../backend/app_routes";
@@ -92,6 +93,28 @@ const MIGRATIONS = {
 function rulesOf(vs: readonly Violation[]): RuleId[] {
   return [...new Set(vs.map((v) => v.rule))].sort();
 }
+
+const CACHE_KEYSPACES_BAD = `import { CacheCluster, IntKeyspace as Counter, StringKeyspace, StructKeyspace } from "encore.dev/storage/cache";
+const cluster = new CacheCluster("c");
+const pattern = "a/:key";
+interface K { org: number; table: string }
+export const a = new StringKeyspace<string>(cluster, { keyPattern: pattern });
+export const b = new StringKeyspace<string>(cluster, { keyPattern: "b/:id" });
+export const c = new Counter<string>(cluster, { keyPattern: "c/:key" });
+export const d = new StringKeyspace<K>(cluster, { keyPattern: "d/:org/:org2" });
+export const e = new StringKeyspace(cluster, { keyPattern: "e/:key" });
+export const f = new StructKeyspace<string, string>(cluster, { keyPattern: "__encore/:key" });
+export const g = (cl: CacheCluster) => new StringKeyspace<string>(cl, { keyPattern: "g/:key" });
+`;
+const CACHE_KEYSPACES_GOOD = `import { CacheCluster, IntKeyspace, StringKeyspace, StructKeyspace, expireIn } from "encore.dev/storage/cache";
+const cluster = new CacheCluster("c");
+interface K { org: number; table: string }
+interface V { total: string }
+export const a = new StringKeyspace<string>(cluster, { keyPattern: "a/:key", defaultExpiry: expireIn(1000) });
+export const c = new IntKeyspace<string>(cluster, { keyPattern: "c/:key" });
+export const d = new StringKeyspace<K>(cluster, { keyPattern: "d/:org/:table" });
+export const f = new StructKeyspace<string, V>(cluster, { keyPattern: "f/:key" });
+`;
 
 const CASES: {
   rule: RuleId;
@@ -286,6 +309,37 @@ const CASES: {
       "backend/svc/api.ts": `import { api, type Query } from "encore.dev/api";\ninterface Req { id: string; amount?: unknown }\ninterface Q { limit?: Query<string> }\nexport const x = api({ method: "POST", path: "/x/:id" }, async (r: Req): Promise<void> => { void r; });\nexport const z = api({ method: "GET", path: "/z" }, async (r: Q): Promise<void> => { void r; });\n`,
     },
   },
+  {
+    rule: "cache-declaration",
+    what: "a cluster named twice, its eviction policy in a variable",
+    bad: {
+      ...SERVICE,
+      "backend/svc/cache.ts": `import { CacheCluster, type EvictionPolicy } from "encore.dev/storage/cache";\nconst policy: EvictionPolicy = "allkeys-lru";\nexport const a = new CacheCluster("c", { evictionPolicy: policy });\nexport const b = new CacheCluster("c");\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/cache.ts": `import { CacheCluster } from "encore.dev/storage/cache";\nexport const a = new CacheCluster("c", { evictionPolicy: "volatile-ttl" });\nexport const b = CacheCluster.named("c");\n`,
+    },
+  },
+  {
+    rule: "cache-declaration",
+    what: "keyspaces Encore cannot read: pattern in a variable, :id for a string key, a renamed class, a key field missing from the pattern",
+    bad: { ...SERVICE, "backend/svc/cache.ts": CACHE_KEYSPACES_BAD },
+    good: { ...SERVICE, "backend/svc/cache.ts": CACHE_KEYSPACES_GOOD },
+  },
+  {
+    rule: "cache-declaration",
+    what: "a keyspace outside any service folder",
+    bad: {
+      ...SERVICE,
+      "backend/shared/cache.ts": `import { CacheCluster, StringKeyspace } from "encore.dev/storage/cache";\nexport const cluster = new CacheCluster("c");\nexport const entries = new StringKeyspace<string>(cluster, { keyPattern: "e/:key" });\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/shared/cluster.ts": `import { CacheCluster } from "encore.dev/storage/cache";\nexport const cluster = new CacheCluster("c");\n`,
+      "backend/svc/cache.ts": `import { StringKeyspace } from "encore.dev/storage/cache";\nimport { cluster } from "../shared/cluster";\nexport const entries = new StringKeyspace<string>(cluster, { keyPattern: "e/:key" });\n`,
+    },
+  },
 ];
 
 describe("each rule fires on a bad fixture", () => {
@@ -303,4 +357,81 @@ describe("each rule fires on a bad fixture", () => {
       expect(show(good)).toBe("");
     });
   }
+});
+
+describe("cache-declaration reports each keyspace Encore refuses", () => {
+  it("once per bad declaration, at its line, with cache.rs's words", () => {
+    const bad = check({
+      ...SERVICE,
+      "backend/svc/cache.ts": CACHE_KEYSPACES_BAD,
+    });
+    const lines = bad.map((v) => [v.where.replace(/^.*:/, ""), v.message]);
+    expect(lines).toEqual([
+      ["5", expect.stringMatching(/keyPattern: "expected string literal"/)],
+      ["6", expect.stringMatching(/must be named ':key'.*b\/:id/)],
+      [
+        "7",
+        expect.stringMatching(/^IntKeyspace: use the class by its own name/),
+      ],
+      [
+        "8",
+        expect.stringMatching(/field 'table' is not used in the keyPattern/),
+      ],
+      ["8", expect.stringMatching(/parameter 'org2' does not exist/)],
+      ["9", expect.stringMatching(/"missing key type parameter"/)],
+      ["10", expect.stringMatching(/prefix `__encore` is reserved/)],
+      ["10", expect.stringMatching(/value type must be an interface/)],
+      [
+        "11",
+        expect.stringMatching(/could not resolve cache cluster reference/),
+      ],
+    ]);
+    expect(rulesOf(bad)).toEqual(["cache-declaration"]);
+  });
+
+  it("and each cluster Encore would not provision as written", () => {
+    const bad = check({
+      ...SERVICE,
+      "backend/svc/cache.ts": `import * as cache from "encore.dev/storage/cache";
+import { CacheCluster, type EvictionPolicy } from "encore.dev/storage/cache";
+const policy: EvictionPolicy = "allkeys-lru";
+export const a = new CacheCluster("c", { evictionPolicy: policy });
+export const b = new CacheCluster("c", { evictionPolicy: "allkeys-lru", ...{} });
+export const n = new cache.CacheCluster("n");
+export function make() { return new CacheCluster("m"); }
+`,
+    });
+    const lines = bad.map((v) => [v.where.replace(/^.*:/, ""), v.message]);
+    expect(lines).toEqual([
+      ["4", expect.stringMatching(/evictionPolicy must be one of/)],
+      [
+        "5",
+        expect.stringMatching(
+          /"cache cluster with this name already defined": c/,
+        ),
+      ],
+      ["5", expect.stringMatching(/no spread/)],
+      ["6", expect.stringMatching(/a namespaced class is not seen/)],
+      ["7", expect.stringMatching(/initializer of a top-level const/)],
+    ]);
+  });
+
+  it("checks the app's own cache declarations", () => {
+    const file = "backend/database/encore_cache_store.ts";
+    const result = checkEncoreApp({ root, files: [file] });
+    expect(show(result.violations)).toBe("");
+    const renamed = checkEncoreApp({
+      root,
+      files: [file],
+      overlay: new Map([
+        [
+          path.join(root, file),
+          fs
+            .readFileSync(path.join(root, file), "utf8")
+            .replace('keyPattern: "g/:key"', 'keyPattern: "g/:name"'),
+        ],
+      ]),
+    });
+    expect(show(renamed.violations)).toMatch(/must be named ':key'/);
+  });
 });

@@ -68,19 +68,17 @@ export class GuardedStore {
     private readonly store: SharedStore,
     private readonly options: GuardedStoreOptions,
   ) {
-    if (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0) {
+    if (!(options.timeoutMs > 0) || !Number.isFinite(options.timeoutMs))
       throw new RangeError(
-        `timeoutMs must be a positive number of milliseconds, got ${String(options.timeoutMs)}`,
+        `timeoutMs must be a positive number, got ${String(options.timeoutMs)}`,
       );
-    }
     if (
       !Number.isSafeInteger(options.generationTtlMs) ||
       options.generationTtlMs < 1
-    ) {
+    )
       throw new RangeError(
         `generationTtlMs must be a positive integer, got ${String(options.generationTtlMs)}`,
       );
-    }
     this.name = store.name;
     this.breaker = new CircuitBreaker({
       node: store.name,
@@ -89,17 +87,12 @@ export class GuardedStore {
       successThreshold: 1,
       clock: options.clock,
     });
-    this.breaker.onStateChange((t) => {
-      const fields = { store: this.name, from: t.from, to: t.to };
-      if (t.to === "open")
-        options.logger.warn("query cache shared tier unavailable", {
-          ...fields,
-          reason: t.reason,
-        });
-      else if (t.to === "closed")
-        options.logger.info("query cache shared tier available", fields);
-      else options.logger.info("query cache shared tier on trial", fields);
-      options.onStateChange?.(t.from, t.to, t.reason);
+    this.breaker.onStateChange(({ from, to, reason }) => {
+      const fields = { store: this.name, from, to, reason };
+      if (to === "open")
+        options.logger.warn("query cache shared tier unavailable", fields);
+      else options.logger.info(`query cache shared tier ${to}`, fields);
+      options.onStateChange?.(from, to, reason);
     });
   }
 
@@ -110,23 +103,15 @@ export class GuardedStore {
 
   /** Stores an entry; false when it was not stored (store unavailable). */
   setEntry(key: string, value: string, ttlMs: number): Promise<boolean> {
-    return this.guard(
-      "setEntry",
-      async () => {
-        await this.store.setEntry(key, value, ttlMs);
-        return true;
-      },
-      false,
-    );
+    const stored = () =>
+      this.store.setEntry(key, value, ttlMs).then(() => true);
+    return this.guard("setEntry", stored, false);
   }
 
   /** Generations of `keys`; undefined when the store is unavailable. */
   getGenerations(keys: readonly string[]): Promise<number[] | undefined> {
-    return this.guard(
-      "getGenerations",
-      () => this.store.getGenerations(keys),
-      undefined,
-    );
+    const read = () => this.store.getGenerations(keys);
+    return this.guard("getGenerations", read, undefined);
   }
 
   /**
@@ -138,12 +123,8 @@ export class GuardedStore {
     keys: readonly string[],
     ttlMs: number,
   ): Promise<number[] | undefined> {
-    return this.guard(
-      "bumpGenerations",
-      () => this.store.bumpGenerations(keys, ttlMs),
-      undefined,
-      true,
-    );
+    const bump = () => this.store.bumpGenerations(keys, ttlMs);
+    return this.guard("bumpGenerations", bump, undefined, true);
   }
 
   /** Stores fences not yet set; false when the store is unavailable. */
@@ -151,14 +132,8 @@ export class GuardedStore {
     fences: ReadonlyArray<readonly [key: string, lsn: string]>,
     ttlMs: number,
   ): Promise<boolean> {
-    return this.guard(
-      "setFences",
-      async () => {
-        await this.store.setFences(fences, ttlMs);
-        return true;
-      },
-      false,
-    );
+    const stored = () => this.store.setFences(fences, ttlMs).then(() => true);
+    return this.guard("setFences", stored, false);
   }
 
   /** Fences at `keys`; undefined when the store is unavailable. */
@@ -213,7 +188,11 @@ export class GuardedStore {
       return unavailable;
     }
     const remainingMs = deadline - performance.now();
-    if (remainingMs < 1 || !this.breaker.tryAcquire()) {
+    if (remainingMs < 1) {
+      if (isBump) this.recordLoss("timeout spent on the recovery");
+      return unavailable;
+    }
+    if (!this.breaker.tryAcquire()) {
       if (isBump) this.recordLoss("breaker open");
       return unavailable;
     }
@@ -225,37 +204,37 @@ export class GuardedStore {
     }
   }
 
-  /**
-   * Waits (until `deadline`) for the recovery bump in flight, starting one
-   * when none is and the breaker allows it. True when no invalidation is
-   * lost any more.
-   */
+  /** Runs the recovery bump (when the breaker allows) or waits for the one in flight; true once nothing is lost. */
   private async recover(deadline: number): Promise<boolean> {
-    if (this.recovery === undefined) {
-      if (!this.breaker.tryAcquire()) return false;
-      const lossesBefore = this.lossCount;
-      const keys = this.options.epochKeys();
-      this.recovery = this.attempt(
-        "recovery bumpGenerations",
-        () => this.store.bumpGenerations(keys, this.options.generationTtlMs),
-        this.options.timeoutMs,
-      )
-        .then(() => {
-          if (this.lossCount !== lossesBefore) return;
-          this.invalidationLost = false;
-          this.options.logger.info(
-            "query cache lost invalidation recovered: epoch keys bumped",
-            { store: this.name, epochKeys: keys.length },
-          );
-        })
-        .catch(() => {})
-        .finally(() => {
-          this.recovery = undefined;
-        });
+    if (this.recovery !== undefined) {
+      // Another call's recovery: wait for it as long as this call may.
+      const remainingMs = deadline - performance.now();
+      if (remainingMs < 1) return false;
+      await withTimeout(this.recovery, remainingMs, "recovery").catch(() => {});
+      return !this.invalidationLost;
     }
-    const remainingMs = deadline - performance.now();
-    if (remainingMs < 1) return false;
-    await withTimeout(this.recovery, remainingMs, "recovery").catch(() => {});
+    if (!this.breaker.tryAcquire()) return false;
+    const lossesBefore = this.lossCount;
+    const keys = this.options.epochKeys();
+    // Bounded by timeoutMs itself, like any store call.
+    this.recovery = this.attempt(
+      "recovery bumpGenerations",
+      () => this.store.bumpGenerations(keys, this.options.generationTtlMs),
+      this.options.timeoutMs,
+    )
+      .then(() => {
+        if (this.lossCount !== lossesBefore) return;
+        this.invalidationLost = false;
+        this.options.logger.info(
+          "query cache lost invalidation recovered: epoch keys bumped",
+          { store: this.name, epochKeys: keys.length },
+        );
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.recovery = undefined;
+      });
+    await this.recovery;
     return !this.invalidationLost;
   }
 
@@ -281,11 +260,8 @@ export class GuardedStore {
       if (err instanceof RangeError) {
         // The caller's mistake (a bad TTL), not the store's: no verdict.
         this.breaker.release();
-        this.options.logger.error("query cache shared tier call refused", {
-          store: this.name,
-          call: what,
-          error: describe(err),
-        });
+        const fields = { store: this.name, call: what, error: describe(err) };
+        this.options.logger.error("query cache call refused", fields);
       } else {
         this.lastError = describe(err);
         this.breaker.recordFailure(this.lastError);
@@ -308,11 +284,7 @@ export class GuardedStore {
   }
 }
 
-/**
- * An error as logs and the status endpoint may show it: its code when it
- * has one, else its message cut short, with anything URL-shaped removed
- * (a connection string may hold a password).
- */
+/** An error as logs and state() show it: code and short message, URLs removed (they may hold a password). */
 function describe(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   const message = err instanceof Error ? err.message : String(err);

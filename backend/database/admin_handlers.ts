@@ -160,23 +160,70 @@ export function adminRoutes(
       endpoint: "database.setEndpointReplicaReads",
       admin: true,
       handle: async ({ params, body }) => {
-        const endpoint = params.endpoint ?? "";
-        if (
-          !/^[a-z][A-Za-z0-9_]{0,62}\.[a-z][A-Za-z0-9_]{0,62}$/.test(endpoint)
-        ) {
-          throw new InvalidArgumentError(
-            "endpoint",
-            "expected service.endpointName, e.g. finance.listRevenues",
-          );
-        }
-        if (knownEndpoints !== undefined && !knownEndpoints().has(endpoint)) {
-          throw new NotFoundError(`no endpoint named "${endpoint}"`);
-        }
+        const endpoint = checkEndpoint(params.endpoint, knownEndpoints);
         const { enabled } = parseBody(switchBody, body);
         router.planner.setEndpoint(endpoint, enabled);
         audit("switched replica reads for an endpoint", { endpoint, enabled });
         return router.planner.switches();
       },
     },
+    {
+      method: "PUT",
+      path: "/v1/system/database/cache",
+      endpoint: "database.setCache",
+      admin: true,
+      handle: async ({ body }) => {
+        const { enabled } = parseBody(switchBody, body);
+        const was = router.cache.enabled;
+        await router.cache.setEnabled(enabled);
+        audit("switched the query cache", { from: was, to: enabled });
+        return cacheSwitches(router);
+      },
+    },
+    {
+      method: "PUT",
+      path: "/v1/system/database/cache/endpoints/:endpoint",
+      endpoint: "database.setEndpointCache",
+      admin: true,
+      handle: async ({ params, body }) => {
+        const endpoint = checkEndpoint(params.endpoint, knownEndpoints);
+        const { enabled } = parseBody(switchBody, body);
+        router.cache.setEndpoint(endpoint, enabled);
+        audit("switched the query cache for an endpoint", {
+          endpoint,
+          enabled,
+        });
+        return cacheSwitches(router);
+      },
+    },
   ];
+}
+
+/** The cache switches as the admin endpoints answer them. */
+export interface CacheSwitches {
+  enabled: boolean;
+  disabledEndpoints: string[];
+}
+
+function cacheSwitches(router: ReplicaRouter): CacheSwitches {
+  const { enabled, disabledEndpoints } = router.cache.status();
+  return { enabled, disabledEndpoints };
+}
+
+/** A `service.endpointName` path parameter naming a known endpoint. */
+function checkEndpoint(
+  raw: string | undefined,
+  knownEndpoints: (() => ReadonlySet<string>) | undefined,
+): string {
+  const endpoint = raw ?? "";
+  if (!/^[a-z][A-Za-z0-9_]{0,62}\.[a-z][A-Za-z0-9_]{0,62}$/.test(endpoint)) {
+    throw new InvalidArgumentError(
+      "endpoint",
+      "expected service.endpointName, e.g. finance.listRevenues",
+    );
+  }
+  if (knownEndpoints !== undefined && !knownEndpoints().has(endpoint)) {
+    throw new NotFoundError(`no endpoint named "${endpoint}"`);
+  }
+  return endpoint;
 }

@@ -14,6 +14,7 @@ import {
   type ReplicaFigures,
   type RouterMetricsSnapshot,
 } from "./metrics_snapshot";
+import { CacheMetrics } from "./cache_metrics";
 import type { DbNode } from "./router/nodes/db_node";
 import type { RouteReason } from "./router/read_planner";
 import type { ReadFailureOutcome, RouterObserver } from "./router/observer";
@@ -48,6 +49,8 @@ export class RouterMetrics implements RouterObserver {
   private readonly zoneReads = new Map<string, number>();
   /** Standalone HTTP requests by path kind and status class, from arrival to response sent. */
   private readonly httpRequests: Histogram<"kind" | "status">;
+  /** The query cache's figures (pass as the router's `cacheObserver`). */
+  readonly cache: CacheMetrics;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -60,6 +63,7 @@ export class RouterMetrics implements RouterObserver {
     });
     if (options.defaultMetrics !== false)
       collectDefaultMetrics({ register: this.registry });
+    this.cache = new CacheMetrics(this.registry);
     const self = this;
     new Counter({
       name: "read_routing_total",

@@ -120,6 +120,10 @@ interface Switches {
   enabledEndpoints: string[] | null;
   disabledEndpoints: string[];
 }
+interface CacheSwitchesResponse {
+  enabled: boolean;
+  disabledEndpoints: string[];
+}
 interface CircuitResponse {
   name: string;
   circuit: string;
@@ -249,6 +253,38 @@ export const setEndpointReplicaReads = api(
   },
   async (req: EndpointSwitchRequest): Promise<Switches> =>
     runAdmin("database.setEndpointReplicaReads", req, {
+      params: { endpoint: req.endpoint },
+      query: {},
+      body: { enabled: req.enabled },
+    }),
+);
+
+export const setCache = api(
+  {
+    expose: true,
+    sensitive: true,
+    method: "PUT",
+    bodyLimit: 1048576,
+    path: "/v1/system/database/cache",
+  },
+  async (req: SwitchRequest): Promise<CacheSwitchesResponse> =>
+    runAdmin("database.setCache", req, {
+      params: {},
+      query: {},
+      body: { enabled: req.enabled },
+    }),
+);
+
+export const setEndpointCache = api(
+  {
+    expose: true,
+    sensitive: true,
+    method: "PUT",
+    bodyLimit: 1048576,
+    path: "/v1/system/database/cache/endpoints/:endpoint",
+  },
+  async (req: EndpointSwitchRequest): Promise<CacheSwitchesResponse> =>
+    runAdmin("database.setEndpointCache", req, {
       params: { endpoint: req.endpoint },
       query: {},
       body: { enabled: req.enabled },

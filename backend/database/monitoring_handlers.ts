@@ -1,5 +1,6 @@
 import type { DbNode, PoolStats } from "./router/nodes/db_node";
 import { formatLsn } from "./router/lag/lag_tracker";
+import type { CacheStatus } from "./router/cache/cache_types";
 import type { ReplicaRouter } from "./router/replica_router";
 import { HttpResponse, type RouteDef } from "../shared/http/route";
 
@@ -38,6 +39,8 @@ export interface ReplicaStatusResponse {
   serviceZone: string | null;
   /** Why reads go to the primary, when no replica serves. */
   fallbackReason: string | null;
+  /** The query cache: switches and tiers (memory; redis or encore when configured). */
+  cache: CacheStatus;
   /** Further org-range clusters, if configured. */
   clusters: {
     name: string;
@@ -95,6 +98,7 @@ export function replicaStatus(router: ReplicaRouter): ReplicaStatusResponse {
     },
     fallbackReason: main.serving.length === 0 ? main.fallbackReason : null,
     serviceZone: router.config.serviceZone,
+    cache: router.cache.status(),
     clusters: router.clusters.slice(1).map((c) => ({
       name: c.name,
       primary: nodeStatus(router, c.primary),

@@ -1,7 +1,11 @@
 import { InvalidArgumentError } from "../database/router/errors";
-import type { DatabaseRouter } from "../database/router/connections";
+import type {
+  DatabaseRouter,
+  ReadConnection,
+} from "../database/router/connections";
 import type { Primitive, Row } from "../database/router/query_api";
 import { BaseRepository } from "../shared/repositories/base_repository";
+import { SQL, type KindSql } from "./finance_sql";
 
 /** The two finance tables; both have the same columns. */
 export type FinanceKind = "revenues" | "expenses";
@@ -114,62 +118,10 @@ export interface NewFinanceItem {
 /** At most this many org ids per {@link FinanceRepository.totalsByOrg} call. */
 export const MAX_TOTALS_ORGS = 1000;
 
-/** Statement texts of one table, built once from a fixed table name (never from input). */
-interface KindSql {
-  list: string;
-  get: string;
-  sum: string;
-  create: string;
-  updateStatus: string;
-  totals: string;
-}
-
-// Timestamps leave Postgres as ISO-8601 UTC text with all six fractional
-// digits: a JS Date would drop microseconds, and a keyset cursor built from a
-// truncated value would skip or repeat rows.
-const iso = (col: string) =>
-  `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-
-const COLUMNS = `id::text AS id, org_id::text AS org_id, amount_cents::text AS amount_cents,
-  currency, status, description, ${iso("occurred_at")} AS occurred_at, ${iso("created_at")} AS created_at`;
-
-// Optional filters are `$n IS NULL OR ...`: pg sends unnamed statements, which
-// Postgres plans with the actual values, so absent filters fold away and the
-// keyset predicate stays an index condition on (org_id, occurred_at, id).
-const FILTERS = `($2::timestamptz IS NULL OR occurred_at >= $2::timestamptz)
-  AND ($3::timestamptz IS NULL OR occurred_at < $3::timestamptz)
-  AND ($4::text IS NULL OR status = $4::text)`;
-
-// The output columns reuse the input names (`id::text AS id`), and ORDER BY
-// prefers output names: ordering is therefore always by the qualified
-// table columns (`f.occurred_at, f.id`), never by the text aliases, which
-// would sort "10000" before "2000" and break the keyset.
-function buildSql(table: string): KindSql {
-  return {
-    list: `SELECT ${COLUMNS} FROM ${table} f
-      WHERE org_id = $1 AND ${FILTERS}
-        AND ($5::timestamptz IS NULL OR (f.occurred_at, f.id) > ($5::timestamptz, $6::bigint))
-      ORDER BY f.occurred_at, f.id
-      LIMIT $7`,
-    get: `SELECT ${COLUMNS} FROM ${table} f WHERE org_id = $1 AND id = $2::bigint`,
-    sum: `SELECT currency, sum(amount_cents)::text AS total_cents, count(*)::text AS count
-      FROM ${table} f WHERE org_id = $1 AND ${FILTERS}
-      GROUP BY f.currency ORDER BY f.currency`,
-    create: `INSERT INTO ${table} (org_id, amount_cents, currency, status, description, occurred_at)
-      VALUES ($1, $2::bigint, $3, $4, $5, $6::timestamptz)
-      RETURNING ${COLUMNS}`,
-    updateStatus: `UPDATE ${table} SET status = $3 WHERE org_id = $1 AND id = $2::bigint RETURNING ${COLUMNS}`,
-    totals: `SELECT org_id::text AS org_id, currency, sum(amount_cents)::text AS total_cents, count(*)::text AS count
-      FROM ${table} f WHERE org_id = ANY($1::bigint[])
-      GROUP BY f.org_id, f.currency ORDER BY f.org_id, f.currency`,
-  };
-}
-
-// The only place table names come from.
-const SQL: Readonly<Record<FinanceKind, KindSql>> = Object.freeze({
-  revenues: buildSql("revenues"),
-  expenses: buildSql("expenses"),
-});
+/** How long an eventual read may reuse a cached sum or totals (writes invalidate sooner). */
+const SUM_TTL_MS = 30_000;
+/** How long an eventual read may reuse a cached first page. */
+const FIRST_PAGE_TTL_MS = 10_000;
 
 /**
  * Revenues and expenses of an org. Every statement is scoped by `org_id`;
@@ -197,24 +149,38 @@ export class FinanceRepository extends BaseRepository {
     }
     const status = checkStatus(kind, options.status);
     const after = options.after;
-    // One extra row tells whether another page exists, without a COUNT.
-    const rows = await this.getReadConnection({ orgId }).rawQueryAll(
-      sql.list,
-      orgId,
-      bound(options.from),
-      bound(options.to),
-      status,
-      bound(after?.occurredAt),
-      after === undefined ? null : after.id,
-      options.limit + 1,
+    const page = async (db: ReadConnection): Promise<FinancePage> => {
+      // One extra row tells whether another page exists, without a COUNT.
+      const rows = await db.rawQueryAll(
+        sql.list,
+        orgId,
+        bound(options.from),
+        bound(options.to),
+        status,
+        bound(after?.occurredAt),
+        after === undefined ? null : after.id,
+        options.limit + 1,
+      );
+      const items = rows.slice(0, options.limit).map(toItem);
+      const last = items[items.length - 1];
+      const nextCursorKey =
+        rows.length > options.limit && last !== undefined
+          ? { occurredAt: last.occurredAt, id: last.id }
+          : null;
+      return { items, nextCursorKey };
+    };
+    if (after !== undefined) return page(this.getReadConnection({ orgId }));
+    // First pages are what dashboards open again and again.
+    return this.cachedRead(
+      {
+        namespace: `finance.${kind}.firstPage`,
+        key: [bound(options.from), bound(options.to), status, options.limit],
+        tables: [kind],
+        orgId,
+        ttlMs: FIRST_PAGE_TTL_MS,
+      },
+      page,
     );
-    const items = rows.slice(0, options.limit).map(toItem);
-    const last = items[items.length - 1];
-    const nextCursorKey =
-      rows.length > options.limit && last !== undefined
-        ? { occurredAt: last.occurredAt, id: last.id }
-        : null;
-    return { items, nextCursorKey };
   }
 
   /** The row, or null when it does not exist or belongs to another org. */
@@ -238,22 +204,28 @@ export class FinanceRepository extends BaseRepository {
     filter: FinanceFilter = {},
   ): Promise<FinanceSum> {
     const status = checkStatus(kind, filter.status);
-    const rows = await this.getReadConnection({ orgId }).rawQueryAll(
-      sqlOf(kind).sum,
-      orgId,
-      bound(filter.from),
-      bound(filter.to),
-      status,
+    const params = [bound(filter.from), bound(filter.to), status];
+    return this.cachedRead(
+      {
+        namespace: `finance.${kind}.sum`,
+        key: params,
+        tables: [kind],
+        orgId,
+        ttlMs: SUM_TTL_MS,
+      },
+      async (db): Promise<FinanceSum> => {
+        const rows = await db.rawQueryAll(sqlOf(kind).sum, orgId, ...params);
+        const currencies = rows.map(toCurrencyTotal);
+        const count = currencies.reduce((n, c) => n + c.count, 0);
+        const totalCents =
+          currencies.length === 0
+            ? "0"
+            : currencies.length === 1
+              ? currencies[0]!.totalCents
+              : null;
+        return { totalCents, count, currencies };
+      },
     );
-    const currencies = rows.map(toCurrencyTotal);
-    const count = currencies.reduce((n, c) => n + c.count, 0);
-    const totalCents =
-      currencies.length === 0
-        ? "0"
-        : currencies.length === 1
-          ? currencies[0]!.totalCents
-          : null;
-    return { totalCents, count, currencies };
   }
 
   /** Inserts a row on the org's primary and returns it as stored. */
@@ -325,13 +297,26 @@ export class FinanceRepository extends BaseRepository {
     const groups = groupByCluster(this.router, ids);
     const results = await Promise.all(
       groups.map((group) =>
-        this.getReadConnection({ orgId: group[0] }).rawQueryAll(sql, group),
+        this.cachedRead(
+          {
+            namespace: `finance.${kind}.totals`,
+            key: [...group].sort((a, b) => a - b),
+            tables: [kind],
+            orgId: group[0],
+            allOrgs: true,
+            ttlMs: SUM_TTL_MS,
+          },
+          async (db) =>
+            (await db.rawQueryAll(sql, group)).map((row) => ({
+              orgId: Number(row.org_id),
+              total: toCurrencyTotal(row),
+            })),
+        ),
       ),
     );
     const byOrg = new Map<number, CurrencyTotal[]>(ids.map((id) => [id, []]));
     for (const rows of results) {
-      for (const row of rows)
-        byOrg.get(Number(row.org_id))?.push(toCurrencyTotal(row));
+      for (const { orgId, total } of rows) byOrg.get(orgId)?.push(total);
     }
     return ids.map((orgId) => ({ orgId, currencies: byOrg.get(orgId) ?? [] }));
   }

@@ -7,6 +7,7 @@ import {
   ReplicaRouter,
   type RouterDeps,
 } from "../database/router/replica_router";
+import { RedisStore } from "../database/router/cache/redis_store";
 import type { RouteDef } from "../shared/http/route";
 import { allRoutes } from "../app_routes";
 import { createHttpServer } from "./http_server";
@@ -35,6 +36,11 @@ export async function createApp(
   const metrics = new RouterMetrics();
   const router = new ReplicaRouter(config.router, {
     observer: metrics,
+    cacheObserver: metrics.cache,
+    // REDIS_URL: the cache's shared tier, so every instance sees every write.
+    ...(config.redisUrl !== null
+      ? { sharedCache: new RedisStore(config.redisUrl) }
+      : {}),
     ...deps,
     logger,
   });

@@ -97,6 +97,8 @@ describe("read-your-writes", () => {
       {
         REPLICA_LAG_POLL_INTERVAL: "200ms",
         REPLICA_MAX_LAG_SECONDS: "60s",
+        // Which node serves each read is the point: no cache hits.
+        CACHE_ENABLED: "false",
       },
     );
   });
@@ -152,6 +154,8 @@ describe("bounded staleness", () => {
       {
         REPLICA_LAG_POLL_INTERVAL: "200ms",
         REPLICA_MAX_LAG_SECONDS: "60s",
+        // Which node serves each read is the point: no cache hits.
+        CACHE_ENABLED: "false",
       },
     );
     await pause(0);

@@ -64,6 +64,12 @@ const ADMIN_ROUTES: readonly [method: string, path: string, body?: unknown][] =
       "/v1/system/database/read-replicas/endpoints/finance.listRevenues",
       { enabled: false },
     ],
+    ["PUT", "/v1/system/database/cache", { enabled: false }],
+    [
+      "PUT",
+      "/v1/system/database/cache/endpoints/finance.sumRevenues",
+      { enabled: false },
+    ],
   ];
 
 /** Fails when `text` holds the password or any connection string. */
@@ -119,7 +125,7 @@ describe("route table contract: standalone = Encore", () => {
       "PUT /v1/system/database/read-replicas/endpoints/:endpoint 200",
     );
     // finance, invoices, monitoring, admin, /metrics
-    expect(standalone.length).toBe(12 + 3 + 4 + 7 + 1);
+    expect(standalone.length).toBe(12 + 3 + 4 + 9 + 1);
   });
 
   it("admin routes are exactly the Encore endpoints that take the bearer token, and those are sensitive", () => {
@@ -242,6 +248,8 @@ describe("monitoring routes (URLs carry a password; DB_MAX_CONNECTIONS=7)", () =
       replicaUrls.map(withPassword),
       {
         DB_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
+        // Read counters are checked against the reads sent: no cache hits.
+        CACHE_ENABLED: "false",
       },
     );
     // Some traffic, so pools, read counters and metrics have something to show.
@@ -441,7 +449,8 @@ describe("admin API with ADMIN_TOKEN", () => {
     t = await startTestApp(
       withPassword(primaryUrl),
       replicaUrls.map(withPassword),
-      { ADMIN_TOKEN },
+      // The switches are checked by which node serves each read: no cache hits.
+      { ADMIN_TOKEN, CACHE_ENABLED: "false" },
     );
     const created = await t.call(
       "POST",

@@ -25,6 +25,9 @@ const org = (i: number) => orgs[i]!;
 beforeAll(async () => {
   t = await startTestApp(primaryUrl, replicaUrls, {
     REPLICA_MAX_LAG_SECONDS: "60s",
+    // Routing headers are checked read by read: no cache hits here
+    // (test/integration/query_cache.test.ts covers the cache).
+    CACHE_ENABLED: "false",
   });
 });
 

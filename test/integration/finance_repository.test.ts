@@ -116,6 +116,13 @@ function countingRouter(inner: DatabaseRouter): {
         return (...a: [never]) => wrap(target.getReadConnection(...a));
       if (prop === "getWriteConnection")
         return (...a: [never]) => wrap(target.getWriteConnection(...a));
+      if (prop === "cachedRead")
+        return (
+          spec: Parameters<DatabaseRouter["cachedRead"]>[0],
+          fn: (
+            db: Parameters<Parameters<DatabaseRouter["cachedRead"]>[1]>[0],
+          ) => Promise<never>,
+        ) => target.cachedRead(spec, (db) => fn(wrap(db)));
       const value = Reflect.get(target, prop, target);
       return typeof value === "function" ? value.bind(target) : value;
     },

@@ -72,6 +72,12 @@ class FakeRouter implements DatabaseRouter {
   clusterOf(): { readonly name: string } {
     return { name: "main" };
   }
+  cachedRead<T>(
+    _spec: unknown,
+    fn: (db: ReadConnection) => Promise<T>,
+  ): Promise<T> {
+    return fn(this.conn);
+  }
   transaction<T>(
     _orgId: number | undefined,
     fn: (tx: QueryApi) => Promise<T>,

@@ -1,3 +1,5 @@
+import type { JsonSafe } from "./cache/cache_entry";
+import type { CachedRead } from "./cache/cache_types";
 import type { Consistency } from "./consistency/consistency";
 import type { QueryApi } from "./query_api";
 
@@ -41,5 +43,15 @@ export interface DatabaseRouter {
   transaction<T>(
     orgId: number | undefined,
     fn: (tx: QueryApi) => Promise<T>,
+  ): Promise<T>;
+  /**
+   * A read through the query cache: the cached value when the read's
+   * consistency accepts it (never for `strong`), else `fn`'s result on a
+   * read connection, stored when it may be. Writes through the router to
+   * `spec.tables` (of `spec.orgId`) invalidate it.
+   */
+  cachedRead<T>(
+    spec: CachedRead & ReadOptions,
+    fn: (db: ReadConnection) => Promise<T & JsonSafe<T>>,
   ): Promise<T>;
 }

@@ -1,3 +1,8 @@
+import type { JsonSafe } from "./cache/cache_entry";
+import { createQueryCache } from "./cache/create_query_cache";
+import type { CachedRead, CacheObserver } from "./cache/cache_types";
+import type { QueryCache } from "./cache/query_cache";
+import type { SharedStore } from "./cache/shared_store";
 import type { ClusterConfig, RouterConfig } from "./config/config";
 import type {
   DatabaseRouter,
@@ -28,7 +33,11 @@ import { ReadPlanner } from "./read_planner";
 import { HedgeBudget } from "./reads/hedge_budget";
 import { HedgedReader } from "./reads/hedged_read";
 import { ReadExecutor } from "./reads/read_executor";
-import { currentRequestContext, type RequestContext } from "./request_context";
+import {
+  currentRequestContext,
+  noteServedBy,
+  type RequestContext,
+} from "./request_context";
 import {
   PrimaryConnection,
   RoutedReadConnection,
@@ -48,6 +57,8 @@ export interface RouterDeps {
   poolFactory?: PoolFactory;
   logger?: Logger;
   observer?: RouterObserver;
+  /** Hooks for the query cache's metrics. */
+  cacheObserver?: CacheObserver;
   /**
    * Liveness probe on a connection of its own, for the stall watch. Default:
    * {@link probeConnection} when the default pool factory is used; with an
@@ -55,6 +66,8 @@ export interface RouterDeps {
    * unless a probe is given too.
    */
   probe?: ProbeFn;
+  /** The query cache's shared tier (Redis, Encore's cache); absent = in-process only. */
+  sharedCache?: SharedStore;
 }
 
 /** Hedges that may be sent back to back before the budget has to refill. */
@@ -84,6 +97,8 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
   readonly roleWatch: RoleWatch;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The query-result cache (docs/cache.md). */
+  readonly cache: QueryCache;
   private readonly directory: ClusterDirectory;
   private readonly factory: NodeFactory;
   private readonly reads: ReadExecutor;
@@ -153,6 +168,14 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
       perOrg: config.maxConcurrentQueriesPerOrg,
       waitMs: config.capWaitMs,
     });
+    this.cache = createQueryCache(config.cache, {
+      sharedStore: deps.sharedCache,
+      clock: this.clock,
+      logger: this.logger,
+      observer: deps.cacheObserver ?? {},
+      clusters: () => this.clusters.map((c) => c.name),
+      currentLsn: (cluster) => this.primary.currentLsn(cluster),
+    });
     const shared = {
       health: this.health,
       logger: this.logger,
@@ -163,6 +186,10 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
       ...shared,
       directory: this.directory,
       caps: this.caps,
+      cache: this.cache,
+      provablyReadOnly: (sql) => this.rawSql.provablyReadOnly(sql),
+      lastPrimaryLsn: (cluster) => this.lagMonitor.lastPrimaryLsn(cluster),
+      clock: this.clock,
     });
     this.reads = new ReadExecutor({
       ...shared,
@@ -198,6 +225,7 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
     this.closed ??= (async () => {
       this.watchers.stop();
       this.factory.close();
+      await this.cache.close();
       await Promise.allSettled(
         this.clusters.flatMap((c) => c.nodes.map((n) => n.pool.end())),
       );
@@ -274,16 +302,56 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
     return this.reads.read(req, sql, params, raw);
   }
 
-  /** Runs one statement on the primary of `cluster` (a write, unless `kind` says read). */
+  /** Runs a write on the primary of `cluster`; it invalidates what it changed in the cache. */
   onPrimary(
     cluster: NodeCluster,
     sql: string,
     params: unknown[],
     ctx: RequestContext | undefined,
-    kind: "read" | "write" = "write",
-    endpoint = "",
+    orgId: number | undefined,
   ): Promise<Row[]> {
-    return this.primary.run(cluster, sql, params, ctx, kind, endpoint);
+    return this.primary.run(cluster, sql, params, ctx, {
+      kind: "write",
+      orgId,
+    });
+  }
+
+  /**
+   * A read through the query cache: the cached value when the read's
+   * consistency accepts it, else `fn`'s result on a routed read connection
+   * (stored when it may be). `fn` must only read, and only from `spec.tables`.
+   */
+  cachedRead<T>(
+    spec: CachedRead & ReadOptions,
+    fn: (db: ReadConnection) => Promise<T & JsonSafe<T>>,
+  ): Promise<T> {
+    const ctx = currentRequestContext();
+    const cluster = this.clusterOf(spec.orgId);
+    const consistency = spec.consistency ?? ctx?.consistency ?? EVENTUAL;
+    const endpoint = spec.endpoint ?? ctx?.endpoint ?? "";
+    return this.cache.read(
+      spec,
+      {
+        cluster: cluster.name,
+        tables: spec.tables,
+        orgId: spec.allOrgs === true ? undefined : spec.orgId,
+      },
+      consistency,
+      endpoint,
+      (position) =>
+        fn(
+          new RoutedReadConnection(
+            this,
+            spec.orgId,
+            cluster,
+            consistency,
+            endpoint,
+            ctx,
+            position,
+          ),
+        ),
+      () => noteServedBy(ctx, "cache"),
+    );
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { FillPosition } from "./cache/cache_types";
 import type { Consistency } from "./consistency/consistency";
 import type { ReadConnection, WriteConnection } from "./connections";
 import type { ConcurrencyCaps } from "./limits/concurrency_caps";
@@ -8,10 +9,14 @@ import type { RequestContext } from "./request_context";
 
 /** One read: which cluster, how fresh, for which endpoint and request. */
 export interface ReadRequest {
+  /** The org whose data it reads (undefined: the main cluster, or across orgs). */
+  readonly orgId?: number;
   readonly cluster: NodeCluster;
   readonly consistency: Consistency;
   readonly endpoint: string;
   readonly ctx: RequestContext | undefined;
+  /** Set when the read fills a cache entry: each statement reports what its data includes. */
+  readonly position?: FillPosition;
 }
 
 /** The rows of a read and the node that served them. */
@@ -35,12 +40,13 @@ export interface StatementPaths {
     params: unknown[],
     raw: boolean,
   ): Promise<ReadResult>;
-  /** Runs a statement on the primary of `cluster`. */
+  /** Runs a write on the primary of `cluster` (and invalidates what it changed in the cache). */
   onPrimary(
     cluster: NodeCluster,
     sql: string,
     params: unknown[],
     ctx: RequestContext | undefined,
+    orgId: number | undefined,
   ): Promise<Row[]>;
   /** The primary's current WAL position as a token. */
   consistencyToken(clusterName: string): Promise<string>;
@@ -58,9 +64,13 @@ export class RoutedReadConnection extends QueryApi implements ReadConnection {
     consistency: Consistency,
     endpoint: string,
     private readonly ctx: RequestContext | undefined,
+    position?: FillPosition,
   ) {
     super();
-    this.req = { cluster, consistency, endpoint, ctx };
+    this.req =
+      position === undefined
+        ? { orgId, cluster, consistency, endpoint, ctx }
+        : { orgId, cluster, consistency, endpoint, ctx, position };
   }
 
   protected async run(
@@ -108,7 +118,13 @@ export class PrimaryConnection extends QueryApi implements WriteConnection {
       ? await caps.acquire(this.ctx?.userId, this.orgId)
       : undefined;
     try {
-      return await this.paths.onPrimary(this.cluster, sql, params, this.ctx);
+      return await this.paths.onPrimary(
+        this.cluster,
+        sql,
+        params,
+        this.ctx,
+        this.orgId,
+      );
     } finally {
       release?.();
     }

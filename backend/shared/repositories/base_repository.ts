@@ -4,6 +4,8 @@ import type {
   ReadOptions,
   WriteConnection,
 } from "../../database/router/connections";
+import type { JsonSafe } from "../../database/router/cache/cache_entry";
+import type { CachedRead } from "../../database/router/cache/cache_types";
 import type { QueryApi } from "../../database/router/query_api";
 
 /**
@@ -30,5 +32,22 @@ export abstract class BaseRepository {
     fn: (tx: QueryApi) => Promise<T>,
   ): Promise<T> {
     return this.router.transaction(orgId, fn);
+  }
+
+  /**
+   * A read worth caching (a sum, totals, a first page): `fn` runs on a read
+   * connection on a miss, and its result is kept for `spec.ttlMs` unless a
+   * write through the router to `spec.tables` (for `spec.orgId`) comes
+   * first. Each consistency level keeps its guarantee (docs/cache.md):
+   * `strong` never uses the cache, a token read only an entry that includes
+   * the token's write, `bounded` only one within its bound. `fn` must read
+   * only `spec.tables`, and return plain JSON (strings, numbers, arrays,
+   * objects).
+   */
+  protected cachedRead<T>(
+    spec: CachedRead & ReadOptions,
+    fn: (db: ReadConnection) => Promise<T & JsonSafe<T>>,
+  ): Promise<T> {
+    return this.router.cachedRead(spec, fn);
   }
 }

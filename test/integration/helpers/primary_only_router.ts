@@ -61,6 +61,14 @@ export class PrimaryOnlyRouter implements DatabaseRouter {
     return { name: "main" };
   }
 
+  /** No cache: the plain alternative reads every time. */
+  cachedRead<T>(
+    _spec: unknown,
+    fn: (db: ReadConnection) => Promise<T>,
+  ): Promise<T> {
+    return fn(this.conn);
+  }
+
   async transaction<T>(
     _orgId: number | undefined,
     fn: (tx: QueryApi) => Promise<T>,

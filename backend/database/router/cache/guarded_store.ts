@@ -23,6 +23,15 @@ export interface GuardedStoreOptions {
   epochKeys: () => readonly string[];
   /** Expiry of the epoch keys bumped by a recovery; ms, positive integer. */
   generationTtlMs: number;
+  /**
+   * Called after a recovery bumped the epoch keys, with their new
+   * generations: the cache sets their fences (the primary's position now),
+   * so fills that read older data are not stored under them.
+   */
+  onRecovered?: (
+    keys: readonly string[],
+    generations: readonly number[],
+  ) => void;
   /** Called once per breaker transition (`closed`, `open`, `half_open`). */
   onStateChange?: (from: string, to: string, reason: string) => void;
 }
@@ -222,7 +231,8 @@ export class GuardedStore {
       () => this.store.bumpGenerations(keys, this.options.generationTtlMs),
       this.options.timeoutMs,
     )
-      .then(() => {
+      .then((generations) => {
+        this.options.onRecovered?.(keys, generations);
         if (this.lossCount !== lossesBefore) return;
         this.invalidationLost = false;
         this.options.logger.info(

@@ -43,6 +43,7 @@ export class RedisStore implements SharedStore {
   private readonly client: Redis;
   private connectAttempt: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private readonly reconnectListeners = new Set<() => void>();
 
   /**
    * Starts connecting at once (in the background; never throws for an
@@ -71,6 +72,12 @@ export class RedisStore implements SharedStore {
     // Without a listener ioredis reports every failed reconnect on stderr
     // (with host and port); the failures reach callers as rejections.
     this.client.on("error", () => {});
+    // A "ready" after the first one is a reconnection.
+    let connectedBefore = false;
+    this.client.on("ready", () => {
+      if (connectedBefore) for (const l of [...this.reconnectListeners]) l();
+      connectedBefore = true;
+    });
   }
 
   /** `GET`; undefined when absent or expired. */
@@ -137,6 +144,11 @@ export class RedisStore implements SharedStore {
    * `QUIT` when connected (bounded by a second), then drops the connection
    * and stops reconnecting. Idempotent; never rejects.
    */
+  onReconnect(listener: () => void): () => void {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
+  }
+
   close(): Promise<void> {
     this.closing ??= this.quit();
     return this.closing;

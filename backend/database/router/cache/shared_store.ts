@@ -51,6 +51,14 @@ export interface SharedStore {
   /** The fence at each key, in order; undefined where none is stored. */
   getFences(keys: readonly string[]): Promise<(string | undefined)[]>;
 
+  /**
+   * Subscribes to reconnections after a lost connection (optional). The
+   * server may have restarted empty, so its generations may restart at 0:
+   * the cache then drops its in-process copies, which recorded the old ones.
+   * @returns a function that unsubscribes.
+   */
+  onReconnect?(listener: () => void): () => void;
+
   /** Releases connections. Idempotent. */
   close(): Promise<void>;
 }

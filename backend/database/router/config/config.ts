@@ -99,6 +99,24 @@ export interface RouterConfig {
   readonly serviceZone: string | null;
   /** Bounds of a replica's per-attempt deadline (REPLICA_ATTEMPT_DEADLINE_MIN / _MAX). */
   readonly attemptDeadline: { readonly minMs: number; readonly maxMs: number };
+  /** The query-result cache (CACHE_*). */
+  readonly cache: CacheConfig;
+}
+
+/** Settings of the query-result cache. */
+export interface CacheConfig {
+  /** Global switch (CACHE_ENABLED); the admin API can change it at run time. */
+  readonly enabled: boolean;
+  /** Bytes the in-process tier may hold (CACHE_MAX_BYTES). */
+  readonly maxBytes: number;
+  /** Larger values are not cached (CACHE_MAX_ENTRY_BYTES). */
+  readonly maxEntryBytes: number;
+  /** TTL of the in-process copy when a shared tier is configured (CACHE_LOCAL_TTL, ms). */
+  readonly localTtlMs: number;
+  /** Longest wait for the shared tier per call before answering from the database (CACHE_TIMEOUT, ms). */
+  readonly timeoutMs: number;
+  /** Endpoints whose reads never use the cache (CACHE_DISABLED_ENDPOINTS). */
+  readonly disabledEndpoints: readonly string[];
 }
 
 /** Router config plus the settings of the process that hosts it. */
@@ -107,6 +125,8 @@ export interface ServiceConfig {
   readonly port: number;
   /** Bearer token of the admin API; null disables every admin route. */
   readonly adminToken: string | null;
+  /** Shared cache tier (REDIS_URL); null = in-process tier only. Holds credentials: never log it. */
+  readonly redisUrl: string | null;
 }
 
 /** The name of the cluster built from `DATABASE_URL` / `READ_REPLICA_URLS`. */

@@ -135,6 +135,26 @@ export const envSchema = z.object({
   REPLICA_HEDGE_MAX_DELAY: duration("ms", "1s"),
   REPLICA_ATTEMPT_DEADLINE_MIN: duration("ms", "100ms"),
   REPLICA_ATTEMPT_DEADLINE_MAX: duration("ms", "1s"),
+  CACHE_ENABLED: bool(true),
+  CACHE_MAX_BYTES: int(64 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
+  CACHE_MAX_ENTRY_BYTES: int(256 * 1024, 1, 64 * 1024 * 1024),
+  CACHE_LOCAL_TTL: duration("ms", "5s"),
+  CACHE_TIMEOUT: duration("ms", "25ms"),
+  CACHE_DISABLED_ENDPOINTS: list,
+  REDIS_URL: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === "") return null;
+      if (!isRedisUrl(raw.trim())) {
+        ctx.addIssue({
+          code: "custom",
+          message: "not a redis:// or rediss:// URL (value not shown)",
+        });
+        return z.NEVER;
+      }
+      return raw.trim();
+    }),
   DB_APPLICATION_NAME: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,40}$/, "1-40 characters of A-Z a-z 0-9 _ . -")
@@ -155,3 +175,15 @@ export const envSchema = z.object({
       return raw;
     }),
 });
+
+/** True when `text` parses as a redis:// or rediss:// URL with a host. */
+export function isRedisUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return (
+      (u.protocol === "redis:" || u.protocol === "rediss:") && u.hostname !== ""
+    );
+  } catch {
+    return false;
+  }
+}

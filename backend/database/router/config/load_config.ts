@@ -91,6 +91,10 @@ export function loadConfig(
   ] as const) {
     if (e[lo] > e[hi]) issues.push(`${lo}: must not exceed ${hi}`);
   }
+  if (e.CACHE_TIMEOUT < 1 || e.CACHE_TIMEOUT > 5_000)
+    issues.push("CACHE_TIMEOUT: must be from 1ms to 5s");
+  if (e.CACHE_LOCAL_TTL < 100)
+    issues.push("CACHE_LOCAL_TTL: must be at least 100ms");
   if (e.REPLICA_ATTEMPT_DEADLINE_MIN < 10)
     issues.push("REPLICA_ATTEMPT_DEADLINE_MIN: must be at least 10ms");
   if (e.REPLICA_ATTEMPT_DEADLINE_MAX > e.DB_QUERY_TIMEOUT)
@@ -158,10 +162,19 @@ export function loadConfig(
       minMs: e.REPLICA_ATTEMPT_DEADLINE_MIN,
       maxMs: e.REPLICA_ATTEMPT_DEADLINE_MAX,
     },
+    cache: {
+      enabled: e.CACHE_ENABLED,
+      maxBytes: e.CACHE_MAX_BYTES ?? 64 * 1024 * 1024,
+      maxEntryBytes: e.CACHE_MAX_ENTRY_BYTES ?? 256 * 1024,
+      localTtlMs: e.CACHE_LOCAL_TTL,
+      timeoutMs: e.CACHE_TIMEOUT,
+      disabledEndpoints: e.CACHE_DISABLED_ENDPOINTS,
+    },
   };
   return deepFreeze({
     router,
     port: e.PORT ?? 4000,
     adminToken: e.ADMIN_TOKEN,
+    redisUrl: e.REDIS_URL,
   });
 }

@@ -1,3 +1,6 @@
+import type { FillPosition } from "../cache/cache_types";
+import type { QueryCache } from "../cache/query_cache";
+import { writeTargets } from "../cache/write_targets";
 import { formatToken } from "../consistency/consistency";
 import { NodeUnavailableError, RouterClosedError } from "../errors";
 import type { ClusterDirectory } from "../fleet/cluster_directory";
@@ -10,6 +13,7 @@ import type { PgClient } from "../nodes/pg_pool";
 import type { RouterObserver } from "../observer";
 import { QueryApi, type Row } from "../query_api";
 import { noteServedBy, type RequestContext } from "../request_context";
+import type { Clock } from "../support/clock";
 import type { Logger } from "../support/logger";
 
 /** What {@link PrimaryExecutor} works with. */
@@ -19,7 +23,28 @@ export interface PrimaryExecutorDeps {
   readonly caps: ConcurrencyCaps;
   readonly logger: Logger;
   readonly observer: RouterObserver;
+  /** The query cache to invalidate after writes; null when there is none. */
+  readonly cache: QueryCache | null;
+  /** Decides whether a statement only reads (for which tables a write changed). */
+  readonly provablyReadOnly: (sql: string) => boolean;
+  /** The primary's WAL position at the last lag sample of a cluster. */
+  readonly lastPrimaryLsn: (cluster: string) => bigint | null;
+  readonly clock: Clock;
   isClosed(): boolean;
+}
+
+/** How {@link PrimaryExecutor.run} runs a statement. */
+export interface PrimaryRun {
+  /** `write`: a write (it invalidates the cache); `read`: a read routed here. */
+  readonly kind: "read" | "write";
+  /** Endpoint for the observer's failed-read count. */
+  readonly endpoint?: string;
+  /** Org of the data, for cache invalidation. */
+  readonly orgId?: number;
+  /** A read that may write after all (raw SQL not proven read-only): invalidates like a write. */
+  readonly mayWrite?: boolean;
+  /** Set when the read fills a cache entry. */
+  readonly position?: FillPosition;
 }
 
 /**
@@ -41,23 +66,37 @@ export class PrimaryExecutor {
     sql: string,
     params: unknown[],
     ctx: RequestContext | undefined,
-    kind: "read" | "write" = "write",
-    endpoint = "",
+    opts: PrimaryRun,
   ): Promise<Row[]> {
     if (this.deps.isClosed()) throw new RouterClosedError();
     const { observer } = this.deps;
+    const { kind } = opts;
     const node = cluster.primary;
+    const invalidates = kind === "write" || opts.mayWrite === true;
+    if (opts.position !== undefined && !invalidates) {
+      // Everything committed before the sampled position is visible to this
+      // read; the sample's own last record may not be yet (minus one).
+      const sampled = this.deps.lastPrimaryLsn(cluster.name);
+      opts.position.note(
+        sampled === null ? null : sampled - 1n,
+        this.deps.clock.now(),
+      );
+    }
     const t0 = observer.onQuery === undefined ? 0 : performance.now();
     try {
       const rows = await node.runAdmitted(sql, params);
       if (t0 !== 0)
         observer.onQuery!(node, kind, (performance.now() - t0) / 1000);
       noteServedBy(ctx, node.name);
+      if (invalidates) await this.invalidate(cluster, [sql], opts.orgId);
       return rows;
     } catch (err) {
       const fault = classifyPgError(err);
       if (fault === "node") {
-        if (kind === "read") observer.onReadFailed?.(node, endpoint, "failed");
+        // The statement may have committed before the connection broke.
+        if (invalidates) void this.invalidate(cluster, [sql], opts.orgId);
+        if (kind === "read")
+          observer.onReadFailed?.(node, opts.endpoint ?? "", "failed");
         throw this.failure(cluster, err);
       }
       // The "primary" refuses writes: it was demoted or is in recovery. Not the
@@ -83,7 +122,7 @@ export class PrimaryExecutor {
       const wait = admission.acquire();
       if (wait !== undefined) await wait;
       try {
-        return await this.runTransaction(cluster, ctx, fn);
+        return await this.runTransaction(cluster, orgId, ctx, fn);
       } finally {
         admission.release();
       }
@@ -133,6 +172,7 @@ export class PrimaryExecutor {
 
   private async runTransaction<T>(
     cluster: NodeCluster,
+    orgId: number | undefined,
     ctx: RequestContext | undefined,
     fn: (tx: QueryApi) => Promise<T>,
   ): Promise<T> {
@@ -144,17 +184,26 @@ export class PrimaryExecutor {
       throw this.failure(cluster, err);
     }
     let broken: Error | undefined;
+    const tx = new TransactionConnection(
+      client,
+      this.deps.cache?.enabled === true,
+    );
+    let committing = false;
     try {
       await client.query("BEGIN");
-      const result = await fn(new TransactionConnection(client));
+      const result = await fn(tx);
+      committing = true;
       await client.query("COMMIT");
       if (ctx !== undefined) ctx.wroteCluster = cluster.name;
       noteServedBy(ctx, primary.name);
+      await this.invalidate(cluster, tx.statements, orgId);
       return result;
     } catch (err) {
       const kind = classifyPgError(err);
       if (kind === "node") {
         broken = err instanceof Error ? err : new Error(String(err));
+        // COMMIT's outcome is unknown when the connection broke during it.
+        if (committing) void this.invalidate(cluster, tx.statements, orgId);
         throw this.failure(cluster, err);
       }
       if (kind === "read_only") {
@@ -168,6 +217,40 @@ export class PrimaryExecutor {
     } finally {
       client.release(broken);
     }
+  }
+
+  /**
+   * Invalidates the cache entries `statements` may have changed: their
+   * target tables for `orgId` (the whole cluster when a target is unknown).
+   * The fence is the primary's position read after the write.
+   */
+  private async invalidate(
+    cluster: NodeCluster,
+    statements: readonly string[],
+    orgId: number | undefined,
+  ): Promise<void> {
+    const cache = this.deps.cache;
+    // Off: nothing is stored, and switching it on forgets everything.
+    if (cache === null || !cache.enabled || statements.length === 0) return;
+    const tables = new Set<string>();
+    for (const sql of statements) {
+      const targets = writeTargets(sql, this.deps.provablyReadOnly);
+      if (targets === null) {
+        await cache.invalidate(cluster.name, null, orgId);
+        return;
+      }
+      for (const t of targets) tables.add(t);
+    }
+    await cache.invalidate(cluster.name, [...tables], orgId);
+  }
+
+  /** The primary's WAL position now (not through admission: one tiny statement after a write). */
+  async currentLsn(clusterName: string): Promise<bigint | null> {
+    const rows = await this.deps.directory
+      .named(clusterName)
+      .primary.query("SELECT pg_current_wal_lsn()::text AS lsn", []);
+    const text = rows[0]?.lsn;
+    return typeof text === "string" ? parseLsn(text) : null;
   }
 
   /** Counts a failure of the primary, asks for a check, and says `unavailable`. */
@@ -198,11 +281,18 @@ function readOnlyPrimary(
 
 /** Statements inside a transaction, on one checked-out primary connection. */
 class TransactionConnection extends QueryApi {
-  constructor(private readonly client: PgClient) {
+  /** The statements run, when the cache needs them to invalidate after COMMIT. */
+  readonly statements: string[] = [];
+
+  constructor(
+    private readonly client: PgClient,
+    private readonly record: boolean,
+  ) {
     super();
   }
 
   protected async run(sql: string, params: unknown[]): Promise<Row[]> {
+    if (this.record) this.statements.push(sql);
     return (await this.client.query(sql, params)).rows;
   }
 }

@@ -87,16 +87,16 @@ export class ReadExecutor {
       node.reads++;
       observer.onRoute?.(node, endpoint, reason);
       if (node.role === "primary") {
-        const rows = await this.deps.primary.run(
-          cluster,
-          sql,
-          params,
-          ctx,
-          "read",
+        const rows = await this.deps.primary.run(cluster, sql, params, ctx, {
+          kind: "read",
           endpoint,
-        );
+          position: req.position,
+        });
         return { rows, node };
       }
+      // What the data will include at least: replay only moves forward.
+      const floor = req.position === undefined ? 0n : node.replayedLsn;
+      const asOfMs = req.position === undefined ? 0 : replicaAsOf(node);
       const result = await hedged.read(
         { cluster, consistency, endpoint, tried },
         node,
@@ -120,6 +120,8 @@ export class ReadExecutor {
       }
       // Every attempt failed for a node's fault: plan again without those nodes.
       if (result.rows === null) continue;
+      // A hedge target's position was not taken before its read: unknown.
+      req.position?.note(result.node === node ? floor : null, asOfMs);
       result.node.breaker!.recordSuccess();
       observer.onQuery?.(result.node, "read", result.seconds);
       noteServedBy(ctx, result.node.name);
@@ -213,16 +215,17 @@ export class ReadExecutor {
     sql: string,
     params: unknown[],
   ): Promise<ReadResult> {
-    const { cluster, ctx, endpoint } = req;
+    const { cluster, ctx, endpoint, orgId } = req;
     if (ctx !== undefined) ctx.wroteCluster = cluster.name;
-    const rows = await this.deps.primary.run(
-      cluster,
-      sql,
-      params,
-      ctx,
-      "read",
+    // Possibly a write: it invalidates what it may have changed, and its
+    // result is never cached.
+    req.position?.note(null, 0);
+    const rows = await this.deps.primary.run(cluster, sql, params, ctx, {
+      kind: "read",
       endpoint,
-    );
+      orgId,
+      mayWrite: true,
+    });
     return { rows, node: cluster.primary };
   }
 
@@ -251,4 +254,12 @@ export class ReadExecutor {
     });
     this.deps.health.checkSoon(cluster, node);
   }
+}
+
+/** The time a replica's data is at least as fresh as: its last lag sample minus the lag it showed (0 when unknown). */
+function replicaAsOf(node: DbNode): number {
+  const r = node.lag?.reading;
+  if (r === undefined || r.sampledAtMs === null || r.lagSeconds === null)
+    return 0;
+  return r.sampledAtMs - r.lagSeconds * 1000;
 }

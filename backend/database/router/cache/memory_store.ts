@@ -1,0 +1,113 @@
+import { LRUCache } from "lru-cache";
+
+/**
+ * The in-process tier's entries: an LRU bounded in bytes (each entry
+ * counts its encoded length) with a TTL per entry. Values are stored
+ * encoded, so a caller that mutates what it got back cannot change what
+ * the next caller gets.
+ */
+export class LocalEntries {
+  private readonly lru: LRUCache<string, string>;
+
+  constructor(maxBytes: number, now: () => number) {
+    this.lru = new LRUCache<string, string>({
+      maxSize: Math.max(1, maxBytes),
+      // A key is ~100 bytes; count it too, so tiny values cannot grow the map unbounded.
+      sizeCalculation: (value, key) => value.length + key.length,
+      ttlAutopurge: false,
+      perf: { now },
+    });
+  }
+
+  get(key: string): string | undefined {
+    return this.lru.get(key);
+  }
+
+  set(key: string, value: string, ttlMs: number): void {
+    this.lru.set(key, value, { ttl: Math.max(1, Math.round(ttlMs)) });
+  }
+
+  delete(key: string): void {
+    this.lru.delete(key);
+  }
+
+  clear(): void {
+    this.lru.clear();
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  get bytes(): number {
+    return this.lru.calculatedSize;
+  }
+}
+
+interface GenRecord {
+  gen: number;
+  /** WAL position read after the write that set `gen`; null until known. */
+  fence: bigint | null;
+}
+
+/**
+ * Generations and fences when there is no shared tier: one process, one
+ * map. Generations come from one counter, so a value is never reused; the
+ * map is bounded, and a key it forgot reads as the highest generation ever
+ * forgotten, so an entry that recorded an older value can never match
+ * again (forgetting only costs misses, never staleness).
+ */
+export class LocalGenerations {
+  private readonly records = new Map<string, GenRecord>();
+  private counter = 0;
+  private floor = 0;
+  /** Highest fence among forgotten keys: what a forgotten key's data must include. */
+  private floorFence = 0n;
+
+  constructor(private readonly maxKeys = 100_000) {}
+
+  get(keys: readonly string[]): number[] {
+    return keys.map((k) => this.records.get(k)?.gen ?? this.floor);
+  }
+
+  /** Fences of `keys` at generations `gens` (null where unknown; 0n for a key never bumped). */
+  fences(keys: readonly string[], gens: readonly number[]): (bigint | null)[] {
+    return keys.map((k, i) => {
+      const r = this.records.get(k);
+      if (r === undefined)
+        return gens[i] === this.floor ? this.floorFence : null;
+      return r.gen === gens[i] ? r.fence : null;
+    });
+  }
+
+  bump(keys: readonly string[]): number[] {
+    return keys.map((k) => {
+      const gen = ++this.counter;
+      this.records.delete(k); // re-insert: the map's order is least recently bumped first
+      this.records.set(k, { gen, fence: null });
+      if (this.records.size > this.maxKeys) this.evictOldest();
+      return gen;
+    });
+  }
+
+  setFence(key: string, gen: number, fence: bigint): void {
+    const r = this.records.get(key);
+    if (r !== undefined && r.gen === gen && r.fence === null) r.fence = fence;
+  }
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  private evictOldest(): void {
+    const oldest = this.records.keys().next();
+    if (oldest.done === true) return;
+    const r = this.records.get(oldest.value)!;
+    this.floor = Math.max(this.floor, r.gen);
+    // A fence not yet set belongs to a write still finishing; the next
+    // write to the scope sets a fresh one. Only eventual reads rely on it.
+    if (r.fence !== null && r.fence > this.floorFence)
+      this.floorFence = r.fence;
+    this.records.delete(oldest.value);
+  }
+}

@@ -1,0 +1,347 @@
+import type { CacheConfig } from "../config/config";
+import type { Consistency } from "../consistency/consistency";
+import type { Clock } from "../support/clock";
+import type { Logger } from "../support/logger";
+import {
+  decodeEntry,
+  encodeEntry,
+  entryUsable,
+  type CacheEntry,
+} from "./cache_entry";
+import {
+  clusterGenKey,
+  entryKey,
+  fenceKey,
+  readGenKeys,
+  writeGenKeys,
+  type CacheScope,
+} from "./cache_keys";
+import {
+  FillPosition,
+  type CachedRead,
+  type CacheObserver,
+  type CacheOutcome,
+  type CacheStatus,
+  type CacheTierStatus,
+  type SharedTier,
+  type SkipReason,
+} from "./cache_types";
+import { LocalEntries, LocalGenerations } from "./memory_store";
+
+/** Generations outlive every entry by far: an expired generation restarts at 1. */
+export const GENERATION_TTL_MS = 7 * 24 * 3_600_000;
+
+/**
+ * The query-result cache: an in-process LRU, and optionally a shared tier
+ * (Redis, Encore's cache) behind it. Entries carry the WAL position and
+ * time their data is known to include, so a read uses one only as its
+ * consistency allows (docs/cache.md); writes through the router bump
+ * generations of the scopes they change, which every entry of those scopes
+ * checks on each use.
+ */
+export class QueryCache {
+  /** Run-time switch (admin API); CACHE_ENABLED at start. */
+  enabled: boolean;
+  private readonly disabledEndpoints: Set<string>;
+  private readonly entries: LocalEntries;
+  private readonly localGens = new LocalGenerations();
+
+  constructor(
+    private readonly config: CacheConfig,
+    private readonly deps: {
+      readonly shared: SharedTier | null;
+      readonly clock: Clock;
+      readonly logger: Logger;
+      readonly observer: CacheObserver;
+      /** Cluster names, for the epoch keys bumped when the cache is switched on. */
+      readonly clusters: () => readonly string[];
+      /** The primary's WAL position now, read after a write for its fence; null when unknown. */
+      readonly currentLsn: (cluster: string) => Promise<bigint | null>;
+    },
+  ) {
+    this.enabled = config.enabled;
+    this.disabledEndpoints = new Set(config.disabledEndpoints);
+    this.entries = new LocalEntries(config.maxBytes, () => deps.clock.now());
+  }
+
+  /**
+   * The shared tier reconnected (it may have restarted empty, its
+   * generations back at 0): in-process copies recorded the old ones, so
+   * drop them all.
+   */
+  forgetLocal(): void {
+    this.entries.clear();
+  }
+
+  /**
+   * Sets the fences of epoch keys just bumped (a recovery after lost
+   * invalidations, or switching the cache on): the primary's position now.
+   */
+  async fenceEpochs(
+    keys: readonly string[],
+    generations: readonly number[],
+  ): Promise<void> {
+    const clusters = this.deps.clusters();
+    await Promise.all(
+      keys.map(async (key, i) => {
+        const cluster = clusters.find((c) => clusterGenKey(c) === key);
+        const gen = generations[i];
+        if (cluster === undefined || gen === undefined) return;
+        await this.setFences(cluster, [key], [gen]);
+      }),
+    );
+  }
+
+  /** May reads of `endpoint` use the cache? */
+  endpointEnabled(endpoint: string): boolean {
+    return !this.disabledEndpoints.has(endpoint);
+  }
+
+  /** Turns the cache on or off for one endpoint at run time. */
+  setEndpoint(endpoint: string, enabled: boolean): void {
+    if (enabled) this.disabledEndpoints.delete(endpoint);
+    else this.disabledEndpoints.add(endpoint);
+  }
+
+  /**
+   * Turns the cache on or off at run time. Switching it on forgets every
+   * entry held before (the local tier is cleared; the shared tier's epochs
+   * are bumped), since writes made while it was off did not invalidate.
+   */
+  async setEnabled(enabled: boolean): Promise<void> {
+    if (enabled && !this.enabled) {
+      this.entries.clear();
+      const epochs = this.deps.clusters().map(clusterGenKey);
+      const shared = this.deps.shared;
+      const gens =
+        shared === null
+          ? this.localGens.bump(epochs)
+          : await shared.bumpGenerations(epochs, GENERATION_TTL_MS);
+      // Not bumped (shared tier down): the guard bumps them before it serves again.
+      if (gens !== undefined) await this.fenceEpochs(epochs, gens);
+    }
+    this.enabled = enabled;
+  }
+
+  /**
+   * The value of a cacheable read: from the cache when an entry the
+   * read's consistency accepts is there, else from `fill` (stored when it
+   * may be). `fill` gets a {@link FillPosition} its statements report to.
+   */
+  async read<T>(
+    spec: CachedRead,
+    scope: CacheScope,
+    consistency: Consistency,
+    endpoint: string,
+    fill: (position: FillPosition) => Promise<T>,
+    /** Called on a hit (the request's `X-Served-By` says `cache`). */
+    onHit?: () => void,
+  ): Promise<T> {
+    const t0 = this.deps.clock.now();
+    const done = (outcome: CacheOutcome) =>
+      this.deps.observer.onRead?.(
+        endpoint,
+        outcome,
+        (this.deps.clock.now() - t0) / 1000,
+      );
+    if (consistency.level === "strong") {
+      done("bypass_strong");
+      return fill(new FillPosition());
+    }
+    if (!this.enabled || !this.endpointEnabled(endpoint)) {
+      done("bypass_off");
+      return fill(new FillPosition());
+    }
+    const shared = this.deps.shared;
+    const genKeys = readGenKeys(scope);
+    const gens =
+      shared === null
+        ? this.localGens.get(genKeys)
+        : await shared.getGenerations(genKeys);
+    if (gens === undefined) {
+      done("bypass_unavailable");
+      return fill(new FillPosition());
+    }
+    const key = entryKey(scope.cluster, spec.namespace, spec.key);
+    const hit = await this.lookup(key, gens, consistency);
+    if (hit !== undefined) {
+      done(hit.tier === "memory" ? "hit_memory" : "hit_shared");
+      onHit?.();
+      return hit.value as T;
+    }
+    const fences = await this.fencesOf(genKeys, gens);
+    const position = new FillPosition();
+    const value = await fill(position);
+    done("miss");
+    await this.store(key, spec, scope, gens, fences, position, value);
+    return value;
+  }
+
+  /**
+   * Invalidates what a committed write to `tables` (null = unknown) of
+   * `orgId` (undefined = unknown) in `cluster` may have changed: bumps the
+   * generations, then records the primary's position after the write as
+   * their fence, so no fill that read older data is stored under the new
+   * generations. Never throws.
+   */
+  async invalidate(
+    cluster: string,
+    tables: readonly string[] | null,
+    orgId: number | undefined,
+  ): Promise<void> {
+    if (tables !== null && tables.length === 0) return;
+    const keys = writeGenKeys(cluster, tables, orgId);
+    const shared = this.deps.shared;
+    const gens =
+      shared === null
+        ? this.localGens.bump(keys)
+        : await shared.bumpGenerations(keys, GENERATION_TTL_MS);
+    this.deps.observer.onInvalidate?.(keys.length, shared !== null);
+    // Lost on the shared tier: the guard bumps every epoch before it serves again.
+    if (gens !== undefined) await this.setFences(cluster, keys, gens);
+  }
+
+  /** Fences `keys` at `gens` with the primary's position now; none when it cannot be read. */
+  private async setFences(
+    cluster: string,
+    keys: readonly string[],
+    gens: readonly number[],
+  ): Promise<void> {
+    let lsn: bigint | null;
+    try {
+      lsn = await this.deps.currentLsn(cluster);
+    } catch {
+      lsn = null;
+    }
+    // No fence: fills of these scopes are not stored until the next write sets one.
+    if (lsn === null) return;
+    const shared = this.deps.shared;
+    if (shared === null) {
+      keys.forEach((k, i) => this.localGens.setFence(k, gens[i]!, lsn));
+    } else {
+      await shared.setFences(
+        keys.map((k, i) => [fenceKey(k, gens[i]!), lsn.toString()] as const),
+        GENERATION_TTL_MS,
+      );
+    }
+  }
+
+  /** For the status endpoint: tiers, their state and size. Never a URL. */
+  status(): CacheStatus {
+    const tiers: CacheTierStatus[] = [
+      {
+        name: "memory",
+        state: "ok",
+        entries: this.entries.size,
+        bytes: this.entries.bytes,
+        maxBytes: this.config.maxBytes,
+      },
+    ];
+    if (this.deps.shared !== null) {
+      const s = this.deps.shared.state();
+      tiers.push({
+        name: s.name,
+        state: s.invalidationLost
+          ? "recovering"
+          : s.breaker === "closed"
+            ? "ok"
+            : s.breaker,
+        breaker: s.breaker,
+        lastError: s.lastError,
+      });
+    }
+    return {
+      enabled: this.enabled,
+      disabledEndpoints: [...this.disabledEndpoints].sort(),
+      tiers,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.deps.shared?.close();
+  }
+
+  private async lookup(
+    key: string,
+    gens: readonly number[],
+    consistency: Consistency,
+  ): Promise<{ value: unknown; tier: "memory" | "shared" } | undefined> {
+    const now = this.deps.clock.now();
+    const local = this.entries.get(key);
+    if (local !== undefined) {
+      const e = decodeEntry(local);
+      if (e !== undefined && entryUsable(e, gens, consistency, now))
+        return { value: e.v, tier: "memory" };
+    }
+    const shared = this.deps.shared;
+    if (shared === null) return undefined;
+    const text = await shared.getEntry(key);
+    if (text === undefined || text === local) return undefined;
+    const e = decodeEntry(text);
+    if (e === undefined || !entryUsable(e, gens, consistency, now))
+      return undefined;
+    this.entries.set(key, text, this.config.localTtlMs);
+    return { value: e.v, tier: "shared" };
+  }
+
+  /** The fence each generation requires (0n for a scope never written); undefined when one is unknown. */
+  private async fencesOf(
+    genKeys: readonly string[],
+    gens: readonly number[],
+  ): Promise<bigint | undefined> {
+    const shared = this.deps.shared;
+    let fences: (bigint | null)[];
+    if (shared === null) fences = this.localGens.fences(genKeys, gens);
+    else {
+      const wanted = genKeys
+        .map((k, i) => (gens[i]! > 0 ? fenceKey(k, gens[i]!) : null))
+        .filter((k): k is string => k !== null);
+      const got = wanted.length === 0 ? [] : await shared.getFences(wanted);
+      if (got === undefined) return undefined;
+      fences = got.map((f) => (f === undefined ? null : BigInt(f)));
+    }
+    let max = 0n;
+    for (const f of fences) {
+      if (f === null) return undefined;
+      if (f > max) max = f;
+    }
+    return max;
+  }
+
+  private async store(
+    key: string,
+    spec: CachedRead,
+    scope: CacheScope,
+    gens: readonly number[],
+    fence: bigint | undefined,
+    position: FillPosition,
+    value: unknown,
+  ): Promise<void> {
+    const skip = (reason: SkipReason) => this.deps.observer.onSkip?.(reason);
+    if (!position.known) return skip("unknown_position");
+    if (fence === undefined || position.floor! < fence)
+      return skip("behind_fence");
+    const entry: CacheEntry = {
+      v: value,
+      g: gens,
+      f: position.floor!.toString(),
+      a: Number.isFinite(position.asOfMs) ? position.asOfMs : 0,
+      c: scope.cluster,
+    };
+    let text: string;
+    try {
+      text = encodeEntry(entry);
+    } catch {
+      return skip("not_json");
+    }
+    if (text.length > this.config.maxEntryBytes) return skip("too_large");
+    const shared = this.deps.shared;
+    if (shared === null) {
+      this.entries.set(key, text, spec.ttlMs);
+      return;
+    }
+    this.entries.set(key, text, Math.min(spec.ttlMs, this.config.localTtlMs));
+    if (!(await shared.setEntry(key, text, spec.ttlMs)))
+      skip("shared_unavailable");
+  }
+}

@@ -162,7 +162,11 @@ export class QueryCache {
       done("bypass_unavailable");
       return fill(new FillPosition());
     }
-    const key = entryKey(scope.cluster, spec.namespace, spec.key);
+    // The org is always part of the key: one org's entry can never answer another's read.
+    const key = entryKey(scope.cluster, spec.namespace, [
+      scope.orgId ?? null,
+      ...spec.key,
+    ]);
     const hit = await this.lookup(key, gens, consistency);
     if (hit !== undefined) {
       done(hit.tier === "memory" ? "hit_memory" : "hit_shared");

@@ -9,6 +9,7 @@ import { defineConfig } from "vitest/config";
 const LOAD_TESTS = [
   "test/integration/stall.test.ts",
   "test/integration/overload.test.ts",
+  "test/integration/cache_redis_outage.test.ts",
 ];
 
 export default defineConfig({

@@ -96,6 +96,19 @@ export class CacheMetrics implements CacheObserver {
     else this.invalidations.local++;
   }
 
+  /** Writes that invalidated cache scopes since start. */
+  invalidationCount(): number {
+    return this.invalidations.local + this.invalidations.shared;
+  }
+
+  /** Reads by outcome, summed over endpoints, since start. */
+  outcomeCounts(): { outcome: CacheOutcome; count: number }[] {
+    const byOutcome = new Map<CacheOutcome, number>();
+    for (const r of this.readCounts())
+      byOutcome.set(r.outcome, (byOutcome.get(r.outcome) ?? 0) + r.count);
+    return [...byOutcome].map(([outcome, count]) => ({ outcome, count }));
+  }
+
   /** Reads by endpoint and outcome since start. */
   readCounts(): CacheReadCount[] {
     const out: CacheReadCount[] = [];

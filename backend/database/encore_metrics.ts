@@ -13,7 +13,7 @@
  * made outside a request (`resolveServiceName` in `encore.dev/metrics`), and
  * those would be dropped.
  */
-import { CounterGroup, GaugeGroup } from "encore.dev/metrics";
+import { Counter, CounterGroup, GaugeGroup } from "encore.dev/metrics";
 import { MetricsPublisher, type MetricsSink } from "./encore_metrics_publisher";
 import type { RouterMetrics } from "./metrics";
 
@@ -73,6 +73,22 @@ const dbReplicaCircuitState = new GaugeGroup<ReplicaLabels>(
 /** Replicas of each cluster whose last health verdict is healthy. */
 const dbHealthyReplicas = new GaugeGroup<ClusterLabels>("db_healthy_replicas");
 
+/** Labels of `db_cache_requests_total`. */
+interface CacheOutcomeLabels {
+  /** `hit_memory`, `hit_shared`, `miss`, `bypass_strong`, `bypass_off` or `bypass_unavailable`. */
+  outcome: string;
+}
+
+// Top-level, literal snake_case name (tsparser/src/parser/resources/infra/metrics.rs).
+/** Cacheable reads by outcome (Prometheus `cache_requests_total`, summed over endpoints). */
+const dbCacheRequestsTotal = new CounterGroup<CacheOutcomeLabels>(
+  "db_cache_requests_total",
+);
+
+// Top-level, literal snake_case name (tsparser/src/parser/resources/infra/metrics.rs).
+/** Writes that invalidated cache scopes (Prometheus `cache_invalidations_total`, both tiers). */
+const dbCacheInvalidationsTotal = new Counter("db_cache_invalidations_total");
+
 /** The Encore metrics above, as the publisher's sink. */
 const encoreSink: MetricsSink = {
   reads: { increment: (l, n) => dbReadsTotal.with(l).increment(n) },
@@ -85,6 +101,12 @@ const encoreSink: MetricsSink = {
     set: (l, v) => dbReplicaCircuitState.with(l).set(v),
   },
   healthyReplicas: { set: (l, v) => dbHealthyReplicas.with(l).set(v) },
+  cacheReads: {
+    increment: (l, n) => dbCacheRequestsTotal.with(l).increment(n),
+  },
+  cacheInvalidations: {
+    increment: (_l, n) => dbCacheInvalidationsTotal.increment(n),
+  },
 };
 
 const publishers = new WeakMap<RouterMetrics, MetricsPublisher>();

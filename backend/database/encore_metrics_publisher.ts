@@ -49,6 +49,15 @@ export interface MetricsSink {
   replicaCircuitState: GaugeSink<ReplicaLabels>;
   /** Replicas whose last health verdict is healthy. */
   healthyReplicas: GaugeSink<ClusterLabels>;
+  /** Cacheable reads by outcome (hit_memory, hit_shared, miss, bypass_...). */
+  cacheReads: CounterSink<OutcomeLabels>;
+  /** Writes that invalidated cache scopes. */
+  cacheInvalidations: CounterSink<Record<string, never>>;
+}
+
+/** Labels of the cache read counter. */
+export interface OutcomeLabels {
+  outcome: string;
 }
 
 /** The figures the publisher reads; `RouterMetrics` is one. */
@@ -123,6 +132,13 @@ export class MetricsPublisher {
     }
     for (const c of s.clusters)
       this.sink.healthyReplicas.set({ cluster: c.name }, c.healthyReplicas);
+    for (const c of s.cacheReads)
+      this.pushDelta("cacheReads", c.outcome, c.count, (n) =>
+        this.sink.cacheReads.increment({ outcome: c.outcome }, n),
+      );
+    this.pushDelta("cacheInvalidations", "", s.cacheInvalidations, (n) =>
+      this.sink.cacheInvalidations.increment({}, n),
+    );
   }
 
   /**

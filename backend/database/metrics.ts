@@ -285,6 +285,8 @@ export class RouterMetrics implements RouterObserver {
       readFailures: this.readFailureCounts(),
       replicas: replicaFigures(clusters),
       clusters: clusterFigures(clusters),
+      cacheReads: this.cache.outcomeCounts(),
+      cacheInvalidations: this.cache.invalidationCount(),
     };
   }
 

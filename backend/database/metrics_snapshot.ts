@@ -54,6 +54,10 @@ export interface RouterMetricsSnapshot {
   replicas: ReplicaFigures[];
   /** Empty before a router is attached. */
   clusters: ClusterFigures[];
+  /** Cacheable reads by outcome (hit_memory, miss, bypass_..., summed over endpoints) since start. */
+  cacheReads: { outcome: string; count: number }[];
+  /** Writes that invalidated cache scopes since start. */
+  cacheInvalidations: number;
 }
 
 /** Maps a breaker state to the number the gauges carry. */

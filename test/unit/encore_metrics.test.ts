@@ -69,6 +69,8 @@ function recordingSink() {
     replicaLagBytes: gauge("replicaLagBytes"),
     replicaCircuitState: gauge("replicaCircuitState"),
     healthyReplicas: gauge("healthyReplicas"),
+    cacheReads: counter("cacheReads"),
+    cacheInvalidations: counter("cacheInvalidations"),
   };
   return { sink, increments, sets };
 }
@@ -363,6 +365,8 @@ describe("encore_metrics.ts (the Encore edge file, encore.dev/metrics mocked)", 
       { kind: "GaugeGroup", name: "db_replica_lag_bytes" },
       { kind: "GaugeGroup", name: "db_replica_circuit_state" },
       { kind: "GaugeGroup", name: "db_healthy_replicas" },
+      { kind: "CounterGroup", name: "db_cache_requests_total" },
+      { kind: "Counter", name: "db_cache_invalidations_total" },
     ]);
 
     const { router, metrics, read, pool } = await routerWithMetrics();

@@ -89,6 +89,33 @@ describe("RouterMetrics exposition", () => {
       readFailures: [{ node: "replica_1", outcome: "retried", count: 1 }],
       replicas: [],
       clusters: [],
+      cacheReads: [],
+      cacheInvalidations: 0,
     });
+  });
+
+  it("counts cache reads by outcome and invalidations, in the snapshot (Encore) and in Prometheus", async () => {
+    const m = new RouterMetrics({ defaultMetrics: false });
+    m.cache.onRead("finance.sumRevenues", "hit_memory", 0.0002);
+    m.cache.onRead("finance.sumRevenues", "hit_memory", 0.0002);
+    m.cache.onRead("finance.listRevenues", "miss", 0.004);
+    m.cache.onRead("finance.listRevenues", "hit_memory", 0.0002);
+    m.cache.onInvalidate(3, false);
+    m.cache.onSkip("behind_fence");
+    const s = m.snapshot();
+    expect(s.cacheReads).toEqual([
+      { outcome: "hit_memory", count: 3 },
+      { outcome: "miss", count: 1 },
+    ]);
+    expect(s.cacheInvalidations).toBe(1);
+    const { body } = await m.render();
+    expect(body).toContain(
+      'cache_requests_total{endpoint="finance.sumRevenues",outcome="hit_memory"} 2',
+    );
+    expect(body).toContain('cache_invalidations_total{tier="local"} 1');
+    expect(body).toContain('cache_fill_skipped_total{reason="behind_fence"} 1');
+    expect(body).toContain(
+      'cache_read_duration_seconds_count{outcome="miss"} 1',
+    );
   });
 });

@@ -17,6 +17,7 @@ import {
   stopLocalCluster,
   type LocalCluster,
 } from "../../backend/standalone/local_cluster/local_cluster";
+import { cache } from "./cache";
 import type { BenchContext, Scenario, Section } from "./common";
 import { renderSection } from "./common";
 import { seedFinance, sqlOnce } from "./db";
@@ -38,6 +39,7 @@ const SCENARIOS: ReadonlyArray<readonly [string, Scenario]> = [
   ["slow_replica", slowReplica],
   ["read_your_writes", readYourWrites],
   ["offload", offload],
+  ["cache", cache],
   ["query_patterns", queryPatterns],
 ];
 

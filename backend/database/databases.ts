@@ -24,6 +24,7 @@ import {
 import { allRoutes } from "../app_routes";
 import { CursorCodec } from "../shared/http/cursor";
 import type { RouteDef } from "../shared/http/route";
+import { EncoreCacheStore, queryCacheKeyspaces } from "./encore_cache_store";
 import { startEncoreMetrics } from "./encore_metrics";
 import { encoreEnvironment } from "./encore_settings";
 import { RouterMetrics } from "./metrics";
@@ -105,6 +106,9 @@ export const router = new ReplicaRouter(config.router, {
       applicationName,
     ),
   probe: probeConnection,
+  // The query cache's shared tier: Encore's cache cluster (in memory under
+  // `encore run`; infra.config.json's redis["query-cache"] when self-hosted).
+  sharedCache: new EncoreCacheStore(queryCacheKeyspaces),
 });
 metrics.attach(router);
 // The same figures through encore.dev/metrics, for Encore Cloud's dashboards.

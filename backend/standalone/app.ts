@@ -3,10 +3,8 @@ import type { AddressInfo } from "node:net";
 import { RouterMetrics } from "../database/metrics";
 import type { ServiceConfig } from "../database/router/config/config";
 import { jsonLogger, type Logger } from "../database/router/support/logger";
-import {
-  ReplicaRouter,
-  type RouterDeps,
-} from "../database/router/replica_router";
+import { ReplicaRouter } from "../database/router/replica_router";
+import type { RouterDeps } from "../database/router/router_deps";
 import { RedisStore } from "../database/router/cache/redis_store";
 import type { RouteDef } from "../shared/http/route";
 import { allRoutes } from "../app_routes";

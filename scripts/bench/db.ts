@@ -7,10 +7,8 @@ import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 import { silentLogger } from "../../backend/database/router/support/logger";
-import {
-  ReplicaRouter,
-  type RouterDeps,
-} from "../../backend/database/router/replica_router";
+import { ReplicaRouter } from "../../backend/database/router/replica_router";
+import type { RouterDeps } from "../../backend/database/router/router_deps";
 import {
   MIGRATIONS_DIR,
   runMigrations,

@@ -102,6 +102,48 @@ vi.mock("encore.dev/metrics", () => {
   };
 });
 
+// encore.dev/storage/cache: its own TypeScript sources (key mapping,
+// expiry, CacheKeyExists) over an in-memory cluster standing in for the
+// native runtime's Redis, shared by both instances as a real one would be.
+vi.mock("../../node_modules/encore.dev/internal/runtime/mod.ts", () => {
+  const items = new Map<string, { value: Buffer; expiresAtMs?: number }>();
+  const live = (k: string) => {
+    const item = items.get(k);
+    if (item?.expiresAtMs !== undefined && item.expiresAtMs <= Date.now())
+      items.delete(k);
+    return items.get(k);
+  };
+  const at = (ttlMs?: number | null) =>
+    ttlMs === undefined || ttlMs === null || ttlMs < 0
+      ? undefined
+      : Date.now() + ttlMs;
+  const cluster = {
+    get: async (k: string) => live(k)?.value ?? null,
+    mget: async (ks: string[]) => ks.map((k) => live(k)?.value ?? null),
+    set: async (k: string, value: Buffer, ttlMs?: number | null) => {
+      items.set(k, { value, expiresAtMs: at(ttlMs) });
+    },
+    setIfNotExists: async (k: string, value: Buffer, ttlMs?: number | null) => {
+      if (live(k) !== undefined) return false;
+      items.set(k, { value, expiresAtMs: at(ttlMs) });
+      return true;
+    },
+    incrBy: async (k: string, delta: number, ttlMs?: number | null) => {
+      const next = Number(live(k)?.value.toString() ?? 0) + delta;
+      items.set(k, {
+        value: Buffer.from(String(next)),
+        expiresAtMs: at(ttlMs),
+      });
+      return next;
+    },
+  };
+  return { RT: { cacheCluster: () => cluster } };
+});
+vi.mock("encore.dev/storage/cache", async () => {
+  const src = "../../node_modules/encore.dev/storage/cache/mod.ts";
+  return await import(/* @vite-ignore */ src);
+});
+
 /** An endpoint function as the stand-in `api()` returns it. */
 type Endpoint = ((req: Record<string, unknown>) => Promise<unknown>) & {
   options: { method: string; path: string; auth?: boolean };

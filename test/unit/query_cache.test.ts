@@ -410,23 +410,14 @@ describe("eventual", () => {
     });
   });
 
-  // BUG (minor; tests and any non-wall clock): LocalEntries hands the
-  // injected clock to lru-cache as `perf`, but lru-cache reuses one
-  // reading of it for `ttlResolution` (default 1 ms) of *real* time, reset
-  // by a setTimeout. After a hit, moving the manual clock past the TTL
-  // still hits until that real timer fires (here: never, timers are
-  // fake). Fix: `ttlResolution: 0` in memory_store.ts's LRUCache options.
-  it.fails(
-    "expiry follows the injected clock at once, without real time passing",
-    async () => {
-      const s = setup();
-      await s.read({ ttlMs: 10_000 });
-      s.clock.advance(5_000);
-      expect((await s.read()).outcome).toBe("hit_memory");
-      s.clock.advance(5_001);
-      expect(await s.read()).toMatchObject({ filled: true, outcome: "miss" });
-    },
-  );
+  it("expiry follows the injected clock at once, without real time passing", async () => {
+    const s = setup();
+    await s.read({ ttlMs: 10_000 });
+    s.clock.advance(5_000);
+    expect((await s.read()).outcome).toBe("hit_memory");
+    s.clock.advance(5_001);
+    expect(await s.read()).toMatchObject({ filled: true, outcome: "miss" });
+  });
 
   it("never uses an entry after a write to its scope", async () => {
     const s = setup();
@@ -954,22 +945,14 @@ describe("with a shared tier", () => {
     expect(await b.read()).toMatchObject({ filled: true, outcome: "miss" });
   });
 
-  // BUG: lookup() copies a shared hit into the local tier for
-  // CACHE_LOCAL_TTL whatever the entry's own TTL (store() uses
-  // min(ttl, CACHE_LOCAL_TTL)). An entry with a 2 s TTL read from the
-  // shared tier 1 s before it expires is then served from memory for
-  // another 5 s: eventual reads use it up to CACHE_LOCAL_TTL past its TTL.
-  it.fails(
-    "a copy from the shared tier does not outlive the entry's TTL",
-    async () => {
-      const { clock, a, b } = twoInstances({ localTtlMs: 5_000 });
-      await a.read({ ttlMs: 2_000, value: "short-lived" });
-      elapse(clock, 1_000);
-      expect((await b.read()).outcome).toBe("hit_shared");
-      elapse(clock, 2_001); // past its 2 s TTL, and 2 s after the copy
-      expect(await b.read()).toMatchObject({ filled: true, outcome: "miss" });
-    },
-  );
+  it("a copy from the shared tier does not outlive the entry's TTL", async () => {
+    const { clock, a, b } = twoInstances({ localTtlMs: 5_000 });
+    await a.read({ ttlMs: 2_000, value: "short-lived" });
+    elapse(clock, 1_000);
+    expect((await b.read()).outcome).toBe("hit_shared");
+    elapse(clock, 2_001); // past its 2 s TTL, and 2 s after the copy
+    expect(await b.read()).toMatchObject({ filled: true, outcome: "miss" });
+  });
 });
 
 describe("LocalGenerations", () => {
@@ -979,6 +962,7 @@ describe("LocalGenerations", () => {
     f: "0",
     a: 0,
     c: "main",
+    x: Number.MAX_SAFE_INTEGER,
   });
 
   it("a key forgotten past maxKeys reads as the floor: an entry that recorded an older generation never matches again", () => {

@@ -160,34 +160,37 @@ describe("writeTargets", () => {
     expect(targets(sql)).toBeNull();
   });
 
-  // BUG: a locking clause makes the result [] even when the statement also
-  // calls a VOLATILE function, which may write (the brief's rule: "a
-  // function that may write" => null). writeTargets only gets the gate's
-  // boolean, so it cannot tell "locks rows" from "locks rows and calls
-  // pay_invoice()"; the write goes uninvalidated and cached sums of
-  // invoices stay stale for their TTL.
-  it.fails("a locking SELECT that calls a VOLATILE function: null", () => {
+  // A locking clause alone changes nothing; with a call it may write anywhere.
+  it("a locking SELECT that calls a VOLATILE function: null", () => {
     expect(
       targets("SELECT pay_invoice(id) FROM invoices WHERE id = 1 FOR UPDATE"),
     ).toBeNull();
   });
 
-  // BUG: DDL is expected to give null (invalidate the cluster), but any
-  // `UPDATE` word in it is taken for an UPDATE statement: the referential
-  // action `ON UPDATE CASCADE` yields the bogus table "cascade" (and
-  // CREATE TRIGGER ... AFTER UPDATE ON t yields "on"). This ALTER rewrites
-  // every amount of invoices, yet only a table named "cascade" is
-  // invalidated, so cached invoice sums keep the old amounts.
-  it.fails(
-    "DDL with ON UPDATE CASCADE: null, not a table named cascade",
-    () => {
-      expect(
-        targets(
-          "ALTER TABLE invoices ALTER COLUMN amount TYPE numeric USING amount / 100, " +
-            "ADD CONSTRAINT invoices_customer_fk FOREIGN KEY (customer_id) " +
-            "REFERENCES customers ON UPDATE CASCADE",
-        ),
-      ).toBeNull();
-    },
-  );
+  // `ON UPDATE CASCADE` (or a trigger's AFTER UPDATE ON t) is not an UPDATE statement.
+  it("DDL with ON UPDATE CASCADE: null, not a table named cascade", () => {
+    expect(
+      targets(
+        "ALTER TABLE invoices ALTER COLUMN amount TYPE numeric USING amount / 100, " +
+          "ADD CONSTRAINT invoices_customer_fk FOREIGN KEY (customer_id) " +
+          "REFERENCES customers ON UPDATE CASCADE",
+      ),
+    ).toBeNull();
+  });
+
+  it("write keywords inside clauses are not statements", () => {
+    expect(
+      targets(
+        "INSERT INTO t (id, v) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET v = excluded.v",
+      ),
+    ).toEqual(["t"]);
+    expect(
+      targets(
+        "CREATE TRIGGER x AFTER UPDATE ON t FOR EACH ROW EXECUTE FUNCTION f()",
+      ),
+    ).toBeNull();
+    expect(targets("EXPLAIN ANALYZE UPDATE t SET v = 1")).toEqual(["t"]);
+    expect(targets("EXPLAIN (ANALYZE, BUFFERS) DELETE FROM t")).toEqual(["t"]);
+    expect(targets("INSERT INTO a VALUES (1); DROP TABLE b")).toBeNull();
+  });
 });

@@ -1,8 +1,7 @@
 import type { JsonSafe } from "./cache/cache_entry";
 import { createQueryCache } from "./cache/create_query_cache";
-import type { CachedRead, CacheObserver } from "./cache/cache_types";
+import type { CachedRead } from "./cache/cache_types";
 import type { QueryCache } from "./cache/query_cache";
-import type { SharedStore } from "./cache/shared_store";
 import type { ClusterConfig, RouterConfig } from "./config/config";
 import type {
   DatabaseRouter,
@@ -13,7 +12,7 @@ import type {
 import { EVENTUAL } from "./consistency/consistency";
 import { ClusterDirectory } from "./fleet/cluster_directory";
 import { FleetMembership, type AddReplicaOptions } from "./fleet/membership";
-import { NodeFactory, type ProbeFn } from "./fleet/node_factory";
+import { NodeFactory } from "./fleet/node_factory";
 import type { HealthChecker } from "./health/health_checker";
 import type { RoleWatch } from "./health/role_watch";
 import type { StallWatch } from "./health/stall_watch";
@@ -21,12 +20,7 @@ import type { LagMonitor } from "./lag/lag_monitor";
 import { ConcurrencyCaps } from "./limits/concurrency_caps";
 import type { DbNode } from "./nodes/db_node";
 import type { NodeCluster } from "./nodes/node_cluster";
-import {
-  createPgPool,
-  probeConnection,
-  type PoolFactory,
-} from "./nodes/pg_pool";
-import type { RouterObserver } from "./observer";
+import { createPgPool, probeConnection } from "./nodes/pg_pool";
 import { PrimaryExecutor } from "./primary/primary_executor";
 import type { QueryApi, Row } from "./query_api";
 import { ReadPlanner } from "./read_planner";
@@ -49,26 +43,8 @@ import { RawSqlGate } from "./sql/raw_sql_gate";
 import { VolatileFunctionCatalog } from "./sql/volatile_functions";
 import { systemClock, type Clock } from "./support/clock";
 import { jsonLogger, type Logger } from "./support/logger";
+import type { RouterDeps } from "./router_deps";
 import { Watchers } from "./watchers";
-
-/** Injected dependencies; all optional. */
-export interface RouterDeps {
-  clock?: Clock;
-  poolFactory?: PoolFactory;
-  logger?: Logger;
-  observer?: RouterObserver;
-  /** Hooks for the query cache's metrics. */
-  cacheObserver?: CacheObserver;
-  /**
-   * Liveness probe on a connection of its own, for the stall watch. Default:
-   * {@link probeConnection} when the default pool factory is used; with an
-   * injected factory (fakes in tests) the node's pool is probed instead,
-   * unless a probe is given too.
-   */
-  probe?: ProbeFn;
-  /** The query cache's shared tier (Redis, Encore's cache); absent = in-process only. */
-  sharedCache?: SharedStore;
-}
 
 /** Hedges that may be sent back to back before the budget has to refill. */
 const HEDGE_BURST = 20;
@@ -197,6 +173,7 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
       hedged: this.hedged,
       rawSql: this.rawSql,
       primary: this.primary,
+      refreshTimeoutMs: Math.min(50, config.attemptDeadline.minMs),
     });
     this.fleet = new FleetMembership({
       directory: this.directory,
@@ -215,7 +192,6 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
   start(): Promise<void> {
     this.started ??= (async () => {
       await this.watchers.start(this.rawSql);
-      this.logClusterStates("started");
     })();
     return this.started;
   }
@@ -375,18 +351,5 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
   /** A replica of `cluster` by name. @throws {NotFoundError} */
   replicaNamed(cluster: NodeCluster, name: string): DbNode {
     return this.fleet.replicaNamed(cluster, name);
-  }
-
-  private logClusterStates(event: string): void {
-    for (const c of this.clusters) {
-      this.logger.info(`replica router ${event}`, {
-        cluster: c.name,
-        nodes: c.nodes.map((n) => ({
-          name: n.name,
-          address: n.address,
-          state: n.state({}),
-        })),
-      });
-    }
   }
 }

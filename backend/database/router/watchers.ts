@@ -16,7 +16,7 @@ import { PeriodicTasks } from "./support/periodic_tasks";
  * (REPLICA_HEALTH_CHECK_INTERVAL, with the catalog of volatile functions
  * refreshed when stale), lag samples (REPLICA_LAG_POLL_INTERVAL), the stall
  * watch (half the shortest attempt deadline) and the role watch
- * (REPLICA_ROLE_CHECK_INTERVAL). Reactions to query errors do not wait for
+ * (REPLICA_ROLE_CHECK_INTERVAL); logs every node's state once started. Reactions to query errors do not wait for
  * a timer: they call {@link HealthChecker.checkSoon}.
  */
 export class Watchers {
@@ -29,12 +29,14 @@ export class Watchers {
   /** Probe timeout of background checks (ms): the connect timeout, at most 5 s. */
   readonly timeoutMs: number;
   private readonly tasks: PeriodicTasks;
+  private readonly logger: Logger;
 
   constructor(
-    clusters: () => readonly NodeCluster[],
+    private readonly clusters: () => readonly NodeCluster[],
     private readonly config: RouterConfig,
     opts: { clock: Clock; logger: Logger },
   ) {
+    this.logger = opts.logger;
     const { clock } = opts;
     const timeoutMs = Math.min(5_000, config.pool.connectionTimeoutMs);
     this.timeoutMs = timeoutMs;
@@ -75,6 +77,16 @@ export class Watchers {
       this.stallWatch.tick(),
     );
     tasks.every(config.roleCheckIntervalMs, async () => this.roleWatch.tick());
+    for (const c of this.clusters()) {
+      this.logger.info("replica router started", {
+        cluster: c.name,
+        nodes: c.nodes.map((n) => ({
+          name: n.name,
+          address: n.address,
+          state: n.state({}),
+        })),
+      });
+    }
   }
 
   /** Stops the timers; checks in progress finish on their own. */

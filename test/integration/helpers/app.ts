@@ -7,7 +7,7 @@ import {
   silentLogger,
   type Logger,
 } from "../../../backend/database/router/support/logger";
-import type { RouterDeps } from "../../../backend/database/router/replica_router";
+import type { RouterDeps } from "../../../backend/database/router/router_deps";
 import { createApp, type App } from "../../../backend/standalone/app";
 import {
   MIGRATIONS_DIR,

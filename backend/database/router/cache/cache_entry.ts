@@ -32,6 +32,8 @@ export interface CacheEntry {
   readonly a: number;
   /** Cluster the data came from. */
   readonly c: string;
+  /** When it expires for eventual reads (ms since the epoch): fill time + TTL. */
+  readonly x: number;
 }
 
 /** Encodes an entry; the length of the result is what the size limit measures. */
@@ -52,7 +54,8 @@ export function decodeEntry(text: string): CacheEntry | undefined {
       typeof e.f !== "string" ||
       !/^\d{1,20}$/.test(e.f) ||
       typeof e.a !== "number" ||
-      typeof e.c !== "string"
+      typeof e.c !== "string" ||
+      typeof e.x !== "number"
     )
       return undefined;
     return e as CacheEntry;
@@ -74,7 +77,7 @@ export function entryUsable(
   consistency: Consistency,
   nowMs: number,
 ): boolean {
-  if (entry.g.length !== generations.length) return false;
+  if (nowMs >= entry.x || entry.g.length !== generations.length) return false;
   for (let i = 0; i < generations.length; i++)
     if (entry.g[i] !== generations[i]) return false;
   switch (consistency.level) {

@@ -78,6 +78,12 @@ export class FillPosition {
   floor: bigint | null = null;
   /** Oldest as-of time over the fill's statements (ms). */
   asOfMs = Infinity;
+  /**
+   * The WAL position the fill must include to be stored (the highest fence
+   * of its scopes): a replica whose last known position is below it is
+   * asked for its position first, rather than waiting for the next lag sample.
+   */
+  required = 0n;
   private statements = 0;
   private unknown = false;
 

@@ -2,7 +2,7 @@ import {
   CircuitBreaker,
   type CircuitStateName,
 } from "../health/circuit_breaker";
-import { withTimeout } from "../health/health_checker";
+import { withTimeout } from "../support/timeout";
 import type { Clock } from "../support/clock";
 import type { Logger } from "../support/logger";
 import type { SharedStore } from "./shared_store";

@@ -15,6 +15,9 @@ export class LocalEntries {
       // A key is ~100 bytes; count it too, so tiny values cannot grow the map unbounded.
       sizeCalculation: (value, key) => value.length + key.length,
       ttlAutopurge: false,
+      // Read the clock on every check (the default reuses one reading for
+      // 1 ms of real time): expiry follows the injected clock exactly.
+      ttlResolution: 0,
       perf: { now },
     });
   }

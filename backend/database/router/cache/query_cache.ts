@@ -175,6 +175,7 @@ export class QueryCache {
     }
     const fences = await this.fencesOf(genKeys, gens);
     const position = new FillPosition();
+    if (fences !== undefined) position.required = fences;
     const value = await fill(position);
     done("miss");
     await this.store(key, spec, scope, gens, fences, position, value);
@@ -284,7 +285,8 @@ export class QueryCache {
     const e = decodeEntry(text);
     if (e === undefined || !entryUsable(e, gens, consistency, now))
       return undefined;
-    this.entries.set(key, text, this.config.localTtlMs);
+    // The local copy never outlives the entry.
+    this.entries.set(key, text, Math.min(this.config.localTtlMs, e.x - now));
     return { value: e.v, tier: "shared" };
   }
 
@@ -331,6 +333,7 @@ export class QueryCache {
       f: position.floor!.toString(),
       a: Number.isFinite(position.asOfMs) ? position.asOfMs : 0,
       c: scope.cluster,
+      x: this.deps.clock.now() + spec.ttlMs,
     };
     let text: string;
     try {

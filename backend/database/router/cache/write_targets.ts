@@ -3,11 +3,12 @@ import type { SqlToken } from "../sql/sql_tokens";
 
 /**
  * The tables a statement may change, for cache invalidation: `[]` for a
- * statement proven read-only (or one that only locks rows), the target
- * tables of INSERT / UPDATE / DELETE / MERGE / TRUNCATE / COPY ... FROM
- * (data-modifying CTEs included), and null when they cannot be told (DDL,
- * a function that may write, SQL that does not parse): then the caller
- * invalidates the whole cluster.
+ * statement proven read-only (or a SELECT that only locks rows and calls
+ * no function), the target tables of INSERT / UPDATE / DELETE / MERGE /
+ * TRUNCATE / COPY ... FROM (data-modifying CTEs and EXPLAIN ANALYZE
+ * included), and null when they cannot be told (DDL, a function that may
+ * write, SQL that does not parse): then the caller invalidates the whole
+ * cluster.
  *
  * Writes a statement causes elsewhere (triggers, rules, functions) are not
  * seen: a repository whose tables change that way declares them on its
@@ -19,63 +20,142 @@ export function writeTargets(
   provablyReadOnly: (sql: string) => boolean,
 ): readonly string[] | null {
   if (provablyReadOnly(sql)) return NONE;
-  let tokens: SqlToken[];
+  let t: SqlToken[];
   try {
-    tokens = tokenizeSql(sql);
+    t = tokenizeSql(sql);
   } catch {
     return null;
   }
+  let start = 0;
+  while (t[start]?.text === "(") start++;
+  // Only data statements name their targets; DDL, CALL, DO, ... do not.
+  if (!STATEMENT_HEADS.has(word(t[start]) ?? "")) return null;
   const tables = new Set<string>();
   let locks = false;
-  for (let i = 0; i < tokens.length; i++) {
-    const w = word(tokens[i]);
-    if (w === undefined) continue;
-    let name: string | undefined;
-    if ((w === "insert" || w === "merge") && word(tokens[i + 1]) === "into")
-      name = tableAt(tokens, i + 2);
-    else if (w === "delete" && word(tokens[i + 1]) === "from")
-      name = tableAt(tokens, i + 2);
-    else if (w === "update") {
-      if (word(tokens[i - 1]) === "for" || word(tokens[i - 1]) === "key") {
-        locks = true; // FOR [NO KEY] UPDATE: a locking clause, no write
-        continue;
+  let calls = false;
+  for (let i = start; i < t.length; i++) {
+    const w = word(t[i]);
+    if (w === undefined) {
+      if (t[i]!.kind === "quoted_ident" && t[i + 1]?.text === "(") calls = true;
+      // A further statement must be a data statement too.
+      if (t[i]!.text === ";") {
+        let k = i + 1;
+        while (t[k]?.text === "(") k++;
+        if (t[k] !== undefined && !STATEMENT_HEADS.has(word(t[k]) ?? ""))
+          return null;
       }
-      // MERGE's WHEN ... THEN UPDATE SET names no table (MERGE INTO did).
-      if (word(tokens[i + 1]) === "set") continue;
-      name = tableAt(tokens, i + 1);
-    } else if (w === "truncate") {
+      continue;
+    }
+    if (t[i + 1]?.text === "(" && !SYNTAX_BEFORE_PAREN.has(w)) calls = true;
+    if (w === "for" && LOCK_WORDS.has(word(t[i + 1]) ?? "")) {
+      locks = true;
+      continue;
+    }
+    // A write keyword starts a statement only at the start, after `(` (a
+    // CTE body) or `)` (the main statement after CTEs, EXPLAIN options), or
+    // after EXPLAIN ANALYZE [VERBOSE]: `ON UPDATE CASCADE`, `FOR UPDATE`,
+    // `DO UPDATE SET`, `THEN UPDATE SET` are not targets.
+    const prev = t[i - 1];
+    const atHead =
+      i === start ||
+      prev?.text === "(" ||
+      prev?.text === ")" ||
+      prev?.text === ";" ||
+      (prev?.kind === "word" && AFTER_EXPLAIN.has(prev.text));
+    if (!atHead || !WRITE_HEADS.has(w)) continue;
+    if (w === "truncate") {
       // TRUNCATE [TABLE] [ONLY] a [*], b, ...
       let j = i + 1;
-      if (word(tokens[j]) === "table") j++;
+      if (word(t[j]) === "table") j++;
       for (;;) {
-        const t = tableAt(tokens, j);
-        if (t === undefined) return null;
-        tables.add(t);
-        j = skipName(tokens, j);
-        if (tokens[j]?.text === "*") j++;
-        if (tokens[j]?.text !== ",") break;
+        const name = tableAt(t, j);
+        if (name === undefined) return null;
+        tables.add(name);
+        j = skipName(t, j);
+        if (t[j]?.text === "*") j++;
+        if (t[j]?.text !== ",") break;
         j++;
       }
       continue;
-    } else if (w === "copy") {
-      name = tableAt(tokens, i + 1);
-      if (name === undefined) continue; // COPY (query) TO: read-only parts checked by the classifier
-    } else if (
-      w === "for" &&
-      ["share", "key", "no"].includes(word(tokens[i + 1]) ?? "")
-    ) {
-      locks = true;
-      continue;
-    } else continue;
+    }
+    let name: string | undefined;
+    if (w === "insert" || w === "merge")
+      name = word(t[i + 1]) === "into" ? tableAt(t, i + 2) : undefined;
+    else if (w === "delete")
+      name = word(t[i + 1]) === "from" ? tableAt(t, i + 2) : undefined;
+    else if (w === "update") name = tableAt(t, i + 1);
+    else if (w === "copy") {
+      // COPY (query) TO: the classifier judged the query; COPY t TO only reads.
+      if (t[i + 1]?.text === "(") continue;
+      name = tableAt(t, i + 1);
+      if (name !== undefined && !t.some((x, k) => k > i && word(x) === "from"))
+        continue;
+    }
     if (name === undefined) return null;
     tables.add(name);
   }
-  if (tables.size === 0) return locks ? NONE : null;
-  return [...tables];
+  if (tables.size > 0) return [...tables];
+  // Not provably read-only, yet no target: a locking SELECT is fine unless
+  // it also calls a function, which may write anywhere.
+  return locks && !calls ? NONE : null;
 }
 
 const NONE: readonly string[] = Object.freeze([]);
-const SKIP = new Set(["only"]);
+const STATEMENT_HEADS = new Set([
+  "select",
+  "with",
+  "values",
+  "table",
+  "insert",
+  "update",
+  "delete",
+  "merge",
+  "truncate",
+  "copy",
+  "explain",
+]);
+const WRITE_HEADS = new Set([
+  "insert",
+  "update",
+  "delete",
+  "merge",
+  "truncate",
+  "copy",
+]);
+const AFTER_EXPLAIN = new Set(["explain", "analyze", "analyse", "verbose"]);
+const LOCK_WORDS = new Set(["update", "share", "no", "key"]);
+/** Words followed by `(` that are syntax, not a function call. */
+const SYNTAX_BEFORE_PAREN = new Set([
+  "in",
+  "exists",
+  "values",
+  "as",
+  "any",
+  "all",
+  "some",
+  "using",
+  "on",
+  "and",
+  "or",
+  "not",
+  "from",
+  "join",
+  "where",
+  "select",
+  "with",
+  "into",
+  "over",
+  "filter",
+  "within",
+  "by",
+  "set",
+  "row",
+  "array",
+  "lateral",
+  "recursive",
+  "table",
+  "explain",
+]);
 
 function word(t: SqlToken | undefined): string | undefined {
   return t?.kind === "word" ? t.text : undefined;
@@ -83,7 +163,7 @@ function word(t: SqlToken | undefined): string | undefined {
 
 /** The (last part of the) table name starting at `j`, after ONLY; undefined when none is there. */
 function tableAt(t: readonly SqlToken[], j: number): string | undefined {
-  while (SKIP.has(word(t[j]) ?? "")) j++;
+  while (word(t[j]) === "only") j++;
   let name: string | undefined;
   for (;;) {
     const tok = t[j];
@@ -100,7 +180,7 @@ function tableAt(t: readonly SqlToken[], j: number): string | undefined {
 
 /** Index after the (possibly qualified) name at `j` (after ONLY). */
 function skipName(t: readonly SqlToken[], j: number): number {
-  while (SKIP.has(word(t[j]) ?? "")) j++;
+  while (word(t[j]) === "only") j++;
   j++;
   while (t[j]?.text === "." && t[j + 1] !== undefined) j += 2;
   return j;

@@ -1,4 +1,4 @@
-import { withTimeout } from "../health/health_checker";
+import { withTimeout } from "../support/timeout";
 import { parseLsn } from "../lag/lag_tracker";
 import type { DbNode } from "../nodes/db_node";
 
@@ -44,4 +44,27 @@ export function furthestAlong(nodes: readonly DbNode[]): readonly DbNode[] {
   let best = -1n;
   for (const n of nodes) if (n.replayedLsn > best) best = n.replayedLsn;
   return nodes.filter((n) => n.replayedLsn === best);
+}
+
+/**
+ * Asks `node` once for its replay position and records it (replay only
+ * moves forward, so the value is a floor of what later reads there see).
+ * Never throws: a replica that does not answer within `timeoutMs` keeps
+ * its last known position.
+ */
+export async function refreshReplayed(
+  node: DbNode,
+  timeoutMs: number,
+): Promise<void> {
+  try {
+    const rows = await withTimeout(
+      node.query("SELECT pg_last_wal_replay_lsn()::text AS lsn", []),
+      timeoutMs,
+      node.name,
+    );
+    const text = rows[0]?.lsn;
+    if (typeof text === "string") node.noteReplayed(parseLsn(text));
+  } catch {
+    // Its last known position stands: the fill is then not stored.
+  }
 }

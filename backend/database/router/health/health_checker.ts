@@ -1,3 +1,4 @@
+import { withTimeout } from "../support/timeout";
 import type { Clock } from "../support/clock";
 import type { DbNode } from "../nodes/db_node";
 import type { ProbeResult } from "./health_tracker";
@@ -132,33 +133,4 @@ export class HealthChecker {
       return { ok: false, error: describePgError(err) };
     }
   }
-}
-
-/**
- * Rejects when `promise` has not settled within `ms`, judged after the I/O
- * already waiting when the timer fires has been handled (setImmediate):
- * timers run before I/O callbacks, so on a busy event loop an answer that
- * has arrived must not be turned into a timeout.
- */
-export function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        setImmediate(() =>
-          reject(
-            Object.assign(new Error(`${what}: timed out after ${ms} ms`), {
-              code: "ETIMEDOUT",
-            }),
-          ),
-        ),
-      ms,
-    );
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

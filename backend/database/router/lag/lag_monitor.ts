@@ -1,6 +1,6 @@
 import type { Clock } from "../support/clock";
 import type { DbNode } from "../nodes/db_node";
-import { withTimeout } from "../health/health_checker";
+import { withTimeout } from "../support/timeout";
 import { parseLsn } from "./lag_tracker";
 import type { NodeCluster } from "../nodes/node_cluster";
 import { describePgError } from "../nodes/pg_errors";

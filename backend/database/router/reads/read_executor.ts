@@ -10,6 +10,7 @@ import { noteServedBy } from "../request_context";
 import type { ReadRequest, ReadResult } from "../routed_connections";
 import type { RawSqlGate } from "../sql/raw_sql_gate";
 import type { Logger } from "../support/logger";
+import { refreshReplayed } from "../consistency/replay_wait";
 import type { AttemptFailure, HedgedReader } from "./hedged_read";
 
 /** What {@link ReadExecutor} works with. */
@@ -21,6 +22,8 @@ export interface ReadExecutorDeps {
   readonly health: HealthChecker;
   readonly logger: Logger;
   readonly observer: RouterObserver;
+  /** Longest wait for a replica's replay position before a cache fill (ms). */
+  readonly refreshTimeoutMs: number;
   isClosed(): boolean;
 }
 
@@ -94,6 +97,13 @@ export class ReadExecutor {
         });
         return { rows, node };
       }
+      // A cache fill: its data must include the scopes' fence to be stored.
+      // A last lag sample older than that is refreshed first (one tiny query).
+      if (
+        req.position !== undefined &&
+        req.position.required > node.replayedLsn
+      )
+        await refreshReplayed(node, this.deps.refreshTimeoutMs);
       // What the data will include at least: replay only moves forward.
       const floor = req.position === undefined ? 0n : node.replayedLsn;
       const asOfMs = req.position === undefined ? 0 : replicaAsOf(node);

@@ -1,6 +1,6 @@
 import type { Clock } from "../support/clock";
 import type { DbNode } from "../nodes/db_node";
-import { withTimeout } from "../health/health_checker";
+import { withTimeout } from "../support/timeout";
 import type { Logger } from "../support/logger";
 import { describePgError } from "../nodes/pg_errors";
 import { RefusalMemory, type RefusalNote } from "./refusal_memory";

@@ -146,3 +146,46 @@ describe("cache entries are per org", () => {
     expect(seen.q!.has(3)).toBe(true);
   });
 });
+
+describe("first pages", () => {
+  it("a first page is cached, a page after a cursor never is, and a create through the same instance invalidates the first page", async () => {
+    const org = 71_003;
+    const base = `/v1/finance/orgs/${org}/revenues`;
+    for (let i = 0; i < 3; i++)
+      expect(
+        (
+          await b.call("POST", base, {
+            amountCents: 1,
+            currency: "EUR",
+            occurredAt: `2026-05-0${i + 1}T00:00:00Z`,
+          })
+        ).status,
+      ).toBe(201);
+    let first = await b.call("GET", `${base}?limit=2`);
+    for (let k = 0; k < 50 && first.servedBy !== "cache"; k++) {
+      await new Promise((r) => setTimeout(r, 20));
+      first = await b.call("GET", `${base}?limit=2`);
+    }
+    expect(first.servedBy).toBe("cache");
+    expect(first.body.items).toHaveLength(2);
+    const cursor = first.body.nextCursor as string;
+    for (let i = 0; i < 3; i++) {
+      const next = await b.call(
+        "GET",
+        `${base}?limit=2&cursor=${encodeURIComponent(cursor)}`,
+      );
+      expect(next.status).toBe(200);
+      expect(next.servedBy).not.toBe("cache");
+    }
+    expect(
+      (
+        await b.call("POST", base, {
+          amountCents: 1,
+          currency: "EUR",
+          occurredAt: "2026-04-01T00:00:00Z",
+        })
+      ).status,
+    ).toBe(201);
+    expect((await b.call("GET", `${base}?limit=2`)).servedBy).not.toBe("cache");
+  });
+});

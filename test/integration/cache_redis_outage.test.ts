@@ -23,6 +23,7 @@ beforeAll(async () => {
   const env = { CACHE_TIMEOUT: `${CACHE_TIMEOUT_MS}ms` };
   cached = await startTestApp(primaryUrl, replicaUrls, {
     ...env,
+    CACHE_ENABLED: "true",
     REDIS_URL: redis.url,
   });
   uncached = await startTestApp(primaryUrl, replicaUrls, {

@@ -93,6 +93,7 @@ export const metrics = new RouterMetrics();
 /** The router every Encore endpoint of this app uses. */
 export const router = new ReplicaRouter(config.router, {
   observer: metrics,
+  cacheObserver: metrics.cache,
   // Encore's database proxy drops startup parameters, so on its URLs
   // statement_timeout and application_name are set on each new connection
   // instead (runtimes/core/src/sqldb/manager.rs; see pg_pool.ts). Replicas

@@ -59,7 +59,10 @@ export const cacheGenerations = new IntKeyspace<string>(queryCache, {
 export interface EncoreCacheKeyspaces {
   entries: Pick<StringKeyspace<string>, "get" | "set">;
   fences: Pick<StringKeyspace<string>, "multiGet" | "setIfNotExists">;
-  generations: Pick<IntKeyspace<string>, "multiGet" | "increment">;
+  generations: Pick<
+    IntKeyspace<string>,
+    "multiGet" | "increment" | "setIfNotExists"
+  >;
 }
 
 /** The keyspaces declared above, for `new EncoreCacheStore(...)`. */
@@ -121,8 +124,19 @@ export class EncoreCacheStore implements SharedStore {
   ): Promise<number[]> {
     assertPositiveInteger("ttlMs", ttlMs);
     const options = { expiry: expireIn(ttlMs) };
+    // A key that does not exist starts from the clock in microseconds, not
+    // 0, so a cache that restarts empty never repeats a generation an old
+    // entry recorded (redis_store.ts does the same in one script).
+    const base = Date.now() * 1000;
     const values = await Promise.all(
-      keys.map((k) => this.keyspaces.generations.increment(k, 1, options)),
+      keys.map(async (k) => {
+        try {
+          await this.keyspaces.generations.setIfNotExists(k, base, options);
+        } catch (err) {
+          if (!(err instanceof CacheKeyExists)) throw err;
+        }
+        return this.keyspaces.generations.increment(k, 1, options);
+      }),
     );
     return values.map(parseGeneration);
   }

@@ -53,12 +53,16 @@ describe("RedisStore", () => {
     expect(await store.getEntry(k.entry(1))).toBe('{"rows":[2]}');
 
     expect(await store.getGenerations([k.gen(1), k.gen(2)])).toEqual([0, 0]);
-    expect(await store.bumpGenerations([k.gen(1), k.gen(2)], DAY_MS)).toEqual([
-      1, 1,
-    ]);
-    expect(await store.bumpGenerations([k.gen(2)], DAY_MS)).toEqual([2]);
+    // A new key starts from the server's clock in microseconds, not 0.
+    const before = Date.now() * 1000;
+    const [g1, g2] = await store.bumpGenerations([k.gen(1), k.gen(2)], DAY_MS);
+    expect(g1).toBeGreaterThan(before - 5_000_000);
+    expect(Number.isSafeInteger(g1)).toBe(true);
+    expect(await store.bumpGenerations([k.gen(2)], DAY_MS)).toEqual([g2! + 1]);
     expect(await store.getGenerations([k.gen(1), k.gen(2), k.gen(3)])).toEqual([
-      1, 2, 0,
+      g1,
+      g2! + 1,
+      0,
     ]);
 
     await store.setFences(
@@ -130,18 +134,32 @@ describe("RedisStore", () => {
           ),
         ),
       );
-      expect(await store.getGenerations([k.gen("a"), k.gen("b")])).toEqual([
-        200, 200,
-      ]);
-      // Each bump saw its own values: 1..200 once each, for both keys.
+      // Each bump saw its own values: 200 consecutive ones, for both keys.
       const seen = (i: 0 | 1) =>
-        results.map((r) => r[i]).sort((x, y) => (x ?? 0) - (y ?? 0));
-      const expected = Array.from({ length: 200 }, (_, i) => i + 1);
-      expect(seen(0)).toEqual(expected);
-      expect(seen(1)).toEqual(expected);
+        results.map((r) => r[i]!).sort((x, y) => x - y);
+      for (const i of [0, 1] as const) {
+        const values = seen(i);
+        const first = values[0]!;
+        expect(values).toEqual(
+          Array.from({ length: 200 }, (_, n) => first + n),
+        );
+      }
+      expect(await store.getGenerations([k.gen("a"), k.gen("b")])).toEqual([
+        seen(0)[199],
+        seen(1)[199],
+      ]);
     } finally {
       await other.close();
     }
+  });
+
+  it("a Redis that restarts empty never hands out a generation handed out before", async () => {
+    const k = keys();
+    const before = await store.bumpGenerations([k.gen("r")], DAY_MS);
+    await store.bumpGenerations([k.gen("r")], DAY_MS);
+    await raw.del(k.gen("r")); // as a restart without persistence, or an eviction, would
+    const after = await store.bumpGenerations([k.gen("r")], DAY_MS);
+    expect(after[0]!).toBeGreaterThan(before[0]! + 1);
   });
 
   it("keeps a fence's first value: setFences never overwrites", async () => {

@@ -188,10 +188,11 @@ describe("EncoreCacheStore entries", () => {
       keys.map((k, i) => [k, String(i)] as const),
       1e6,
     );
-    await store.bumpGenerations(keys, 1e6);
+    const bumped = await store.bumpGenerations(keys, 1e6);
     expect(rt.state.items.size).toBe(3 * keys.length);
     expect(await store.getFences(keys)).toEqual(keys.map((_, i) => String(i)));
-    expect(await store.getGenerations(keys)).toEqual(keys.map(() => 1));
+    expect(await store.getGenerations(keys)).toEqual(bumped);
+    expect(new Set(bumped).size).toBe(1); // one clock base, each bumped once
   });
 });
 
@@ -215,25 +216,31 @@ describe("EncoreCacheStore generations", () => {
     expect(ops()).toEqual([]);
   });
 
-  it("bumps each key by one, creating it at 1, and returns the new values in order", async () => {
-    expect(await store.bumpGenerations([a, b], 60_000)).toEqual([1, 1]);
-    expect(await store.bumpGenerations([b, c], 60_000)).toEqual([2, 1]);
-    expect(await store.getGenerations([c, b, a])).toEqual([1, 2, 1]);
+  it("bumps each key by one, creating it at the clock in microseconds (never 0 again), and returns the new values in order", async () => {
+    const before = Date.now() * 1000;
+    const [a1, b1] = await store.bumpGenerations([a, b], 60_000);
+    expect(a1).toBeGreaterThan(before);
+    expect(b1).toBe(a1);
+    const [b2, c1] = await store.bumpGenerations([b, c], 60_000);
+    expect(b2).toBe(b1! + 1);
+    expect(c1).toBeGreaterThanOrEqual(a1!);
+    expect(await store.getGenerations([c, b, a])).toEqual([c1, b2, a1]);
   });
 
   it("concurrent bumps lose no increment", async () => {
+    const [first] = await store.bumpGenerations([a], 60_000);
     await Promise.all(
       Array.from({ length: 20 }, () => store.bumpGenerations([a], 60_000)),
     );
-    expect(await store.getGenerations([a])).toEqual([20]);
+    expect(await store.getGenerations([a])).toEqual([first! + 20]);
   });
 
   it("renews the expiry with every bump, and an expired generation reads 0", async () => {
-    await store.bumpGenerations([a], 10_000);
+    const [first] = await store.bumpGenerations([a], 10_000);
     rt.state.nowMs = 8_000;
     await store.bumpGenerations([a], 10_000);
     rt.state.nowMs = 17_999;
-    expect(await store.getGenerations([a])).toEqual([2]);
+    expect(await store.getGenerations([a])).toEqual([first! + 1]);
     rt.state.nowMs = 18_000;
     expect(await store.getGenerations([a])).toEqual([0]);
   });

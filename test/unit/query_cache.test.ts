@@ -598,9 +598,10 @@ describe("a write racing a fill", () => {
     });
   });
 
-  it("a fill between a write's bump and its fence is not stored", async () => {
+  it("a fill between a write's bump and its fence sets the fence itself, and is stored only if its data includes it", async () => {
     const s = setup();
-    const lsn = deferred<void>();
+    const writerLsn = deferred<void>();
+    let calls = 0;
     const cache = new QueryCache(CONFIG, {
       shared: null,
       clock: s.clock,
@@ -608,7 +609,8 @@ describe("a write racing a fill", () => {
       observer: s.observer,
       clusters: () => ["main"],
       currentLsn: async () => {
-        await lsn.promise;
+        // The writer's own read of the position is slow; the filler's is not.
+        if (++calls === 1) await writerLsn.promise;
         return 2_000n;
       },
     });
@@ -619,17 +621,17 @@ describe("a write racing a fill", () => {
       return v;
     };
     const writing = cache.invalidate("main", ["orders"], 1);
-    // The write committed at 2,000 but its fence is not known yet.
+    // The write committed before 2,000 but its fence is not set yet.
     await cache.read(spec, scope, EVENTUAL, "e", fill(1_500n, "stale"));
     expect(s.observer.skips).toEqual(["behind_fence"]);
-    lsn.resolve();
-    await writing;
     expect(
       await cache.read(spec, scope, EVENTUAL, "e", fill(2_000n, "a")),
     ).toBe("a");
     expect(
       await cache.read(spec, scope, EVENTUAL, "e", fill(2_000n, "b")),
     ).toBe("a");
+    writerLsn.resolve();
+    await writing;
   });
 });
 
@@ -910,11 +912,25 @@ describe("with a shared tier", () => {
     expect(shared.entryWrites).toEqual([]);
   });
 
-  it("a write whose fence is missing on the shared tier: fills of its scope are not stored", async () => {
+  it("a write whose fence is missing on the shared tier: the next fill sets it from the primary's position now", async () => {
     const { shared, a } = twoInstances();
     await a.cache.invalidate("main", ["orders"], 1);
     shared.fences.clear();
-    await a.read();
+    a.primary.lsn = 3_000n;
+    // Data below the position now: not stored; the fence is set anyway.
+    await a.read({ floor: 2_999n });
+    expect(a.observer.skips).toEqual(["behind_fence"]);
+    expect([...shared.fences.values()]).toContain("3000");
+    expect((await a.read({ floor: 3_000n })).filled).toBe(true);
+    expect((await a.read()).outcome).toBe("hit_memory");
+  });
+
+  it("without the primary's position, a fill of a scope with a missing fence is not stored", async () => {
+    const { shared, a } = twoInstances();
+    await a.cache.invalidate("main", ["orders"], 1);
+    shared.fences.clear();
+    a.primary.fails = true;
+    await a.read({ floor: 10_000n });
     expect(a.observer.skips).toEqual(["behind_fence"]);
   });
 

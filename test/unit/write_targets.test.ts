@@ -11,14 +11,18 @@ import { classifySql } from "../../backend/database/router/sql/sql_classifier";
 
 const VOLATILE = new Set(["bump_counter", "pay_invoice"]);
 
-function provablyReadOnly(sql: string): boolean {
-  const c = classifySql(sql);
-  return c.readOnly && !c.functions.some((f) => VOLATILE.has(f));
-}
+const gate = {
+  provablyReadOnly(sql: string): boolean {
+    const c = classifySql(sql);
+    return c.readOnly && !c.functions.some((f) => VOLATILE.has(f));
+  },
+  mayCallWritingFunction: (functions: readonly string[]): boolean =>
+    functions.some((f) => VOLATILE.has(f)),
+};
 
 /** Targets as a sorted list (order carries no meaning), or null. */
 function targets(sql: string): string[] | null {
-  const t = writeTargets(sql, provablyReadOnly);
+  const t = writeTargets(sql, gate);
   return t === null ? null : [...t].sort();
 }
 
@@ -103,7 +107,7 @@ describe("writeTargets", () => {
     "SELECT * FROM orders FOR SHARE",
     "SELECT * FROM orders FOR KEY SHARE OF orders NOWAIT",
   ])("a locking SELECT changes nothing: %s", (sql) => {
-    expect(provablyReadOnly(sql)).toBe(false); // not a gate verdict: this module's own
+    expect(gate.provablyReadOnly(sql)).toBe(false); // not a gate verdict: this module's own
     expect(targets(sql)).toEqual([]);
   });
 
@@ -139,12 +143,16 @@ describe("writeTargets", () => {
 
   it("the gate's verdict decides what is read-only", () => {
     const sql = "SELECT * FROM orders";
-    expect(writeTargets(sql, () => true)).toEqual([]);
-    expect(writeTargets(sql, () => false)).toBeNull();
+    const says = (readOnly: boolean) => ({
+      provablyReadOnly: () => readOnly,
+      mayCallWritingFunction: () => true,
+    });
+    expect(writeTargets(sql, says(true))).toEqual([]);
+    expect(writeTargets(sql, says(false))).toBeNull();
   });
 
   it("a call to a VOLATILE function (not provably read-only, no target): null", () => {
-    expect(provablyReadOnly("SELECT bump_counter()")).toBe(false);
+    expect(gate.provablyReadOnly("SELECT bump_counter()")).toBe(false);
     expect(targets("SELECT bump_counter()")).toBeNull();
     expect(targets("SELECT id, bump_counter() FROM orders")).toBeNull();
   });
@@ -192,5 +200,23 @@ describe("writeTargets", () => {
     expect(targets("EXPLAIN ANALYZE UPDATE t SET v = 1")).toEqual(["t"]);
     expect(targets("EXPLAIN (ANALYZE, BUFFERS) DELETE FROM t")).toEqual(["t"]);
     expect(targets("INSERT INTO a VALUES (1); DROP TABLE b")).toBeNull();
+  });
+
+  it("session control and built-ins that act on the primary's state change no table", () => {
+    expect(targets("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")).toEqual(
+      [],
+    );
+    expect(
+      targets("SELECT set_config('lock_timeout', $1::text, true)"),
+    ).toEqual([]);
+    expect(
+      targets(
+        "SELECT pg_advisory_xact_lock(hashtextextended('invoices.number:' || $1::text, 0))",
+      ),
+    ).toEqual([]);
+    // ... but not a VOLATILE user function, with or without a target.
+    expect(targets("SELECT bump_counter()")).toBeNull();
+    expect(targets("INSERT INTO t SELECT bump_counter()")).toBeNull();
+    expect(targets("SET x = 1; DROP TABLE t")).toBeNull();
   });
 });

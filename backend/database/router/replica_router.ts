@@ -163,7 +163,7 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
       directory: this.directory,
       caps: this.caps,
       cache: this.cache,
-      provablyReadOnly: (sql) => this.rawSql.provablyReadOnly(sql),
+      writeGate: this.rawSql,
       lastPrimaryLsn: (cluster) => this.lagMonitor.lastPrimaryLsn(cluster),
       clock: this.clock,
     });

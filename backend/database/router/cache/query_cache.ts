@@ -40,8 +40,9 @@ export const GENERATION_TTL_MS = 7 * 24 * 3_600_000;
  * checks on each use.
  */
 export class QueryCache {
-  /** Run-time switch (admin API); CACHE_ENABLED at start. */
+  /** Run-time switch of lookups and fills (admin API); CACHE_ENABLED at start. Per instance. */
   enabled: boolean;
+  private switchingOn = false;
   private readonly disabledEndpoints: Set<string>;
   private readonly entries: LocalEntries;
   private readonly localGens = new LocalGenerations();
@@ -104,12 +105,23 @@ export class QueryCache {
   }
 
   /**
+   * Must writes invalidate? Whenever this instance uses the cache (or is
+   * switching it on), and always with a shared tier: other instances may
+   * use it even while this one does not.
+   */
+  get invalidating(): boolean {
+    return this.enabled || this.switchingOn || this.deps.shared !== null;
+  }
+
+  /**
    * Turns the cache on or off at run time. Switching it on forgets every
    * entry held before (the local tier is cleared; the shared tier's epochs
    * are bumped), since writes made while it was off did not invalidate.
    */
   async setEnabled(enabled: boolean): Promise<void> {
     if (enabled && !this.enabled) {
+      // Writes invalidate from now on; reads wait until the epochs moved.
+      this.switchingOn = true;
       this.entries.clear();
       const epochs = this.deps.clusters().map(clusterGenKey);
       const shared = this.deps.shared;
@@ -119,6 +131,7 @@ export class QueryCache {
           : await shared.bumpGenerations(epochs, GENERATION_TTL_MS);
       // Not bumped (shared tier down): the guard bumps them before it serves again.
       if (gens !== undefined) await this.fenceEpochs(epochs, gens);
+      this.switchingOn = false;
     }
     this.enabled = enabled;
   }
@@ -137,6 +150,10 @@ export class QueryCache {
     /** Called on a hit (the request's `X-Served-By` says `cache`). */
     onHit?: () => void,
   ): Promise<T> {
+    if (!(Number.isFinite(spec.ttlMs) && spec.ttlMs >= 1))
+      throw new RangeError(
+        `cachedRead ${spec.namespace}: ttlMs must be a positive number of milliseconds`,
+      );
     const t0 = this.deps.clock.now();
     const done = (outcome: CacheOutcome) =>
       this.deps.observer.onRead?.(
@@ -154,31 +171,37 @@ export class QueryCache {
     }
     const shared = this.deps.shared;
     const genKeys = readGenKeys(scope);
-    const gens =
-      shared === null
-        ? this.localGens.get(genKeys)
-        : await shared.getGenerations(genKeys);
-    if (gens === undefined) {
-      done("bypass_unavailable");
-      return fill(new FillPosition());
-    }
     // The org is always part of the key: one org's entry can never answer another's read.
     const key = entryKey(scope.cluster, spec.namespace, [
       scope.orgId ?? null,
       ...spec.key,
     ]);
-    const hit = await this.lookup(key, gens, consistency);
+    const local = this.entries.get(key);
+    // One round trip to the shared tier: generations, and the entry when
+    // there is no local copy.
+    const [gens, sharedText] =
+      shared === null
+        ? [this.localGens.get(genKeys), undefined]
+        : await Promise.all([
+            shared.getGenerations(genKeys),
+            local === undefined ? shared.getEntry(key) : undefined,
+          ]);
+    if (gens === undefined) {
+      done("bypass_unavailable");
+      return fill(new FillPosition());
+    }
+    const hit = await this.lookup(key, gens, consistency, local, sharedText);
     if (hit !== undefined) {
       done(hit.tier === "memory" ? "hit_memory" : "hit_shared");
       onHit?.();
       return hit.value as T;
     }
-    const fences = await this.fencesOf(genKeys, gens);
+    const fences = await this.fencesOf(scope.cluster, genKeys, gens);
     const position = new FillPosition();
     if (fences !== undefined) position.required = fences;
     const value = await fill(position);
     done("miss");
-    await this.store(key, spec, scope, gens, fences, position, value);
+    this.store(key, spec, scope, gens, fences, position, value);
     return value;
   }
 
@@ -218,17 +241,25 @@ export class QueryCache {
     } catch {
       lsn = null;
     }
-    // No fence: fills of these scopes are not stored until the next write sets one.
-    if (lsn === null) return;
+    // No fence yet: the next fill of these scopes sets one.
+    if (lsn !== null) await this.writeFences(keys, gens, lsn);
+  }
+
+  /** Sets each fence unless one is set already (any value set is past the write). */
+  private async writeFences(
+    keys: readonly string[],
+    gens: readonly number[],
+    lsn: bigint,
+  ): Promise<void> {
     const shared = this.deps.shared;
     if (shared === null) {
       keys.forEach((k, i) => this.localGens.setFence(k, gens[i]!, lsn));
-    } else {
-      await shared.setFences(
-        keys.map((k, i) => [fenceKey(k, gens[i]!), lsn.toString()] as const),
-        GENERATION_TTL_MS,
-      );
+      return;
     }
+    await shared.setFences(
+      keys.map((k, i) => [fenceKey(k, gens[i]!), lsn.toString()] as const),
+      GENERATION_TTL_MS,
+    );
   }
 
   /** For the status endpoint: tiers, their state and size. Never a URL. */
@@ -270,9 +301,10 @@ export class QueryCache {
     key: string,
     gens: readonly number[],
     consistency: Consistency,
+    local: string | undefined,
+    prefetched: string | undefined,
   ): Promise<{ value: unknown; tier: "memory" | "shared" } | undefined> {
     const now = this.deps.clock.now();
-    const local = this.entries.get(key);
     if (local !== undefined) {
       const e = decodeEntry(local);
       if (e !== undefined && entryUsable(e, gens, consistency, now))
@@ -280,7 +312,7 @@ export class QueryCache {
     }
     const shared = this.deps.shared;
     if (shared === null) return undefined;
-    const text = await shared.getEntry(key);
+    const text = local === undefined ? prefetched : await shared.getEntry(key);
     if (text === undefined || text === local) return undefined;
     const e = decodeEntry(text);
     if (e === undefined || !entryUsable(e, gens, consistency, now))
@@ -290,31 +322,55 @@ export class QueryCache {
     return { value: e.v, tier: "shared" };
   }
 
-  /** The fence each generation requires (0n for a scope never written); undefined when one is unknown. */
+  /**
+   * The highest fence the generations `gens` require (0n for scopes never
+   * written); undefined when it cannot be known. A fence missing for a
+   * generation (the write could not read the primary's position, or has
+   * not yet) is set by this fill: it read the generation after the write
+   * bumped it, so the primary's position now is past that write too.
+   */
   private async fencesOf(
+    cluster: string,
     genKeys: readonly string[],
     gens: readonly number[],
   ): Promise<bigint | undefined> {
     const shared = this.deps.shared;
+    const needed = genKeys
+      .map((key, i) => ({ key, gen: gens[i]! }))
+      .filter((x) => shared === null || x.gen > 0);
     let fences: (bigint | null)[];
-    if (shared === null) fences = this.localGens.fences(genKeys, gens);
+    if (shared === null)
+      fences = this.localGens.fences(
+        needed.map((x) => x.key),
+        needed.map((x) => x.gen),
+      );
     else {
-      const wanted = genKeys
-        .map((k, i) => (gens[i]! > 0 ? fenceKey(k, gens[i]!) : null))
-        .filter((k): k is string => k !== null);
-      const got = wanted.length === 0 ? [] : await shared.getFences(wanted);
+      const got =
+        needed.length === 0
+          ? []
+          : await shared.getFences(needed.map((x) => fenceKey(x.key, x.gen)));
       if (got === undefined) return undefined;
-      fences = got.map((f) => (f === undefined ? null : BigInt(f)));
+      fences = got.map(parseFence);
     }
     let max = 0n;
-    for (const f of fences) {
-      if (f === null) return undefined;
-      if (f > max) max = f;
-    }
-    return max;
+    const missing: number[] = [];
+    fences.forEach((f, i) => {
+      if (f === null) missing.push(i);
+      else if (f > max) max = f;
+    });
+    if (missing.length === 0) return max;
+    const lsn = await this.deps.currentLsn(cluster).catch(() => null);
+    if (lsn === null) return undefined;
+    await this.writeFences(
+      missing.map((i) => needed[i]!.key),
+      missing.map((i) => needed[i]!.gen),
+      lsn,
+    );
+    return lsn > max ? lsn : max;
   }
 
-  private async store(
+  /** Stores the fill when it may be: locally at once, in the shared tier in the background. */
+  private store(
     key: string,
     spec: CachedRead,
     scope: CacheScope,
@@ -322,7 +378,7 @@ export class QueryCache {
     fence: bigint | undefined,
     position: FillPosition,
     value: unknown,
-  ): Promise<void> {
+  ): void {
     const skip = (reason: SkipReason) => this.deps.observer.onSkip?.(reason);
     if (!position.known) return skip("unknown_position");
     if (fence === undefined || position.floor! < fence)
@@ -333,7 +389,7 @@ export class QueryCache {
       f: position.floor!.toString(),
       a: Number.isFinite(position.asOfMs) ? position.asOfMs : 0,
       c: scope.cluster,
-      x: this.deps.clock.now() + spec.ttlMs,
+      x: this.deps.clock.now() + Math.round(spec.ttlMs),
     };
     let text: string;
     try {
@@ -348,7 +404,14 @@ export class QueryCache {
       return;
     }
     this.entries.set(key, text, Math.min(spec.ttlMs, this.config.localTtlMs));
-    if (!(await shared.setEntry(key, text, spec.ttlMs)))
-      skip("shared_unavailable");
+    // Not awaited: the caller has its value; a slow shared tier costs it nothing.
+    void shared.setEntry(key, text, Math.round(spec.ttlMs)).then((stored) => {
+      if (!stored) skip("shared_unavailable");
+    });
   }
+}
+
+/** A fence as stored in the shared tier; null when absent or not a position. */
+function parseFence(text: string | undefined): bigint | null {
+  return text !== undefined && /^\d{1,20}$/.test(text) ? BigInt(text) : null;
 }

@@ -113,10 +113,13 @@ export class RedisStore implements SharedStore {
     assertPositiveInteger("ttlMs", ttlMs);
     if (keys.length === 0) return [];
     const client = await this.ready();
-    const tx = client.multi();
-    for (const key of keys) tx.incr(key).pexpire(key, ttlMs);
-    const results = checkReplies(await tx.exec(), "bumpGenerations");
-    return keys.map((_, i) => parseGeneration(results[2 * i]));
+    const results = (await client.eval(
+      BUMP_SCRIPT,
+      keys.length,
+      ...keys,
+      String(ttlMs),
+    )) as unknown[];
+    return keys.map((_, i) => parseGeneration(results[i]));
   }
 
   /** One pipeline of `SET key lsn NX PX ttlMs`: a fence already set keeps its value. */
@@ -209,6 +212,24 @@ function checkReplies(
     return result;
   });
 }
+
+/**
+ * INCR + PEXPIRE per key, atomically; a key that does not exist starts
+ * from the server's clock in microseconds, not 0. A Redis that restarts
+ * empty (or evicts a key) therefore never hands out a generation an old
+ * entry recorded: new values are above every value handed out before
+ * (unless one key was bumped over a million times a second).
+ */
+const BUMP_SCRIPT = `
+local t = redis.call('TIME')
+local base = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local out = {}
+for i, k in ipairs(KEYS) do
+  if redis.call('EXISTS', k) == 0 then redis.call('SET', k, base) end
+  out[i] = redis.call('INCR', k)
+  redis.call('PEXPIRE', k, ARGV[1])
+end
+return out`;
 
 function parseGeneration(value: unknown): number {
   const n = typeof value === "number" ? value : Number(value);

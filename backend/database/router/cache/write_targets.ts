@@ -1,6 +1,14 @@
 import { tokenizeSql } from "../sql/sql_tokenizer";
 import type { SqlToken } from "../sql/sql_tokens";
 
+/** What {@link writeTargets} asks of the raw-SQL gate. */
+export interface WriteGate {
+  /** Proven read-only: classifier, refusals, and no VOLATILE user function. */
+  provablyReadOnly(sql: string): boolean;
+  /** May a call to one of `functions` (bare, lower-case) write? True while unknown. */
+  mayCallWritingFunction(functions: readonly string[]): boolean;
+}
+
 /**
  * The tables a statement may change, for cache invalidation: `[]` for a
  * statement proven read-only (or a SELECT that only locks rows and calls
@@ -16,10 +24,9 @@ import type { SqlToken } from "../sql/sql_tokens";
  */
 export function writeTargets(
   sql: string,
-  /** The raw-SQL gate's verdict (classifier + VOLATILE user functions). */
-  provablyReadOnly: (sql: string) => boolean,
+  gate: WriteGate,
 ): readonly string[] | null {
-  if (provablyReadOnly(sql)) return NONE;
+  if (gate.provablyReadOnly(sql)) return NONE;
   let t: SqlToken[];
   try {
     t = tokenizeSql(sql);
@@ -28,15 +35,19 @@ export function writeTargets(
   }
   let start = 0;
   while (t[start]?.text === "(") start++;
+  const head = word(t[start]) ?? "";
+  // Session and transaction control change no table.
+  if (SESSION_HEADS.has(head) && !t.some((x) => x.text === ";")) return NONE;
   // Only data statements name their targets; DDL, CALL, DO, ... do not.
-  if (!STATEMENT_HEADS.has(word(t[start]) ?? "")) return null;
+  if (!STATEMENT_HEADS.has(head)) return null;
   const tables = new Set<string>();
   let locks = false;
-  let calls = false;
+  const calls: string[] = [];
   for (let i = start; i < t.length; i++) {
     const w = word(t[i]);
     if (w === undefined) {
-      if (t[i]!.kind === "quoted_ident" && t[i + 1]?.text === "(") calls = true;
+      if (t[i]!.kind === "quoted_ident" && t[i + 1]?.text === "(")
+        calls.push(t[i]!.text.toLowerCase());
       // A further statement must be a data statement too.
       if (t[i]!.text === ";") {
         let k = i + 1;
@@ -46,7 +57,7 @@ export function writeTargets(
       }
       continue;
     }
-    if (t[i + 1]?.text === "(" && !SYNTAX_BEFORE_PAREN.has(w)) calls = true;
+    if (t[i + 1]?.text === "(" && !SYNTAX_BEFORE_PAREN.has(w)) calls.push(w);
     if (w === "for" && LOCK_WORDS.has(word(t[i + 1]) ?? "")) {
       locks = true;
       continue;
@@ -94,10 +105,14 @@ export function writeTargets(
     if (name === undefined) return null;
     tables.add(name);
   }
+  // A function that may write can write anywhere (pg_advisory_xact_lock,
+  // set_config or to_char cannot: they are not VOLATILE user functions).
+  if (calls.length > 0 && gate.mayCallWritingFunction(calls)) return null;
   if (tables.size > 0) return [...tables];
-  // Not provably read-only, yet no target: a locking SELECT is fine unless
-  // it also calls a function, which may write anywhere.
-  return locks && !calls ? NONE : null;
+  // Not provably read-only, yet no target and no writing call: a locking
+  // SELECT, or a built-in that acts on the primary's state (advisory locks,
+  // settings). Anything else is unknown.
+  return locks || calls.length > 0 ? NONE : null;
 }
 
 const NONE: readonly string[] = Object.freeze([]);
@@ -113,6 +128,22 @@ const STATEMENT_HEADS = new Set([
   "truncate",
   "copy",
   "explain",
+]);
+const SESSION_HEADS = new Set([
+  "set",
+  "reset",
+  "show",
+  "begin",
+  "start",
+  "commit",
+  "end",
+  "rollback",
+  "abort",
+  "savepoint",
+  "release",
+  "listen",
+  "unlisten",
+  "discard",
 ]);
 const WRITE_HEADS = new Set([
   "insert",

@@ -52,10 +52,24 @@ export function furthestAlong(nodes: readonly DbNode[]): readonly DbNode[] {
  * Never throws: a replica that does not answer within `timeoutMs` keeps
  * its last known position.
  */
-export async function refreshReplayed(
+export function refreshReplayed(
   node: DbNode,
   timeoutMs: number,
 ): Promise<void> {
+  // One question at a time per replica: concurrent fills share its answer.
+  let pending = refreshing.get(node);
+  if (pending === undefined) {
+    pending = askReplayed(node, timeoutMs).finally(() =>
+      refreshing.delete(node),
+    );
+    refreshing.set(node, pending);
+  }
+  return pending;
+}
+
+const refreshing = new WeakMap<DbNode, Promise<void>>();
+
+async function askReplayed(node: DbNode, timeoutMs: number): Promise<void> {
   try {
     const rows = await withTimeout(
       node.query("SELECT pg_last_wal_replay_lsn()::text AS lsn", []),

@@ -1,6 +1,6 @@
 import type { FillPosition } from "../cache/cache_types";
 import type { QueryCache } from "../cache/query_cache";
-import { writeTargets } from "../cache/write_targets";
+import { writeTargets, type WriteGate } from "../cache/write_targets";
 import { formatToken } from "../consistency/consistency";
 import { NodeUnavailableError, RouterClosedError } from "../errors";
 import type { ClusterDirectory } from "../fleet/cluster_directory";
@@ -15,6 +15,7 @@ import { QueryApi, type Row } from "../query_api";
 import { noteServedBy, type RequestContext } from "../request_context";
 import type { Clock } from "../support/clock";
 import type { Logger } from "../support/logger";
+import { withTimeout } from "../support/timeout";
 
 /** What {@link PrimaryExecutor} works with. */
 export interface PrimaryExecutorDeps {
@@ -25,13 +26,16 @@ export interface PrimaryExecutorDeps {
   readonly observer: RouterObserver;
   /** The query cache to invalidate after writes; null when there is none. */
   readonly cache: QueryCache | null;
-  /** Decides whether a statement only reads (for which tables a write changed). */
-  readonly provablyReadOnly: (sql: string) => boolean;
+  /** Decides which tables a write changed (the raw-SQL gate). */
+  readonly writeGate: WriteGate;
   /** The primary's WAL position at the last lag sample of a cluster. */
   readonly lastPrimaryLsn: (cluster: string) => bigint | null;
   readonly clock: Clock;
   isClosed(): boolean;
 }
+
+/** Longest wait for the primary's position after a write (a missing fence only delays caching). */
+const FENCE_TIMEOUT_MS = 250;
 
 /** How {@link PrimaryExecutor.run} runs a statement. */
 export interface PrimaryRun {
@@ -121,11 +125,16 @@ export class PrimaryExecutor {
       const admission = cluster.primary.admission;
       const wait = admission.acquire();
       if (wait !== undefined) await wait;
+      let done: { result: T; statements: readonly string[] };
       try {
-        return await this.runTransaction(cluster, orgId, ctx, fn);
+        done = await this.runTransaction(cluster, orgId, ctx, fn);
       } finally {
         admission.release();
       }
+      // After the connection and the slot are back: the fence's statement
+      // needs a connection of its own.
+      await this.invalidate(cluster, done.statements, orgId);
+      return done.result;
     } finally {
       release?.();
     }
@@ -175,7 +184,7 @@ export class PrimaryExecutor {
     orgId: number | undefined,
     ctx: RequestContext | undefined,
     fn: (tx: QueryApi) => Promise<T>,
-  ): Promise<T> {
+  ): Promise<{ result: T; statements: readonly string[] }> {
     const primary = cluster.primary;
     let client: PgClient;
     try {
@@ -184,10 +193,9 @@ export class PrimaryExecutor {
       throw this.failure(cluster, err);
     }
     let broken: Error | undefined;
-    const tx = new TransactionConnection(
-      client,
-      this.deps.cache?.enabled === true,
-    );
+    // Recorded whenever there is a cache, so a transaction that began
+    // while it was off is still invalidated if it commits after it came on.
+    const tx = new TransactionConnection(client, this.deps.cache !== null);
     let committing = false;
     try {
       await client.query("BEGIN");
@@ -196,8 +204,7 @@ export class PrimaryExecutor {
       await client.query("COMMIT");
       if (ctx !== undefined) ctx.wroteCluster = cluster.name;
       noteServedBy(ctx, primary.name);
-      await this.invalidate(cluster, tx.statements, orgId);
-      return result;
+      return { result, statements: tx.statements };
     } catch (err) {
       const kind = classifyPgError(err);
       if (kind === "node") {
@@ -230,11 +237,11 @@ export class PrimaryExecutor {
     orgId: number | undefined,
   ): Promise<void> {
     const cache = this.deps.cache;
-    // Off: nothing is stored, and switching it on forgets everything.
-    if (cache === null || !cache.enabled || statements.length === 0) return;
+    if (cache === null || !cache.invalidating || statements.length === 0)
+      return;
     const tables = new Set<string>();
     for (const sql of statements) {
-      const targets = writeTargets(sql, this.deps.provablyReadOnly);
+      const targets = writeTargets(sql, this.deps.writeGate);
       if (targets === null) {
         await cache.invalidate(cluster.name, null, orgId);
         return;
@@ -244,11 +251,18 @@ export class PrimaryExecutor {
     await cache.invalidate(cluster.name, [...tables], orgId);
   }
 
-  /** The primary's WAL position now (not through admission: one tiny statement after a write). */
+  /**
+   * The primary's WAL position now, for a fence (not through admission:
+   * one tiny statement after a write). Bounded: without an answer within
+   * 250 ms there is no fence, which only delays caching of those scopes.
+   */
   async currentLsn(clusterName: string): Promise<bigint | null> {
-    const rows = await this.deps.directory
-      .named(clusterName)
-      .primary.query("SELECT pg_current_wal_lsn()::text AS lsn", []);
+    const primary = this.deps.directory.named(clusterName).primary;
+    const rows = await withTimeout(
+      primary.query("SELECT pg_current_wal_lsn()::text AS lsn", []),
+      FENCE_TIMEOUT_MS,
+      primary.name,
+    );
     const text = rows[0]?.lsn;
     return typeof text === "string" ? parseLsn(text) : null;
   }

@@ -53,6 +53,15 @@ export class RawSqlGate {
   }
 
   /**
+   * May a call to one of `functions` write? True for a VOLATILE user
+   * function (unless in READ_ONLY_FUNCTIONS), and for any call while the
+   * catalog has not loaded.
+   */
+  mayCallWritingFunction(functions: readonly string[]): boolean {
+    return !this.catalog.loaded || this.catalog.hasVolatile(functions);
+  }
+
+  /**
    * Records that a standby refused `sql` with `err` (classified `read_only`)
    * and the read was retried on the primary: the same text goes straight to
    * the primary from now on. Returns the statement's shape and whether this

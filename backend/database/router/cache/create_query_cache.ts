@@ -4,7 +4,8 @@ import type { Logger } from "../support/logger";
 import { clusterGenKey } from "./cache_keys";
 import { GuardedStore } from "./guarded_store";
 import type { CacheObserver } from "./cache_types";
-import { GENERATION_TTL_MS, QueryCache } from "./query_cache";
+import { QueryCache } from "./query_cache";
+import { GENERATION_TTL_MS } from "./scope_versions";
 import type { SharedStore } from "./shared_store";
 
 /** Consecutive failures or timeouts of the shared tier that open its breaker. */

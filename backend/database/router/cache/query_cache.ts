@@ -11,7 +11,6 @@ import {
 import {
   clusterGenKey,
   entryKey,
-  fenceKey,
   readGenKeys,
   writeGenKeys,
   type CacheScope,
@@ -26,10 +25,10 @@ import {
   type SharedTier,
   type SkipReason,
 } from "./cache_types";
-import { LocalEntries, LocalGenerations } from "./memory_store";
+import { LocalEntries } from "./memory_store";
+import { ScopeVersions } from "./scope_versions";
 
 /** Generations outlive every entry by far: an expired generation restarts at 1. */
-export const GENERATION_TTL_MS = 7 * 24 * 3_600_000;
 
 /**
  * The query-result cache: an in-process LRU, and optionally a shared tier
@@ -45,7 +44,7 @@ export class QueryCache {
   private switchingOn = false;
   private readonly disabledEndpoints: Set<string>;
   private readonly entries: LocalEntries;
-  private readonly localGens = new LocalGenerations();
+  private readonly versions: ScopeVersions;
 
   constructor(
     private readonly config: CacheConfig,
@@ -63,34 +62,24 @@ export class QueryCache {
     this.enabled = config.enabled;
     this.disabledEndpoints = new Set(config.disabledEndpoints);
     this.entries = new LocalEntries(config.maxBytes, () => deps.clock.now());
+    this.versions = new ScopeVersions(
+      deps.shared,
+      deps.currentLsn,
+      deps.clusters,
+    );
+  }
+
+  /** Sets the fences of epoch keys just bumped (a recovery after lost invalidations). */
+  fenceEpochs(keys: readonly string[], gens: readonly number[]): Promise<void> {
+    return this.versions.fenceEpochs(keys, gens);
   }
 
   /**
-   * The shared tier reconnected (it may have restarted empty, its
-   * generations back at 0): in-process copies recorded the old ones, so
-   * drop them all.
+   * The shared tier reconnected (it may have restarted empty): drop the
+   * in-process copies rather than trust them.
    */
   forgetLocal(): void {
     this.entries.clear();
-  }
-
-  /**
-   * Sets the fences of epoch keys just bumped (a recovery after lost
-   * invalidations, or switching the cache on): the primary's position now.
-   */
-  async fenceEpochs(
-    keys: readonly string[],
-    generations: readonly number[],
-  ): Promise<void> {
-    const clusters = this.deps.clusters();
-    await Promise.all(
-      keys.map(async (key, i) => {
-        const cluster = clusters.find((c) => clusterGenKey(c) === key);
-        const gen = generations[i];
-        if (cluster === undefined || gen === undefined) return;
-        await this.setFences(cluster, [key], [gen]);
-      }),
-    );
   }
 
   /** May reads of `endpoint` use the cache? */
@@ -124,13 +113,9 @@ export class QueryCache {
       this.switchingOn = true;
       this.entries.clear();
       const epochs = this.deps.clusters().map(clusterGenKey);
-      const shared = this.deps.shared;
-      const gens =
-        shared === null
-          ? this.localGens.bump(epochs)
-          : await shared.bumpGenerations(epochs, GENERATION_TTL_MS);
+      const gens = await this.versions.bump(epochs);
       // Not bumped (shared tier down): the guard bumps them before it serves again.
-      if (gens !== undefined) await this.fenceEpochs(epochs, gens);
+      if (gens !== undefined) await this.versions.fenceEpochs(epochs, gens);
       this.switchingOn = false;
     }
     this.enabled = enabled;
@@ -181,9 +166,9 @@ export class QueryCache {
     // there is no local copy.
     const [gens, sharedText] =
       shared === null
-        ? [this.localGens.get(genKeys), undefined]
+        ? [await this.versions.read(genKeys), undefined]
         : await Promise.all([
-            shared.getGenerations(genKeys),
+            this.versions.read(genKeys),
             local === undefined ? shared.getEntry(key) : undefined,
           ]);
     if (gens === undefined) {
@@ -196,7 +181,7 @@ export class QueryCache {
       onHit?.();
       return hit.value as T;
     }
-    const fences = await this.fencesOf(scope.cluster, genKeys, gens);
+    const fences = await this.versions.required(scope.cluster, genKeys, gens);
     const position = new FillPosition();
     if (fences !== undefined) position.required = fences;
     const value = await fill(position);
@@ -220,46 +205,10 @@ export class QueryCache {
     if (tables !== null && tables.length === 0) return;
     const keys = writeGenKeys(cluster, tables, orgId);
     const shared = this.deps.shared;
-    const gens =
-      shared === null
-        ? this.localGens.bump(keys)
-        : await shared.bumpGenerations(keys, GENERATION_TTL_MS);
+    const gens = await this.versions.bump(keys);
     this.deps.observer.onInvalidate?.(keys.length, shared !== null);
     // Lost on the shared tier: the guard bumps every epoch before it serves again.
-    if (gens !== undefined) await this.setFences(cluster, keys, gens);
-  }
-
-  /** Fences `keys` at `gens` with the primary's position now; none when it cannot be read. */
-  private async setFences(
-    cluster: string,
-    keys: readonly string[],
-    gens: readonly number[],
-  ): Promise<void> {
-    let lsn: bigint | null;
-    try {
-      lsn = await this.deps.currentLsn(cluster);
-    } catch {
-      lsn = null;
-    }
-    // No fence yet: the next fill of these scopes sets one.
-    if (lsn !== null) await this.writeFences(keys, gens, lsn);
-  }
-
-  /** Sets each fence unless one is set already (any value set is past the write). */
-  private async writeFences(
-    keys: readonly string[],
-    gens: readonly number[],
-    lsn: bigint,
-  ): Promise<void> {
-    const shared = this.deps.shared;
-    if (shared === null) {
-      keys.forEach((k, i) => this.localGens.setFence(k, gens[i]!, lsn));
-      return;
-    }
-    await shared.setFences(
-      keys.map((k, i) => [fenceKey(k, gens[i]!), lsn.toString()] as const),
-      GENERATION_TTL_MS,
-    );
+    if (gens !== undefined) await this.versions.fence(cluster, keys, gens);
   }
 
   /** For the status endpoint: tiers, their state and size. Never a URL. */
@@ -322,53 +271,6 @@ export class QueryCache {
     return { value: e.v, tier: "shared" };
   }
 
-  /**
-   * The highest fence the generations `gens` require (0n for scopes never
-   * written); undefined when it cannot be known. A fence missing for a
-   * generation (the write could not read the primary's position, or has
-   * not yet) is set by this fill: it read the generation after the write
-   * bumped it, so the primary's position now is past that write too.
-   */
-  private async fencesOf(
-    cluster: string,
-    genKeys: readonly string[],
-    gens: readonly number[],
-  ): Promise<bigint | undefined> {
-    const shared = this.deps.shared;
-    const needed = genKeys
-      .map((key, i) => ({ key, gen: gens[i]! }))
-      .filter((x) => shared === null || x.gen > 0);
-    let fences: (bigint | null)[];
-    if (shared === null)
-      fences = this.localGens.fences(
-        needed.map((x) => x.key),
-        needed.map((x) => x.gen),
-      );
-    else {
-      const got =
-        needed.length === 0
-          ? []
-          : await shared.getFences(needed.map((x) => fenceKey(x.key, x.gen)));
-      if (got === undefined) return undefined;
-      fences = got.map(parseFence);
-    }
-    let max = 0n;
-    const missing: number[] = [];
-    fences.forEach((f, i) => {
-      if (f === null) missing.push(i);
-      else if (f > max) max = f;
-    });
-    if (missing.length === 0) return max;
-    const lsn = await this.deps.currentLsn(cluster).catch(() => null);
-    if (lsn === null) return undefined;
-    await this.writeFences(
-      missing.map((i) => needed[i]!.key),
-      missing.map((i) => needed[i]!.gen),
-      lsn,
-    );
-    return lsn > max ? lsn : max;
-  }
-
   /** Stores the fill when it may be: locally at once, in the shared tier in the background. */
   private store(
     key: string,
@@ -409,9 +311,4 @@ export class QueryCache {
       if (!stored) skip("shared_unavailable");
     });
   }
-}
-
-/** A fence as stored in the shared tier; null when absent or not a position. */
-function parseFence(text: string | undefined): bigint | null {
-  return text !== undefined && /^\d{1,20}$/.test(text) ? BigInt(text) : null;
 }

@@ -206,9 +206,9 @@ export function renderCacheSection(input: {
       ...notes,
       "Totals are cached per cluster and table (`allOrgs`): any write to revenues in the cluster invalidates every cached " +
         "block, so at 5 % writes they hit far less than sums and first pages.",
-      "After a write, a fill of that org is stored only once the router has seen a replica replay past the write (the lag " +
-        "poll, 1 s by default); until then its misses show as `behind_fence`. The hottest orgs are written most, so they " +
-        "are exactly the ones this affects.",
+      "After a write, a fill of that org is stored only if the replica it read had replayed past the write; a fill whose " +
+        "replica's last lag sample is older asks it for its replay position first. Fills that still read older data show " +
+        "as `behind_fence` (the write had not reached that replica yet).",
       "One process only: the Redis tier cannot add hits the in-process tier misses, except for copies whose 5 s local TTL " +
         "ran out; what it costs shows here (a generation read per cached read, bumps and fences per write), what it buys " +
         "(entries and invalidations shared between instances) does not.",

@@ -10,7 +10,7 @@ import {
   idealHits,
   type Sequence,
 } from "./cache_sequence";
-import type { KindTally, Tally } from "./cache_workload";
+import { emptyKindTally, type KindTally, type Tally } from "./cache_workload";
 import type { Section } from "./common";
 import { fmt, fmtInt, median, pct, percentile } from "./common";
 import { zipf } from "./zipf";
@@ -26,16 +26,7 @@ function pooled(
   tallies: readonly Tally[],
   kinds: readonly (typeof READ_KINDS)[number][] = READ_KINDS,
 ): KindTally {
-  const out: KindTally = {
-    requests: 0,
-    hitsMemory: 0,
-    hitsShared: 0,
-    misses: 0,
-    bypassed: 0,
-    unavailable: 0,
-    onReplica: 0,
-    onPrimary: 0,
-  };
+  const out: KindTally = emptyKindTally();
   for (const t of tallies)
     for (const k of kinds)
       for (const f of Object.keys(out) as (keyof KindTally)[])

@@ -57,8 +57,9 @@ export interface Tally {
 }
 
 /** An empty tally with room for `maxReads` latencies. */
-export function newTally(maxReads: number): Tally {
-  const kind = (): KindTally => ({
+/** A tally of one read kind with every count at zero. */
+export function emptyKindTally(): KindTally {
+  return {
     requests: 0,
     hitsMemory: 0,
     hitsShared: 0,
@@ -67,7 +68,11 @@ export function newTally(maxReads: number): Tally {
     unavailable: 0,
     onReplica: 0,
     onPrimary: 0,
-  });
+  };
+}
+
+export function newTally(maxReads: number): Tally {
+  const kind = emptyKindTally;
   return {
     kinds: { sum: kind(), list: kind(), totals: kind() },
     writes: 0,

@@ -29,9 +29,9 @@ import type { SharedStore } from "./router/cache/shared_store";
  * The query cache's Redis. Eviction `volatile-ttl`: every key here has an
  * expiry, and under memory pressure Redis drops the keys nearest to
  * expiring first, i.e. entries (seconds to minutes) long before
- * generations, whose TTL the cache keeps well above every entry's: a
- * generation evicted while an entry that recorded it lives could restart
- * at the value the entry holds. Redis samples keys, so this ordering is
+ * generations, whose TTL the cache keeps well above every entry's (an
+ * evicted generation restarts from the clock, above every value before,
+ * so eviction costs misses, not staleness). Redis samples keys, so this ordering is
  * the likely one, not a guarantee; the local stand-in instead deletes
  * keys in sorted order when it holds over 100 (runtimes/core/src/cache/
  * miniredis.rs), and `e/` < `f/` < `g/` puts entries first there too.
@@ -76,7 +76,8 @@ export const queryCacheKeyspaces: EncoreCacheKeyspaces = {
  * The shared tier on Encore's cache cluster (name `encore`).
  *
  * Round trips: a read of n generations or fences is one `MGET`; a bump is
- * one atomic `MULTI` (`INCRBY` + `PEXPIREAT`) per key and setting fences
+ * a `SET NX` (a missing key starts from this instance's clock in
+ * microseconds) then an atomic `INCRBY` + `PEXPIREAT` per key, and setting fences
  * one `SET NX PX` per fence, sent concurrently over the runtime's pool. A
  * failure of any of them rejects the call, as the contract asks (a bump
  * that rejects may have applied to some keys: the caller counts it as a

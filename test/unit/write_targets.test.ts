@@ -10,14 +10,21 @@ import { writeTargets } from "../../backend/database/router/cache/write_targets"
 import { classifySql } from "../../backend/database/router/sql/sql_classifier";
 
 const VOLATILE = new Set(["bump_counter", "pay_invoice"]);
+/** Texts a standby refused (a view over a writing function). */
+const REFUSED = new Set(["SELECT count(*) FROM v"]);
 
 const gate = {
   provablyReadOnly(sql: string): boolean {
     const c = classifySql(sql);
-    return c.readOnly && !c.functions.some((f) => VOLATILE.has(f));
+    return (
+      c.readOnly &&
+      !REFUSED.has(sql) &&
+      !c.functions.some((f) => VOLATILE.has(f))
+    );
   },
   mayCallWritingFunction: (functions: readonly string[]): boolean =>
     functions.some((f) => VOLATILE.has(f)),
+  refusedOnStandby: (sql: string): boolean => REFUSED.has(sql),
 };
 
 /** Targets as a sorted list (order carries no meaning), or null. */
@@ -143,9 +150,11 @@ describe("writeTargets", () => {
 
   it("the gate's verdict decides what is read-only", () => {
     const sql = "SELECT * FROM orders";
+    // Not read-only per the gate: here because a standby refused the text.
     const says = (readOnly: boolean) => ({
       provablyReadOnly: () => readOnly,
       mayCallWritingFunction: () => true,
+      refusedOnStandby: () => !readOnly,
     });
     expect(writeTargets(sql, says(true))).toEqual([]);
     expect(writeTargets(sql, says(false))).toBeNull();
@@ -218,5 +227,16 @@ describe("writeTargets", () => {
     expect(targets("SELECT bump_counter()")).toBeNull();
     expect(targets("INSERT INTO t SELECT bump_counter()")).toBeNull();
     expect(targets("SET x = 1; DROP TABLE t")).toBeNull();
+  });
+
+  it("a read a standby refused, a write in an unusual place, and COMMIT PREPARED: unknown (null)", () => {
+    expect(targets("SELECT count(*) FROM v")).toBeNull();
+    expect(
+      targets(
+        "WITH RECURSIVE r(a) AS (SELECT 1) CYCLE a SET c USING p UPDATE t SET x = 1",
+      ),
+    ).not.toEqual([]);
+    expect(targets("COMMIT PREPARED 'tx1'")).toBeNull();
+    expect(targets("SELECT nextval('s')")).toEqual([]);
   });
 });

@@ -46,6 +46,11 @@ export function createQueryCache(
           onRecovered: (keys, gens) => void cache?.fenceEpochs(keys, gens),
         });
   cache = new QueryCache(config, { ...deps, shared });
-  sharedStore?.onReconnect?.(() => cache.forgetLocal());
+  // A reconnected Redis may have restarted from a snapshot, with older
+  // generations: forget the local copies and move every epoch past them.
+  sharedStore?.onReconnect?.(() => {
+    cache.forgetLocal();
+    void cache.resetEpochs();
+  });
   return cache;
 }

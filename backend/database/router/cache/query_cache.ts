@@ -28,8 +28,6 @@ import {
 import { LocalEntries } from "./memory_store";
 import { ScopeVersions } from "./scope_versions";
 
-/** Generations outlive every entry by far: an expired generation restarts at 1. */
-
 /**
  * The query-result cache: an in-process LRU, and optionally a shared tier
  * (Redis, Encore's cache) behind it. Entries carry the WAL position and
@@ -67,6 +65,18 @@ export class QueryCache {
       deps.currentLsn,
       deps.clusters,
     );
+  }
+
+  /**
+   * Bumps and fences every cluster's epoch: no entry stored before is used
+   * again. After the shared tier reconnects (it may have restored old
+   * generations from disk), and when the cache is switched on.
+   */
+  async resetEpochs(): Promise<void> {
+    const epochs = this.deps.clusters().map(clusterGenKey);
+    const gens = await this.versions.bump(epochs);
+    // Not bumped (shared tier down): the guard bumps them before it serves again.
+    if (gens !== undefined) await this.versions.fenceEpochs(epochs, gens);
   }
 
   /** Sets the fences of epoch keys just bumped (a recovery after lost invalidations). */
@@ -112,10 +122,7 @@ export class QueryCache {
       // Writes invalidate from now on; reads wait until the epochs moved.
       this.switchingOn = true;
       this.entries.clear();
-      const epochs = this.deps.clusters().map(clusterGenKey);
-      const gens = await this.versions.bump(epochs);
-      // Not bumped (shared tier down): the guard bumps them before it serves again.
-      if (gens !== undefined) await this.versions.fenceEpochs(epochs, gens);
+      await this.resetEpochs();
       this.switchingOn = false;
     }
     this.enabled = enabled;

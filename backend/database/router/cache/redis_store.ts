@@ -102,8 +102,9 @@ export class RedisStore implements SharedStore {
   }
 
   /**
-   * One `MULTI` of `INCR` + `PEXPIRE` per key: atomic, so concurrent bumps
-   * from any number of instances never lose an increment.
+   * One script (BUMP_SCRIPT): INCR + PEXPIRE per key, a missing key
+   * starting from the server's clock; atomic, so concurrent bumps from any
+   * number of instances never lose an increment. Needs Redis 5 or later.
    * @throws RangeError when `ttlMs` is not a positive integer.
    */
   async bumpGenerations(

@@ -2,7 +2,7 @@ import { clusterGenKey, fenceKey } from "./cache_keys";
 import type { SharedTier } from "./cache_types";
 import { LocalGenerations } from "./memory_store";
 
-/** Generations outlive every entry by far: an expired generation restarts from the clock. */
+/** Generations outlive every entry by far (an expired one restarts from the clock, above every value before). */
 export const GENERATION_TTL_MS = 7 * 24 * 3_600_000;
 
 /**
@@ -12,6 +12,7 @@ export const GENERATION_TTL_MS = 7 * 24 * 3_600_000;
  */
 export class ScopeVersions {
   private readonly local = new LocalGenerations();
+  private readonly asking = new Map<string, Promise<bigint | null>>();
 
   constructor(
     private readonly shared: SharedTier | null,
@@ -20,6 +21,18 @@ export class ScopeVersions {
     /** Cluster names, to find the cluster of an epoch key. */
     private readonly clusters: () => readonly string[],
   ) {}
+
+  /** The primary's position now, one question per cluster at a time (fills share it). */
+  private positionNow(cluster: string): Promise<bigint | null> {
+    let pending = this.asking.get(cluster);
+    if (pending === undefined) {
+      pending = this.currentLsn(cluster)
+        .catch(() => null)
+        .finally(() => this.asking.delete(cluster));
+      this.asking.set(cluster, pending);
+    }
+    return pending;
+  }
 
   /** Current generations of `keys`; undefined when the shared tier cannot say. */
   async read(keys: readonly string[]): Promise<number[] | undefined> {
@@ -124,13 +137,14 @@ export class ScopeVersions {
       else if (f > max) max = f;
     });
     if (missing.length === 0) return max;
-    const lsn = await this.currentLsn(cluster).catch(() => null);
+    const lsn = await this.positionNow(cluster);
     if (lsn === null) return undefined;
-    await this.writeFences(
+    // In the background: this fill has what it needs.
+    void this.writeFences(
       missing.map((i) => needed[i]!.key),
       missing.map((i) => needed[i]!.gen),
       lsn,
-    );
+    ).catch(() => undefined);
     return lsn > max ? lsn : max;
   }
 }

@@ -1,3 +1,4 @@
+import { classifySqlCached } from "../sql/classification_cache";
 import { tokenizeSql } from "../sql/sql_tokenizer";
 import type { SqlToken } from "../sql/sql_tokens";
 
@@ -7,6 +8,8 @@ export interface WriteGate {
   provablyReadOnly(sql: string): boolean;
   /** May a call to one of `functions` (bare, lower-case) write? True while unknown. */
   mayCallWritingFunction(functions: readonly string[]): boolean;
+  /** Did a standby refuse exactly this text as a write? */
+  refusedOnStandby(sql: string): boolean;
 }
 
 /**
@@ -36,8 +39,13 @@ export function writeTargets(
   let start = 0;
   while (t[start]?.text === "(") start++;
   const head = word(t[start]) ?? "";
-  // Session and transaction control change no table.
-  if (SESSION_HEADS.has(head) && !t.some((x) => x.text === ";")) return NONE;
+  // Session and transaction control change no table (COMMIT PREPARED
+  // makes a prepared transaction's writes visible: unknown).
+  if (
+    SESSION_HEADS.has(head) &&
+    !t.some((x) => x.text === ";" || word(x) === "prepared")
+  )
+    return NONE;
   // Only data statements name their targets; DDL, CALL, DO, ... do not.
   if (!STATEMENT_HEADS.has(head)) return null;
   const tables = new Set<string>();
@@ -109,10 +117,22 @@ export function writeTargets(
   // set_config or to_char cannot: they are not VOLATILE user functions).
   if (calls.length > 0 && gate.mayCallWritingFunction(calls)) return null;
   if (tables.size > 0) return [...tables];
-  // Not provably read-only, yet no target and no writing call: a locking
-  // SELECT, or a built-in that acts on the primary's state (advisory locks,
-  // settings). Anything else is unknown.
-  return locks || calls.length > 0 ? NONE : null;
+  // Not provably read-only, yet no target found. A standby refused it as a
+  // write (a view calling a writing function...): unknown.
+  if (gate.refusedOnStandby(sql)) return null;
+  const c = classifySqlCached(sql);
+  // Read-only as written: unknown only if a call may write.
+  if (c.readOnly)
+    return c.functions.length > 0 && gate.mayCallWritingFunction(c.functions)
+      ? null
+      : NONE;
+  // Only a locking clause, or a built-in that acts on the primary's own
+  // state (advisory locks, settings, sequences), kept it off replicas.
+  if (locks && c.reason.startsWith("SELECT ... FOR ")) return NONE;
+  if (/^[a-z_][a-z0-9_.]*\(\)$/.test(c.reason)) return NONE;
+  // A write the scan above did not place (a data-modifying statement in an
+  // unusual position, SELECT INTO, ...): unknown.
+  return null;
 }
 
 const NONE: readonly string[] = Object.freeze([]);

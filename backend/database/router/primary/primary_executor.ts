@@ -239,6 +239,23 @@ export class PrimaryExecutor {
     const cache = this.deps.cache;
     if (cache === null || !cache.invalidating || statements.length === 0)
       return;
+    try {
+      await this.invalidateTargets(cache, cluster, statements, orgId);
+    } catch (err) {
+      // Never fail a write that committed; the entries live up to their TTL.
+      this.deps.logger.error("cache invalidation failed after a write", {
+        cluster: cluster.name,
+        error: describePgError(err),
+      });
+    }
+  }
+
+  private async invalidateTargets(
+    cache: QueryCache,
+    cluster: NodeCluster,
+    statements: readonly string[],
+    orgId: number | undefined,
+  ): Promise<void> {
     const tables = new Set<string>();
     for (const sql of statements) {
       const targets = writeTargets(sql, this.deps.writeGate);
@@ -258,6 +275,8 @@ export class PrimaryExecutor {
    */
   async currentLsn(clusterName: string): Promise<bigint | null> {
     const primary = this.deps.directory.named(clusterName).primary;
+    // A primary known to be down is not asked (fills then store nothing).
+    if (primary.health.verdict === "unhealthy") return null;
     const rows = await withTimeout(
       primary.query("SELECT pg_current_wal_lsn()::text AS lsn", []),
       FENCE_TIMEOUT_MS,
@@ -295,8 +314,12 @@ function readOnlyPrimary(
 
 /** Statements inside a transaction, on one checked-out primary connection. */
 class TransactionConnection extends QueryApi {
-  /** The statements run, when the cache needs them to invalidate after COMMIT. */
-  readonly statements: string[] = [];
+  /** The distinct statement texts run, when the cache needs them to invalidate after COMMIT. */
+  private readonly texts = new Set<string>();
+
+  get statements(): readonly string[] {
+    return [...this.texts];
+  }
 
   constructor(
     private readonly client: PgClient,
@@ -306,7 +329,7 @@ class TransactionConnection extends QueryApi {
   }
 
   protected async run(sql: string, params: unknown[]): Promise<Row[]> {
-    if (this.record) this.statements.push(sql);
+    if (this.record) this.texts.add(sql);
     return (await this.client.query(sql, params)).rows;
   }
 }

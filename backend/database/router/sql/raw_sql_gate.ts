@@ -61,6 +61,11 @@ export class RawSqlGate {
     return !this.catalog.loaded || this.catalog.hasVolatile(functions);
   }
 
+  /** Did a standby refuse exactly this text as a write (it goes to the primary now)? */
+  refusedOnStandby(sql: string): boolean {
+    return this.refusals.refused(sql);
+  }
+
   /**
    * Records that a standby refused `sql` with `err` (classified `read_only`)
    * and the read was retried on the primary: the same text goes straight to

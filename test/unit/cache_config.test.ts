@@ -5,23 +5,12 @@
  * a password).
  */
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../../backend/database/router/config/config";
+import { configError } from "./helpers/config_error";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 
 const BASE = {
   DATABASE_URL: "postgres://app:PrimaryPw123@db.example:5432/app",
 };
-
-/** The ConfigError loadConfig throws for `env` (fails if it does not throw one). */
-function configError(env: Record<string, string | undefined>): ConfigError {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
-}
 
 const cacheOf = (env: Record<string, string>) =>
   loadConfig({ ...BASE, ...env }).router.cache;

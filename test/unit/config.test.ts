@@ -4,7 +4,7 @@
  * and accepts the documented duration forms.
  */
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../../backend/database/router/config/config";
+import { configError } from "./helpers/config_error";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 
 const BASE = {
@@ -12,17 +12,6 @@ const BASE = {
   READ_REPLICA_URLS:
     "postgres://ro:ReplicaPw123@r1.example:5432/app,postgres://ro:ReplicaPw123@r2.example:5432/app",
 };
-
-/** The ConfigError loadConfig throws for `env` (fails if it does not throw one). */
-function configError(env: Record<string, string | undefined>): ConfigError {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
-}
 
 describe("loadConfig rejects bad values, naming the variable", () => {
   it.each([

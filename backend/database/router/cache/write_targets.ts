@@ -30,11 +30,69 @@ export function writeTargets(
   gate: WriteGate,
 ): readonly string[] | null {
   if (gate.provablyReadOnly(sql)) return NONE;
+  const found = scanCached(sql);
+  if (found.kind === "unknown") return null;
+  if (found.kind === "session") return NONE;
+  const { tables, locks, calls } = found;
+  // A function that may write can write anywhere (pg_advisory_xact_lock,
+  // set_config or to_char cannot: they are not VOLATILE user functions).
+  if (calls.length > 0 && gate.mayCallWritingFunction(calls)) return null;
+  if (tables.length > 0) return tables;
+  // Not provably read-only, yet no target found. A standby refused it as a
+  // write (a view calling a writing function...): unknown.
+  if (gate.refusedOnStandby(sql)) return null;
+  const c = classifySqlCached(sql);
+  // Read-only as written: unknown only if a call may write.
+  if (c.readOnly)
+    return c.functions.length > 0 && gate.mayCallWritingFunction(c.functions)
+      ? null
+      : NONE;
+  // Only a locking clause, or a built-in that acts on the primary's own
+  // state (advisory locks, settings, sequences), kept it off replicas.
+  if (locks && c.reason.startsWith("SELECT ... FOR ")) return NONE;
+  if (/^[a-z_][a-z0-9_.]*\(\)$/.test(c.reason)) return NONE;
+  // A write the scan above did not place (a data-modifying statement in an
+  // unusual position, SELECT INTO, ...): unknown.
+  return null;
+}
+
+/** What the text of a statement says about its writes, before the gate's (changing) verdicts. */
+type Scan =
+  | { readonly kind: "unknown" }
+  | { readonly kind: "session" }
+  | {
+      readonly kind: "data";
+      readonly tables: readonly string[];
+      readonly locks: boolean;
+      readonly calls: readonly string[];
+    };
+
+const UNKNOWN: Scan = Object.freeze({ kind: "unknown" });
+const SESSION: Scan = Object.freeze({ kind: "session" });
+
+/** Scans of recent texts: a write path runs the same few statements again and again. */
+const scans = new Map<string, Scan>();
+const SCANS_MAX = 1_000;
+const SCAN_MAX_CHARS = 16_384;
+
+function scanCached(sql: string): Scan {
+  let found = scans.get(sql);
+  if (found === undefined) {
+    found = scan(sql);
+    if (sql.length <= SCAN_MAX_CHARS) {
+      if (scans.size >= SCANS_MAX) scans.delete(scans.keys().next().value!);
+      scans.set(sql, found);
+    }
+  }
+  return found;
+}
+
+function scan(sql: string): Scan {
   let t: SqlToken[];
   try {
     t = tokenizeSql(sql);
   } catch {
-    return null;
+    return UNKNOWN;
   }
   let start = 0;
   while (t[start]?.text === "(") start++;
@@ -45,9 +103,9 @@ export function writeTargets(
     SESSION_HEADS.has(head) &&
     !t.some((x) => x.text === ";" || word(x) === "prepared")
   )
-    return NONE;
+    return SESSION;
   // Only data statements name their targets; DDL, CALL, DO, ... do not.
-  if (!STATEMENT_HEADS.has(head)) return null;
+  if (!STATEMENT_HEADS.has(head)) return UNKNOWN;
   const tables = new Set<string>();
   let locks = false;
   const calls: string[] = [];
@@ -61,7 +119,7 @@ export function writeTargets(
         let k = i + 1;
         while (t[k]?.text === "(") k++;
         if (t[k] !== undefined && !STATEMENT_HEADS.has(word(t[k]) ?? ""))
-          return null;
+          return UNKNOWN;
       }
       continue;
     }
@@ -88,7 +146,7 @@ export function writeTargets(
       if (word(t[j]) === "table") j++;
       for (;;) {
         const name = tableAt(t, j);
-        if (name === undefined) return null;
+        if (name === undefined) return UNKNOWN;
         tables.add(name);
         j = skipName(t, j);
         if (t[j]?.text === "*") j++;
@@ -110,29 +168,15 @@ export function writeTargets(
       if (name !== undefined && !t.some((x, k) => k > i && word(x) === "from"))
         continue;
     }
-    if (name === undefined) return null;
+    if (name === undefined) return UNKNOWN;
     tables.add(name);
   }
-  // A function that may write can write anywhere (pg_advisory_xact_lock,
-  // set_config or to_char cannot: they are not VOLATILE user functions).
-  if (calls.length > 0 && gate.mayCallWritingFunction(calls)) return null;
-  if (tables.size > 0) return [...tables];
-  // Not provably read-only, yet no target found. A standby refused it as a
-  // write (a view calling a writing function...): unknown.
-  if (gate.refusedOnStandby(sql)) return null;
-  const c = classifySqlCached(sql);
-  // Read-only as written: unknown only if a call may write.
-  if (c.readOnly)
-    return c.functions.length > 0 && gate.mayCallWritingFunction(c.functions)
-      ? null
-      : NONE;
-  // Only a locking clause, or a built-in that acts on the primary's own
-  // state (advisory locks, settings, sequences), kept it off replicas.
-  if (locks && c.reason.startsWith("SELECT ... FOR ")) return NONE;
-  if (/^[a-z_][a-z0-9_.]*\(\)$/.test(c.reason)) return NONE;
-  // A write the scan above did not place (a data-modifying statement in an
-  // unusual position, SELECT INTO, ...): unknown.
-  return null;
+  return Object.freeze({
+    kind: "data",
+    tables: Object.freeze([...tables]),
+    locks,
+    calls: Object.freeze(calls),
+  });
 }
 
 const NONE: readonly string[] = Object.freeze([]);

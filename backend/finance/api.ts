@@ -88,16 +88,8 @@ interface TotalsRequest extends RouterRequestHeaders {
   orgIds?: Query<string>;
 }
 
-/** One revenue or expense. */
-interface ItemResponse {
-  id: string;
-  orgId: number;
-  amountCents: string;
-  currency: string;
-  status: string;
-  description: string;
-  occurredAt: string;
-  createdAt: string;
+/** One revenue or expense: the repository's row, plus the routing headers. */
+interface ItemResponse extends FinanceItem {
   servedBy: Header<"X-Served-By">;
   consistencyToken?: Header<"X-Consistency-Token">;
 }

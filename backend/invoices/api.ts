@@ -54,17 +54,8 @@ interface GetInvoiceRequest extends RouterRequestHeaders {
   id: string;
 }
 
-/** One invoice. */
-interface InvoiceResponse {
-  id: string;
-  orgId: number;
-  number: number;
-  customer: string;
-  amountCents: string;
-  currency: string;
-  status: string;
-  issuedAt: string;
-  createdAt: string;
+/** One invoice: the repository's row, plus the routing headers. */
+interface InvoiceResponse extends Invoice {
   servedBy: Header<"X-Served-By">;
   consistencyToken?: Header<"X-Consistency-Token">;
 }

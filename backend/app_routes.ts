@@ -1,7 +1,8 @@
 import { adminRoutes } from "./database/admin_handlers";
 import type { RouterMetrics } from "./database/metrics";
 import { monitoringRoutes } from "./database/monitoring_handlers";
-import type { Logger } from "./database/router/support/logger";
+import type { FleetControl } from "./database/fleet/fleet_control";
+import { fleetRoutes } from "./database/fleet_handlers";
 import type { ReplicaRouter } from "./database/router/replica_router";
 import { CursorCodec } from "./shared/http/cursor";
 import { financeRoutes } from "./finance/finance_handlers";
@@ -22,13 +23,15 @@ import { FinanceRepository } from "./finance/finance_repository";
 export function allRoutes(
   router: ReplicaRouter,
   metrics: RouterMetrics,
-  logger: Logger,
+  /** The fleet control plane every admin change goes through. */
+  control: FleetControl,
   /** Signs list cursors; default {@link CursorCodec.fromEnv}. */
   codec: CursorCodec = CursorCodec.fromEnv(),
 ): RouteDef[] {
   const routes: RouteDef[] = [
     ...monitoringRoutes(router),
-    ...adminRoutes(router, logger, () => endpoints),
+    ...adminRoutes(router, control, () => endpoints),
+    ...fleetRoutes(control),
     {
       method: "GET",
       path: "/metrics",

@@ -1,13 +1,12 @@
 import { z } from "zod";
-import { isPostgresUrl } from "./router/config/config";
+import { isPostgresUrl, MAIN_CLUSTER } from "./router/config/config";
 import { InvalidArgumentError, NotFoundError } from "./router/errors";
-import type { Logger } from "./router/support/logger";
-import { describeAddress } from "./router/nodes/pg_pool";
 import { ZONE_RE } from "./router/config/zones";
 import type { ReplicaRouter } from "./router/replica_router";
 import { replicaStatus } from "./monitoring_handlers";
 import { parseBody } from "../shared/http/validation";
-import type { RouteDef } from "../shared/http/route";
+import type { RouteDef, RouteInput } from "../shared/http/route";
+import { shortName, type FleetControl } from "./fleet/fleet_control";
 
 const NAME = z
   .string()
@@ -40,22 +39,44 @@ const clusterQuery = (q: Readonly<Record<string, string | undefined>>) => {
 };
 
 /**
- * Admin routes (bearer token; see the HTTP layer). Every action is logged
- * with what changed, never with a connection string.
+ * Admin routes (bearer token; see the HTTP layer). Every change goes through
+ * the fleet control plane: stored on the main cluster's primary with an
+ * audit row, applied on this instance before the answer and on every other
+ * instance of the fleet within about a second (docs/architecture.md, "Fleet
+ * control"). The audit rows and logs hold what changed, never a connection
+ * string.
  */
 export function adminRoutes(
   router: ReplicaRouter,
-  logger: Logger,
+  control: FleetControl,
   /** Endpoint names that exist, so a typo in a switch is a 404 rather than a silent no-op. */
   knownEndpoints?: () => ReadonlySet<string>,
 ): RouteDef[] {
-  const audit = (action: string, fields: Record<string, unknown>) =>
-    logger.info(`admin: ${action}`, fields);
-  const replicaParam = (params: Readonly<Record<string, string>>) => {
+  const actorOf = (input: RouteInput) => input.actor ?? null;
+  const replicaOf = ({ params, query }: RouteInput) => {
     const r = NAME.safeParse(params.name);
     if (!r.success)
       throw new InvalidArgumentError("name", "not a replica name");
-    return r.data;
+    const cluster = router.clusterNamed(clusterQuery(query) ?? MAIN_CLUSTER);
+    const node = router.replicaNamed(cluster, r.data);
+    return {
+      cluster: cluster.name,
+      node,
+      name: shortName(cluster.name, node.name),
+    };
+  };
+  const setCircuit = async (input: RouteInput, open: boolean) => {
+    const { cluster, node, name } = replicaOf(input);
+    await control.change(
+      {
+        set: [{ key: { kind: "circuit", cluster, name }, value: { open } }],
+        action: open ? "opened a circuit" : "closed a circuit",
+        target: `${cluster}:${name}`,
+        detail: {},
+      },
+      actorOf(input),
+    );
+    return { name: node.name, circuit: node.breaker!.stateName };
   };
   return [
     {
@@ -63,10 +84,10 @@ export function adminRoutes(
       path: "/v1/system/database/health-check",
       endpoint: "database.forceHealthCheck",
       admin: true,
+      // An action on this instance's view, not a setting: nothing to share.
       handle: async () => {
         await router.health.checkAll();
         await router.lagMonitor.sampleAll();
-        audit("forced a health check", {});
         return replicaStatus(router);
       },
     },
@@ -76,18 +97,18 @@ export function adminRoutes(
       endpoint: "database.addReplica",
       admin: true,
       successStatus: 201,
-      handle: async ({ body }) => {
-        const b = parseBody(addReplicaBody, body);
-        const node = await router.addReplica(b.connectionString, {
-          ...(b.cluster !== undefined ? { cluster: b.cluster } : {}),
-          ...(b.name !== undefined ? { name: b.name } : {}),
-          ...(b.weight !== undefined ? { weight: b.weight } : {}),
-          ...(b.zone !== undefined ? { zone: b.zone } : {}),
-        });
-        audit("added a replica", {
-          node: node.name,
-          address: describeAddress(b.connectionString),
-        });
+      handle: async (input) => {
+        const b = parseBody(addReplicaBody, input.body);
+        const node = await control.addReplica(
+          b.connectionString,
+          {
+            cluster: router.clusterNamed(b.cluster ?? MAIN_CLUSTER).name,
+            ...(b.name !== undefined ? { name: b.name } : {}),
+            ...(b.weight !== undefined ? { weight: b.weight } : {}),
+            ...(b.zone !== undefined ? { zone: b.zone } : {}),
+          },
+          actorOf(input),
+        );
         return {
           name: node.name,
           address: node.address,
@@ -100,15 +121,24 @@ export function adminRoutes(
       path: "/v1/system/database/replicas/:name",
       endpoint: "database.removeReplica",
       admin: true,
-      handle: async ({ params, query }) => {
-        const name = replicaParam(params);
-        await router.removeReplica(name, {
-          ...(clusterQuery(query) !== undefined
-            ? { cluster: clusterQuery(query)! }
-            : {}),
-        });
-        audit("removed a replica", { node: name });
-        return { removed: name };
+      handle: async (input) => {
+        const { cluster, name } = replicaOf(input);
+        await control.change(
+          {
+            set: [
+              {
+                key: { kind: "replica", cluster, name },
+                value: { present: false },
+              },
+            ],
+            remove: [{ kind: "circuit", cluster, name }],
+            action: "removed a replica",
+            target: `${cluster}:${name}`,
+            detail: {},
+          },
+          actorOf(input),
+        );
+        return { removed: input.params.name! };
       },
     },
     {
@@ -116,41 +146,31 @@ export function adminRoutes(
       path: "/v1/system/database/replicas/:name/circuit/open",
       endpoint: "database.openCircuit",
       admin: true,
-      handle: async ({ params, query }) => {
-        const node = router.replicaNamed(
-          router.clusterNamed(clusterQuery(query) ?? "main"),
-          replicaParam(params),
-        );
-        node.breaker!.openManually("opened by an admin");
-        audit("opened a circuit", { node: node.name });
-        return { name: node.name, circuit: node.breaker!.stateName };
-      },
+      handle: (input) => setCircuit(input, true),
     },
     {
       method: "POST",
       path: "/v1/system/database/replicas/:name/circuit/close",
       endpoint: "database.closeCircuit",
       admin: true,
-      handle: async ({ params, query }) => {
-        const node = router.replicaNamed(
-          router.clusterNamed(clusterQuery(query) ?? "main"),
-          replicaParam(params),
-        );
-        node.breaker!.closeManually("closed by an admin");
-        audit("closed a circuit", { node: node.name });
-        return { name: node.name, circuit: node.breaker!.stateName };
-      },
+      handle: (input) => setCircuit(input, false),
     },
     {
       method: "PUT",
       path: "/v1/system/database/read-replicas",
       endpoint: "database.setReplicaReads",
       admin: true,
-      handle: async ({ body }) => {
-        const { enabled } = parseBody(switchBody, body);
-        const was = router.planner.replicaReadsEnabled;
-        router.planner.replicaReadsEnabled = enabled;
-        audit("switched replica reads", { from: was, to: enabled });
+      handle: async (input) => {
+        const { enabled } = parseBody(switchBody, input.body);
+        await control.change(
+          {
+            set: [{ key: { kind: "reads" }, value: { enabled } }],
+            action: "switched replica reads",
+            target: "all endpoints",
+            detail: { from: router.planner.replicaReadsEnabled, to: enabled },
+          },
+          actorOf(input),
+        );
         return router.planner.switches();
       },
     },
@@ -159,11 +179,20 @@ export function adminRoutes(
       path: "/v1/system/database/read-replicas/endpoints/:endpoint",
       endpoint: "database.setEndpointReplicaReads",
       admin: true,
-      handle: async ({ params, body }) => {
-        const endpoint = checkEndpoint(params.endpoint, knownEndpoints);
-        const { enabled } = parseBody(switchBody, body);
-        router.planner.setEndpoint(endpoint, enabled);
-        audit("switched replica reads for an endpoint", { endpoint, enabled });
+      handle: async (input) => {
+        const endpoint = checkEndpoint(input.params.endpoint, knownEndpoints);
+        const { enabled } = parseBody(switchBody, input.body);
+        await control.change(
+          {
+            set: [
+              { key: { kind: "reads_endpoint", endpoint }, value: { enabled } },
+            ],
+            action: "switched replica reads for an endpoint",
+            target: endpoint,
+            detail: { enabled },
+          },
+          actorOf(input),
+        );
         return router.planner.switches();
       },
     },
@@ -172,11 +201,17 @@ export function adminRoutes(
       path: "/v1/system/database/cache",
       endpoint: "database.setCache",
       admin: true,
-      handle: async ({ body }) => {
-        const { enabled } = parseBody(switchBody, body);
-        const was = router.cache.enabled;
-        await router.cache.setEnabled(enabled);
-        audit("switched the query cache", { from: was, to: enabled });
+      handle: async (input) => {
+        const { enabled } = parseBody(switchBody, input.body);
+        await control.change(
+          {
+            set: [{ key: { kind: "cache" }, value: { enabled } }],
+            action: "switched the query cache",
+            target: "all endpoints",
+            detail: { from: router.cache.enabled, to: enabled },
+          },
+          actorOf(input),
+        );
         return cacheSwitches(router);
       },
     },
@@ -185,14 +220,20 @@ export function adminRoutes(
       path: "/v1/system/database/cache/endpoints/:endpoint",
       endpoint: "database.setEndpointCache",
       admin: true,
-      handle: async ({ params, body }) => {
-        const endpoint = checkEndpoint(params.endpoint, knownEndpoints);
-        const { enabled } = parseBody(switchBody, body);
-        router.cache.setEndpoint(endpoint, enabled);
-        audit("switched the query cache for an endpoint", {
-          endpoint,
-          enabled,
-        });
+      handle: async (input) => {
+        const endpoint = checkEndpoint(input.params.endpoint, knownEndpoints);
+        const { enabled } = parseBody(switchBody, input.body);
+        await control.change(
+          {
+            set: [
+              { key: { kind: "cache_endpoint", endpoint }, value: { enabled } },
+            ],
+            action: "switched the query cache for an endpoint",
+            target: endpoint,
+            detail: { enabled },
+          },
+          actorOf(input),
+        );
         return cacheSwitches(router);
       },
     },

@@ -36,6 +36,10 @@ import {
   probeConnection,
 } from "./router/nodes/pg_pool";
 import type { Primitive } from "./router/query_api";
+import type { PoolFactory } from "./router/nodes/pg_pool";
+import { createFleetControl } from "./fleet/create_fleet_control";
+import { appMeta } from "encore.dev";
+import { serviceVersion } from "../shared/service_version";
 import { ReplicaRouter } from "./router/replica_router";
 
 /**
@@ -87,6 +91,21 @@ const config = loadConfig(
   ),
 );
 
+/**
+ * Encore's database proxy drops startup parameters, so on its URLs
+ * statement_timeout and application_name are set on each new connection
+ * instead (runtimes/core/src/sqldb/manager.rs; see pg_pool.ts). Replicas
+ * from ReplicaUrls are reached directly (perhaps through PgBouncer in
+ * transaction mode, where session settings would not stick) and keep
+ * startup parameters.
+ */
+const poolFactory: PoolFactory = (url, limits, applicationName) =>
+  (proxyUrls.has(url) ? createPgPoolSettingSessionOnConnect : createPgPool)(
+    url,
+    limits,
+    applicationName,
+  );
+
 /** Prometheus metrics of the router, served by the `/metrics` endpoint. */
 export const metrics = new RouterMetrics();
 
@@ -94,18 +113,7 @@ export const metrics = new RouterMetrics();
 export const router = new ReplicaRouter(config.router, {
   observer: metrics,
   cacheObserver: metrics.cache,
-  // Encore's database proxy drops startup parameters, so on its URLs
-  // statement_timeout and application_name are set on each new connection
-  // instead (runtimes/core/src/sqldb/manager.rs; see pg_pool.ts). Replicas
-  // from ReplicaUrls are reached directly (perhaps through PgBouncer in
-  // transaction mode, where session settings would not stick) and keep
-  // startup parameters.
-  poolFactory: (url, limits, applicationName) =>
-    (proxyUrls.has(url) ? createPgPoolSettingSessionOnConnect : createPgPool)(
-      url,
-      limits,
-      applicationName,
-    ),
+  poolFactory,
   probe: probeConnection,
   // The query cache's shared tier: Encore's cache cluster (in memory under
   // `encore run`; infra.config.json's redis["query-cache"] when self-hosted).
@@ -118,8 +126,26 @@ startEncoreMetrics(metrics);
 /** Settings of this process that are not the router's (admin token). */
 export const serviceConfig = config;
 
-/** Resolves once the first health check and lag sample are done. */
-export const routerReady: Promise<void> = router.start();
+/**
+ * The fleet control plane: admin changes stored on the primary and followed
+ * by every instance. LISTEN works through Encore's proxies: the runtime's
+ * proxy pins one backend connection per client and copies bytes both ways
+ * after the handshake (`ProxyManager::handle_conn` / `proxy_data` in
+ * encoredev/rust-postgres, tokio-postgres/src/proxy/mod.rs), and the
+ * `encore run` daemon's proxy relays NotificationResponse messages
+ * (`pgproxy.CopySteadyState`, pkg/pgproxy/pgproxy.go). The version poll
+ * covers a LISTEN connection that drops all the same.
+ */
+export const control = createFleetControl(router, config, {
+  logger: jsonLogger,
+  poolFactory,
+  serviceVersion: serviceVersion(() => appMeta().build.revision),
+});
+
+/** Resolves once the first health check and lag sample are done and the control state is applied. */
+export const routerReady: Promise<void> = router
+  .start()
+  .then(() => control.start());
 
 /**
  * The service's route table (the one the standalone server serves), by
@@ -129,7 +155,7 @@ export const routes: ReadonlyMap<string, RouteDef> = new Map(
   allRoutes(
     router,
     metrics,
-    jsonLogger,
+    control,
     CursorCodec.fromSecretOrEnv(readSecret(cursorSecret, "CursorSecret")),
   ).map((r) => [r.endpoint, r] as const),
 );

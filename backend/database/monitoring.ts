@@ -7,9 +7,12 @@
  * Encore's traces must never record.
  */
 import { api, HttpStatus, type Header, type Query } from "encore.dev/api";
-import { metrics, router, routerReady, routes } from "./databases";
+import { control, metrics, router, routerReady, routes } from "./databases";
 import { requireAdmin, toAPIError } from "./encore_bridge";
 import type { RouteInput } from "../shared/http/route";
+import { parseActorHeader } from "../shared/http/validation";
+import type { FleetViewResponse } from "./fleet/fleet_view";
+import type { AuditResponse } from "./fleet_handlers";
 import {
   poolStats,
   replicaHealth,
@@ -30,7 +33,10 @@ async function runAdmin<T>(
   requireAdmin(auth.authorization);
   await routerReady;
   try {
-    return (await routes.get(endpoint)!.handle(input)) as T;
+    const actor = parseActorHeader(auth.actor);
+    return (await routes
+      .get(endpoint)!
+      .handle(actor !== undefined ? { ...input, actor } : input)) as T;
   } catch (err) {
     throw toAPIError(err);
   }
@@ -72,6 +78,18 @@ export const pools = api(
   async (): Promise<PoolStatsResponse> => poolStats(router),
 );
 
+export const fleet = api(
+  { expose: true, method: "GET", path: "/v1/system/database/replicas/fleet" },
+  async (): Promise<FleetViewResponse> => {
+    await routerReady;
+    try {
+      return await control.fleetView();
+    } catch (err) {
+      throw toAPIError(err);
+    }
+  },
+);
+
 export const prometheus = api.raw(
   { expose: true, method: "GET", path: "/metrics" },
   async (_req, resp) => {
@@ -84,6 +102,8 @@ export const prometheus = api.raw(
 /** The admin bearer token, checked by the endpoint itself. */
 interface AdminAuth {
   authorization?: Header<"Authorization">;
+  /** Who is acting, for the audit trail (checked by the shared handler). */
+  actor?: Header<"X-Actor">;
 }
 interface ReplicaName extends AdminAuth {
   name: string;
@@ -288,5 +308,25 @@ export const setEndpointCache = api(
       params: { endpoint: req.endpoint },
       query: {},
       body: { enabled: req.enabled },
+    }),
+);
+
+interface AuditRequest extends AdminAuth {
+  /** 1 to 500 (default 50); checked by the shared handler. */
+  limit?: Query<string>;
+}
+
+export const adminAudit = api(
+  {
+    expose: true,
+    sensitive: true,
+    method: "GET",
+    path: "/v1/system/database/replicas/admin/audit",
+  },
+  async (req: AuditRequest): Promise<AuditResponse> =>
+    runAdmin("database.adminAudit", req, {
+      params: {},
+      query: { limit: req.limit },
+      body: undefined,
     }),
 );

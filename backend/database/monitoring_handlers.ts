@@ -197,7 +197,8 @@ export function monitoringRoutes(router: ReplicaRouter): RouteDef[] {
   ];
 }
 
-function nodeStatus(router: ReplicaRouter, node: DbNode): NodeStatus {
+/** One node as the status endpoint (and the fleet heartbeat) shows it. */
+export function nodeStatus(router: ReplicaRouter, node: DbNode): NodeStatus {
   const health = node.health.snapshot;
   const lag = node.lag?.reading;
   const bound = {

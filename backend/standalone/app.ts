@@ -9,12 +9,18 @@ import { RedisStore } from "../database/router/cache/redis_store";
 import type { RouteDef } from "../shared/http/route";
 import { allRoutes } from "../app_routes";
 import { createHttpServer } from "./http_server";
+import { createFleetControl } from "../database/fleet/create_fleet_control";
+import type { FleetControl } from "../database/fleet/fleet_control";
+import { readFileSync } from "node:fs";
+import { serviceVersion } from "../shared/service_version";
 
 /** The assembled standalone service. */
 export interface App {
   readonly router: ReplicaRouter;
   readonly metrics: RouterMetrics;
   readonly routes: readonly RouteDef[];
+  /** The fleet control plane (admin changes shared by every instance). */
+  readonly control: FleetControl;
   readonly server: http.Server;
   /** Listens on 127.0.0.1-or-all at `port` (0 = any free port); resolves the bound port. */
   listen(port: number, host?: string): Promise<number>;
@@ -44,7 +50,25 @@ export async function createApp(
   });
   metrics.attach(router);
   await router.start();
-  const routes = allRoutes(router, metrics, logger);
+  const control = createFleetControl(router, config, {
+    logger,
+    ...(deps.poolFactory !== undefined
+      ? { poolFactory: deps.poolFactory }
+      : {}),
+    serviceVersion: serviceVersion(
+      () =>
+        (
+          JSON.parse(
+            readFileSync(
+              new URL("../../package.json", import.meta.url),
+              "utf8",
+            ),
+          ) as { version?: string }
+        ).version,
+    ),
+  });
+  await control.start();
+  const routes = allRoutes(router, metrics, control);
   const server = createHttpServer({
     routes,
     logger,
@@ -59,6 +83,7 @@ export async function createApp(
     router,
     metrics,
     routes,
+    control,
     server,
     listen: (port, host = "127.0.0.1") =>
       new Promise((resolve, reject) => {
@@ -73,6 +98,7 @@ export async function createApp(
     close: (drainMs = 8_000) =>
       (closing ??= (async () => {
         await server.shutdown(drainMs);
+        await control.close();
         await router.close();
       })()),
   };

@@ -23,7 +23,10 @@ import {
   sendJson,
 } from "./http_io";
 import { compile, match } from "./route_table";
-import { parseUserIdHeader } from "../shared/http/validation";
+import {
+  parseActorHeader,
+  parseUserIdHeader,
+} from "../shared/http/validation";
 import {
   HttpResponse,
   type RouteDef,
@@ -176,7 +179,16 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         method === "GET" || method === "DELETE"
           ? undefined
           : await readJsonBody(req);
-      input = { params, query: queryObject(url.searchParams), body };
+      const actor =
+        route.admin === true
+          ? parseActorHeader(header(req, "x-actor"))
+          : undefined;
+      input = {
+        params,
+        query: queryObject(url.searchParams),
+        body,
+        ...(actor !== undefined ? { actor } : {}),
+      };
       const userId = parseUserIdHeader(header(req, "x-user-id"));
       if (userId !== undefined) ctx.userId = userId;
     } catch (err) {

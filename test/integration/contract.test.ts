@@ -56,6 +56,7 @@ const ADMIN_ROUTES: readonly [method: string, path: string, body?: unknown][] =
       { connectionString: "postgres://postgres@127.0.0.1:1/app" },
     ],
     ["DELETE", "/v1/system/database/replicas/replica_1"],
+    ["GET", "/v1/system/database/replicas/admin/audit"],
     ["POST", "/v1/system/database/replicas/replica_1/circuit/open"],
     ["POST", "/v1/system/database/replicas/replica_1/circuit/close"],
     ["PUT", "/v1/system/database/read-replicas", { enabled: false }],
@@ -125,7 +126,7 @@ describe("route table contract: standalone = Encore", () => {
       "PUT /v1/system/database/read-replicas/endpoints/:endpoint 200",
     );
     // finance, invoices, monitoring, admin, /metrics
-    expect(standalone.length).toBe(12 + 3 + 4 + 9 + 1);
+    expect(standalone.length).toBe(12 + 3 + 5 + 10 + 1);
   });
 
   it("admin routes are exactly the Encore endpoints that take the bearer token, and those are sensitive", () => {

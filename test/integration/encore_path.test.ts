@@ -66,6 +66,10 @@ vi.mock("encore.dev/api", async () => {
   }
   return { api, APIError, ErrCode, HttpStatus: HttpStatusValues, Gateway };
 });
+// encore.dev's root loads the native runtime; the app uses only appMeta from it.
+vi.mock("encore.dev", () => ({
+  appMeta: () => ({ build: { revision: "encore-path-test" } }),
+}));
 vi.mock("encore.dev/auth", () => ({
   authHandler: (fn: unknown) => {
     encore.authHandlers.push(fn);
@@ -156,6 +160,15 @@ interface Instance {
   close(): Promise<void>;
 }
 
+/** Polls `check` every 50 ms until it holds (at most 5 s). */
+async function until(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("condition not met within 5 s");
+}
+
 /** Loads a fresh copy of the Encore files, as one Encore instance. */
 async function loadInstance(
   secrets: Record<string, string>,
@@ -182,7 +195,10 @@ async function loadInstance(
       finance,
       invoices,
       monitoring,
-      close: () => databases.router.close(),
+      close: async () => {
+        await databases.control.close();
+        await databases.router.close();
+      },
     };
   } finally {
     for (const [k, v] of saved) {
@@ -250,6 +266,14 @@ const item = {
   occurredAt: "2026-11-23T09:00:00Z",
 };
 
+// Both instances form one fleet of their own on the shared test cluster.
+const FLEET = {
+  FLEET_NAME: `encore-path-${process.pid}-${Date.now()}`,
+  FLEET_POLL_INTERVAL: "200ms",
+  FLEET_HEARTBEAT_INTERVAL: "200ms",
+  FLEET_INSTANCE_TIMEOUT: "2s",
+};
+
 beforeAll(async () => {
   // Encore applies the primary's migrations before the app starts.
   await runMigrations(primaryUrl, MIGRATIONS_DIR);
@@ -266,14 +290,21 @@ beforeAll(async () => {
       CursorSecret: CURSOR_SECRET,
       ReplicaUrls: JSON.stringify([replicaUrls[1]]),
     },
-    { MAX_CONCURRENT_QUERIES_PER_USER: "1", CONCURRENCY_CAP_WAIT: "1ms" },
+    {
+      MAX_CONCURRENT_QUERIES_PER_USER: "1",
+      CONCURRENCY_CAP_WAIT: "1ms",
+      ...FLEET,
+    },
   );
   // ReplicaUrls unset: reading it throws "secret ReplicaUrls is not set",
   // which must mean "no extra replicas", not a crash.
-  b = await loadInstance({
-    AdminToken: "disabled",
-    CursorSecret: CURSOR_SECRET,
-  });
+  b = await loadInstance(
+    {
+      AdminToken: "disabled",
+      CursorSecret: CURSOR_SECRET,
+    },
+    FLEET,
+  );
 });
 
 afterAll(async () => {
@@ -338,6 +369,54 @@ describe("Encore front door, with the runtime's rules", () => {
       authorization: `Bearer ${ADMIN_TOKEN}`,
     });
     expect(closed).toMatchObject({ ok: true, body: { circuit: "closed" } });
+  });
+
+  it("an admin change through one instance is in force on the other; the fleet view lists both", async () => {
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const off = await call(a.monitoring.setEndpointReplicaReads!, {
+      endpoint: "finance.sumRevenues",
+      enabled: false,
+      actor: "encore-test",
+      ...auth,
+    });
+    expect(off.ok, JSON.stringify(off)).toBe(true);
+    // b's admin API is disabled, yet it follows the fleet's stored state.
+    await until(async () => {
+      const s = (await call(b.monitoring.status!, {})) as {
+        body: { switches: { disabledEndpoints: string[] } };
+      };
+      return s.body.switches.disabledEndpoints.includes("finance.sumRevenues");
+    });
+    const view = (await call(a.monitoring.fleet!, {})) as {
+      ok: boolean;
+      body: {
+        instances: { serviceVersion: string; status: string }[];
+        self: string;
+      };
+    };
+    expect(view.ok).toBe(true);
+    await until(async () => {
+      const v = (await call(a.monitoring.fleet!, {})) as typeof view;
+      return v.body.instances.filter((i) => i.status === "live").length === 2;
+    });
+    expect(view.body.instances[0]!.serviceVersion).toBe("encore-path-test");
+    const audit = (await call(a.monitoring.adminAudit!, {
+      limit: "5",
+      ...auth,
+    })) as {
+      ok: boolean;
+      body: { entries: { action: string; actor: string | null }[] };
+    };
+    expect(audit.body.entries[0]).toMatchObject({
+      action: "switched replica reads for an endpoint",
+      actor: "encore-test",
+    });
+    const back = await call(a.monitoring.setEndpointReplicaReads!, {
+      endpoint: "finance.sumRevenues",
+      enabled: true,
+      ...auth,
+    });
+    expect(back.ok).toBe(true);
   });
 
   it("a create answers 201 with a consistency token; a read with it sees the write", async () => {

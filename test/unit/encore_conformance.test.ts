@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { allRoutes } from "../../backend/app_routes";
 import type { RouterMetrics } from "../../backend/database/metrics";
 import type { ReplicaRouter } from "../../backend/database/router/replica_router";
-import { jsonLogger } from "../../backend/database/router/support/logger";
+import type { FleetControl } from "../../backend/database/fleet/fleet_control";
 import { MAX_BODY_BYTES } from "../../backend/standalone/http_io";
 import {
   checkEncoreApp,
@@ -25,15 +25,17 @@ const root = path.resolve(import.meta.dirname, "../..");
 
 /** The standalone route table (handlers are not called: a stand-in router will do). */
 function standaloneRoutes() {
-  return allRoutes({} as ReplicaRouter, {} as RouterMetrics, jsonLogger).map(
-    (r) => ({
-      method: r.method,
-      path: r.path,
-      ...(r.successStatus !== undefined
-        ? { successStatus: r.successStatus }
-        : {}),
-    }),
-  );
+  return allRoutes(
+    {} as ReplicaRouter,
+    {} as RouterMetrics,
+    {} as FleetControl,
+  ).map((r) => ({
+    method: r.method,
+    path: r.path,
+    ...(r.successStatus !== undefined
+      ? { successStatus: r.successStatus }
+      : {}),
+  }));
 }
 
 const show = (vs: readonly Violation[]) =>

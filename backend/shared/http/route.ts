@@ -11,6 +11,8 @@ export interface RouteInput {
   readonly params: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, string | undefined>>;
   readonly body: unknown;
+  /** Admin routes: who says they are acting (the X-Actor header, checked), for the audit trail. */
+  readonly actor?: string;
 }
 
 /** One endpoint: its contract and its handler, written once. */

@@ -291,3 +291,21 @@ export function parseUserIdHeader(
     );
   return value;
 }
+
+/**
+ * The optional X-Actor header of an admin request: who is acting (a name or
+ * an email), recorded in the fleet's audit trail. The admin token is shared,
+ * so this is what the caller says, not a verified identity.
+ * @throws {InvalidArgumentError} naming X-Actor when it is malformed.
+ */
+export function parseActorHeader(
+  value: string | undefined,
+): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (!/^[A-Za-z0-9_.:@+ -]{1,100}$/.test(value))
+    throw new InvalidArgumentError(
+      "X-Actor",
+      "1-100 characters of A-Z a-z 0-9 _ . : @ + - and spaces",
+    );
+  return value;
+}

@@ -48,6 +48,12 @@ export const FAST_ENV: Record<string, string> = {
   CACHE_ENABLED: "false",
 };
 
+let fleets = 0;
+/** A fleet name no other test app uses. */
+export function uniqueFleetName(): string {
+  return `test-${process.pid}-${Date.now().toString(36)}-${++fleets}`;
+}
+
 /** Migrates the primary, then starts the service on a free port. */
 export async function startTestApp(
   primaryUrl: string,
@@ -58,6 +64,9 @@ export async function startTestApp(
   await runMigrations(primaryUrl, MIGRATIONS_DIR);
   const config = loadConfig({
     ...FAST_ENV,
+    // A fleet of its own unless the test joins instances on purpose: test
+    // files share one cluster, and admin changes follow the fleet.
+    FLEET_NAME: uniqueFleetName(),
     ...env,
     DATABASE_URL: primaryUrl,
     READ_REPLICA_URLS: replicaUrls.join(","),

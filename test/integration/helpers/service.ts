@@ -5,6 +5,7 @@
  * which a loaded machine can miss.)
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { uniqueFleetName } from "./app";
 import { repoRoot } from "./clusters";
 
 /** How a service process ended. */
@@ -60,7 +61,13 @@ export async function spawnService(
   const child = spawn(
     process.execPath,
     ["--import", "tsx", "backend/standalone/main.ts"],
-    { cwd: repoRoot, env, stdio: ["ignore", "ignore", "pipe"], detached },
+    {
+      cwd: repoRoot,
+      // A fleet of its own unless the test joins instances on purpose.
+      env: { FLEET_NAME: uniqueFleetName(), ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+      detached,
+    },
   );
   const send = (signal: NodeJS.Signals): void => {
     try {

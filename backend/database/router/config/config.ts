@@ -127,6 +127,32 @@ export interface ServiceConfig {
   readonly adminToken: string | null;
   /** Shared cache tier (REDIS_URL); null = in-process tier only. Holds credentials: never log it. */
   readonly redisUrl: string | null;
+  /** How admin changes reach every instance (FLEET_*). */
+  readonly fleet: FleetConfig;
+}
+
+/**
+ * The fleet control plane: where admin changes are kept and how often each
+ * instance looks for changes and reports itself (docs/architecture.md,
+ * "Fleet control").
+ */
+export interface FleetConfig {
+  /**
+   * `database` (default): admin changes are stored on the main cluster's
+   * primary and every instance of the fleet follows them. `local`: they
+   * change only this instance, in memory, as a single instance needs.
+   */
+  readonly mode: "database" | "local";
+  /** FLEET_NAME: instances with the same name on one primary form one fleet. */
+  readonly name: string;
+  /** INSTANCE_ID; null = host name, process id and a random suffix. */
+  readonly instanceId: string | null;
+  /** How often the stored version is checked (the safety net under LISTEN/NOTIFY). */
+  readonly pollIntervalMs: number;
+  /** How often this instance writes its heartbeat. */
+  readonly heartbeatIntervalMs: number;
+  /** An instance whose last heartbeat is older than this is shown as gone. */
+  readonly instanceTimeoutMs: number;
 }
 
 /** The name of the cluster built from `DATABASE_URL` / `READ_REPLICA_URLS`. */

@@ -160,6 +160,23 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]{1,40}$/, "1-40 characters of A-Z a-z 0-9 _ . -")
     .default("replica-router"),
   PORT: int(4000, 0, 65_535),
+  FLEET_CONTROL: z
+    .enum(["database", "local"], { message: "expected database or local" })
+    .default("database"),
+  FLEET_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,63}$/, "1-63 characters of A-Z a-z 0-9 _ . -")
+    .default("default"),
+  INSTANCE_ID: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_.:-]{1,100}$/,
+      "1-100 characters of A-Z a-z 0-9 _ . : -",
+    )
+    .optional(),
+  FLEET_POLL_INTERVAL: duration("ms", "1s"),
+  FLEET_HEARTBEAT_INTERVAL: duration("ms", "5s"),
+  FLEET_INSTANCE_TIMEOUT: duration("ms", "20s"),
   ADMIN_TOKEN: z
     .string()
     .optional()

@@ -95,6 +95,14 @@ export function loadConfig(
     issues.push("CACHE_TIMEOUT: must be from 1ms to 5s");
   if (e.CACHE_LOCAL_TTL < 100)
     issues.push("CACHE_LOCAL_TTL: must be at least 100ms");
+  if (e.FLEET_POLL_INTERVAL < 100)
+    issues.push("FLEET_POLL_INTERVAL: must be at least 100ms");
+  if (e.FLEET_HEARTBEAT_INTERVAL < 100)
+    issues.push("FLEET_HEARTBEAT_INTERVAL: must be at least 100ms");
+  if (e.FLEET_INSTANCE_TIMEOUT < 2 * e.FLEET_HEARTBEAT_INTERVAL)
+    issues.push(
+      "FLEET_INSTANCE_TIMEOUT: must be at least twice FLEET_HEARTBEAT_INTERVAL, or one late heartbeat marks a live instance gone",
+    );
   if (e.REPLICA_ATTEMPT_DEADLINE_MIN < 10)
     issues.push("REPLICA_ATTEMPT_DEADLINE_MIN: must be at least 10ms");
   if (e.REPLICA_ATTEMPT_DEADLINE_MAX > e.DB_QUERY_TIMEOUT)
@@ -176,5 +184,13 @@ export function loadConfig(
     port: e.PORT ?? 4000,
     adminToken: e.ADMIN_TOKEN,
     redisUrl: e.REDIS_URL,
+    fleet: {
+      mode: e.FLEET_CONTROL,
+      name: e.FLEET_NAME,
+      instanceId: e.INSTANCE_ID ?? null,
+      pollIntervalMs: e.FLEET_POLL_INTERVAL,
+      heartbeatIntervalMs: e.FLEET_HEARTBEAT_INTERVAL,
+      instanceTimeoutMs: e.FLEET_INSTANCE_TIMEOUT,
+    },
   });
 }

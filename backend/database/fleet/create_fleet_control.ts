@@ -1,0 +1,60 @@
+import type { ServiceConfig } from "../router/config/config";
+import { createPgPool, type PoolFactory } from "../router/nodes/pg_pool";
+import type { ReplicaRouter } from "../router/replica_router";
+import type { Logger } from "../router/support/logger";
+import {
+  MemoryControlStore,
+  PgControlStore,
+  type ControlStore,
+} from "./control_store";
+import { FleetControl } from "./fleet_control";
+
+/**
+ * Connections of the control plane's own pool on the main primary: one held
+ * for LISTEN, one for the version check and heartbeat, one for an admin
+ * change. Apart from the router's pools, so control traffic never waits
+ * behind application queries and never counts in their statistics.
+ */
+const CONTROL_POOL_SIZE = 3;
+
+/**
+ * The fleet control plane of `router` as FLEET_CONTROL says: on the main
+ * cluster's primary (default) or in this process only.
+ */
+export function createFleetControl(
+  router: ReplicaRouter,
+  config: ServiceConfig,
+  deps: {
+    logger: Logger;
+    /** As the router's; default {@link createPgPool}. */
+    poolFactory?: PoolFactory;
+    serviceVersion: string;
+  },
+): FleetControl {
+  const { fleet } = config;
+  let store: ControlStore;
+  if (fleet.mode === "local") {
+    store = new MemoryControlStore();
+  } else {
+    const main = config.router.clusters[0]!;
+    const pool = (deps.poolFactory ?? createPgPool)(
+      main.primaryUrl,
+      {
+        ...config.router.pool,
+        maxConnections: CONTROL_POOL_SIZE,
+        minConnections: 0,
+      },
+      `${config.router.pool.applicationName}:control`,
+    );
+    // An idle connection of the pool that dies (primary restart) must not crash the process.
+    pool.on("error", () => {});
+    store = new PgControlStore(pool, fleet.name);
+  }
+  return new FleetControl({
+    router,
+    store,
+    config: fleet,
+    logger: deps.logger,
+    serviceVersion: deps.serviceVersion,
+  });
+}

@@ -1,0 +1,44 @@
+import { InvalidArgumentError } from "./router/errors";
+import type { FleetControl } from "./fleet/fleet_control";
+import type { AuditEntry } from "./fleet/control_store";
+import type { RouteDef } from "../shared/http/route";
+
+/** Body of GET /v1/system/database/replicas/admin/audit. */
+export interface AuditResponse {
+  /** Newest first. */
+  entries: AuditEntry[];
+}
+
+/**
+ * The fleet view (public, like the status endpoint: instance ids, replica
+ * names and states, no addresses) and the audit trail of admin changes
+ * (admin token).
+ */
+export function fleetRoutes(control: FleetControl): RouteDef[] {
+  return [
+    {
+      method: "GET",
+      path: "/v1/system/database/replicas/fleet",
+      endpoint: "database.fleet",
+      handle: () => control.fleetView(),
+    },
+    {
+      method: "GET",
+      path: "/v1/system/database/replicas/admin/audit",
+      endpoint: "database.adminAudit",
+      admin: true,
+      handle: async ({ query }): Promise<AuditResponse> => ({
+        entries: await control.audit(parseLimit(query.limit)),
+      }),
+    },
+  ];
+}
+
+/** `?limit=` of the audit trail: 1 to 500, default 50. */
+function parseLimit(raw: string | undefined): number {
+  if (raw === undefined) return 50;
+  const n = /^\d{1,4}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= 1 && n <= 500))
+    throw new InvalidArgumentError("limit", "an integer from 1 to 500");
+  return n;
+}

@@ -30,6 +30,12 @@ describe("loadConfig rejects bad values, naming the variable", () => {
     ["REPLICA_FAILURE_THRESHOLD", "0"],
     ["PORT", "70000"],
     ["ADMIN_TOKEN", "short"],
+    ["FLEET_CONTROL", "redis"],
+    ["FLEET_NAME", "my fleet"],
+    ["INSTANCE_ID", "a/b"],
+    ["FLEET_POLL_INTERVAL", "50ms"],
+    ["FLEET_HEARTBEAT_INTERVAL", "often"],
+    ["FLEET_INSTANCE_TIMEOUT", "9s"],
   ])("%s=%s", (name, value) => {
     const err = configError({ ...BASE, [name]: value });
     expect(err.message).toContain(name);
@@ -39,6 +45,17 @@ describe("loadConfig rejects bad values, naming the variable", () => {
       ),
       err.message,
     ).toBe(true);
+  });
+
+  it("fleet settings default to the database control plane, fleet `default`", () => {
+    expect(loadConfig(BASE).fleet).toEqual({
+      mode: "database",
+      name: "default",
+      instanceId: null,
+      pollIntervalMs: 1_000,
+      heartbeatIntervalMs: 5_000,
+      instanceTimeoutMs: 20_000,
+    });
   });
 
   it("ADMIN_TOKEN=short: the value itself is not shown", () => {

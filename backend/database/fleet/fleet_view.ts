@@ -71,7 +71,7 @@ export interface FleetInstance {
 export interface FleetReplica {
   cluster: string;
   name: string;
-  /** Live instances that send it reads. */
+  /** Live instances that send it reads (instances whose heartbeat this version cannot read are left out). */
   servingOn: string[];
   /** Live instances that know it but do not send it reads, with their view. */
   notServingOn: { instanceId: string; state: string; circuit: string }[];
@@ -129,7 +129,11 @@ export function buildFleetView(input: {
   }
   instances.sort((a, b) => a.instanceId.localeCompare(b.instanceId));
 
-  const live = instances.filter((i) => i.status === "live");
+  // Live instances whose view this version could read (appliedVersion is
+  // null for one it could not): an unreadable view is unknown, not empty.
+  const live = instances.filter(
+    (i) => i.status === "live" && i.appliedVersion !== null,
+  );
   const names = new Map<string, { cluster: string; name: string }>();
   for (const i of live)
     for (const r of i.replicas)

@@ -60,8 +60,10 @@ export async function startTestApp(
   replicaUrls: readonly string[],
   env: Record<string, string> = {},
   deps: RouterDeps & { logger?: Logger } = {},
+  /** `migrate: false` starts without touching the primary first (it may be down). */
+  opts: { migrate?: boolean } = {},
 ): Promise<TestApp> {
-  await runMigrations(primaryUrl, MIGRATIONS_DIR);
+  if (opts.migrate !== false) await runMigrations(primaryUrl, MIGRATIONS_DIR);
   const config = loadConfig({
     ...FAST_ENV,
     // A fleet of its own unless the test joins instances on purpose: test

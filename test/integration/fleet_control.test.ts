@@ -1,0 +1,474 @@
+/**
+ * The fleet control plane with three standalone instances on one cluster of
+ * their own: admin changes made through one instance are in force on the
+ * others within 2 s and survive restarts; replicas added at run time reach
+ * every instance, also ones started later; with the primary stopped changes
+ * are refused everywhere while reads go on, and every instance converges
+ * once it is back; the fleet view lists the instances, marks a killed one
+ * gone and shows a disagreement when one instance's path to a replica is cut.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
+import {
+  MIGRATIONS_DIR,
+  runMigrations,
+} from "../../backend/standalone/migrate";
+import type { Logger } from "../../backend/database/router/support/logger";
+import {
+  FAST_ENV,
+  startTestApp,
+  type HttpResult,
+  type TestApp,
+} from "./helpers/app";
+import { withFreshCluster } from "./helpers/clusters";
+import { orgIdBlock } from "./helpers/http";
+import { spawnService, type SpawnedService } from "./helpers/service";
+import { startTcpProxy, type TcpProxy } from "./helpers/tcp_proxy";
+
+const ADMIN_TOKEN = "fleet-admin-token-0123456789";
+const AUTH = { authorization: `Bearer ${ADMIN_TOKEN}` };
+/** Appears in the URL of the replica added at run time; must never come back out. */
+const PASSWORD = "Fleet-Secret-pw-7731";
+const FLEET_ENV = {
+  ADMIN_TOKEN,
+  FLEET_NAME: `fleet-test-${process.pid}`,
+  // The version check stays at its default (1 s): changes arrive by NOTIFY.
+  FLEET_HEARTBEAT_INTERVAL: "250ms",
+  FLEET_INSTANCE_TIMEOUT: "1500ms",
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const [org] = orgIdBlock(1) as [number];
+
+let cluster: LocalCluster;
+let proxy: TcpProxy;
+let a: TestApp;
+let b: TestApp;
+let c: TestApp;
+const extra: TestApp[] = [];
+let killed: SpawnedService | null = null;
+/** Every log line and response body of the run, checked for the password at the end. */
+const logged: string[] = [];
+const bodies: string[] = [];
+const capture: Logger = {
+  info: (m, f) => logged.push(JSON.stringify([m, f])),
+  warn: (m, f) => logged.push(JSON.stringify([m, f])),
+  error: (m, f) => logged.push(JSON.stringify([m, f])),
+};
+/** Propagation times, printed at the end. */
+const timings: { change: string; instance: string; ms: number }[] = [];
+
+/** Instance env: replica_1 and replica_2 (C reaches replica_1 through the proxy). */
+function replicaUrls(viaProxy: boolean): string[] {
+  const [r1, r2] = cluster.replicas;
+  return [
+    viaProxy ? r1!.url.replace(`:${r1!.port}/`, `:${proxy.port}/`) : r1!.url,
+    r2!.url,
+  ];
+}
+
+async function start(
+  viaProxy = false,
+  opts: { migrate?: boolean } = {},
+): Promise<TestApp> {
+  return startTestApp(
+    cluster.primary.url,
+    replicaUrls(viaProxy),
+    FLEET_ENV,
+    { logger: capture },
+    opts,
+  );
+}
+
+async function call(
+  t: TestApp,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<HttpResult> {
+  const res = await t.call(method, path, body, headers);
+  bodies.push(
+    typeof res.body === "string" ? res.body : JSON.stringify(res.body),
+  );
+  return res;
+}
+
+interface NodeView {
+  name: string;
+  state: string;
+  circuit: string;
+}
+async function status(t: TestApp): Promise<{
+  replicas: NodeView[];
+  switches: { disabledEndpoints: string[] };
+}> {
+  return (await call(t, "GET", "/v1/system/database/replicas/status")).body;
+}
+
+/** Polls `check` on `t` every 20 ms until it holds; the time it took, or throws after `limitMs`. */
+async function until(
+  what: string,
+  check: () => Promise<boolean>,
+  limitMs = 10_000,
+): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < limitMs) {
+    if (await check()) return performance.now() - t0;
+    await sleep(20);
+  }
+  throw new Error(`${what}: not within ${limitMs} ms`);
+}
+
+/** Waits until `check` holds on B and C, recording how long each took after the change returned. */
+async function onOthers(
+  change: string,
+  check: (t: TestApp) => Promise<boolean>,
+): Promise<void> {
+  const t0 = performance.now();
+  await Promise.all(
+    (
+      [
+        ["B", b],
+        ["C", c],
+      ] as const
+    ).map(async ([name, t]) => {
+      await until(`${change} on ${name}`, () => check(t));
+      timings.push({ change, instance: name, ms: performance.now() - t0 });
+    }),
+  );
+}
+
+const endpointOff = async (t: TestApp) =>
+  (await status(t)).switches.disabledEndpoints.includes("finance.sumRevenues");
+const circuitOpen = async (t: TestApp) =>
+  (await status(t)).replicas.some(
+    (r) => r.name === "replica_1" && r.circuit === "open",
+  );
+const replica2Gone = async (t: TestApp) =>
+  !(await status(t)).replicas.some((r) => r.name === "replica_2");
+const replica3Serving = async (t: TestApp) =>
+  (await status(t)).replicas.some(
+    (r) => r.name === "replica_3" && r.state === "healthy",
+  );
+
+beforeAll(async () => {
+  cluster = await withFreshCluster(3);
+  await runMigrations(cluster.primary.url, MIGRATIONS_DIR);
+  proxy = await startTcpProxy(cluster.replicas[0]!.port);
+  [a, b, c] = await Promise.all([start(), start(), start(true)]);
+});
+
+afterAll(async () => {
+  if (timings.length > 0) {
+    console.log(
+      "fleet control: time from the change's answer on A until in force",
+    );
+    console.table(timings.map((t) => ({ ...t, ms: Math.round(t.ms) })));
+  }
+  await killed?.stop("SIGKILL");
+  for (const t of [a, b, c, ...extra]) await t?.close().catch(() => {});
+  await proxy?.close();
+  await cluster?.destroy();
+});
+
+describe("fleet control plane, three instances", () => {
+  it("the fleet view lists every instance, flags a cut path to a replica, and marks a killed instance gone", async () => {
+    killed = await spawnService({
+      ...process.env,
+      ...FAST_ENV,
+      ...FLEET_ENV,
+      PORT: "0",
+      DATABASE_URL: cluster.primary.url,
+      READ_REPLICA_URLS: replicaUrls(false).join(","),
+    });
+    const fleet = async () =>
+      (await call(a, "GET", "/v1/system/database/replicas/fleet")).body as {
+        self: string;
+        instances: { instanceId: string; status: string; self: boolean }[];
+        replicas: {
+          name: string;
+          servingOn: string[];
+          notServingOn: { instanceId: string; state: string }[];
+          disagreement: boolean;
+        }[];
+        disagreements: string[];
+      };
+    await until("four live instances", async () => {
+      const f = await fleet();
+      return f.instances.filter((i) => i.status === "live").length === 4;
+    });
+    const ids = {
+      a: a.app.control.instanceId,
+      b: b.app.control.instanceId,
+      c: c.app.control.instanceId,
+    };
+    expect((await fleet()).disagreements).toEqual([]);
+
+    // C's path to replica_1 is cut: C sees it down, A and B healthy.
+    proxy.cut();
+    await until("disagreement on replica_1", async () =>
+      (await fleet()).disagreements.includes("main:replica_1"),
+    );
+    const r1 = (await fleet()).replicas.find((r) => r.name === "replica_1")!;
+    expect(r1.servingOn).toEqual(expect.arrayContaining([ids.a, ids.b]));
+    expect(r1.notServingOn.map((x) => x.instanceId)).toEqual([ids.c]);
+    proxy.restore();
+
+    // A killed instance stops heart-beating and is marked gone within its timeout.
+    const killedAt = performance.now();
+    await killed.stop("SIGKILL");
+    const goneMs = await until("killed instance gone", async () => {
+      const f = await fleet();
+      return f.instances.some(
+        (i) =>
+          ![ids.a, ids.b, ids.c].includes(i.instanceId) && i.status === "gone",
+      );
+    });
+    timings.push({
+      change: "killed instance shown gone (timeout 1.5 s)",
+      instance: "-",
+      ms: performance.now() - killedAt,
+    });
+    expect(goneMs).toBeLessThan(1_500 + 1_000);
+    const f = await fleet();
+    expect(f.instances.filter((i) => i.status === "live")).toHaveLength(3);
+    // B's view is served by A from B's heartbeat; A's own is marked self.
+    expect(f.instances.find((i) => i.self)!.instanceId).toBe(ids.a);
+    // C's path is back: the disagreement clears (health interval 500 ms, breaker 2 s).
+    await until(
+      "replica_1 agreed again",
+      async () => (await fleet()).disagreements.length === 0,
+    );
+  });
+
+  it("an endpoint switch, a forced circuit and a replica removal through A are in force on B and C within 2 s, and survive restarting B", async () => {
+    let res = await call(
+      a,
+      "PUT",
+      "/v1/system/database/read-replicas/endpoints/finance.sumRevenues",
+      { enabled: false },
+      { ...AUTH, "x-actor": "ops@example.com" },
+    );
+    expect(res.status).toBe(200);
+    await onOthers("endpoint switch", endpointOff);
+
+    res = await call(
+      a,
+      "POST",
+      "/v1/system/database/replicas/replica_1/circuit/open",
+      undefined,
+      AUTH,
+    );
+    expect(res.body).toEqual({ name: "replica_1", circuit: "open" });
+    await onOthers("forced circuit", circuitOpen);
+
+    res = await call(
+      a,
+      "DELETE",
+      "/v1/system/database/replicas/replica_2",
+      undefined,
+      AUTH,
+    );
+    expect(res.status).toBe(200);
+    await onOthers("replica removal", replica2Gone);
+
+    for (const t of timings.filter((x) => x.instance !== "-"))
+      expect(t.ms, `${t.change} on ${t.instance}`).toBeLessThan(2_000);
+
+    // Reads on B now skip both: the sum goes to the primary (switch), a list too (no replica serves).
+    const sum = await call(b, "GET", `/v1/finance/orgs/${org}/revenues/sum`);
+    expect(sum.status).toBe(200);
+    expect(sum.servedBy).toBe("primary");
+
+    // B restarts with the same environment (which lists replica_2): the stored state wins.
+    await b.close();
+    b = await start();
+    expect(await endpointOff(b)).toBe(true);
+    expect(await circuitOpen(b)).toBe(true);
+    expect(await replica2Gone(b)).toBe(true);
+
+    // Each change has one audit row, newest first, with the actor where given.
+    const audit = await call(
+      a,
+      "GET",
+      "/v1/system/database/replicas/admin/audit?limit=3",
+      undefined,
+      AUTH,
+    );
+    expect(audit.status).toBe(200);
+    expect(
+      audit.body.entries.map((e: { action: string; target: string }) => [
+        e.action,
+        e.target,
+      ]),
+    ).toEqual([
+      ["removed a replica", "main:replica_2"],
+      ["opened a circuit", "main:replica_1"],
+      ["switched replica reads for an endpoint", "finance.sumRevenues"],
+    ]);
+    expect(audit.body.entries[2].actor).toBe("ops@example.com");
+    expect(audit.body.entries[0].instanceId).toBe(a.app.control.instanceId);
+    const noToken = await call(
+      a,
+      "GET",
+      "/v1/system/database/replicas/admin/audit",
+    );
+    expect(noToken.status).toBe(401);
+    const badLimit = await call(
+      a,
+      "GET",
+      "/v1/system/database/replicas/admin/audit?limit=0",
+      undefined,
+      AUTH,
+    );
+    expect(badLimit.status).toBe(400);
+    expect(badLimit.body.message).toContain("limit");
+    const badActor = await call(
+      a,
+      "PUT",
+      "/v1/system/database/read-replicas/endpoints/finance.sumRevenues",
+      { enabled: true },
+      { ...AUTH, "x-actor": "<script>" },
+    );
+    expect(badActor.status).toBe(400);
+    expect(badActor.body.message).toContain("X-Actor");
+    // Refused before anything was stored.
+    expect(await endpointOff(c)).toBe(true);
+  });
+
+  it("a replica added through A is verified and serving on B and C, and on an instance started afterwards", async () => {
+    const r3 = cluster.replicas[2]!;
+    const url = `postgres://postgres:${PASSWORD}@127.0.0.1:${r3.port}/${cluster.database}`;
+    const res = await call(
+      a,
+      "POST",
+      "/v1/system/database/replicas",
+      { connectionString: url, name: "replica_3" },
+      AUTH,
+    );
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body).toMatchObject({ name: "replica_3", state: "healthy" });
+    await onOthers("replica added", replica3Serving);
+    // replica_1 is forced open and replica_2 removed: replica_3 is the one replica serving.
+    for (const t of [b, c]) {
+      const list = await call(t, "GET", `/v1/finance/orgs/${org}/revenues`);
+      expect(list.status).toBe(200);
+      expect(list.servedBy).toBe("replica_3");
+    }
+    const d = await start();
+    extra.push(d);
+    expect(await replica3Serving(d)).toBe(true);
+    const list = await call(d, "GET", `/v1/finance/orgs/${org}/revenues`);
+    expect(list.servedBy).toBe("replica_3");
+
+    // A bad URL is refused on A and stored nowhere.
+    const bad = await call(
+      a,
+      "POST",
+      "/v1/system/database/replicas",
+      {
+        connectionString: `postgres://postgres@127.0.0.1:${cluster.primary.port}/${cluster.database}`,
+        name: "replica_9",
+      },
+      AUTH,
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toContain("connectionString");
+    await sleep(300);
+    expect((await status(b)).replicas.some((r) => r.name === "replica_9")).toBe(
+      false,
+    );
+  });
+
+  it("with the primary stopped, a change is a 503 on every instance and reads go on; once it is back, all converge to the stored state", async () => {
+    await cluster.stopNode("primary", "fast");
+    for (const t of [a, b, c]) {
+      const res = await call(
+        t,
+        "PUT",
+        "/v1/system/database/read-replicas/endpoints/finance.listRevenues",
+        { enabled: false },
+        AUTH,
+      );
+      expect(res.status, JSON.stringify(res.body)).toBe(503);
+      expect(res.body.message).toContain("control store");
+      expect(res.body.message).toContain("made on no instance");
+      // Reads continue on the replica every instance still serves.
+      const list = await call(t, "GET", `/v1/finance/orgs/${org}/revenues`);
+      expect(list.status).toBe(200);
+      expect(list.servedBy).toBe("replica_3");
+      expect((await status(t)).switches.disabledEndpoints).not.toContain(
+        "finance.listRevenues",
+      );
+    }
+    // B restarts while the primary is down: it starts from its environment
+    // (replica_2 back, no circuit forced, no replica_3)...
+    await b.close();
+    b = await start(false, { migrate: false });
+    expect(await replica2Gone(b)).toBe(false);
+    expect(await replica3Serving(b)).toBe(false);
+
+    // ...and converges once the primary is back, as A and C stay converged.
+    await cluster.startNode("primary");
+    const t0 = performance.now();
+    await until(
+      "B converged",
+      async () =>
+        (await endpointOff(b)) &&
+        (await circuitOpen(b)) &&
+        (await replica2Gone(b)) &&
+        (await replica3Serving(b)),
+      15_000,
+    );
+    timings.push({
+      change: "converged after the primary returned",
+      instance: "B (restarted while down)",
+      ms: performance.now() - t0,
+    });
+    for (const t of [a, c]) {
+      expect(await endpointOff(t)).toBe(true);
+      expect(await circuitOpen(t)).toBe(true);
+      expect(await replica2Gone(t)).toBe(true);
+      expect(await replica3Serving(t)).toBe(true);
+    }
+    // The refused change was stored nowhere, and a new one reaches everyone again.
+    const audit = await call(
+      a,
+      "GET",
+      "/v1/system/database/replicas/admin/audit",
+      undefined,
+      AUTH,
+    );
+    expect(
+      audit.body.entries.some(
+        (e: { target: string }) => e.target === "finance.listRevenues",
+      ),
+    ).toBe(false);
+    const res = await call(
+      a,
+      "POST",
+      "/v1/system/database/replicas/replica_1/circuit/close",
+      undefined,
+      AUTH,
+    );
+    expect(res.status).toBe(200);
+    await onOthers(
+      "circuit closed after the primary returned",
+      async (t) => !(await circuitOpen(t)),
+    );
+  });
+
+  it("no response body or log line holds the password or the full connection string", async () => {
+    // Fleet view and status from every instance, after all of the above.
+    for (const t of [a, b, c]) {
+      await call(t, "GET", "/v1/system/database/replicas/fleet");
+      await call(t, "GET", "/v1/system/database/replicas/status");
+    }
+    expect(bodies.length).toBeGreaterThan(50);
+    expect(logged.length).toBeGreaterThan(10);
+    for (const text of [...bodies, ...logged, ...(killed?.lines ?? [])]) {
+      expect(text).not.toContain(PASSWORD);
+      expect(text).not.toMatch(/postgres(ql)?:\/\//);
+    }
+  });
+});

@@ -29,7 +29,7 @@ export function allRoutes(
   codec: CursorCodec = CursorCodec.fromEnv(),
 ): RouteDef[] {
   const routes: RouteDef[] = [
-    ...monitoringRoutes(router),
+    ...monitoringRoutes(router, control),
     ...adminRoutes(router, control, () => endpoints),
     ...fleetRoutes(control),
     {

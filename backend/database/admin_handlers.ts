@@ -88,7 +88,7 @@ export function adminRoutes(
       handle: async () => {
         await router.health.checkAll();
         await router.lagMonitor.sampleAll();
-        return replicaStatus(router);
+        return replicaStatus(router, control);
       },
     },
     {

@@ -46,7 +46,7 @@ export const status = api(
   { expose: true, method: "GET", path: "/v1/system/database/replicas/status" },
   async (): Promise<ReplicaStatusResponse> => {
     await routerReady;
-    return replicaStatus(router);
+    return replicaStatus(router, control);
   },
 );
 

@@ -1,6 +1,7 @@
 import type { DbNode, PoolStats } from "./router/nodes/db_node";
 import { formatLsn } from "./router/lag/lag_tracker";
 import type { CacheStatus } from "./router/cache/cache_types";
+import type { ControlStatus } from "./fleet/fleet_view";
 import type { ReplicaRouter } from "./router/replica_router";
 import { HttpResponse, type RouteDef } from "../shared/http/route";
 
@@ -41,6 +42,8 @@ export interface ReplicaStatusResponse {
   fallbackReason: string | null;
   /** The query cache: switches and tiers (memory; redis or encore when configured). */
   cache: CacheStatus;
+  /** This instance in the fleet control plane: applied version, store reachable, settings not applied yet. */
+  fleet: ControlStatus | null;
   /** Further org-range clusters, if configured. */
   clusters: {
     name: string;
@@ -82,7 +85,11 @@ export interface PoolStatsResponse {
 }
 
 /** GET /v1/system/database/replicas/status */
-export function replicaStatus(router: ReplicaRouter): ReplicaStatusResponse {
+export function replicaStatus(
+  router: ReplicaRouter,
+  /** The fleet control plane, when there is one (the status shows its part). */
+  control?: { status(): ControlStatus },
+): ReplicaStatusResponse {
   const main = router.clusters[0]!;
   const replicas = main.replicas.map((n) => nodeStatus(router, n));
   return {
@@ -99,6 +106,7 @@ export function replicaStatus(router: ReplicaRouter): ReplicaStatusResponse {
     fallbackReason: main.serving.length === 0 ? main.fallbackReason : null,
     serviceZone: router.config.serviceZone,
     cache: router.cache.status(),
+    fleet: control?.status() ?? null,
     clusters: router.clusters.slice(1).map((c) => ({
       name: c.name,
       primary: nodeStatus(router, c.primary),
@@ -165,13 +173,16 @@ export function poolStats(router: ReplicaRouter): PoolStatsResponse {
 }
 
 /** The read-only monitoring routes (no auth; they never show credentials). */
-export function monitoringRoutes(router: ReplicaRouter): RouteDef[] {
+export function monitoringRoutes(
+  router: ReplicaRouter,
+  control?: { status(): ControlStatus },
+): RouteDef[] {
   return [
     {
       method: "GET",
       path: "/v1/system/database/replicas/status",
       endpoint: "database.replicaStatus",
-      handle: async () => replicaStatus(router),
+      handle: async () => replicaStatus(router, control),
     },
     {
       method: "GET",

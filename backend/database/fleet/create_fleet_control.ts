@@ -17,6 +17,9 @@ import { FleetControl } from "./fleet_control";
  */
 const CONTROL_POOL_SIZE = 3;
 
+/** Longest wait of a control statement, or for a connection to run it on. */
+const CONTROL_TIMEOUT_MS = 5_000;
+
 /**
  * The fleet control plane of `router` as FLEET_CONTROL says: on the main
  * cluster's primary (default) or in this process only.
@@ -43,6 +46,15 @@ export function createFleetControl(
         ...config.router.pool,
         maxConnections: CONTROL_POOL_SIZE,
         minConnections: 0,
+        // Fail fast: a change is refused with 503 rather than held for DB_CONNECTION_TIMEOUT (30 s).
+        connectionTimeoutMs: Math.min(
+          config.router.pool.connectionTimeoutMs,
+          CONTROL_TIMEOUT_MS,
+        ),
+        queryTimeoutMs: Math.min(
+          config.router.pool.queryTimeoutMs,
+          CONTROL_TIMEOUT_MS,
+        ),
       },
       `${config.router.pool.applicationName}:control`,
     );

@@ -10,11 +10,13 @@ import type { NodeCluster } from "../router/nodes/node_cluster";
 import type { ReplicaRouter } from "../router/replica_router";
 import type { Logger } from "../router/support/logger";
 import { PeriodicTasks } from "../router/support/periodic_tasks";
+import { withTimeout } from "../router/support/timeout";
 import { nodeStatus } from "../monitoring_handlers";
 import { keyText, parseEntry, type ControlEntry } from "./control_state";
 import type { AuditEntry, ControlChange, ControlStore } from "./control_store";
 import {
   buildFleetView,
+  type ControlStatus,
   type FleetViewResponse,
   type InstanceView,
 } from "./fleet_view";
@@ -41,20 +43,6 @@ export interface FleetControlOptions {
   readonly logger: Logger;
   /** Reported in the heartbeat: the build or package version. */
   readonly serviceVersion: string;
-}
-
-/** This instance's part in the control plane, for the status endpoints. */
-export interface ControlStatus {
-  mode: "database" | "local";
-  fleet: string;
-  instanceId: string;
-  /** The stored version this instance last loaded; null before the first load. */
-  appliedVersion: number | null;
-  /** The last attempt to reach the store worked. */
-  storeReachable: boolean;
-  /** A LISTEN connection is open (changes arrive at once; otherwise within FLEET_POLL_INTERVAL). */
-  listening: boolean;
-  pending: { key: string; error: string }[];
 }
 
 /** How long a setting that failed to apply (an unreachable replica) waits before the next try. */
@@ -124,9 +112,12 @@ export class FleetControl {
     this.tasks.stop();
     this.unsubscribe?.();
     this.unsubscribe = null;
-    await this.o.store
-      .leave(this.instanceId, PRUNE_AFTER_MS)
-      .catch(() => undefined);
+    // Bounded: a stop must not wait on a primary that is down.
+    await withTimeout(
+      this.o.store.leave(this.instanceId, PRUNE_AFTER_MS),
+      1_000,
+      "heartbeat removal",
+    ).catch(() => undefined);
     await Promise.allSettled([...this.removals]);
     await this.o.store.close().catch(() => undefined);
   }

@@ -48,6 +48,20 @@ const instanceViewSchema = z.object({
   }),
 });
 
+/** This instance's part in the control plane, for the status endpoints. */
+export interface ControlStatus {
+  mode: "database" | "local";
+  fleet: string;
+  instanceId: string;
+  /** The stored version this instance last loaded; null before the first load. */
+  appliedVersion: number | null;
+  /** The last attempt to reach the store worked. */
+  storeReachable: boolean;
+  /** A LISTEN connection is open (changes arrive at once; otherwise within FLEET_POLL_INTERVAL). */
+  listening: boolean;
+  pending: { key: string; error: string }[];
+}
+
 /** One instance in the fleet view. */
 export interface FleetInstance {
   instanceId: string;

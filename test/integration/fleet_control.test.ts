@@ -472,3 +472,44 @@ describe("fleet control plane, three instances", () => {
     }
   });
 });
+
+describe("FLEET_CONTROL=local", () => {
+  it("changes only this instance, keeps its audit trail in memory, and lists only itself", async () => {
+    const solo = await startTestApp(
+      cluster.primary.url,
+      replicaUrls(false),
+      { ...FLEET_ENV, FLEET_CONTROL: "local" },
+      { logger: capture },
+    );
+    extra.push(solo);
+    const res = await call(
+      solo,
+      "PUT",
+      "/v1/system/database/cache/endpoints/finance.sumRevenues",
+      { enabled: false },
+      { ...AUTH, "x-actor": "solo" },
+    );
+    expect(res.status).toBe(200);
+    expect(res.body.disabledEndpoints).toEqual(["finance.sumRevenues"]);
+    const audit = await call(
+      solo,
+      "GET",
+      "/v1/system/database/replicas/admin/audit",
+      undefined,
+      AUTH,
+    );
+    expect(audit.body.entries).toHaveLength(1);
+    expect(audit.body.entries[0]).toMatchObject({
+      action: "switched the query cache for an endpoint",
+      actor: "solo",
+    });
+    const fleet = await call(solo, "GET", "/v1/system/database/replicas/fleet");
+    expect(fleet.body.mode).toBe("local");
+    expect(fleet.body.instances).toHaveLength(1);
+    // The database fleet did not see it.
+    const shared = await call(a, "GET", "/v1/system/database/replicas/status");
+    expect(shared.body.cache.disabledEndpoints).not.toContain(
+      "finance.sumRevenues",
+    );
+  });
+});

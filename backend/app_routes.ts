@@ -3,6 +3,8 @@ import type { RouterMetrics } from "./database/metrics";
 import { monitoringRoutes } from "./database/monitoring_handlers";
 import type { FleetControl } from "./database/fleet/fleet_control";
 import { fleetRoutes } from "./database/fleet_handlers";
+import type { DashboardFeeds } from "./database/dashboard/dashboard_feeds";
+import { dashboardRoutes } from "./database/dashboard/dashboard_handlers";
 import type { ReplicaRouter } from "./database/router/replica_router";
 import { CursorCodec } from "./shared/http/cursor";
 import { financeRoutes } from "./finance/finance_handlers";
@@ -19,23 +21,34 @@ import { FinanceRepository } from "./finance/finance_repository";
  * holds the two to the same method, path and success status.
  */
 
-/** Every route the service serves, in one table (the Encore files declare the same). */
-export function allRoutes(
-  router: ReplicaRouter,
-  metrics: RouterMetrics,
+/** What the route table is built from. */
+export interface AppParts {
+  router: ReplicaRouter;
+  metrics: RouterMetrics;
   /** The fleet control plane every admin change goes through. */
-  control: FleetControl,
+  control: FleetControl;
+  /** The dashboard's history and events. */
+  feeds: DashboardFeeds;
+  /** MONITORING_TOKEN, for the dashboard's login; null = none. */
+  monitoringToken: string | null;
   /** Signs list cursors; default {@link CursorCodec.fromEnv}. */
-  codec: CursorCodec = CursorCodec.fromEnv(),
-): RouteDef[] {
+  codec?: CursorCodec;
+}
+
+/** Every route the service serves, in one table (the Encore files declare the same). */
+export function allRoutes(parts: AppParts): RouteDef[] {
+  const { router, metrics, control } = parts;
+  const codec = parts.codec ?? CursorCodec.fromEnv();
   const routes: RouteDef[] = [
     ...monitoringRoutes(router, control),
     ...adminRoutes(router, control, () => endpoints),
     ...fleetRoutes(control),
+    ...dashboardRoutes(parts.feeds, parts.monitoringToken),
     {
       method: "GET",
       path: "/metrics",
       endpoint: "database.metrics",
+      monitoring: true,
       handle: async () => {
         const { contentType, body } = await metrics.render();
         return new HttpResponse(200, body, contentType);

@@ -88,7 +88,7 @@ export function adminRoutes(
       handle: async () => {
         await router.health.checkAll();
         await router.lagMonitor.sampleAll();
-        return replicaStatus(router, control);
+        return replicaStatus(router, control, { addresses: true });
       },
     },
     {

@@ -38,6 +38,7 @@ import {
 import type { Primitive } from "./router/query_api";
 import type { PoolFactory } from "./router/nodes/pg_pool";
 import { createFleetControl } from "./fleet/create_fleet_control";
+import { DashboardFeeds } from "./dashboard/dashboard_feeds";
 import { appMeta } from "encore.dev";
 import { serviceVersion } from "../shared/service_version";
 import { ReplicaRouter } from "./router/replica_router";
@@ -59,6 +60,8 @@ export const replica3 = new SQLDatabase("replica_3");
 const adminTokenSecret = secret("AdminToken");
 /** Replicas beyond replica_1..3: a JSON array or comma list of postgres:// URLs; `[]` for none. */
 const replicaUrlsSecret = secret("ReplicaUrls");
+/** Monitoring endpoints' bearer token (>= 16 characters), or `open` for none. */
+const monitoringTokenSecret = secret("MonitoringToken");
 /** Signs pagination cursors; the same value on every instance (>= 16 characters). */
 const cursorSecret = secret("CursorSecret");
 
@@ -86,6 +89,7 @@ const config = loadConfig(
     {
       adminToken: readSecret(adminTokenSecret, "AdminToken"),
       replicaUrls: readSecret(replicaUrlsSecret, "ReplicaUrls"),
+      monitoringToken: readSecret(monitoringTokenSecret, "MonitoringToken"),
     },
     declared,
   ),
@@ -109,8 +113,13 @@ const poolFactory: PoolFactory = (url, limits, applicationName) =>
 /** Prometheus metrics of the router, served by the `/metrics` endpoint. */
 export const metrics = new RouterMetrics();
 
+/** The dashboard's history and events; the router logs through its event log. */
+export const feeds = new DashboardFeeds();
+const logger = feeds.events.tee(jsonLogger);
+
 /** The router every Encore endpoint of this app uses. */
 export const router = new ReplicaRouter(config.router, {
+  logger,
   observer: metrics,
   cacheObserver: metrics.cache,
   poolFactory,
@@ -137,7 +146,7 @@ export const serviceConfig = config;
  * covers a LISTEN connection that drops all the same.
  */
 export const control = createFleetControl(router, config, {
-  logger: jsonLogger,
+  logger,
   poolFactory,
   serviceVersion: serviceVersion(() => appMeta().build.revision),
 });
@@ -145,19 +154,24 @@ export const control = createFleetControl(router, config, {
 /** Resolves once the first health check and lag sample are done and the control state is applied. */
 export const routerReady: Promise<void> = router
   .start()
-  .then(() => control.start());
+  .then(() => control.start())
+  .then(() => feeds.start(router));
 
 /**
  * The service's route table (the one the standalone server serves), by
  * endpoint name: each Encore endpoint dispatches to its entry.
  */
 export const routes: ReadonlyMap<string, RouteDef> = new Map(
-  allRoutes(
+  allRoutes({
     router,
     metrics,
     control,
-    CursorCodec.fromSecretOrEnv(readSecret(cursorSecret, "CursorSecret")),
-  ).map((r) => [r.endpoint, r] as const),
+    feeds,
+    monitoringToken: config.monitoringToken,
+    codec: CursorCodec.fromSecretOrEnv(
+      readSecret(cursorSecret, "CursorSecret"),
+    ),
+  }).map((r) => [r.endpoint, r] as const),
 );
 
 /**

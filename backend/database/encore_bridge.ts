@@ -11,6 +11,10 @@ import {
   type RequestContext,
 } from "./router/request_context";
 import { checkAdminToken } from "../shared/http/admin_auth";
+import {
+  MONITORING_DENIED,
+  monitoringAccess,
+} from "../shared/http/monitoring_auth";
 import type { RouteInput } from "../shared/http/route";
 import { parseUserIdHeader } from "../shared/http/validation";
 import { router, routerReady, routes, serviceConfig } from "./databases";
@@ -126,4 +130,38 @@ export function toAPIError(err: unknown): APIError {
 export function requireAdmin(authorization: string | undefined): void {
   const denied = checkAdminToken(authorization, serviceConfig.adminToken);
   if (denied !== null) throw new APIError(CODES[denied.code], denied.message);
+}
+
+/**
+ * Monitoring access, with the standalone server's rule: with a monitoring
+ * token set, the caller needs it (bearer or the dashboard's cookie) or the
+ * admin token; without one, everyone may look and token holders also see
+ * node addresses.
+ *
+ * @returns whether the caller may see node addresses.
+ * @throws {APIError} `unauthenticated` when the route needs the token.
+ */
+export function requireMonitoring(headers: {
+  authorization?: string | undefined;
+  cookie?: string | undefined;
+}): boolean {
+  const access = monitoringAccess(headers, serviceConfig);
+  if (!access.allowed)
+    throw new APIError(ErrCode.Unauthenticated, MONITORING_DENIED.message);
+  return access.privileged;
+}
+
+/** The same decision for a raw endpoint, from its Node request headers. */
+export function monitoringAccessOf(req: {
+  headers: Record<string, string | string[] | undefined>;
+}) {
+  const one = (v: string | string[] | undefined) =>
+    Array.isArray(v) ? v[0] : v;
+  return monitoringAccess(
+    {
+      authorization: one(req.headers.authorization),
+      cookie: one(req.headers.cookie),
+    },
+    serviceConfig,
+  );
 }

@@ -12,8 +12,8 @@ import { ZONE_RE } from "./router/config/zones";
  * with `encore secret set --type <env> <Name>`, in `.secrets.local.cue` for
  * `encore run`, or under `"secrets"` in a self-hosted `infra.config.json`.
  * Encore Cloud refuses to deploy while a declared secret has no value:
- * `AdminToken` and `ReplicaUrls` have a value that means "off"
- * (`disabled`, `[]`); `CursorSecret` needs a real key (docs/provisioning.md).
+ * `AdminToken`, `ReplicaUrls` and `MonitoringToken` have a value that means
+ * "off" (`disabled`, `[]`, `open`); `CursorSecret` needs a real key (docs/provisioning.md).
  */
 export interface EncoreSecretValues {
   /** `AdminToken`: the admin API's bearer token; `disabled` turns the admin API off. */
@@ -24,7 +24,16 @@ export interface EncoreSecretValues {
    * `{ "serviceZone", "replicas": [...] }`; `[]` for none.
    */
   readonly replicaUrls: string;
+  /**
+   * `MonitoringToken`: when set, every monitoring endpoint but health needs it
+   * (bearer token or the dashboard's login); `open` leaves them open, with
+   * node addresses shown to admin-token holders only.
+   */
+  readonly monitoringToken: string;
 }
+
+/** The value of `MonitoringToken` that leaves the monitoring endpoints open. */
+export const MONITORING_OPEN = "open";
 
 /** Connection strings of the declared `SQLDatabase`s (Encore's proxy URLs). */
 export interface DeclaredDatabases {
@@ -98,6 +107,15 @@ export function encoreEnvironment(
         `AdminToken (secret): must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters, or "${ADMIN_API_DISABLED}" (value not shown)`,
       ]);
     out.ADMIN_TOKEN = token;
+  }
+  const monitoring = secrets.monitoringToken.trim();
+  if (monitoring.toLowerCase() === MONITORING_OPEN) delete out.MONITORING_TOKEN;
+  else if (monitoring !== "") {
+    if (monitoring.length < MIN_ADMIN_TOKEN_LENGTH)
+      throw new ConfigError([
+        `MonitoringToken (secret): must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters, or "${MONITORING_OPEN}" (value not shown)`,
+      ]);
+    out.MONITORING_TOKEN = monitoring;
   }
   return out;
 }

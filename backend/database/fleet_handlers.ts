@@ -10,8 +10,8 @@ export interface AuditResponse {
 }
 
 /**
- * The fleet view (public, like the status endpoint: instance ids, replica
- * names and states, no addresses) and the audit trail of admin changes
+ * The fleet view (a monitoring route, like the status endpoint: instance
+ * ids, replica names and states, no addresses) and the audit trail of admin changes
  * (admin token).
  */
 export function fleetRoutes(control: FleetControl): RouteDef[] {
@@ -20,6 +20,7 @@ export function fleetRoutes(control: FleetControl): RouteDef[] {
       method: "GET",
       path: "/v1/system/database/replicas/fleet",
       endpoint: "database.fleet",
+      monitoring: true,
       handle: () => control.fleetView(),
     },
     {

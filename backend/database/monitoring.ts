@@ -7,8 +7,32 @@
  * Encore's traces must never record.
  */
 import { api, HttpStatus, type Header, type Query } from "encore.dev/api";
-import { control, metrics, router, routerReady, routes } from "./databases";
-import { requireAdmin, toAPIError } from "./encore_bridge";
+import type { ServerResponse } from "node:http";
+import {
+  control,
+  feeds,
+  metrics,
+  router,
+  routerReady,
+  routes,
+  serviceConfig,
+} from "./databases";
+import {
+  monitoringAccessOf,
+  requireAdmin,
+  requireMonitoring,
+  toAPIError,
+} from "./encore_bridge";
+import { HttpResponse } from "../shared/http/route";
+import { MONITORING_DENIED } from "../shared/http/monitoring_auth";
+import { HTTP_STATUS, InvalidArgumentError } from "./router/errors";
+import { toRouterError } from "./router/nodes/pg_errors";
+import {
+  dashboardLogin as login,
+  dashboardPage,
+} from "./dashboard/dashboard_handlers";
+import type { HistoryResponse } from "./dashboard/history";
+import type { EventsResponse } from "./dashboard/event_log";
 import type { RouteInput } from "../shared/http/route";
 import { parseActorHeader } from "../shared/http/validation";
 import type { FleetViewResponse } from "./fleet/fleet_view";
@@ -42,12 +66,40 @@ async function runAdmin<T>(
   }
 }
 
+/**
+ * The monitoring token (or the dashboard's cookie), checked by the endpoint
+ * itself as the admin token is; `sensitive: true` since it carries it.
+ */
+interface MonitorAuth {
+  authorization?: Header<"Authorization">;
+  cookie?: Header<"Cookie">;
+}
+
+/** Checks monitoring access, waits for the router, then runs `fn`; errors as Encore's. */
+async function monitored<T>(
+  req: MonitorAuth,
+  fn: (privileged: boolean) => T | Promise<T>,
+): Promise<T> {
+  const privileged = requireMonitoring(req);
+  await routerReady;
+  try {
+    return await fn(privileged);
+  } catch (err) {
+    throw toAPIError(err);
+  }
+}
+
 export const status = api(
-  { expose: true, method: "GET", path: "/v1/system/database/replicas/status" },
-  async (): Promise<ReplicaStatusResponse> => {
-    await routerReady;
-    return replicaStatus(router, control);
+  {
+    expose: true,
+    sensitive: true,
+    method: "GET",
+    path: "/v1/system/database/replicas/status",
   },
+  async (req: MonitorAuth): Promise<ReplicaStatusResponse> =>
+    monitored(req, (privileged) =>
+      replicaStatus(router, control, { addresses: privileged }),
+    ),
 );
 
 // Raw, so a 503 carries the same body as a 200 (as the standalone server
@@ -65,34 +117,148 @@ export const health = api.raw(
 );
 
 export const lag = api(
-  { expose: true, method: "GET", path: "/v1/system/database/replicas/lag" },
-  async (): Promise<ReplicaLagResponse> => replicaLag(router),
+  {
+    expose: true,
+    sensitive: true,
+    method: "GET",
+    path: "/v1/system/database/replicas/lag",
+  },
+  async (req: MonitorAuth): Promise<ReplicaLagResponse> =>
+    monitored(req, () => replicaLag(router)),
 );
 
 export const pools = api(
   {
     expose: true,
+    sensitive: true,
     method: "GET",
     path: "/v1/system/database/connection-pool/stats",
   },
-  async (): Promise<PoolStatsResponse> => poolStats(router),
+  async (req: MonitorAuth): Promise<PoolStatsResponse> =>
+    monitored(req, () => poolStats(router)),
 );
 
 export const fleet = api(
-  { expose: true, method: "GET", path: "/v1/system/database/replicas/fleet" },
-  async (): Promise<FleetViewResponse> => {
-    await routerReady;
+  {
+    expose: true,
+    sensitive: true,
+    method: "GET",
+    path: "/v1/system/database/replicas/fleet",
+  },
+  async (req: MonitorAuth): Promise<FleetViewResponse> =>
+    monitored(req, () => control.fleetView()),
+);
+
+export const history = api(
+  {
+    expose: true,
+    sensitive: true,
+    method: "GET",
+    path: "/v1/system/database/replicas/history",
+  },
+  async (req: MonitorAuth): Promise<HistoryResponse> =>
+    monitored(req, () => feeds.history.snapshot()),
+);
+
+export const events = api(
+  {
+    expose: true,
+    sensitive: true,
+    method: "GET",
+    path: "/v1/system/database/replicas/events",
+  },
+  async (req: MonitorAuth): Promise<EventsResponse> =>
+    monitored(req, () => feeds.events.snapshot()),
+);
+
+/** Sends a shared handler's {@link HttpResponse} from a raw endpoint. */
+function sendRaw(resp: ServerResponse, r: HttpResponse): void {
+  const headers: Record<string, string> = { ...(r.headers ?? {}) };
+  headers["Content-Type"] = r.contentType ?? "application/json";
+  resp.writeHead(r.status, headers);
+  resp.end(
+    r.contentType !== undefined ? String(r.body) : JSON.stringify(r.body),
+  );
+}
+
+/** The 401 of a monitoring endpoint, with the body the typed endpoints send. */
+const DENIED = new HttpResponse(MONITORING_DENIED.status, {
+  code: MONITORING_DENIED.code,
+  message: MONITORING_DENIED.message,
+});
+
+// Raw: an HTML page, and a 401 that is the same page (it shows its login form).
+export const dashboard = api.raw(
+  {
+    expose: true,
+    method: "GET",
+    path: "/v1/system/database/replicas/dashboard",
+  },
+  async (req, resp) => {
+    sendRaw(resp, dashboardPage(monitoringAccessOf(req).allowed ? 200 : 401));
+  },
+);
+
+// Raw: its answer sets a cookie. The body is read here (at most 4 KiB).
+export const dashboardLogin = api.raw(
+  {
+    expose: true,
+    sensitive: true,
+    method: "POST",
+    bodyLimit: 1048576,
+    path: "/v1/system/database/replicas/dashboard/login",
+  },
+  async (req, resp) => {
     try {
-      return await control.fleetView();
+      const body = await readSmallJson(req, 4096);
+      sendRaw(
+        resp,
+        login(
+          body,
+          serviceConfig.monitoringToken,
+          req.headers["x-forwarded-proto"] === "https",
+        ),
+      );
     } catch (err) {
-      throw toAPIError(err);
+      const known = toRouterError(err);
+      sendRaw(
+        resp,
+        new HttpResponse(
+          known === null ? 500 : HTTP_STATUS[known.code],
+          known === null
+            ? { code: "internal", message: "internal error" }
+            : { code: known.code, message: known.message },
+        ),
+      );
     }
   },
 );
 
+/** A request body of at most `limit` bytes, parsed as JSON. */
+async function readSmallJson(
+  req: AsyncIterable<Buffer | string>,
+  limit: number,
+): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const b = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+    size += b.length;
+    if (size > limit)
+      throw new InvalidArgumentError("body", `larger than ${limit} bytes`);
+    chunks.push(b);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new InvalidArgumentError("body", "not valid JSON");
+  }
+}
+
 export const prometheus = api.raw(
   { expose: true, method: "GET", path: "/metrics" },
-  async (_req, resp) => {
+  async (req, resp) => {
+    if (!monitoringAccessOf(req).allowed) return sendRaw(resp, DENIED);
     const { contentType, body } = await metrics.render();
     resp.writeHead(200, { "Content-Type": contentType });
     resp.end(body);

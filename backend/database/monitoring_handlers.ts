@@ -9,7 +9,8 @@ import { HttpResponse, type RouteDef } from "../shared/http/route";
 export interface NodeStatus {
   name: string;
   role: "primary" | "replica";
-  address: string;
+  /** host:port/database; null unless the caller holds the admin or monitoring token. */
+  address: string | null;
   /** Availability zone or region, when configured. */
   zone: string | null;
   state: string;
@@ -89,14 +90,20 @@ export function replicaStatus(
   router: ReplicaRouter,
   /** The fleet control plane, when there is one (the status shows its part). */
   control?: { status(): ControlStatus },
+  /** `addresses: true` shows each node's host:port/database (to token holders only). */
+  show: { addresses: boolean } = { addresses: false },
 ): ReplicaStatusResponse {
   const main = router.clusters[0]!;
-  const replicas = main.replicas.map((n) => nodeStatus(router, n));
+  const node = (n: DbNode): NodeStatus => {
+    const s = nodeStatus(router, n);
+    return show.addresses ? s : { ...s, address: null };
+  };
+  const replicas = main.replicas.map(node);
   return {
     enabled: router.planner.replicaReadsEnabled,
     strategy: router.config.strategy,
     switches: router.planner.switches(),
-    primary: nodeStatus(router, main.primary),
+    primary: node(main.primary),
     replicas,
     summary: {
       total: replicas.length,
@@ -109,8 +116,8 @@ export function replicaStatus(
     fleet: control?.status() ?? null,
     clusters: router.clusters.slice(1).map((c) => ({
       name: c.name,
-      primary: nodeStatus(router, c.primary),
-      replicas: c.replicas.map((n) => nodeStatus(router, n)),
+      primary: node(c.primary),
+      replicas: c.replicas.map(node),
       serving: c.serving.length,
     })),
   };
@@ -172,7 +179,11 @@ export function poolStats(router: ReplicaRouter): PoolStatsResponse {
   };
 }
 
-/** The read-only monitoring routes (no auth; they never show credentials). */
+/**
+ * The read-only monitoring routes. They never show credentials; node
+ * addresses only to callers holding the admin or monitoring token. With
+ * MONITORING_TOKEN set, all but health need it (`monitoring: true`).
+ */
 export function monitoringRoutes(
   router: ReplicaRouter,
   control?: { status(): ControlStatus },
@@ -182,7 +193,9 @@ export function monitoringRoutes(
       method: "GET",
       path: "/v1/system/database/replicas/status",
       endpoint: "database.replicaStatus",
-      handle: async () => replicaStatus(router, control),
+      monitoring: true,
+      handle: async ({ privileged }) =>
+        replicaStatus(router, control, { addresses: privileged === true }),
     },
     {
       method: "GET",
@@ -197,12 +210,14 @@ export function monitoringRoutes(
       method: "GET",
       path: "/v1/system/database/replicas/lag",
       endpoint: "database.replicaLag",
+      monitoring: true,
       handle: async () => replicaLag(router),
     },
     {
       method: "GET",
       path: "/v1/system/database/connection-pool/stats",
       endpoint: "database.poolStats",
+      monitoring: true,
       handle: async () => poolStats(router),
     },
   ];

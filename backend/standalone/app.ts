@@ -12,6 +12,7 @@ import { createHttpServer } from "./http_server";
 import { createFleetControl } from "../database/fleet/create_fleet_control";
 import type { FleetControl } from "../database/fleet/fleet_control";
 import { readFileSync } from "node:fs";
+import { DashboardFeeds } from "../database/dashboard/dashboard_feeds";
 import { serviceVersion } from "../shared/service_version";
 
 /** The assembled standalone service. */
@@ -21,6 +22,8 @@ export interface App {
   readonly routes: readonly RouteDef[];
   /** The fleet control plane (admin changes shared by every instance). */
   readonly control: FleetControl;
+  /** The dashboard's history and events. */
+  readonly feeds: DashboardFeeds;
   readonly server: http.Server;
   /** Listens on 127.0.0.1-or-all at `port` (0 = any free port); resolves the bound port. */
   listen(port: number, host?: string): Promise<number>;
@@ -34,9 +37,19 @@ export interface App {
 /** Builds the router, starts it, and wires the HTTP server. */
 export async function createApp(
   config: ServiceConfig,
-  deps: RouterDeps & { logger?: Logger } = {},
+  deps: RouterDeps & {
+    logger?: Logger;
+    /** Dashboard history sampling; default 5 s (tests shorten it). */
+    historyIntervalMs?: number;
+  } = {},
 ): Promise<App> {
-  const logger = deps.logger ?? jsonLogger;
+  const feeds = new DashboardFeeds(
+    deps.historyIntervalMs !== undefined
+      ? { historyIntervalMs: deps.historyIntervalMs }
+      : {},
+  );
+  // Every line the router logs also feeds the dashboard's event list.
+  const logger = feeds.events.tee(deps.logger ?? jsonLogger);
   const metrics = new RouterMetrics();
   const router = new ReplicaRouter(config.router, {
     observer: metrics,
@@ -68,11 +81,19 @@ export async function createApp(
     ),
   });
   await control.start();
-  const routes = allRoutes(router, metrics, control);
+  feeds.start(router);
+  const routes = allRoutes({
+    router,
+    metrics,
+    control,
+    feeds,
+    monitoringToken: config.monitoringToken,
+  });
   const server = createHttpServer({
     routes,
     logger,
     adminToken: config.adminToken,
+    monitoringToken: config.monitoringToken,
     consistencyToken: (cluster) => router.tokenAfterWrite(cluster),
     onRequestDone: (kind, status, seconds) =>
       metrics.onHttpRequest(kind, status, seconds),
@@ -84,6 +105,7 @@ export async function createApp(
     metrics,
     routes,
     control,
+    feeds,
     server,
     listen: (port, host = "127.0.0.1") =>
       new Promise((resolve, reject) => {
@@ -98,6 +120,7 @@ export async function createApp(
     close: (drainMs = 8_000) =>
       (closing ??= (async () => {
         await server.shutdown(drainMs);
+        feeds.stop();
         await control.close();
         await router.close();
       })()),

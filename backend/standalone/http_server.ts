@@ -1,9 +1,6 @@
 import http from "node:http";
 import net from "node:net";
-import {
-  OverloadedError,
-  type RouterErrorCode,
-} from "../database/router/errors";
+import { OverloadedError, HTTP_STATUS } from "../database/router/errors";
 import type { Logger } from "../database/router/support/logger";
 import {
   describePgError,
@@ -15,6 +12,10 @@ import {
 } from "../database/router/request_context";
 import { checkAdminToken } from "../shared/http/admin_auth";
 import {
+  MONITORING_DENIED,
+  monitoringAccess,
+} from "../shared/http/monitoring_auth";
+import {
   header,
   queryObject,
   readConsistencyHeaders,
@@ -23,25 +24,12 @@ import {
   sendJson,
 } from "./http_io";
 import { compile, match } from "./route_table";
-import {
-  parseActorHeader,
-  parseUserIdHeader,
-} from "../shared/http/validation";
+import { parseActorHeader, parseUserIdHeader } from "../shared/http/validation";
 import {
   HttpResponse,
   type RouteDef,
   type RouteInput,
 } from "../shared/http/route";
-
-const STATUS: Record<RouterErrorCode, number> = {
-  invalid_argument: 400,
-  unauthenticated: 401,
-  permission_denied: 403,
-  not_found: 404,
-  resource_exhausted: 429,
-  unavailable: 503,
-  internal: 500,
-};
 
 /** What the server needs besides its routes. */
 export interface HttpServerOptions {
@@ -49,6 +37,8 @@ export interface HttpServerOptions {
   logger: Logger;
   /** Bearer token of admin routes; null answers 403 "disabled" on every one. */
   adminToken: string | null;
+  /** MONITORING_TOKEN: when set, monitoring routes (all but health) need it; null = open. */
+  monitoringToken: string | null;
   /** Called after a handler that wrote, to get the X-Consistency-Token value. */
   consistencyToken?: (cluster: string) => Promise<string | null>;
   /**
@@ -162,6 +152,7 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     }
     const { route, params } = found;
 
+    let privileged: boolean;
     if (route.admin === true) {
       const denied = checkAdminToken(
         req.headers.authorization,
@@ -169,6 +160,26 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
       );
       if (denied !== null)
         return sendError(res, denied.status, denied.code, denied.message);
+      privileged = true;
+    } else {
+      const access = monitoringAccess(
+        {
+          authorization: req.headers.authorization,
+          cookie: req.headers.cookie,
+        },
+        options,
+      );
+      if (route.monitoring === true && !access.allowed) {
+        const page = route.whenDenied?.();
+        if (page !== undefined) return sendResponse(res, page);
+        return sendError(
+          res,
+          MONITORING_DENIED.status,
+          MONITORING_DENIED.code,
+          MONITORING_DENIED.message,
+        );
+      }
+      privileged = access.privileged;
     }
 
     const ctx: RequestContext = { endpoint: route.endpoint, servedBy: [] };
@@ -187,6 +198,10 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         params,
         query: queryObject(url.searchParams),
         body,
+        privileged,
+        https:
+          (req.socket as { encrypted?: boolean }).encrypted === true ||
+          header(req, "x-forwarded-proto") === "https",
         ...(actor !== undefined ? { actor } : {}),
       };
       const userId = parseUserIdHeader(header(req, "x-user-id"));
@@ -209,10 +224,7 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
       if (ctx.servedBy.length > 0)
         res.setHeader("X-Served-By", ctx.servedBy.join(","));
       if (result instanceof HttpResponse) {
-        if (result.contentType !== undefined) {
-          res.writeHead(result.status, { "Content-Type": result.contentType });
-          res.end(String(result.body));
-        } else sendJson(res, result.status, result.body);
+        sendResponse(res, result);
       } else {
         sendJson(res, route.successStatus ?? 200, result ?? {});
       }
@@ -221,6 +233,15 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         res.setHeader("X-Served-By", ctx.servedBy.join(","));
       sendFailure(res, err, route.endpoint);
     }
+  }
+
+  function sendResponse(res: http.ServerResponse, r: HttpResponse): void {
+    for (const [name, value] of Object.entries(r.headers ?? {}))
+      res.setHeader(name, value);
+    if (r.contentType !== undefined) {
+      res.writeHead(r.status, { "Content-Type": r.contentType });
+      res.end(String(r.body));
+    } else sendJson(res, r.status, r.body);
   }
 
   function sendFailure(
@@ -232,7 +253,7 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     if (known instanceof OverloadedError) {
       // Shed load: counted in /metrics (db_requests_shed_total), not logged per request.
       res.setHeader("Retry-After", String(known.retryAfterSeconds));
-      return sendError(res, STATUS[known.code], known.code, known.message);
+      return sendError(res, HTTP_STATUS[known.code], known.code, known.message);
     }
     if (known !== null) {
       if (known.code === "internal" || known.code === "unavailable") {
@@ -242,7 +263,7 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
           error: known.message,
         });
       }
-      return sendError(res, STATUS[known.code], known.code, known.message);
+      return sendError(res, HTTP_STATUS[known.code], known.code, known.message);
     }
     options.logger.error("request failed", {
       endpoint,

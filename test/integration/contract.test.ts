@@ -125,8 +125,8 @@ describe("route table contract: standalone = Encore", () => {
     expect(standalone).toContain(
       "PUT /v1/system/database/read-replicas/endpoints/:endpoint 200",
     );
-    // finance, invoices, monitoring, admin, /metrics
-    expect(standalone.length).toBe(12 + 3 + 5 + 10 + 1);
+    // finance, invoices, monitoring (with the fleet view and the dashboard), admin, /metrics
+    expect(standalone.length).toBe(12 + 3 + 9 + 10 + 1);
   });
 
   it("admin routes are exactly the Encore endpoints that take the bearer token, and those are sensitive", () => {
@@ -134,11 +134,19 @@ describe("route table contract: standalone = Encore", () => {
       .filter((r) => r.admin === true)
       .map((r) => `${r.method} ${r.path}`)
       .sort();
-    const takesToken = declared.filter((d) =>
-      d.fields.some(
-        (f) => f.location === "header" && f.wire === "Authorization",
-      ),
+    const header = (d: (typeof declared)[number], wire: string) =>
+      d.fields.some((f) => f.location === "header" && f.wire === wire);
+    // Monitoring endpoints take the (monitoring) token too, with the dashboard's cookie.
+    const takesToken = declared.filter(
+      (d) => header(d, "Authorization") && !header(d, "Cookie"),
     );
+    const monitoring = t.app.routes
+      .filter((r) => r.monitoring === true)
+      .map((r) => `${r.method} ${r.path}`);
+    for (const d of declared.filter((x) => header(x, "Cookie"))) {
+      expect(monitoring).toContain(`${d.method} ${d.path}`);
+      expect(d.sensitive && header(d, "Authorization")).toBe(true);
+    }
     expect(takesToken.map((d) => `${d.method} ${d.path}`).sort()).toEqual(
       standalone,
     );
@@ -251,6 +259,8 @@ describe("monitoring routes (URLs carry a password; DB_MAX_CONNECTIONS=7)", () =
         DB_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
         // Read counters are checked against the reads sent: no cache hits.
         CACHE_ENABLED: "false",
+        // Node addresses are shown to admin-token holders only.
+        ADMIN_TOKEN,
       },
     );
     // Some traffic, so pools, read counters and metrics have something to show.
@@ -263,9 +273,30 @@ describe("monitoring routes (URLs carry a password; DB_MAX_CONNECTIONS=7)", () =
     await t?.close();
   });
 
+  it("node addresses are shown only to admin-token holders (no MONITORING_TOKEN set)", async () => {
+    const open = await t.call("GET", "/v1/system/database/replicas/status");
+    expect(open.status).toBe(200);
+    const nodes = [open.body.primary, ...open.body.replicas];
+    expect(nodes.map((n: { address: unknown }) => n.address)).toEqual(
+      nodes.map(() => null),
+    );
+    const admin = await t.call(
+      "GET",
+      "/v1/system/database/replicas/status",
+      undefined,
+      { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    );
+    expect(admin.body.primary.address).toMatch(/^127\.0\.0\.1:\d+\/\w+$/);
+  });
+
   it("GET /v1/system/database/replicas/status: enabled, strategy, primary, 2 replicas, summary", async () => {
     const res = await eventually(async () => {
-      const r = await t.call("GET", "/v1/system/database/replicas/status");
+      const r = await t.call(
+        "GET",
+        "/v1/system/database/replicas/status",
+        undefined,
+        { Authorization: `Bearer ${ADMIN_TOKEN}` },
+      );
       expect(r.status).toBe(200);
       expect(r.body.summary).toEqual({ total: 2, healthy: 2, serving: 2 });
       expect(

@@ -7,7 +7,12 @@
  * once it is back; the fleet view lists the instances, marks a killed one
  * gone and shows a disagreement when one instance's path to a replica is cut.
  */
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  NameTakenError,
+  PgControlStore,
+} from "../../backend/database/fleet/control_store";
 import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 import {
   MIGRATIONS_DIR,
@@ -511,5 +516,52 @@ describe("FLEET_CONTROL=local", () => {
     expect(shared.body.cache.disabledEndpoints).not.toContain(
       "finance.sumRevenues",
     );
+  });
+});
+
+describe("the control store", () => {
+  it("refuses to store a replica name the fleet already has, and changes nothing", async () => {
+    const pool = new pg.Pool({ connectionString: cluster.primary.url, max: 2 });
+    const store = new PgControlStore(pool, `store-test-${process.pid}`);
+    try {
+      const key = {
+        kind: "replica",
+        cluster: "main",
+        name: "replica_7",
+      } as const;
+      const add = {
+        set: [
+          {
+            key,
+            value: { present: true },
+            connectionString: "postgres://x@127.0.0.1:1/app",
+          },
+        ],
+        requireAbsent: [key],
+        action: "added a replica",
+        target: "main:replica_7",
+        detail: {},
+      };
+      const origin = { instanceId: "t", actor: null };
+      const v1 = await store.commit(add, origin);
+      await expect(store.commit(add, origin)).rejects.toBeInstanceOf(
+        NameTakenError,
+      );
+      expect(await store.version()).toBe(v1);
+      expect(await store.audit(10)).toHaveLength(1);
+      // Once removed (a tombstone), the name may be used again.
+      await store.commit(
+        {
+          set: [{ key, value: { present: false } }],
+          action: "removed a replica",
+          target: "main:replica_7",
+          detail: {},
+        },
+        origin,
+      );
+      expect(await store.commit(add, origin)).toBe(v1 + 2);
+    } finally {
+      await store.close();
+    }
   });
 });

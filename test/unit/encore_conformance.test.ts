@@ -13,6 +13,7 @@ import { allRoutes } from "../../backend/app_routes";
 import type { RouterMetrics } from "../../backend/database/metrics";
 import type { ReplicaRouter } from "../../backend/database/router/replica_router";
 import type { FleetControl } from "../../backend/database/fleet/fleet_control";
+import type { DashboardFeeds } from "../../backend/database/dashboard/dashboard_feeds";
 import { MAX_BODY_BYTES } from "../../backend/standalone/http_io";
 import {
   checkEncoreApp,
@@ -25,11 +26,13 @@ const root = path.resolve(import.meta.dirname, "../..");
 
 /** The standalone route table (handlers are not called: a stand-in router will do). */
 function standaloneRoutes() {
-  return allRoutes(
-    {} as ReplicaRouter,
-    {} as RouterMetrics,
-    {} as FleetControl,
-  ).map((r) => ({
+  return allRoutes({
+    router: {} as ReplicaRouter,
+    metrics: {} as RouterMetrics,
+    control: {} as FleetControl,
+    feeds: {} as DashboardFeeds,
+    monitoringToken: null,
+  }).map((r) => ({
     method: r.method,
     path: r.path,
     ...(r.successStatus !== undefined

@@ -15,7 +15,11 @@ const declared = {
     "postgresql://encore:pw-proxy@127.0.0.1:9500/replica_3",
   ],
 };
-const none: EncoreSecretValues = { adminToken: "", replicaUrls: "" };
+const none: EncoreSecretValues = {
+  adminToken: "",
+  replicaUrls: "",
+  monitoringToken: "",
+};
 const SECRET_URL = "postgres://ro:Secr3tReplicaPw@replica-4.internal:5432/app";
 const ENV_URL = "postgres://ro:EnvReplicaPw@replica-env.internal:5432/app";
 
@@ -84,6 +88,26 @@ describe("Encore configuration: secrets win when set, the environment otherwise"
         .adminToken,
     ).toBeNull();
     expect(configFrom({}).adminToken).toBeNull();
+  });
+
+  it("monitoring token: the secret, else MONITORING_TOKEN; 'open' leaves monitoring open; a short one is refused unseen", () => {
+    const token = "secret-monitor-token-0123456789";
+    const envToken = "env-monitor-token-0123456789";
+    expect(configFrom({ monitoringToken: token }).monitoringToken).toBe(token);
+    expect(
+      configFrom({ monitoringToken: token }, { MONITORING_TOKEN: envToken })
+        .monitoringToken,
+    ).toBe(token);
+    expect(configFrom({}, { MONITORING_TOKEN: envToken }).monitoringToken).toBe(
+      envToken,
+    );
+    expect(
+      configFrom({ monitoringToken: "open" }, { MONITORING_TOKEN: envToken })
+        .monitoringToken,
+    ).toBeNull();
+    const err = errorOf(() => configFrom({ monitoringToken: "short-one" }));
+    expect(err).toContain("MonitoringToken");
+    expect(err).not.toContain("short-one");
   });
 
   it("the cursor key: CursorSecret, else CURSOR_SECRET; instances sharing it read each other's cursors", () => {

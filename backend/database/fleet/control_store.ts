@@ -18,6 +18,8 @@ export interface ControlChange {
     readonly connectionString?: string;
   }[];
   readonly remove?: readonly ControlKey[];
+  /** Replica keys that must not be stored as present (refused with {@link NameTakenError}). */
+  readonly requireAbsent?: readonly (ControlKey & { kind: "replica" })[];
   /** What happened, for the audit trail: "opened a circuit". */
   readonly action: string;
   /** What it happened to: "main:replica_2", "finance.sumRevenues". */
@@ -82,10 +84,14 @@ export interface ControlStore {
   /** The newest `limit` audit rows, newest first. */
   audit(limit: number): Promise<AuditEntry[]>;
   heartbeat(beat: Heartbeat): Promise<void>;
-  /** Deletes this instance's heartbeat (graceful stop) and heartbeats older than `pruneAfterMs`. */
-  leave(instanceId: string, pruneAfterMs: number): Promise<void>;
-  /** Heartbeats younger than `maxAgeMs`. */
-  instances(maxAgeMs: number): Promise<HeartbeatRow[]>;
+  /** Deletes this instance's heartbeat (a clean stop). */
+  leave(instanceId: string): Promise<void>;
+  /** Deletes heartbeats older than `olderThanMs`. */
+  prune(olderThanMs: number): Promise<void>;
+  /** Heartbeats younger than `maxAgeMs`, and the stored version, read together. */
+  instances(
+    maxAgeMs: number,
+  ): Promise<{ version: number; rows: HeartbeatRow[] }>;
   /**
    * Calls `onChange(version)` when another instance commits a change;
    * `onLost` when the subscription dies (the caller resubscribes later).
@@ -96,6 +102,23 @@ export interface ControlStore {
     onLost: (err: Error) => void,
   ): Promise<() => void>;
   close(): Promise<void>;
+}
+
+/** A replica name the fleet already has (a concurrent add through another instance). */
+export class NameTakenError extends Error {
+  constructor(
+    readonly cluster: string,
+    readonly name: string,
+  ) {
+    super(`replica ${cluster}:${name} is already stored`);
+  }
+}
+
+/** The connection failed during COMMIT: the change may or may not be stored. */
+export class CommitUnconfirmedError extends Error {
+  constructor(override readonly cause: unknown) {
+    super("COMMIT not confirmed");
+  }
 }
 
 /** The NOTIFY channel; payloads are `<fleet>:<version>`. */
@@ -169,6 +192,16 @@ export class PgControlStore implements ControlStore {
         [this.fleet],
       );
       const version = Number(rows[0]!.version);
+      // Serialised by the version row's lock: no other change runs between check and write.
+      for (const k of change.requireAbsent ?? []) {
+        const found = await client.query(
+          "SELECT value FROM router_control_state WHERE fleet = $1 AND key = $2",
+          [this.fleet, keyText(k)],
+        );
+        const value = found.rows[0]?.value as { present?: unknown } | undefined;
+        if (value?.present === true)
+          throw new NameTakenError(k.cluster, k.name);
+      }
       for (const s of change.set) {
         await client.query(
           `INSERT INTO router_control_state (fleet, key, value, connection_string, version)
@@ -209,11 +242,19 @@ export class PgControlStore implements ControlStore {
         CONTROL_CHANNEL,
         `${this.fleet}:${version}`,
       ]);
-      await client.query("COMMIT");
+      try {
+        await client.query("COMMIT");
+      } catch (err) {
+        broken = true;
+        throw new CommitUnconfirmedError(err);
+      }
       return version;
     } catch (err) {
-      broken = true;
-      await client.query("ROLLBACK").catch(() => undefined);
+      if (err instanceof CommitUnconfirmedError) throw err;
+      broken = !(err instanceof NameTakenError);
+      await client.query("ROLLBACK").catch(() => {
+        broken = true;
+      });
       throw err;
     } finally {
       client.off?.("error", onError);
@@ -256,33 +297,50 @@ export class PgControlStore implements ControlStore {
     );
   }
 
-  async leave(instanceId: string, pruneAfterMs: number): Promise<void> {
+  async leave(instanceId: string): Promise<void> {
     await this.pool.query(
-      `DELETE FROM router_instances
-        WHERE fleet = $1
-          AND (instance_id = $2 OR heartbeat_at < now() - make_interval(secs => $3))`,
-      [this.fleet, instanceId, pruneAfterMs / 1000],
+      "DELETE FROM router_instances WHERE fleet = $1 AND instance_id = $2",
+      [this.fleet, instanceId],
     );
   }
 
-  async instances(maxAgeMs: number): Promise<HeartbeatRow[]> {
-    // Ages by the database's clock: instances' clocks may disagree.
+  async prune(olderThanMs: number): Promise<void> {
+    await this.pool.query(
+      `DELETE FROM router_instances
+        WHERE fleet = $1 AND heartbeat_at < now() - make_interval(secs => $2)`,
+      [this.fleet, olderThanMs / 1000],
+    );
+  }
+
+  async instances(
+    maxAgeMs: number,
+  ): Promise<{ version: number; rows: HeartbeatRow[] }> {
+    // One statement: one connection, one snapshot. Ages by the database's
+    // clock, since instances' clocks may disagree.
     const { rows } = await this.pool.query(
-      `SELECT instance_id, service_version, started_at, heartbeat_at, view,
-              (extract(epoch FROM now() - heartbeat_at) * 1000)::float8 AS age_ms
-         FROM router_instances
-        WHERE fleet = $1 AND heartbeat_at > now() - make_interval(secs => $2)
-        ORDER BY instance_id`,
+      `SELECT v.version AS fleet_version, i.instance_id, i.service_version,
+              i.started_at, i.heartbeat_at, i.view,
+              (extract(epoch FROM now() - i.heartbeat_at) * 1000)::float8 AS age_ms
+         FROM (SELECT coalesce(max(version), 0) AS version
+                 FROM router_control_version WHERE fleet = $1) v
+         LEFT JOIN router_instances i
+           ON i.fleet = $1 AND i.heartbeat_at > now() - make_interval(secs => $2)
+        ORDER BY i.instance_id`,
       [this.fleet, maxAgeMs / 1000],
     );
-    return rows.map((r) => ({
-      instanceId: r.instance_id as string,
-      serviceVersion: r.service_version as string,
-      startedAt: (r.started_at as Date).toISOString(),
-      heartbeatAt: (r.heartbeat_at as Date).toISOString(),
-      ageMs: Math.max(0, Math.round(Number(r.age_ms))),
-      view: r.view,
-    }));
+    return {
+      version: rows.length === 0 ? 0 : Number(rows[0]!.fleet_version),
+      rows: rows
+        .filter((r) => r.instance_id !== null)
+        .map((r) => ({
+          instanceId: r.instance_id as string,
+          serviceVersion: r.service_version as string,
+          startedAt: (r.started_at as Date).toISOString(),
+          heartbeatAt: (r.heartbeat_at as Date).toISOString(),
+          ageMs: Math.max(0, Math.round(Number(r.age_ms))),
+          view: r.view,
+        })),
+    };
   }
 
   async subscribe(
@@ -343,6 +401,11 @@ export class MemoryControlStore implements ControlStore {
   }
 
   async commit(change: ControlChange, origin: ChangeOrigin): Promise<number> {
+    for (const k of change.requireAbsent ?? []) {
+      const value = this.rows.get(keyText(k))?.value as
+        { present?: unknown } | undefined;
+      if (value?.present === true) throw new NameTakenError(k.cluster, k.name);
+    }
     const version = ++this.current;
     for (const s of change.set)
       this.rows.set(keyText(s.key), {
@@ -379,10 +442,12 @@ export class MemoryControlStore implements ControlStore {
     this.beat = null;
   }
 
-  async instances(): Promise<HeartbeatRow[]> {
+  async prune(): Promise<void> {}
+
+  async instances(): Promise<{ version: number; rows: HeartbeatRow[] }> {
     const b = this.beat;
-    if (b === null) return [];
-    return [
+    if (b === null) return { version: this.current, rows: [] };
+    const rows = [
       {
         instanceId: b.instanceId,
         serviceVersion: b.serviceVersion,
@@ -392,6 +457,7 @@ export class MemoryControlStore implements ControlStore {
         view: b.view,
       },
     ];
+    return { version: this.current, rows };
   }
 
   async subscribe(): Promise<() => void> {

@@ -1,19 +1,27 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { FleetConfig } from "../router/config/config";
-import { RouterError } from "../router/errors";
+import { InvalidArgumentError, RouterError } from "../router/errors";
 import type { AddReplicaOptions } from "../router/fleet/membership";
 import type { DbNode } from "../router/nodes/db_node";
-import { describePgError } from "../router/nodes/pg_errors";
-import { describeAddress } from "../router/nodes/pg_pool";
 import type { NodeCluster } from "../router/nodes/node_cluster";
+import { classifyPgError, describePgError } from "../router/nodes/pg_errors";
+import { describeAddress } from "../router/nodes/pg_pool";
 import type { ReplicaRouter } from "../router/replica_router";
 import type { Logger } from "../router/support/logger";
 import { PeriodicTasks } from "../router/support/periodic_tasks";
 import { withTimeout } from "../router/support/timeout";
 import { nodeStatus } from "../monitoring_handlers";
+import { ControlApplier, shortName } from "./control_applier";
 import { keyText, parseEntry, type ControlEntry } from "./control_state";
-import type { AuditEntry, ControlChange, ControlStore } from "./control_store";
+import {
+  CommitUnconfirmedError,
+  NameTakenError,
+  type AuditEntry,
+  type ControlChange,
+  type ControlStore,
+  type HeartbeatRow,
+} from "./control_store";
 import {
   buildFleetView,
   type ControlStatus,
@@ -21,17 +29,15 @@ import {
   type InstanceView,
 } from "./fleet_view";
 
+export { shortName };
+
 /**
  * The control store cannot be reached (or lacks its tables): the change was
  * made on no instance. 503.
  */
 export class ControlStoreUnavailableError extends RouterError {
-  constructor(why: string, options?: { cause?: unknown }) {
-    super(
-      "unavailable",
-      `the fleet's control store (the main cluster's primary) is unavailable, so the change was made on no instance; retry when it is back (${why})`,
-      options,
-    );
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("unavailable", message, options);
   }
 }
 
@@ -45,10 +51,14 @@ export interface FleetControlOptions {
   readonly serviceVersion: string;
 }
 
-/** How long a setting that failed to apply (an unreachable replica) waits before the next try. */
-const RETRY_MS = 5_000;
 /** Heartbeats older than this are deleted. */
 const PRUNE_AFTER_MS = 3_600_000;
+/** Old heartbeats are pruned once per this many heartbeats of this instance. */
+const PRUNE_EVERY_BEATS = 60;
+/** The fleet view's reads of the store are shared by the requests of this period. */
+const VIEW_CACHE_MS = 500;
+/** Longest wait at start for replicas stored by other instances to be verified. */
+const START_WAIT_MS = 5_000;
 
 /**
  * One instance's member of the fleet control plane. Admin changes go
@@ -56,42 +66,52 @@ const PRUNE_AFTER_MS = 3_600_000;
  * one transaction with an audit row, then applied here before the call
  * returns. Every instance loads the stored state at start, reloads when a
  * NOTIFY announces a new version or the periodic version check sees one,
- * and applies each setting it has not applied yet. While the store is
- * unreachable an instance keeps what it last applied, and changes are
- * refused with {@link ControlStoreUnavailableError}.
+ * and applies each setting it has not applied yet ({@link ControlApplier}).
+ * While the store is unreachable an instance keeps what it last applied,
+ * and changes are refused with {@link ControlStoreUnavailableError}.
  */
 export class FleetControl {
   readonly instanceId: string;
   private readonly startedAt = new Date();
   private readonly tasks: PeriodicTasks;
+  private readonly applier: ControlApplier;
   private entries: ControlEntry[] = [];
   private loadedVersion: number | null = null;
-  /** Stored version of each key this instance has applied. */
-  private readonly applied = new Map<string, number>();
-  /** Keys that failed to apply, with why and when to try again. */
-  private readonly pending = new Map<
-    string,
-    { error: string; version: number; retryAtMs: number }
-  >();
   private lock: Promise<unknown> = Promise.resolve();
   private unsubscribe: (() => void) | null = null;
   private subscribing = false;
   private reachable = true;
   private reloadQueued = false;
-  private readonly removals = new Set<Promise<void>>();
   private closed = false;
+  private beats = 0;
+  /** Ticks and heartbeats in progress, awaited by {@link close}. */
+  private readonly running = new Set<Promise<void>>();
+  /** Versions this instance committed (the last 100; for the log only). */
+  private readonly ownVersions = new Set<number>();
+  private viewRead: {
+    atMs: number;
+    read: Promise<{ version: number; rows: HeartbeatRow[] }>;
+  } | null = null;
 
   constructor(private readonly o: FleetControlOptions) {
     this.instanceId =
       o.config.instanceId ??
       `${hostname().slice(0, 60)}-${process.pid}-${randomBytes(3).toString("hex")}`;
     this.tasks = new PeriodicTasks(o.logger, describePgError);
+    this.applier = new ControlApplier(
+      o.router,
+      o.logger,
+      // A replica finished joining: its circuit may apply now.
+      () => void this.exclusive(async () => this.applyLocked()),
+      (v) => this.ownVersions.has(v),
+    );
   }
 
   /**
    * Loads and applies the stored state (when the store answers; otherwise
-   * this instance starts from its environment and catches up later), then
-   * starts listening, polling and heart-beating.
+   * this instance starts from its environment and catches up later), waits
+   * a little for stored replicas to be verified, then starts listening,
+   * polling and heart-beating.
    */
   async start(): Promise<void> {
     try {
@@ -99,10 +119,19 @@ export class FleetControl {
     } catch (err) {
       this.unreachable(err, "control state not loaded at start");
     }
+    await withTimeout(
+      this.applier.idle(),
+      START_WAIT_MS,
+      "stored replicas",
+    ).catch(() => undefined);
     await this.ensureSubscribed();
-    this.tasks.every(this.o.config.pollIntervalMs, () => this.tick());
-    this.tasks.every(this.o.config.heartbeatIntervalMs, () => this.beat());
-    void this.beat();
+    this.tasks.every(this.o.config.pollIntervalMs, () =>
+      this.track(this.tick()),
+    );
+    this.tasks.every(this.o.config.heartbeatIntervalMs, () =>
+      this.track(this.beat()),
+    );
+    void this.track(this.beat());
   }
 
   /** Stops following the store, removes this instance's heartbeat, closes the store. */
@@ -110,15 +139,20 @@ export class FleetControl {
     if (this.closed) return;
     this.closed = true;
     this.tasks.stop();
+    this.applier.close();
     this.unsubscribe?.();
     this.unsubscribe = null;
-    // Bounded: a stop must not wait on a primary that is down.
+    // Bounded throughout: a stop must not wait on a primary that is down.
     await withTimeout(
-      this.o.store.leave(this.instanceId, PRUNE_AFTER_MS),
+      Promise.allSettled([...this.running, this.applier.idle()]),
+      2_000,
+      "control tasks",
+    ).catch(() => undefined);
+    await withTimeout(
+      this.o.store.leave(this.instanceId),
       1_000,
       "heartbeat removal",
     ).catch(() => undefined);
-    await Promise.allSettled([...this.removals]);
     await this.o.store.close().catch(() => undefined);
   }
 
@@ -129,9 +163,7 @@ export class FleetControl {
   async change(change: ControlChange, actor: string | null): Promise<number> {
     return this.exclusive(async () => {
       const version = await this.commit(change, actor);
-      await this.reloadLocked().catch((err: unknown) =>
-        this.unreachable(err, "change stored but not reloaded"),
-      );
+      await this.reloadAfterCommit(version);
       return version;
     });
   }
@@ -139,6 +171,7 @@ export class FleetControl {
   /**
    * Verifies and adds a replica here, then stores it for the fleet; when the
    * store refuses, the replica is taken out again and nothing changed.
+   * @throws {InvalidArgumentError} naming `name` when the fleet already has a replica of that name.
    */
   async addReplica(
     url: string,
@@ -147,11 +180,14 @@ export class FleetControl {
   ): Promise<DbNode> {
     return this.exclusive(async () => {
       await this.storeReachable();
-      const node = await this.o.router.addReplica(url, options);
-      const name = shortName(options.cluster, node.name);
+      const name = options.name ?? this.freeName(options.cluster);
       const key = { kind: "replica", cluster: options.cluster, name } as const;
+      if (this.storedPresent(options.cluster, name))
+        throw nameTaken(options.cluster, name);
+      const node = await this.o.router.addReplica(url, { ...options, name });
+      let version: number;
       try {
-        await this.commit(
+        version = await this.commit(
           {
             set: [
               {
@@ -168,6 +204,7 @@ export class FleetControl {
             ],
             // A circuit forced on an earlier replica of this name does not carry over.
             remove: [{ kind: "circuit", cluster: options.cluster, name }],
+            requireAbsent: [key],
             action: "added a replica",
             target: `${options.cluster}:${name}`,
             detail: {
@@ -184,24 +221,29 @@ export class FleetControl {
           .catch(() => undefined);
         throw err;
       }
-      await this.reloadLocked().catch((err: unknown) =>
-        this.unreachable(err, "change stored but not reloaded"),
-      );
+      this.applier.ownReplica(keyText(key), version);
+      await this.reloadAfterCommit(version);
       return node;
     });
   }
 
   /** The fleet as the heartbeats show it. @throws {ControlStoreUnavailableError} */
   async fleetView(): Promise<FleetViewResponse> {
-    const { store, config } = this.o;
-    let rows, storedVersion;
+    const { config } = this.o;
+    // One store read serves every request of a short period: a burst of
+    // page loads must not take the control pool's connections.
+    const now = Date.now();
+    if (this.viewRead === null || now - this.viewRead.atMs > VIEW_CACHE_MS)
+      this.viewRead = {
+        atMs: now,
+        read: this.o.store.instances(config.instanceTimeoutMs * 10),
+      };
+    let version: number, rows: HeartbeatRow[];
     try {
-      [rows, storedVersion] = await Promise.all([
-        store.instances(config.instanceTimeoutMs * 10),
-        store.version(),
-      ]);
+      ({ version, rows } = await this.viewRead.read);
     } catch (err) {
-      throw this.unavailable(err);
+      this.viewRead = null;
+      throw this.storeError(err, "the fleet view is read from it");
     }
     return buildFleetView({
       fleet: config.name,
@@ -210,7 +252,7 @@ export class FleetControl {
       selfBeat: this.identity(),
       selfView: this.view(),
       rows,
-      storedVersion,
+      storedVersion: version,
       timeoutMs: config.instanceTimeoutMs,
     });
   }
@@ -220,7 +262,7 @@ export class FleetControl {
     try {
       return await this.o.store.audit(limit);
     } catch (err) {
-      throw this.unavailable(err);
+      throw this.storeError(err, "the audit trail is read from it");
     }
   }
 
@@ -232,7 +274,33 @@ export class FleetControl {
       appliedVersion: this.loadedVersion,
       storeReachable: this.reachable,
       listening: this.unsubscribe !== null,
-      pending: this.pendingList(),
+      pending: this.applier.pendingList(),
+    };
+  }
+
+  /** This instance's view of its replicas and of the control state. */
+  view(): InstanceView {
+    const { router } = this.o;
+    return {
+      replicas: router.clusters.flatMap((c: NodeCluster) =>
+        c.replicas.map((n) => {
+          const s = nodeStatus(router, n);
+          return {
+            cluster: c.name,
+            name: shortName(c.name, n.name),
+            state: s.state,
+            circuit: s.circuit,
+            serving: c.serving.includes(n),
+            lagSeconds: s.lagSeconds,
+            lagBytes: s.lagBytes,
+            reads: s.reads,
+          };
+        }),
+      ),
+      control: {
+        appliedVersion: this.loadedVersion ?? 0,
+        pending: this.applier.pendingList(),
+      },
     };
   }
 
@@ -246,12 +314,12 @@ export class FleetControl {
     } catch (err) {
       this.unreachable(err, "control version check failed");
       // Keep what was applied; retry settings that failed (a replica that came back).
-      await this.exclusive(() => this.applyPending());
+      await this.exclusive(async () => this.applyLocked());
       return;
     }
     this.reachableAgain();
     if (version !== this.loadedVersion) await this.reload();
-    else await this.exclusive(() => this.applyPending());
+    else await this.exclusive(async () => this.applyLocked());
   }
 
   /** Reloads the whole state and applies what changed; coalesces bursts of NOTIFYs. */
@@ -277,14 +345,27 @@ export class FleetControl {
           reason: parsed.skipped,
         });
     }
-    const keys = new Set(entries.map((e) => keyText(e.key)));
-    for (const k of [...this.applied.keys()])
-      if (!keys.has(k)) this.applied.delete(k);
-    for (const k of [...this.pending.keys()])
-      if (!keys.has(k)) this.pending.delete(k);
+    this.applier.retain(new Set(entries.map((e) => keyText(e.key))));
     this.entries = entries;
     this.loadedVersion = version;
-    await this.applyPending();
+    this.applyLocked();
+  }
+
+  /** After this instance's commit: applies it here before the call answers. */
+  private async reloadAfterCommit(version: number): Promise<void> {
+    try {
+      await this.reloadLocked();
+    } catch (err) {
+      this.unreachable(err, "change stored but not reloaded");
+      throw new ControlStoreUnavailableError(
+        `the change was stored (version ${version}) but this instance could not read it back (${describePgError(err)}); every instance, this one included, applies it once the control store answers`,
+        { cause: err },
+      );
+    }
+  }
+
+  private applyLocked(): void {
+    if (!this.closed) this.applier.applyAll(this.entries);
   }
 
   private async ensureSubscribed(): Promise<void> {
@@ -312,130 +393,25 @@ export class FleetControl {
     }
   }
 
-  // ---- applying the state ----
-
-  /** Applies every setting not applied at its stored version; replicas first, so circuits find them. */
-  private async applyPending(): Promise<void> {
-    const order = { replica: 0, circuit: 1, switch: 2 };
-    const entries = [...this.entries].sort(
-      (a, b) => order[a.kind] - order[b.kind],
-    );
-    const now = Date.now();
-    for (const entry of entries) {
-      if (this.closed) return;
-      const k = keyText(entry.key);
-      if (this.applied.get(k) === entry.version) continue;
-      const failed = this.pending.get(k);
-      if (
-        failed !== undefined &&
-        failed.version === entry.version &&
-        failed.retryAtMs > now
-      )
-        continue;
-      try {
-        if (await this.apply(entry)) {
-          this.applied.set(k, entry.version);
-          if (failed !== undefined)
-            this.o.logger.info("fleet control: setting applied", { key: k });
-          this.pending.delete(k);
-        }
-      } catch (err) {
-        const error = describePgError(err);
-        if (failed === undefined || failed.version !== entry.version)
-          this.o.logger.warn("fleet control: setting not applied yet", {
-            key: k,
-            error,
-          });
-        this.pending.set(k, {
-          error,
-          version: entry.version,
-          retryAtMs: now + RETRY_MS,
-        });
-      }
-    }
-  }
-
-  /** Applies one setting; false when it cannot apply yet and needs no retry delay (its replica is not here). */
-  private async apply(entry: ControlEntry): Promise<boolean> {
-    const { router } = this.o;
-    if (entry.kind === "switch") {
-      const { enabled } = entry.value;
-      switch (entry.key.kind) {
-        case "reads":
-          router.planner.replicaReadsEnabled = enabled;
-          break;
-        case "reads_endpoint":
-          router.planner.setEndpoint(entry.key.endpoint, enabled);
-          break;
-        case "cache":
-          if (router.cache.enabled !== enabled)
-            await router.cache.setEnabled(enabled);
-          break;
-        case "cache_endpoint":
-          router.cache.setEndpoint(entry.key.endpoint, enabled);
-          break;
-      }
-      return true;
-    }
-    const node = this.replica(entry.key.cluster, entry.key.name);
-    if (entry.kind === "circuit") {
-      if (node === null) return false;
-      if (entry.value.open) node.breaker!.openManually("opened by an admin");
-      else node.breaker!.closeManually("closed by an admin");
-      return true;
-    }
-    if (!entry.value.present) {
-      if (node !== null) this.removeInBackground(entry.key.cluster, node);
-      return true;
-    }
-    if (node !== null) return true;
-    await router.addReplica(entry.connectionString!, {
-      cluster: entry.key.cluster,
-      name: entry.key.name,
-      ...(entry.value.weight !== undefined
-        ? { weight: entry.value.weight }
-        : {}),
-      zone: entry.value.zone ?? null,
-    });
-    return true;
-  }
-
-  /** Out of rotation at once; the drain of its statements in flight goes on in the background. */
-  private removeInBackground(cluster: string, node: DbNode): void {
-    const done = this.o.router
-      .removeReplica(node.name, { cluster })
-      .catch((err: unknown) =>
-        this.o.logger.warn("fleet control: replica removal failed", {
-          node: node.name,
-          error: describePgError(err),
-        }),
-      )
-      .finally(() => this.removals.delete(done));
-    this.removals.add(done);
-  }
-
-  private replica(clusterName: string, name: string): DbNode | null {
-    const cluster = this.o.router.clusters.find((c) => c.name === clusterName);
-    if (cluster === undefined) return null;
-    return (
-      cluster.replicas.find((n) => shortName(cluster.name, n.name) === name) ??
-      null
-    );
-  }
-
   // ---- writing ----
 
   private async commit(
     change: ControlChange,
     actor: string | null,
   ): Promise<number> {
-    if (this.closed) throw new ControlStoreUnavailableError("shutting down");
+    if (this.closed)
+      throw new ControlStoreUnavailableError(
+        "this instance is shutting down: the change was made on no instance",
+      );
     try {
       const version = await this.o.store.commit(change, {
         instanceId: this.instanceId,
         actor,
       });
       this.reachableAgain();
+      this.ownVersions.add(version);
+      if (this.ownVersions.size > 100)
+        this.ownVersions.delete(this.ownVersions.values().next().value!);
       this.o.logger.info(`admin: ${change.action}`, {
         target: change.target,
         ...change.detail,
@@ -444,7 +420,15 @@ export class FleetControl {
       });
       return version;
     } catch (err) {
-      throw this.unavailable(err);
+      if (err instanceof NameTakenError) throw nameTaken(err.cluster, err.name);
+      if (err instanceof CommitUnconfirmedError) {
+        this.unreachable(err.cause, "control COMMIT not confirmed");
+        throw new ControlStoreUnavailableError(
+          `the control store did not confirm the change (${describePgError(err.cause)}): it may have been stored; check GET /v1/system/database/replicas/admin/audit once the primary answers; every instance converges to whatever was stored`,
+          { cause: err },
+        );
+      }
+      throw this.storeError(err, "the change was made on no instance");
     }
   }
 
@@ -452,18 +436,63 @@ export class FleetControl {
     try {
       await this.o.store.version();
     } catch (err) {
-      throw this.unavailable(err);
+      throw this.storeError(err, "the change was made on no instance");
     }
   }
 
-  private unavailable(err: unknown): ControlStoreUnavailableError {
-    this.unreachable(err, "control store call failed");
+  /**
+   * The error a caller sees when a store call failed: 503 when the store is
+   * unreachable, busy or lacks its tables; 500 (logged) for anything else,
+   * such as missing privileges, which waiting will not fix.
+   */
+  private storeError(err: unknown, what: string): RouterError {
     const code = (err as { code?: unknown } | null)?.code;
-    const why =
-      code === "42P01"
-        ? "its tables are missing: apply the migrations (3_create_fleet_control)"
-        : describePgError(err);
-    return new ControlStoreUnavailableError(why, { cause: err });
+    const busy = code === "57014" || code === "55P03" || code === "ETIMEDOUT";
+    if (code === "42P01")
+      return new ControlStoreUnavailableError(
+        `the fleet control tables are missing: apply the migrations (3_create_fleet_control); ${what}`,
+        { cause: err },
+      );
+    if (classifyPgError(err) === "node" || busy || code === "25006") {
+      this.unreachable(err, "control store call failed");
+      return new ControlStoreUnavailableError(
+        `the fleet's control store (the main cluster's primary) is unavailable (${describePgError(err)}); ${what}; retry when it is back`,
+        { cause: err },
+      );
+    }
+    this.o.logger.error("fleet control: control store call failed", {
+      error: describePgError(err),
+    });
+    return new RouterError(
+      "internal",
+      `the fleet's control store refused the call (${describePgError(err)}); ${what}`,
+      { cause: err },
+    );
+  }
+
+  /** `replica_<n>` for the lowest n that neither this instance nor the stored state uses. */
+  private freeName(clusterName: string): string {
+    const cluster = this.o.router.clusterNamed(clusterName);
+    for (let n = 1; ; n++) {
+      const name = `replica_${n}`;
+      if (
+        !cluster.replicas.some(
+          (r) => shortName(cluster.name, r.name) === name,
+        ) &&
+        !this.storedPresent(clusterName, name)
+      )
+        return name;
+    }
+  }
+
+  private storedPresent(cluster: string, name: string): boolean {
+    return this.entries.some(
+      (e) =>
+        e.kind === "replica" &&
+        e.value.present &&
+        e.key.cluster === cluster &&
+        e.key.name === name,
+    );
   }
 
   private unreachable(err: unknown, message: string): void {
@@ -471,9 +500,7 @@ export class FleetControl {
     this.reachable = false;
     this.o.logger.warn(
       `fleet control: ${message}; keeping the settings applied so far`,
-      {
-        error: describePgError(err),
-      },
+      { error: describePgError(err) },
     );
   }
 
@@ -493,6 +520,8 @@ export class FleetControl {
         startedAt: this.startedAt,
         view: this.view(),
       });
+      if (++this.beats % PRUNE_EVERY_BEATS === 0)
+        await this.o.store.prune(PRUNE_AFTER_MS);
     } catch (err) {
       this.unreachable(err, "heartbeat failed");
     }
@@ -506,34 +535,9 @@ export class FleetControl {
     };
   }
 
-  /** This instance's view of its replicas and of the control state. */
-  view(): InstanceView {
-    const { router } = this.o;
-    return {
-      replicas: router.clusters.flatMap((c: NodeCluster) =>
-        c.replicas.map((n) => {
-          const s = nodeStatus(router, n);
-          return {
-            cluster: c.name,
-            name: shortName(c.name, n.name),
-            state: s.state,
-            circuit: s.circuit,
-            serving: c.serving.includes(n),
-            lagSeconds: s.lagSeconds,
-            lagBytes: s.lagBytes,
-            reads: s.reads,
-          };
-        }),
-      ),
-      control: {
-        appliedVersion: this.loadedVersion ?? 0,
-        pending: this.pendingList(),
-      },
-    };
-  }
-
-  private pendingList(): { key: string; error: string }[] {
-    return [...this.pending].map(([key, p]) => ({ key, error: p.error }));
+  private track(p: Promise<void>): Promise<void> {
+    this.running.add(p);
+    return p.finally(() => this.running.delete(p));
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -543,9 +547,9 @@ export class FleetControl {
   }
 }
 
-/** A node's name within its cluster: `shard_b.replica_1` → `replica_1`. */
-export function shortName(cluster: string, label: string): string {
-  return label.startsWith(`${cluster}.`)
-    ? label.slice(cluster.length + 1)
-    : label;
+function nameTaken(cluster: string, name: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    "name",
+    `"${name}" is already a replica of the fleet in cluster "${cluster}" (added through another instance); remove it first or choose another name`,
+  );
 }

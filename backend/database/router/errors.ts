@@ -12,6 +12,17 @@ export type RouterErrorCode =
   | "unavailable"
   | "internal";
 
+/** The HTTP status of each code, as Encore's gateway maps them (and the standalone server copies). */
+export const HTTP_STATUS: Readonly<Record<RouterErrorCode, number>> = {
+  invalid_argument: 400,
+  unauthenticated: 401,
+  permission_denied: 403,
+  not_found: 404,
+  resource_exhausted: 429,
+  unavailable: 503,
+  internal: 500,
+};
+
 /** Base class of every error the router and repositories throw on purpose. */
 export class RouterError extends Error {
   constructor(

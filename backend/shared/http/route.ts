@@ -13,6 +13,10 @@ export interface RouteInput {
   readonly body: unknown;
   /** Admin routes: who says they are acting (the X-Actor header, checked), for the audit trail. */
   readonly actor?: string;
+  /** The caller holds the admin or the monitoring token: node addresses may be shown. */
+  readonly privileged?: boolean;
+  /** The request came over HTTPS (or says so in X-Forwarded-Proto): cookies get `Secure`. */
+  readonly https?: boolean;
 }
 
 /** One endpoint: its contract and its handler, written once. */
@@ -26,6 +30,10 @@ export interface RouteDef {
   readonly successStatus?: number;
   /** Needs the admin bearer token. */
   readonly admin?: boolean;
+  /** A monitoring route: needs the monitoring token when MONITORING_TOKEN is set (health is not one). */
+  readonly monitoring?: boolean;
+  /** What a monitoring route answers without the token; default the 401 JSON error. */
+  readonly whenDenied?: () => HttpResponse;
   handle(input: RouteInput): Promise<unknown>;
 }
 
@@ -40,5 +48,7 @@ export class HttpResponse {
     readonly body: unknown,
     /** When set, `body` is a string sent as is with this content type. */
     readonly contentType?: string,
+    /** Extra response headers (Set-Cookie, Cache-Control). */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {}
 }

@@ -125,6 +125,12 @@ export interface ServiceConfig {
   readonly port: number;
   /** Bearer token of the admin API; null disables every admin route. */
   readonly adminToken: string | null;
+  /**
+   * MONITORING_TOKEN: when set, every monitoring route but health needs it
+   * (or the admin token, or the dashboard's cookie); null = open, with node
+   * addresses shown to admin-token holders only.
+   */
+  readonly monitoringToken: string | null;
   /** Shared cache tier (REDIS_URL); null = in-process tier only. Holds credentials: never log it. */
   readonly redisUrl: string | null;
   /** How admin changes reach every instance (FLEET_*). */

@@ -56,6 +56,23 @@ const int = (
       return n;
     });
 
+/** A bearer token: unset or empty = none; else at least 16 characters, never echoed. */
+const bearerToken = () =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === "") return null;
+      if (raw.length < 16) {
+        ctx.addIssue({
+          code: "custom",
+          message: "must be at least 16 characters (value not shown)",
+        });
+        return z.NEVER;
+      }
+      return raw;
+    });
+
 const bool = (fallback: boolean) =>
   z
     .string()
@@ -177,20 +194,8 @@ export const envSchema = z.object({
   FLEET_POLL_INTERVAL: duration("ms", "1s"),
   FLEET_HEARTBEAT_INTERVAL: duration("ms", "5s"),
   FLEET_INSTANCE_TIMEOUT: duration("ms", "20s"),
-  ADMIN_TOKEN: z
-    .string()
-    .optional()
-    .transform((raw, ctx) => {
-      if (raw === undefined || raw === "") return null;
-      if (raw.length < 16) {
-        ctx.addIssue({
-          code: "custom",
-          message: "must be at least 16 characters (value not shown)",
-        });
-        return z.NEVER;
-      }
-      return raw;
-    }),
+  ADMIN_TOKEN: bearerToken(),
+  MONITORING_TOKEN: bearerToken(),
 });
 
 /** True when `text` parses as a redis:// or rediss:// URL with a host. */

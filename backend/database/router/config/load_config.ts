@@ -183,6 +183,7 @@ export function loadConfig(
     router,
     port: e.PORT ?? 4000,
     adminToken: e.ADMIN_TOKEN,
+    monitoringToken: e.MONITORING_TOKEN,
     redisUrl: e.REDIS_URL,
     fleet: {
       mode: e.FLEET_CONTROL,

@@ -366,6 +366,31 @@ describe("fleet control plane, three instances", () => {
     const list = await call(d, "GET", `/v1/finance/orgs/${org}/revenues`);
     expect(list.servedBy).toBe("replica_3");
 
+    // An instance whose environment lists replica_3 at another address
+    // (replica_2's server) takes the stored one: the store wins.
+    const r2 = cluster.replicas[1]!;
+    const e = await startTestApp(
+      cluster.primary.url,
+      [...replicaUrls(false), r2.url],
+      FLEET_ENV,
+      { logger: capture },
+    );
+    extra.push(e);
+    const addressOf3 = async (t: TestApp) =>
+      (
+        await call(
+          t,
+          "GET",
+          "/v1/system/database/replicas/status",
+          undefined,
+          AUTH,
+        )
+      ).body.replicas.find((r: { name: string }) => r.name === "replica_3")
+        ?.address;
+    await until("E replaced its replica_3", async () =>
+      String(await addressOf3(e)).startsWith(`127.0.0.1:${r3.port}/`),
+    );
+
     // A bad URL is refused on A and stored nowhere.
     const bad = await call(
       a,

@@ -253,17 +253,21 @@ function niceMax(v) {
 /** Line chart over the history window; null values break the line. */
 function chart(label, series, times, windowMs, unit, W, H) {
   const s = svgEl("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": label });
-  const end = times.length ? times[times.length - 1] : Date.now(), start = end - windowMs;
+  // The window shown: up to the history's, from the oldest sample held (a
+  // fresh process has only a few minutes: they fill the width).
+  const end = times.length ? times[times.length - 1] : Date.now();
+  const span = Math.max(60000, Math.min(windowMs, times.length ? end - times[0] : windowMs));
+  const start = end - span;
   let max = 0;
   for (const se of series) for (const v of se.values) if (v != null && v > max) max = v;
   max = niceMax(max);
-  const x = (t) => PL + (W - PL - PR) * Math.min(1, Math.max(0, (t - start) / windowMs));
+  const x = (t) => PL + (W - PL - PR) * Math.min(1, Math.max(0, (t - start) / span));
   const y = (v) => PT + (H - PT - PB) * (1 - v / max);
   s.append(svgEl("line", { x1: PL, y1: H - PB, x2: W - PR, y2: H - PB, class: "axis" }),
     svgEl("line", { x1: PL, y1: PT, x2: PL, y2: H - PB, class: "axis" }),
     svgEl("text", { x: PL - 4, y: PT + 8, "text-anchor": "end" }, num(max) + unit),
     svgEl("text", { x: PL - 4, y: H - PB, "text-anchor": "end" }, "0"),
-    svgEl("text", { x: PL, y: H - 4 }, "-" + Math.round(windowMs / 60000) + " min"),
+    svgEl("text", { x: PL, y: H - 4 }, "-" + Math.round(span / 60000) + " min"),
     svgEl("text", { x: W - PR, y: H - 4, "text-anchor": "end" }, "now"));
   for (const se of series) {
     let d = "", pen = false;

@@ -59,7 +59,7 @@ export async function startTestApp(
   primaryUrl: string,
   replicaUrls: readonly string[],
   env: Record<string, string> = {},
-  deps: RouterDeps & { logger?: Logger } = {},
+  deps: RouterDeps & { logger?: Logger; historyIntervalMs?: number } = {},
   /** `migrate: false` starts without touching the primary first (it may be down). */
   opts: { migrate?: boolean } = {},
 ): Promise<TestApp> {

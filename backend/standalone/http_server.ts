@@ -161,7 +161,8 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
       if (denied !== null)
         return sendError(res, denied.status, denied.code, denied.message);
       privileged = true;
-    } else {
+    } else if (route.monitoring === true) {
+      // Only monitoring routes pay for the token checks (API routes never show addresses).
       const access = monitoringAccess(
         {
           authorization: req.headers.authorization,
@@ -169,7 +170,7 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         },
         options,
       );
-      if (route.monitoring === true && !access.allowed) {
+      if (!access.allowed) {
         const page = route.whenDenied?.();
         if (page !== undefined) return sendResponse(res, page);
         return sendError(
@@ -180,7 +181,7 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         );
       }
       privileged = access.privileged;
-    }
+    } else privileged = false;
 
     const ctx: RequestContext = { endpoint: route.endpoint, servedBy: [] };
     let input: RouteInput;

@@ -1,10 +1,11 @@
 import { adminRoutes } from "./database/admin_handlers";
 import type { RouterMetrics } from "./database/metrics";
-import { monitoringRoutes } from "./database/monitoring_handlers";
+import { hostHider, monitoringRoutes } from "./database/monitoring_handlers";
 import type { FleetControl } from "./database/fleet/fleet_control";
 import { fleetRoutes } from "./database/fleet_handlers";
 import type { DashboardFeeds } from "./database/dashboard/dashboard_feeds";
 import { dashboardRoutes } from "./database/dashboard/dashboard_handlers";
+import type { Tokens } from "./shared/http/monitoring_auth";
 import type { ReplicaRouter } from "./database/router/replica_router";
 import { CursorCodec } from "./shared/http/cursor";
 import { financeRoutes } from "./finance/finance_handlers";
@@ -29,8 +30,8 @@ export interface AppParts {
   control: FleetControl;
   /** The dashboard's history and events. */
   feeds: DashboardFeeds;
-  /** MONITORING_TOKEN, for the dashboard's login; null = none. */
-  monitoringToken: string | null;
+  /** MONITORING_TOKEN and ADMIN_TOKEN, for the dashboard's login; null = not set. */
+  tokens: Tokens;
   /** Signs list cursors; default {@link CursorCodec.fromEnv}. */
   codec?: CursorCodec;
 }
@@ -42,8 +43,10 @@ export function allRoutes(parts: AppParts): RouteDef[] {
   const routes: RouteDef[] = [
     ...monitoringRoutes(router, control),
     ...adminRoutes(router, control, () => endpoints),
-    ...fleetRoutes(control),
-    ...dashboardRoutes(parts.feeds, parts.monitoringToken),
+    ...fleetRoutes(control, (text) => hostHider(router)(text)),
+    ...dashboardRoutes(parts.feeds, parts.tokens, (text) =>
+      hostHider(router)(text),
+    ),
     {
       method: "GET",
       path: "/metrics",

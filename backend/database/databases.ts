@@ -167,7 +167,7 @@ export const routes: ReadonlyMap<string, RouteDef> = new Map(
     metrics,
     control,
     feeds,
-    monitoringToken: config.monitoringToken,
+    tokens: config,
     codec: CursorCodec.fromSecretOrEnv(
       readSecret(cursorSecret, "CursorSecret"),
     ),

@@ -14,6 +14,8 @@ import { checkAdminToken } from "../shared/http/admin_auth";
 import {
   MONITORING_DENIED,
   monitoringAccess,
+  sessionFromCookieHeader,
+  type Credentials,
 } from "../shared/http/monitoring_auth";
 import type { RouteInput } from "../shared/http/route";
 import { parseUserIdHeader } from "../shared/http/validation";
@@ -134,18 +136,15 @@ export function requireAdmin(authorization: string | undefined): void {
 
 /**
  * Monitoring access, with the standalone server's rule: with a monitoring
- * token set, the caller needs it (bearer or the dashboard's cookie) or the
- * admin token; without one, everyone may look and token holders also see
- * node addresses.
+ * token set, the caller needs it (bearer, or the dashboard's session
+ * cookie) or the admin token; without one, everyone may look and token
+ * holders also see node addresses.
  *
  * @returns whether the caller may see node addresses.
  * @throws {APIError} `unauthenticated` when the route needs the token.
  */
-export function requireMonitoring(headers: {
-  authorization?: string | undefined;
-  cookie?: string | undefined;
-}): boolean {
-  const access = monitoringAccess(headers, serviceConfig);
+export function requireMonitoring(credentials: Credentials): boolean {
+  const access = monitoringAccess(credentials, serviceConfig);
   if (!access.allowed)
     throw new APIError(ErrCode.Unauthenticated, MONITORING_DENIED.message);
   return access.privileged;
@@ -156,11 +155,11 @@ export function monitoringAccessOf(req: {
   headers: Record<string, string | string[] | undefined>;
 }) {
   const one = (v: string | string[] | undefined) =>
-    Array.isArray(v) ? v[0] : v;
+    Array.isArray(v) ? v.join("; ") : v;
   return monitoringAccess(
     {
       authorization: one(req.headers.authorization),
-      cookie: one(req.headers.cookie),
+      session: sessionFromCookieHeader(one(req.headers.cookie)),
     },
     serviceConfig,
   );

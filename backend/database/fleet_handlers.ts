@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from "./router/errors";
 import type { FleetControl } from "./fleet/fleet_control";
 import type { AuditEntry } from "./fleet/control_store";
+import type { FleetViewResponse } from "./fleet/fleet_view";
 import type { RouteDef } from "../shared/http/route";
 
 /** Body of GET /v1/system/database/replicas/admin/audit. */
@@ -14,14 +15,19 @@ export interface AuditResponse {
  * ids, replica names and states, no addresses) and the audit trail of admin changes
  * (admin token).
  */
-export function fleetRoutes(control: FleetControl): RouteDef[] {
+export function fleetRoutes(
+  control: FleetControl,
+  /** Hides node addresses in error texts from callers without a token. */
+  hideHosts: (text: string) => string,
+): RouteDef[] {
   return [
     {
       method: "GET",
       path: "/v1/system/database/replicas/fleet",
       endpoint: "database.fleet",
       monitoring: true,
-      handle: () => control.fleetView(),
+      handle: async ({ privileged }) =>
+        fleetViewFor(control, privileged === true, hideHosts),
     },
     {
       method: "GET",
@@ -42,4 +48,21 @@ function parseLimit(raw: string | undefined): number {
   if (!(n >= 1 && n <= 500))
     throw new InvalidArgumentError("limit", "an integer from 1 to 500");
   return n;
+}
+
+/** The fleet view as a caller may see it: without a token, no node address in the pending errors. */
+export async function fleetViewFor(
+  control: FleetControl,
+  privileged: boolean,
+  hideHosts: (text: string) => string,
+): Promise<FleetViewResponse> {
+  const view = await control.fleetView();
+  if (privileged) return view;
+  return {
+    ...view,
+    instances: view.instances.map((i) => ({
+      ...i,
+      pending: i.pending.map((p) => ({ ...p, error: hideHosts(p.error) })),
+    })),
+  };
 }

@@ -6,7 +6,13 @@
  * they receive the token (and addReplica a connection string), which
  * Encore's traces must never record.
  */
-import { api, HttpStatus, type Header, type Query } from "encore.dev/api";
+import {
+  api,
+  HttpStatus,
+  type Cookie,
+  type Header,
+  type Query,
+} from "encore.dev/api";
 import type { ServerResponse } from "node:http";
 import {
   control,
@@ -24,13 +30,18 @@ import {
   toAPIError,
 } from "./encore_bridge";
 import { HttpResponse } from "../shared/http/route";
-import { MONITORING_DENIED } from "../shared/http/monitoring_auth";
+import {
+  forwardedHttps,
+  MONITORING_DENIED,
+} from "../shared/http/monitoring_auth";
 import { HTTP_STATUS, InvalidArgumentError } from "./router/errors";
 import { toRouterError } from "./router/nodes/pg_errors";
 import {
   dashboardLogin as login,
   dashboardPage,
+  eventsFor,
 } from "./dashboard/dashboard_handlers";
+import { fleetViewFor } from "./fleet_handlers";
 import type { HistoryResponse } from "./dashboard/history";
 import type { EventsResponse } from "./dashboard/event_log";
 import type { RouteInput } from "../shared/http/route";
@@ -46,6 +57,7 @@ import {
   type ReplicaHealthResponse,
   type ReplicaLagResponse,
   type ReplicaStatusResponse,
+  hostHider,
 } from "./monitoring_handlers";
 
 /** Checks the admin token, then runs the shared admin handler of `endpoint`. */
@@ -72,7 +84,12 @@ async function runAdmin<T>(
  */
 interface MonitorAuth {
   authorization?: Header<"Authorization">;
-  cookie?: Header<"Cookie">;
+  /**
+   * The dashboard's session. A Cookie field, not Header<"Cookie">: Encore's
+   * cookie parser looks at every Cookie header (runtimes/core/src/api/schema/cookie.rs),
+   * a header field only at the first (jsonschema/parse.rs).
+   */
+  session?: Cookie<"rr_monitor">;
 }
 
 /** Checks monitoring access, waits for the router, then runs `fn`; errors as Encore's. */
@@ -80,7 +97,10 @@ async function monitored<T>(
   req: MonitorAuth,
   fn: (privileged: boolean) => T | Promise<T>,
 ): Promise<T> {
-  const privileged = requireMonitoring(req);
+  const privileged = requireMonitoring({
+    authorization: req.authorization,
+    session: req.session?.value,
+  });
   await routerReady;
   try {
     return await fn(privileged);
@@ -146,7 +166,9 @@ export const fleet = api(
     path: "/v1/system/database/replicas/fleet",
   },
   async (req: MonitorAuth): Promise<FleetViewResponse> =>
-    monitored(req, () => control.fleetView()),
+    monitored(req, (privileged) =>
+      fleetViewFor(control, privileged, hostHider(router)),
+    ),
 );
 
 export const history = api(
@@ -168,7 +190,9 @@ export const events = api(
     path: "/v1/system/database/replicas/events",
   },
   async (req: MonitorAuth): Promise<EventsResponse> =>
-    monitored(req, () => feeds.events.snapshot()),
+    monitored(req, (privileged) =>
+      eventsFor(feeds, privileged, hostHider(router)),
+    ),
 );
 
 /** Sends a shared handler's {@link HttpResponse} from a raw endpoint. */
@@ -191,6 +215,8 @@ const DENIED = new HttpResponse(MONITORING_DENIED.status, {
 export const dashboard = api.raw(
   {
     expose: true,
+    // Its requests carry the session cookie or a token: traces must not keep them.
+    sensitive: true,
     method: "GET",
     path: "/v1/system/database/replicas/dashboard",
   },
@@ -215,8 +241,10 @@ export const dashboardLogin = api.raw(
         resp,
         login(
           body,
-          serviceConfig.monitoringToken,
-          req.headers["x-forwarded-proto"] === "https",
+          serviceConfig,
+          forwardedHttps(
+            [req.headers["x-forwarded-proto"]].flat().join(",") || undefined,
+          ),
         ),
       );
     } catch (err) {
@@ -256,7 +284,8 @@ async function readSmallJson(
 }
 
 export const prometheus = api.raw(
-  { expose: true, method: "GET", path: "/metrics" },
+  // Scrapes may carry the monitoring or admin token: traces must not keep it.
+  { expose: true, sensitive: true, method: "GET", path: "/metrics" },
   async (req, resp) => {
     if (!monitoringAccessOf(req).allowed) return sendRaw(resp, DENIED);
     const { contentType, body } = await metrics.render();

@@ -94,9 +94,16 @@ export function replicaStatus(
   show: { addresses: boolean } = { addresses: false },
 ): ReplicaStatusResponse {
   const main = router.clusters[0]!;
+  const hide = hostHider(router);
   const node = (n: DbNode): NodeStatus => {
     const s = nodeStatus(router, n);
-    return show.addresses ? s : { ...s, address: null };
+    return show.addresses
+      ? s
+      : {
+          ...s,
+          address: null,
+          lastError: s.lastError === null ? null : hide(s.lastError),
+        };
   };
   const replicas = main.replicas.map(node);
   return {
@@ -259,4 +266,29 @@ export function nodeStatus(router: ReplicaRouter, node: DbNode): NodeStatus {
 
 function optionalLsn(lsn: bigint | null): string | null {
   return lsn === null ? null : formatLsn(lsn);
+}
+
+/**
+ * Removes node addresses from a text for callers who may not see them:
+ * error texts name hosts (`connect ECONNREFUSED 10.0.0.12:5432`,
+ * `getaddrinfo ENOTFOUND db-2.internal`). Each host of `router`'s nodes,
+ * any IPv4 address and any name after ENOTFOUND / EAI_AGAIN becomes `<host>`.
+ */
+export function hostHider(router: ReplicaRouter): (text: string) => string {
+  const hosts = [
+    ...new Set(
+      router.clusters.flatMap((c) =>
+        c.nodes.map((n) => n.address.slice(0, n.address.lastIndexOf(":"))),
+      ),
+    ),
+  ]
+    .filter((h) => h.length > 0)
+    .sort((a, b) => b.length - a.length);
+  return (text) => {
+    let out = text;
+    for (const h of hosts) out = out.split(h).join("<host>");
+    return out
+      .replace(/\b(?:\d{1,3}\.){3}\d{1,3}\b/g, "<host>")
+      .replace(/\b(ENOTFOUND|EAI_AGAIN)\s+\S+/g, "$1 <host>");
+  };
 }

@@ -87,7 +87,7 @@ export async function createApp(
     metrics,
     control,
     feeds,
-    monitoringToken: config.monitoringToken,
+    tokens: config,
   });
   const server = createHttpServer({
     routes,

@@ -12,8 +12,10 @@ import {
 } from "../database/router/request_context";
 import { checkAdminToken } from "../shared/http/admin_auth";
 import {
+  forwardedHttps,
   MONITORING_DENIED,
   monitoringAccess,
+  sessionFromCookieHeader,
 } from "../shared/http/monitoring_auth";
 import {
   header,
@@ -166,7 +168,7 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
       const access = monitoringAccess(
         {
           authorization: req.headers.authorization,
-          cookie: req.headers.cookie,
+          session: sessionFromCookieHeader(req.headers.cookie),
         },
         options,
       );
@@ -202,7 +204,7 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         privileged,
         https:
           (req.socket as { encrypted?: boolean }).encrypted === true ||
-          header(req, "x-forwarded-proto") === "https",
+          forwardedHttps(header(req, "x-forwarded-proto")),
         ...(actor !== undefined ? { actor } : {}),
       };
       const userId = parseUserIdHeader(header(req, "x-user-id"));

@@ -31,7 +31,7 @@ function standaloneRoutes() {
     metrics: {} as RouterMetrics,
     control: {} as FleetControl,
     feeds: {} as DashboardFeeds,
-    monitoringToken: null,
+    tokens: { monitoringToken: null, adminToken: null },
   }).map((r) => ({
     method: r.method,
     path: r.path,

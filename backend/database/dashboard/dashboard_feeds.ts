@@ -36,8 +36,11 @@ export class DashboardFeeds {
    * notices it (within one history interval).
    */
   private noteLagChanges(readings: readonly NodeReading[]): void {
+    const previous = new Map(this.lastState);
+    // Rebuilt from the current nodes: replicas removed long ago are forgotten.
+    this.lastState.clear();
     for (const r of readings) {
-      const before = this.lastState.get(r.name);
+      const before = previous.get(r.name);
       this.lastState.set(r.name, r.state);
       if (before === undefined || before === r.state) continue;
       if (before !== "lagging" && r.state !== "lagging") continue;

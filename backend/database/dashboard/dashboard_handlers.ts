@@ -2,11 +2,13 @@ import { z } from "zod";
 import { parseBody } from "../../shared/http/validation";
 import { HttpResponse, type RouteDef } from "../../shared/http/route";
 import {
-  monitorCookieHeader,
-  sameSecret,
+  sessionCookieHeader,
+  sessionFor,
+  type Tokens,
 } from "../../shared/http/monitoring_auth";
 import { RouterError } from "../router/errors";
 import type { DashboardFeeds } from "./dashboard_feeds";
+import type { EventsResponse } from "./event_log";
 import { dashboardHtml } from "./dashboard_page";
 
 /**
@@ -38,25 +40,25 @@ class LoginRefusedError extends RouterError {
 }
 
 /**
- * Checks a login form's token against MONITORING_TOKEN; the answer sets
- * the dashboard's session cookie.
+ * Checks a login form's token (the monitoring token, or the admin token)
+ * and answers with the dashboard's session cookie.
  * @throws {InvalidArgumentError} naming `token` when the body is malformed.
- * @throws {LoginRefusedError} (401) when no token is configured or it is wrong.
+ * @throws {LoginRefusedError} (401) when the token is neither.
  */
 export function dashboardLogin(
   body: unknown,
-  monitoringToken: string | null,
+  tokens: Tokens,
   https: boolean,
 ): HttpResponse {
   const { token } = parseBody(loginBody, body);
-  if (monitoringToken === null)
+  if (tokens.monitoringToken === null && tokens.adminToken === null)
     throw new LoginRefusedError(
-      "no MONITORING_TOKEN is set: the dashboard needs no login",
+      "no MONITORING_TOKEN (nor ADMIN_TOKEN) is set: the dashboard needs no login",
     );
-  if (!sameSecret(token, monitoringToken))
-    throw new LoginRefusedError("wrong monitoring token");
+  const session = sessionFor(token, tokens);
+  if (session === null) throw new LoginRefusedError("wrong token");
   return new HttpResponse(200, { ok: true }, undefined, {
-    "Set-Cookie": monitorCookieHeader(monitoringToken, https),
+    "Set-Cookie": sessionCookieHeader(session, https),
     "Cache-Control": "no-store",
   });
 }
@@ -64,7 +66,9 @@ export function dashboardLogin(
 /** The dashboard page, its history and events JSON, and its login. */
 export function dashboardRoutes(
   feeds: DashboardFeeds,
-  monitoringToken: string | null,
+  tokens: Tokens,
+  /** Hides node addresses in event texts from callers without a token. */
+  hideHosts: (text: string) => string,
 ): RouteDef[] {
   return [
     {
@@ -80,7 +84,7 @@ export function dashboardRoutes(
       path: "/v1/system/database/replicas/dashboard/login",
       endpoint: "database.dashboardLogin",
       handle: async ({ body, https }) =>
-        dashboardLogin(body, monitoringToken, https === true),
+        dashboardLogin(body, tokens, https === true),
     },
     {
       method: "GET",
@@ -94,7 +98,20 @@ export function dashboardRoutes(
       path: "/v1/system/database/replicas/events",
       endpoint: "database.events",
       monitoring: true,
-      handle: async () => feeds.events.snapshot(),
+      handle: async ({ privileged }) =>
+        eventsFor(feeds, privileged === true, hideHosts),
     },
   ];
+}
+
+/** The events as a caller may see them: without a token, no node address in the texts. */
+export function eventsFor(
+  feeds: DashboardFeeds,
+  privileged: boolean,
+  hideHosts: (text: string) => string,
+): EventsResponse {
+  const { events } = feeds.events.snapshot();
+  return privileged
+    ? { events }
+    : { events: events.map((e) => ({ ...e, message: hideHosts(e.message) })) };
 }

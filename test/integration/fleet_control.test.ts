@@ -7,6 +7,7 @@
  * once it is back; the fleet view lists the instances, marks a killed one
  * gone and shows a disagreement when one instance's path to a replica is cut.
  */
+import net from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -408,6 +409,90 @@ describe("fleet control plane, three instances", () => {
     expect((await status(b)).replicas.some((r) => r.name === "replica_9")).toBe(
       false,
     );
+  });
+
+  it("a stored replica that instances cannot reach stays pending there, without holding up other changes", async () => {
+    // A server that accepts connections and never answers: each probe waits
+    // for DB_CONNECTION_TIMEOUT (2 s here).
+    const held = new Set<net.Socket>();
+    const hole = net.createServer((socket) => {
+      held.add(socket);
+      socket.on("close", () => held.delete(socket));
+    });
+    await new Promise<void>((r) => hole.listen(0, "127.0.0.1", r));
+    const holePort = (hole.address() as net.AddressInfo).port;
+    const pool = new pg.Pool({ connectionString: cluster.primary.url, max: 1 });
+    const store = new PgControlStore(pool, FLEET_ENV.FLEET_NAME);
+    const key = {
+      kind: "replica",
+      cluster: "main",
+      name: "replica_8",
+    } as const;
+    const origin = { instanceId: "test", actor: null };
+    try {
+      // As if added through an instance that could reach it.
+      await store.commit(
+        {
+          set: [
+            {
+              key,
+              value: { present: true },
+              connectionString: `postgres://postgres@127.0.0.1:${holePort}/${cluster.database}`,
+            },
+          ],
+          action: "added a replica",
+          target: "main:replica_8",
+          detail: {},
+        },
+        origin,
+      );
+      await sleep(100);
+      const res = await call(
+        a,
+        "PUT",
+        "/v1/system/database/read-replicas/endpoints/invoices.listInvoices",
+        { enabled: false },
+        AUTH,
+      );
+      expect(res.status).toBe(200);
+      await onOthers("switch while a stored replica hangs", async (t) =>
+        (await status(t)).switches.disabledEndpoints.includes(
+          "invoices.listInvoices",
+        ),
+      );
+      // Each instance lists it as pending, with why; none serves it.
+      await until(
+        "replica_8 pending on B and C",
+        async () => {
+          const f = (await call(a, "GET", "/v1/system/database/replicas/fleet"))
+            .body as {
+            instances: { instanceId: string; pending: { key: string }[] }[];
+          };
+          return [b, c].every((t) =>
+            f.instances
+              .find((i) => i.instanceId === t.app.control.instanceId)
+              ?.pending.some((p) => p.key === "replica:main:replica_8"),
+          );
+        },
+        15_000,
+      );
+      expect(
+        (await status(b)).replicas.some((r) => r.name === "replica_8"),
+      ).toBe(false);
+    } finally {
+      await store.commit(
+        {
+          set: [{ key, value: { present: false } }],
+          action: "removed a replica",
+          target: "main:replica_8",
+          detail: {},
+        },
+        origin,
+      );
+      await store.close();
+      for (const socket of held) socket.destroy();
+      await new Promise((r) => hole.close(r));
+    }
   });
 
   it("with the primary stopped, a change is a 503 on every instance and reads go on; once it is back, all converge to the stored state", async () => {

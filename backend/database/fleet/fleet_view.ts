@@ -75,7 +75,7 @@ export interface FleetInstance {
   /** The instance that answered this request. */
   self: boolean;
   appliedVersion: number | null;
-  /** Has not applied the stored version yet (normal for a second after a change). */
+  /** Has not applied the stored version, as of its last heartbeat (normal for one heartbeat interval after a change). */
   behind: boolean;
   pending: { key: string; error: string }[];
   replicas: ReplicaView[];

@@ -7,6 +7,7 @@ import { replicaStatus } from "./monitoring_handlers";
 import { parseBody } from "../shared/http/validation";
 import type { RouteDef, RouteInput } from "../shared/http/route";
 import { shortName, type FleetControl } from "./fleet/fleet_control";
+import type { ControlKey } from "./fleet/control_state";
 
 const NAME = z
   .string()
@@ -78,6 +79,35 @@ export function adminRoutes(
     );
     return { name: node.name, circuit: node.breaker!.stateName };
   };
+  /** A `PUT {enabled}` switch, global or (with `:endpoint` in its path) per endpoint. */
+  const switchRoute = (
+    path: string,
+    endpoint: string,
+    keyOf: (endpoint: string | undefined) => SwitchKey,
+    answer: () => unknown,
+  ): RouteDef => ({
+    method: "PUT",
+    path,
+    endpoint,
+    admin: true,
+    handle: async (input) => {
+      const target = path.endsWith("/:endpoint")
+        ? checkEndpoint(input.params.endpoint, knownEndpoints)
+        : undefined;
+      const { enabled } = parseBody(switchBody, input.body);
+      const key = keyOf(target);
+      await control.change(
+        {
+          set: [{ key, value: { enabled } }],
+          action: SWITCH_ACTIONS[key.kind],
+          target: target ?? "all endpoints",
+          detail: { enabled },
+        },
+        actorOf(input),
+      );
+      return answer();
+    },
+  });
   return [
     {
       method: "POST",
@@ -155,90 +185,45 @@ export function adminRoutes(
       admin: true,
       handle: (input) => setCircuit(input, false),
     },
-    {
-      method: "PUT",
-      path: "/v1/system/database/read-replicas",
-      endpoint: "database.setReplicaReads",
-      admin: true,
-      handle: async (input) => {
-        const { enabled } = parseBody(switchBody, input.body);
-        await control.change(
-          {
-            set: [{ key: { kind: "reads" }, value: { enabled } }],
-            action: "switched replica reads",
-            target: "all endpoints",
-            detail: { from: router.planner.replicaReadsEnabled, to: enabled },
-          },
-          actorOf(input),
-        );
-        return router.planner.switches();
-      },
-    },
-    {
-      method: "PUT",
-      path: "/v1/system/database/read-replicas/endpoints/:endpoint",
-      endpoint: "database.setEndpointReplicaReads",
-      admin: true,
-      handle: async (input) => {
-        const endpoint = checkEndpoint(input.params.endpoint, knownEndpoints);
-        const { enabled } = parseBody(switchBody, input.body);
-        await control.change(
-          {
-            set: [
-              { key: { kind: "reads_endpoint", endpoint }, value: { enabled } },
-            ],
-            action: "switched replica reads for an endpoint",
-            target: endpoint,
-            detail: { enabled },
-          },
-          actorOf(input),
-        );
-        return router.planner.switches();
-      },
-    },
-    {
-      method: "PUT",
-      path: "/v1/system/database/cache",
-      endpoint: "database.setCache",
-      admin: true,
-      handle: async (input) => {
-        const { enabled } = parseBody(switchBody, input.body);
-        await control.change(
-          {
-            set: [{ key: { kind: "cache" }, value: { enabled } }],
-            action: "switched the query cache",
-            target: "all endpoints",
-            detail: { from: router.cache.enabled, to: enabled },
-          },
-          actorOf(input),
-        );
-        return cacheSwitches(router);
-      },
-    },
-    {
-      method: "PUT",
-      path: "/v1/system/database/cache/endpoints/:endpoint",
-      endpoint: "database.setEndpointCache",
-      admin: true,
-      handle: async (input) => {
-        const endpoint = checkEndpoint(input.params.endpoint, knownEndpoints);
-        const { enabled } = parseBody(switchBody, input.body);
-        await control.change(
-          {
-            set: [
-              { key: { kind: "cache_endpoint", endpoint }, value: { enabled } },
-            ],
-            action: "switched the query cache for an endpoint",
-            target: endpoint,
-            detail: { enabled },
-          },
-          actorOf(input),
-        );
-        return cacheSwitches(router);
-      },
-    },
+    switchRoute(
+      "/v1/system/database/read-replicas",
+      "database.setReplicaReads",
+      () => ({ kind: "reads" }),
+      () => router.planner.switches(),
+    ),
+    switchRoute(
+      "/v1/system/database/read-replicas/endpoints/:endpoint",
+      "database.setEndpointReplicaReads",
+      (endpoint) => ({ kind: "reads_endpoint", endpoint: endpoint! }),
+      () => router.planner.switches(),
+    ),
+    switchRoute(
+      "/v1/system/database/cache",
+      "database.setCache",
+      () => ({ kind: "cache" }),
+      () => cacheSwitches(router),
+    ),
+    switchRoute(
+      "/v1/system/database/cache/endpoints/:endpoint",
+      "database.setEndpointCache",
+      (endpoint) => ({ kind: "cache_endpoint", endpoint: endpoint! }),
+      () => cacheSwitches(router),
+    ),
   ];
 }
+
+/** The keys of the four switches. */
+type SwitchKey = ControlKey & {
+  kind: "reads" | "reads_endpoint" | "cache" | "cache_endpoint";
+};
+
+/** What each switch's audit row says. */
+const SWITCH_ACTIONS: Record<SwitchKey["kind"], string> = {
+  reads: "switched replica reads",
+  reads_endpoint: "switched replica reads for an endpoint",
+  cache: "switched the query cache",
+  cache_endpoint: "switched the query cache for an endpoint",
+};
 
 /** The cache switches as the admin endpoints answer them. */
 export interface CacheSwitches {

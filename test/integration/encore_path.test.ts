@@ -160,6 +160,35 @@ interface Instance {
   close(): Promise<void>;
 }
 
+/** Calls a raw endpoint with a stand-in request and response; what it sent. */
+async function rawCall(
+  endpoint: Endpoint,
+  req: { headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const request = Object.assign(
+    (async function* () {
+      if (req.body !== undefined) yield Buffer.from(req.body);
+    })(),
+    { headers: req.headers ?? {} },
+  );
+  const sent = { status: 0, headers: {} as Record<string, string>, body: "" };
+  const response = {
+    writeHead(status: number, headers: Record<string, string> = {}) {
+      sent.status = status;
+      Object.assign(sent.headers, headers);
+      return response;
+    },
+    end(body?: string) {
+      sent.body = body ?? "";
+    },
+  };
+  await (endpoint as unknown as (q: unknown, r: unknown) => Promise<void>)(
+    request,
+    response,
+  );
+  return sent;
+}
+
 /** Polls `check` every 50 ms until it holds (at most 5 s). */
 async function until(check: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 100; i++) {
@@ -417,6 +446,75 @@ describe("Encore front door, with the runtime's rules", () => {
       ...auth,
     });
     expect(back.ok).toBe(true);
+  });
+
+  it("with the MonitoringToken secret, monitoring endpoints need it or the dashboard's session; health does not", async () => {
+    const MON = "encore-monitor-token-0123456789";
+    const c = await loadInstance(
+      {
+        AdminToken: ADMIN_TOKEN,
+        CursorSecret: CURSOR_SECRET,
+        MonitoringToken: MON,
+      },
+      FLEET,
+    );
+    try {
+      for (const name of [
+        "status",
+        "lag",
+        "pools",
+        "fleet",
+        "history",
+        "events",
+      ]) {
+        expect(await call(c.monitoring[name]!, {}), name).toMatchObject({
+          ok: false,
+          code: "unauthenticated",
+        });
+        const ok = await call(c.monitoring[name]!, {
+          authorization: `Bearer ${MON}`,
+        });
+        expect(ok.ok, name).toBe(true);
+      }
+      // Token holders see addresses; the raw endpoints gate themselves.
+      const status = (await call(c.monitoring.status!, {
+        authorization: `Bearer ${ADMIN_TOKEN}`,
+      })) as { body: { primary: { address: string | null } } };
+      expect(status.body.primary.address).toMatch(/^127\.0\.0\.1:\d+\//);
+      expect((await rawCall(c.monitoring.prometheus!)).status).toBe(401);
+      expect((await rawCall(c.monitoring.health!)).status).toBe(200);
+      const page = await rawCall(c.monitoring.dashboard!);
+      expect(page.status).toBe(401);
+      expect(page.body).toContain("<html");
+      expect(page.headers["Content-Security-Policy"]).toContain(
+        "default-src 'none'",
+      );
+      // The login form's token becomes a session cookie that opens the typed endpoints.
+      const wrong = await rawCall(c.monitoring.dashboardLogin!, {
+        body: JSON.stringify({ token: "wrong-token-0123456789" }),
+      });
+      expect(wrong.status).toBe(401);
+      const login = await rawCall(c.monitoring.dashboardLogin!, {
+        body: JSON.stringify({ token: MON }),
+      });
+      expect(login.status).toBe(200);
+      const cookie = login.headers["Set-Cookie"]!;
+      expect(cookie).toContain("HttpOnly");
+      const session = cookie.split(";")[0]!.split("=")[1]!;
+      const viaSession = await call(c.monitoring.history!, {
+        session: { value: session },
+      });
+      expect(viaSession.ok).toBe(true);
+      expect(
+        (
+          await rawCall(c.monitoring.dashboard!, {
+            headers: { cookie: `rr_monitor=${session}` },
+          })
+        ).status,
+      ).toBe(200);
+    } finally {
+      await c.close();
+    }
   });
 
   it("a create answers 201 with a consistency token; a read with it sees the write", async () => {

@@ -85,6 +85,8 @@ export function adminRoutes(
     endpoint: string,
     keyOf: (endpoint: string | undefined) => SwitchKey,
     answer: () => unknown,
+    /** A global switch's value now, for the audit row's `from`. */
+    current?: () => boolean,
   ): RouteDef => ({
     method: "PUT",
     path,
@@ -101,7 +103,10 @@ export function adminRoutes(
           set: [{ key, value: { enabled } }],
           action: SWITCH_ACTIONS[key.kind],
           target: target ?? "all endpoints",
-          detail: { enabled },
+          detail:
+            current !== undefined
+              ? { from: current(), to: enabled }
+              : { enabled },
         },
         actorOf(input),
       );
@@ -190,6 +195,7 @@ export function adminRoutes(
       "database.setReplicaReads",
       () => ({ kind: "reads" }),
       () => router.planner.switches(),
+      () => router.planner.replicaReadsEnabled,
     ),
     switchRoute(
       "/v1/system/database/read-replicas/endpoints/:endpoint",
@@ -202,6 +208,7 @@ export function adminRoutes(
       "database.setCache",
       () => ({ kind: "cache" }),
       () => cacheSwitches(router),
+      () => router.cache.enabled,
     ),
     switchRoute(
       "/v1/system/database/cache/endpoints/:endpoint",

@@ -120,7 +120,7 @@ export function replicaStatus(
     fallbackReason: main.serving.length === 0 ? main.fallbackReason : null,
     serviceZone: router.config.serviceZone,
     cache: router.cache.status(),
-    fleet: control?.status() ?? null,
+    fleet: fleetStatus(control, show.addresses ? null : hide),
     clusters: router.clusters.slice(1).map((c) => ({
       name: c.name,
       primary: node(c.primary),
@@ -268,27 +268,63 @@ function optionalLsn(lsn: bigint | null): string | null {
   return lsn === null ? null : formatLsn(lsn);
 }
 
+/** This instance's part in the fleet, with hosts hidden from its pending errors when `hide` is given. */
+function fleetStatus(
+  control: { status(): ControlStatus } | undefined,
+  hide: ((text: string) => string) | null,
+): ControlStatus | null {
+  const status = control?.status() ?? null;
+  if (status === null || hide === null) return status;
+  return {
+    ...status,
+    pending: status.pending.map((p) => ({ ...p, error: hide(p.error) })),
+  };
+}
+
 /**
  * Removes node addresses from a text for callers who may not see them:
  * error texts name hosts (`connect ECONNREFUSED 10.0.0.12:5432`,
- * `getaddrinfo ENOTFOUND db-2.internal`). Each host of `router`'s nodes,
- * any IPv4 address and any name after ENOTFOUND / EAI_AGAIN becomes `<host>`.
+ * `getaddrinfo ENOTFOUND db-2.internal`, a certificate's `Host: ...`).
+ * Each host of `router`'s nodes (as a whole word), any IPv4 or IPv6
+ * address, and the name after a connection error code or a certificate
+ * field becomes `<host>`.
  */
 export function hostHider(router: ReplicaRouter): (text: string) => string {
   const hosts = [
     ...new Set(
       router.clusters.flatMap((c) =>
-        c.nodes.map((n) => n.address.slice(0, n.address.lastIndexOf(":"))),
+        c.nodes.map((n) =>
+          n.address
+            .slice(0, n.address.lastIndexOf(":"))
+            .replace(/^\[|\]$/g, ""),
+        ),
       ),
     ),
   ]
     .filter((h) => h.length > 0)
-    .sort((a, b) => b.length - a.length);
+    .sort((a, b) => b.length - a.length)
+    .map(
+      (h) =>
+        new RegExp(
+          `(?<![\\w.-])${h.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?![\\w-])`,
+          "g",
+        ),
+    );
   return (text) => {
     let out = text;
-    for (const h of hosts) out = out.split(h).join("<host>");
+    for (const h of hosts) out = out.replace(h, "<host>");
     return out
-      .replace(/\b(?:\d{1,3}\.){3}\d{1,3}\b/g, "<host>")
-      .replace(/\b(ENOTFOUND|EAI_AGAIN)\s+\S+/g, "$1 <host>");
+      .replace(
+        /\b(ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|ENOTFOUND|EAI_AGAIN)\s+\S+/g,
+        "$1 <host>",
+      )
+      .replace(/\b(Host|DNS|IP):\s*[^\s,]+/g, "$1: <host>")
+      .replace(
+        /\[?\b(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}\b\]?(?=[\s:/,)]|$)/g,
+        (m) =>
+          // An IPv6 address has "::" or at least four groups; a time (12:30:45) has neither.
+          m.includes("::") || m.split(":").length >= 5 ? "<host>" : m,
+      )
+      .replace(/\b(?:\d{1,3}\.){3}\d{1,3}\b/g, "<host>");
   };
 }

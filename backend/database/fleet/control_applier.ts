@@ -56,7 +56,7 @@ export class ControlApplier {
   }
 
   /** Applies every entry not applied at its version; replicas first, so circuits find them. */
-  applyAll(entries: readonly ControlEntry[]): void {
+  async applyAll(entries: readonly ControlEntry[]): Promise<void> {
     const order = { replica: 0, circuit: 1, switch: 2 };
     const sorted = [...entries].sort((a, b) => order[a.kind] - order[b.kind]);
     const now = Date.now();
@@ -67,7 +67,7 @@ export class ControlApplier {
       const failed = this.pending.get(k);
       if (failed?.version === entry.version && failed.retryAtMs > now) continue;
       try {
-        if (this.apply(k, entry)) this.done(k, entry.version);
+        if (await this.apply(k, entry)) this.done(k, entry.version);
       } catch (err) {
         this.failed(k, entry.version, err);
       }
@@ -89,7 +89,7 @@ export class ControlApplier {
   }
 
   /** Applies one setting; false when it is not applied yet (its replica is missing or being added). */
-  private apply(k: string, entry: ControlEntry): boolean {
+  private async apply(k: string, entry: ControlEntry): Promise<boolean> {
     const { router } = this;
     if (entry.kind === "switch") {
       const { enabled } = entry.value;
@@ -101,8 +101,11 @@ export class ControlApplier {
           router.planner.setEndpoint(entry.key.endpoint, enabled);
           break;
         case "cache":
+          // Awaited (bounded by CACHE_TIMEOUT): switching on resets the
+          // shared tier's epochs first, and a switch off stored meanwhile
+          // must not be overtaken by it.
           if (router.cache.enabled !== enabled)
-            this.inBackground(router.cache.setEnabled(enabled));
+            await router.cache.setEnabled(enabled);
           break;
         case "cache_endpoint":
           router.cache.setEndpoint(entry.key.endpoint, enabled);
@@ -121,12 +124,14 @@ export class ControlApplier {
       else node.breaker!.closeManually("closed by an admin");
       return true;
     }
+    // One add of a key at a time: a newer setting of it waits for the
+    // background add to end (which applies everything again).
+    if (this.adding.has(k)) return false;
     if (!entry.value.present) {
       if (node !== null) this.remove(entry.key.cluster, node);
       this.generation.delete(k);
       return true;
     }
-    if (this.adding.get(k) === entry.version) return false;
     if (node !== null) {
       const gen = this.generation.get(k);
       if (gen === entry.version) return true;

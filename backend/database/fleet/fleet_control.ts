@@ -238,11 +238,12 @@ export class FleetControl {
         atMs: now,
         read: this.o.store.instances(config.instanceTimeoutMs * 10),
       };
+    const { read } = this.viewRead;
     let version: number, rows: HeartbeatRow[];
     try {
-      ({ version, rows } = await this.viewRead.read);
+      ({ version, rows } = await read);
     } catch (err) {
-      this.viewRead = null;
+      if (this.viewRead?.read === read) this.viewRead = null;
       throw this.storeError(err, "the fleet view is read from it");
     }
     return buildFleetView({
@@ -348,7 +349,7 @@ export class FleetControl {
     this.applier.retain(new Set(entries.map((e) => keyText(e.key))));
     this.entries = entries;
     this.loadedVersion = version;
-    this.applyLocked();
+    await this.applyLocked();
   }
 
   /** After this instance's commit: applies it here before the call answers. */
@@ -364,8 +365,8 @@ export class FleetControl {
     }
   }
 
-  private applyLocked(): void {
-    if (!this.closed) this.applier.applyAll(this.entries);
+  private async applyLocked(): Promise<void> {
+    if (!this.closed) await this.applier.applyAll(this.entries);
   }
 
   private async ensureSubscribed(): Promise<void> {

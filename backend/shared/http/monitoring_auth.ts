@@ -91,7 +91,7 @@ export function sessionCookieHeader(session: string, https: boolean): string {
   ].join("; ");
 }
 
-/** The session cookie's value in a `Cookie` header (every pair looked at). */
+/** The session cookie's value in a `Cookie` header: the first `rr_monitor` pair. */
 export function sessionFromCookieHeader(
   header: string | undefined,
 ): string | undefined {

@@ -9,15 +9,15 @@ import {
 import { RouterError } from "../router/errors";
 import type { DashboardFeeds } from "./dashboard_feeds";
 import type { EventsResponse } from "./event_log";
-import { dashboardHtml } from "./dashboard_page";
+import { dashboardHtml, SCRIPT_SOURCE } from "./dashboard_page";
 
 /**
  * Response headers of the page: it loads nothing from elsewhere, runs only
- * its own inline script, talks only to this origin, and cannot be framed.
+ * its own inline script (allowed by hash), talks only to this origin, and
+ * cannot be framed.
  */
 export const DASHBOARD_HEADERS: Readonly<Record<string, string>> = {
-  "Content-Security-Policy":
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  "Content-Security-Policy": `default-src 'none'; script-src ${SCRIPT_SOURCE}; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`,
   "X-Content-Type-Options": "nosniff",
   "Referrer-Policy": "no-referrer",
   "Cache-Control": "no-store",

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 // The page is one string: no build step, no external requests. The script
 // polls ./status, ./history and ./events (relative to .../replicas/dashboard)
 // every 3 s and puts server strings into the DOM only through textContent and
@@ -369,6 +370,12 @@ const HTML = `<!doctype html>
 </body>
 </html>
 `;
+
+/**
+ * The CSP source that allows exactly the page's one inline script (its
+ * SHA-256), so no other inline script could run even if one were injected.
+ */
+export const SCRIPT_SOURCE = `'sha256-${createHash("sha256").update(SCRIPT, "utf8").digest("base64")}'`;
 
 /** The dashboard page: one self-contained HTML document (inline CSS and JS, no external requests). */
 export function dashboardHtml(): string {

@@ -43,10 +43,8 @@ export function allRoutes(parts: AppParts): RouteDef[] {
   const routes: RouteDef[] = [
     ...monitoringRoutes(router, control),
     ...adminRoutes(router, control, () => endpoints),
-    ...fleetRoutes(control, (text) => hostHider(router)(text)),
-    ...dashboardRoutes(parts.feeds, parts.tokens, (text) =>
-      hostHider(router)(text),
-    ),
+    ...fleetRoutes(control, () => hostHider(router)),
+    ...dashboardRoutes(parts.feeds, parts.tokens, () => hostHider(router)),
     {
       method: "GET",
       path: "/metrics",

@@ -6,7 +6,8 @@ import type { ReplicaRouter } from "./router/replica_router";
 import { replicaStatus } from "./monitoring_handlers";
 import { parseBody } from "../shared/http/validation";
 import type { RouteDef, RouteInput } from "../shared/http/route";
-import { shortName, type FleetControl } from "./fleet/fleet_control";
+import type { FleetControl } from "./fleet/fleet_control";
+import { shortName } from "./fleet/control_applier";
 import type { ControlKey } from "./fleet/control_state";
 
 const NAME = z

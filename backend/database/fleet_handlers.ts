@@ -17,8 +17,8 @@ export interface AuditResponse {
  */
 export function fleetRoutes(
   control: FleetControl,
-  /** Hides node addresses in error texts from callers without a token. */
-  hideHosts: (text: string) => string,
+  /** Hides node addresses in texts from callers without a token (built per request: nodes change). */
+  hiderFor: () => (text: string) => string,
 ): RouteDef[] {
   return [
     {
@@ -27,7 +27,7 @@ export function fleetRoutes(
       endpoint: "database.fleet",
       monitoring: true,
       handle: async ({ privileged }) =>
-        fleetViewFor(control, privileged === true, hideHosts),
+        fleetViewFor(control, privileged === true, hiderFor()),
     },
     {
       method: "GET",

@@ -121,6 +121,15 @@ describe.runIf(haveChromium)(
         'figure[data-chart="lag"][data-node="replica_2"]',
       );
       await page.waitForSelector('figure[data-chart="reads"]');
+      // The router's own "node health changed" log lines became events
+      // (event_log.ts recognises them by their text: this pins it).
+      const health = await page.$$eval(
+        '#events li[data-kind="health"]',
+        (lis) => lis.map((li) => li.textContent ?? ""),
+      );
+      expect(health.some((t) => t.includes("primary: unknown → healthy"))).toBe(
+        true,
+      );
       expect(
         requests.every((u) => u.startsWith(t.baseUrl)),
         requests.join("\n"),

@@ -67,8 +67,8 @@ export function dashboardLogin(
 export function dashboardRoutes(
   feeds: DashboardFeeds,
   tokens: Tokens,
-  /** Hides node addresses in event texts from callers without a token. */
-  hideHosts: (text: string) => string,
+  /** Hides node addresses in texts from callers without a token (built per request: nodes change). */
+  hiderFor: () => (text: string) => string,
 ): RouteDef[] {
   return [
     {
@@ -99,7 +99,7 @@ export function dashboardRoutes(
       endpoint: "database.events",
       monitoring: true,
       handle: async ({ privileged }) =>
-        eventsFor(feeds, privileged === true, hideHosts),
+        eventsFor(feeds, privileged === true, hiderFor()),
     },
   ];
 }

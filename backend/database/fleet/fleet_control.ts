@@ -29,8 +29,6 @@ import {
   type InstanceView,
 } from "./fleet_view";
 
-export { shortName };
-
 /**
  * The control store cannot be reached (or lacks its tables): the change was
  * made on no instance. 503.

@@ -1,7 +1,8 @@
 /**
  * `npm run cluster:up` / `cluster:down`: the local primary + 2 streaming
  * replicas that the standalone mode (`npm start`) connects to, kept in
- * `<repo>/.data/cluster` so it survives between runs.
+ * `<repo>/.data/cluster` so it survives between runs (as root, when the
+ * postgres user cannot reach that folder, it is a symlink to one it can).
  *
  *   tsx scripts/cluster_cli.ts up      start (or reuse) it; print DATABASE_URL= and READ_REPLICA_URLS=
  *   tsx scripts/cluster_cli.ts down    stop it (data is kept)
@@ -9,6 +10,7 @@
  */
 import { fileURLToPath } from "node:url";
 import {
+  localClusterLocation,
   localClusterStatus,
   startLocalCluster,
   stopLocalCluster,
@@ -26,6 +28,8 @@ async function main(command: string | undefined): Promise<void> {
         replicas: REPLICAS,
         log: (line) => console.error(`cluster: ${line}`),
       });
+      if (cluster.dir !== CLUSTER_DIR)
+        console.error(`cluster: data in ${cluster.dir}`);
       console.log(`DATABASE_URL=${cluster.primary.url}`);
       console.log(
         `READ_REPLICA_URLS=${cluster.replicas.map((r) => r.url).join(",")}`,
@@ -34,7 +38,9 @@ async function main(command: string | undefined): Promise<void> {
     }
     case "down":
       await stopLocalCluster(CLUSTER_DIR);
-      console.error(`cluster: stopped (data kept in ${CLUSTER_DIR})`);
+      console.error(
+        `cluster: stopped (data kept in ${(await localClusterLocation(CLUSTER_DIR)).dir})`,
+      );
       return;
     case "status": {
       const nodes = await localClusterStatus(CLUSTER_DIR);

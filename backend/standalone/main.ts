@@ -1,7 +1,8 @@
 /**
  * `npm start`: the standalone service. With no DATABASE_URL it starts (or
  * reuses) a local primary + 2 streaming replicas under .data/cluster (or
- * LOCAL_CLUSTER_DIR) and stops them again on SIGINT/SIGTERM.
+ * LOCAL_CLUSTER_DIR; as root, in a folder the postgres user can reach, which
+ * that path links to) and stops them again on SIGINT/SIGTERM.
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,6 +10,7 @@ import { ConfigError } from "../database/router/config/config";
 import { loadConfig } from "../database/router/config/load_config";
 import { jsonLogger } from "../database/router/support/logger";
 import {
+  localClusterLocation,
   startLocalCluster,
   type LocalCluster,
 } from "./local_cluster/local_cluster";
@@ -27,9 +29,16 @@ async function main(): Promise<void> {
   if (env.DATABASE_URL === undefined || env.DATABASE_URL === "") {
     // LOCAL_CLUSTER_DIR lets a second checkout or a test use its own folder.
     const dir = path.resolve(root, env.LOCAL_CLUSTER_DIR ?? ".data/cluster");
-    log.info("DATABASE_URL is not set: starting a local primary + 2 replicas", {
-      dir: path.relative(root, dir),
-    });
+    // As root, a cluster the postgres user could not reach in `dir` lives elsewhere: say where.
+    const place = await localClusterLocation(dir);
+    const where =
+      place.relocatedBecause === null
+        ? ""
+        : `, data in ${place.dir} (${place.relocatedBecause})`;
+    log.info(
+      `DATABASE_URL is not set: starting a local primary + 2 replicas${where}`,
+      { dir: path.relative(root, dir) },
+    );
     cluster = await startLocalCluster({
       dir,
       replicas: 2,

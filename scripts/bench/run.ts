@@ -8,13 +8,13 @@
  * docs/benchmarks.md; partial or quick runs write .data/bench/benchmarks.md
  * unless --out says otherwise, so iterating never overwrites the published numbers.
  */
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import {
+  removeLocalCluster,
   startLocalCluster,
-  stopLocalCluster,
   type LocalCluster,
 } from "../../backend/standalone/local_cluster/local_cluster";
 import { cache } from "./cache";
@@ -91,8 +91,8 @@ function parseArgs(argv: readonly string[]): Args {
 
 /** Removes whatever a previous (crashed) run left in the cluster folder. */
 async function freshClusterDir(): Promise<void> {
-  await stopLocalCluster(clusterDir).catch(() => {});
-  await rm(clusterDir, { recursive: true, force: true });
+  // As root the folder may be a symlink to the cluster's real one: removes both.
+  await removeLocalCluster(clusterDir);
 }
 
 async function main(): Promise<void> {

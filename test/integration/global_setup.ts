@@ -7,13 +7,12 @@
  * is built in `<repo>/.data/test-cluster-<pid>` and destroyed at teardown.
  */
 import { existsSync, readdirSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
 import {
+  removeLocalCluster,
   startLocalCluster,
-  stopLocalCluster,
 } from "../../backend/standalone/local_cluster/local_cluster";
 
 /** What global setup hands to the test files. */
@@ -74,9 +73,9 @@ export default async function setup(
   }
 }
 
+/** Stops and deletes the cluster at `dir`, and, as root, the folder elsewhere that it may link to. */
 async function destroyDir(dir: string): Promise<void> {
-  await stopLocalCluster(dir).catch(() => {});
-  await rm(dir, { recursive: true, force: true });
+  await removeLocalCluster(dir);
 }
 
 /** Clusters of earlier runs that died before their teardown (killed vitest, Ctrl-C twice). */

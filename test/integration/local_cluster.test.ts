@@ -2,18 +2,25 @@
  * The local cluster manager against real PostgreSQL servers: a private
  * 2-replica cluster, an independent server, and the shared cluster from
  * global_setup.ts. Tests in the first block run in order; the last one stops
- * the cluster and starts it again.
+ * the cluster and starts it again. As root, a cluster asked for in a folder
+ * the postgres user cannot traverse lives elsewhere, behind a symlink.
  */
 import { execFileSync } from "node:child_process";
-import { rm } from "node:fs/promises";
+import { existsSync, lstatSync, realpathSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
   type ClusterNode,
   type LocalCluster,
+  localClusterLocation,
+  localClusterStatus,
+  removeLocalCluster,
   startIndependentServer,
   startLocalCluster,
+  stopLocalCluster,
 } from "../../backend/standalone/local_cluster/local_cluster";
 import {
   eventually,
@@ -69,7 +76,7 @@ describe("startLocalCluster with 2 replicas", () => {
   afterAll(async () => {
     await cluster?.destroy();
     await independent?.stop();
-    await rm(independentDir, { recursive: true, force: true });
+    await removeLocalCluster(independentDir);
   }, 120_000);
 
   it("has a primary out of recovery and two replicas in recovery", async () => {
@@ -190,3 +197,99 @@ describe("the shared cluster from global setup", () => {
     for (const url of replicaUrls) expect(await inRecovery(url)).toBe(true);
   });
 });
+
+describe.skipIf(process.getuid?.() !== 0)(
+  "as root, a cluster asked for in a folder the postgres user cannot traverse",
+  () => {
+    let parent = ""; // a mkdtemp folder: mode 0700, root's
+    let requested = "";
+    let orphan = "";
+    let cluster: LocalCluster;
+
+    beforeAll(async () => {
+      parent = await mkdtemp(path.join(os.tmpdir(), "rr-closed-"));
+      requested = path.join(parent, ".data", "cluster");
+      // An old cluster folder there (postgres could never reach it): it is replaced.
+      await mkdir(path.join(requested, "primary"), { recursive: true });
+      await writeFile(path.join(requested, "cluster.json"), "{}\n");
+    });
+
+    afterAll(async () => {
+      await removeLocalCluster(requested).catch(() => {});
+      await removeLocalCluster(path.join(parent, "small")).catch(() => {});
+      if (orphan !== "") await rm(orphan, { recursive: true, force: true });
+      await rm(parent, { recursive: true, force: true });
+    }, 120_000);
+
+    it("serves from a folder postgres can reach, which the requested path links to", async () => {
+      const place = await localClusterLocation(requested);
+      expect(place.relocatedBecause).toBe(
+        `the postgres user cannot traverse ${parent}`,
+      );
+      // A relocated folder whose link a caller removed (rm -rf of the link alone) is swept.
+      orphan = path.join(path.dirname(place.dir), "cluster-orphan-of-a-test");
+      await mkdir(path.join(orphan, "primary"), { recursive: true });
+      await writeFile(
+        path.join(orphan, "linked_from"),
+        `${path.join(parent, "gone")}\n`,
+      );
+
+      cluster = await startLocalCluster({ dir: requested, replicas: 1 });
+      expect(lstatSync(requested).isSymbolicLink()).toBe(true);
+      expect(cluster.dir).toBe(realpathSync(requested));
+      expect(cluster.dir).toBe(realpathSync(place.dir));
+      expect(cluster.dir.startsWith(`${parent}/`)).toBe(false);
+      expect(existsSync(orphan)).toBe(false);
+      expect(await inRecovery(cluster.primary.url)).toBe(false);
+      expect(await streamingNames(cluster.primary.url)).toEqual(["replica_1"]);
+      expect(processesUsing(cluster.dir)).toHaveLength(2);
+    });
+
+    it("stops, and starts again from the same folder at the same ports", async () => {
+      const identifier = await systemIdentifier(cluster.primary.url);
+      await stopLocalCluster(requested);
+      expect(processesUsing(cluster.dir)).toEqual([]);
+      const stopped = await localClusterStatus(requested);
+      expect(stopped?.map((n) => [n.name, n.running])).toEqual([
+        ["primary", false],
+        ["replica_1", false],
+      ]);
+
+      const again = await startLocalCluster({ dir: requested, replicas: 1 });
+      expect(again.dir).toBe(cluster.dir);
+      expect(again.primary.port).toBe(cluster.primary.port);
+      expect(again.replicas[0]?.port).toBe(cluster.replicas[0]?.port);
+      expect(await systemIdentifier(again.primary.url)).toBe(identifier);
+      expect(await streamingNames(again.primary.url)).toEqual(["replica_1"]);
+      cluster = again;
+    });
+
+    it("destroy() stops it and removes both the link and the folder it leads to", async () => {
+      await cluster.destroy();
+      expect(processesUsing(cluster.dir)).toEqual([]);
+      expect(existsSync(cluster.dir)).toBe(false);
+      expect(existsSync(path.dirname(requested))).toBe(true);
+      expect(() => lstatSync(requested)).toThrow();
+    });
+
+    it("removeLocalCluster(dir) stops a running one and removes both too", async () => {
+      const dir = path.join(parent, "small");
+      const small = await startLocalCluster({ dir, replicas: 0 });
+      expect(lstatSync(dir).isSymbolicLink()).toBe(true);
+      await removeLocalCluster(dir);
+      expect(processesUsing(small.dir)).toEqual([]);
+      expect(existsSync(small.dir)).toBe(false);
+      expect(() => lstatSync(dir)).toThrow();
+    });
+
+    it("refuses to replace a folder there that holds more than a cluster", async () => {
+      const dir = path.join(parent, "notes");
+      await mkdir(dir);
+      await writeFile(path.join(dir, "todo.txt"), "keep me\n");
+      await expect(startLocalCluster({ dir, replicas: 0 })).rejects.toThrow(
+        /cannot traverse .*holds more than a local cluster/,
+      );
+      expect(existsSync(path.join(dir, "todo.txt"))).toBe(true);
+    });
+  },
+);

@@ -3,14 +3,17 @@
  * the roster (cluster.json), the starter (running nodes) and the builder
  * (new nodes).
  */
-import { rm } from "node:fs/promises";
 import type { ClusterNode, LocalCluster } from "./cluster_types";
 import { type ClusterState, ClusterRoster } from "./cluster_roster";
 import { NodeBuilder } from "./node_builder";
 import { NodeStarter } from "./node_starter";
 import { pgCtlStop } from "./pg_ctl";
+import { removeClusterFolders } from "./relocation";
 
-/** A local primary with its streaming replicas, as recorded in `dir`. */
+/**
+ * A local primary with its streaming replicas, as recorded in `dir` (a real path); `link`, when
+ * given, is the requested path that is a symlink to `dir` (see relocation.ts).
+ */
 export class Cluster implements LocalCluster {
   readonly primary: ClusterNode;
   readonly replicas: ClusterNode[];
@@ -23,6 +26,7 @@ export class Cluster implements LocalCluster {
     readonly dir: string,
     state: ClusterState,
     log: (line: string) => void,
+    private readonly link: string | null = null,
   ) {
     this.roster = new ClusterRoster(dir, state);
     this.starter = new NodeStarter(this.roster, log);
@@ -65,7 +69,7 @@ export class Cluster implements LocalCluster {
 
   async destroy(): Promise<void> {
     await this.stop();
-    await rm(this.dir, { recursive: true, force: true });
+    await removeClusterFolders(this.dir, this.link);
   }
 
   /** Builds what is missing and starts what is stopped, until `replicas` replicas stream. */

@@ -16,6 +16,10 @@ export interface ClusterNode {
 
 /** A running (or stopped) local primary with its streaming replicas. */
 export interface LocalCluster {
+  /**
+   * The real path of the folder holding cluster.json and the node data dirs: the requested dir,
+   * or, as root when the postgres user cannot reach that, the folder it is a symlink to.
+   */
   dir: string;
   database: string;
   primary: ClusterNode;
@@ -28,13 +32,16 @@ export interface LocalCluster {
   addReplica(name?: string): Promise<ClusterNode>;
   /** stop every node (fast); idempotent. Leaves no postgres process of this cluster behind. */
   stop(): Promise<void>;
-  /** stop() then delete the directory. */
+  /** stop() then delete the folder (and the requested path's symlink to it, if any). */
   destroy(): Promise<void>;
 }
 
 /** Options of startLocalCluster. */
 export interface StartClusterOptions {
-  /** The cluster's own folder; created if missing. */
+  /**
+   * The cluster's own folder; created if missing. As root, when the postgres user cannot reach
+   * it, the data goes to a folder it can reach and this path becomes a symlink to it.
+   */
   dir: string;
   /** Replicas wanted; default 2. Missing ones are created, extra recorded ones are kept. */
   replicas?: number;

@@ -62,8 +62,8 @@ export async function setConf(
 }
 
 /**
- * Creates `dir` (0755 for what we create) and, as root, makes sure the postgres user can traverse to it.
- * @throws Error naming a parent folder the postgres user cannot traverse.
+ * Creates `dir` (0755 for what we create) and, as root, lets the postgres user into it. Whether
+ * postgres can reach it at all is cluster_location.ts's question, asked before.
  */
 export async function prepareClusterDir(dir: string): Promise<void> {
   const missing: string[] = [];
@@ -75,14 +75,6 @@ export async function prepareClusterDir(dir: string): Promise<void> {
   if (!runningAsRoot()) return;
   const own = await stat(dir);
   if ((own.mode & 0o001) === 0) await chmod(dir, (own.mode & 0o777) | 0o011); // e.g. a mkdtemp folder
-  for (let d = path.dirname(dir); ; d = path.dirname(d)) {
-    if (((await stat(d)).mode & 0o001) === 0) {
-      throw new Error(
-        `local cluster: the postgres user cannot traverse ${d}; chmod o+x it or pick another dir`,
-      );
-    }
-    if (d === path.dirname(d)) break;
-  }
 }
 
 /** An empty 0700 data directory (owned by postgres when we are root), replacing whatever was there. */

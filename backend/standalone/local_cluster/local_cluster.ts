@@ -14,6 +14,10 @@
  *
  * PostgreSQL refuses to run as root, so as root every server binary runs as
  * the `postgres` OS user through `runuser`, and data directories belong to it.
+ * When that user cannot reach the requested folder (a clone under /root), the
+ * cluster lives in a folder it can reach and the requested path becomes a
+ * symlink to it (cluster_location.ts, relocation.ts). Every entry point below
+ * builds its paths from the real path, so the server binaries get that.
  */
 import path from "node:path";
 import { Cluster } from "./cluster";
@@ -23,15 +27,17 @@ import type {
   LocalCluster,
   StartClusterOptions,
 } from "./cluster_types";
-import { prepareClusterDir } from "./data_dir";
+import { existingClusterDir } from "./cluster_location";
 import { findPgBinDir } from "./pg_binaries";
 import { pgCtlStatus } from "./pg_ctl";
+import { prepareClusterLocation, removeClusterAt } from "./relocation";
 
 export type {
   ClusterNode,
   LocalCluster,
   StartClusterOptions,
 } from "./cluster_types";
+export { type ClusterPlace, localClusterLocation } from "./cluster_location";
 export { findPgBinDir } from "./pg_binaries";
 export { freePort } from "./ports";
 
@@ -56,7 +62,7 @@ export function startLocalCluster(
 }
 
 async function openCluster(
-  dir: string,
+  requested: string,
   opts: StartClusterOptions,
 ): Promise<Cluster> {
   const replicas = opts.replicas ?? 2;
@@ -64,7 +70,8 @@ async function openCluster(
     throw new Error(`local cluster: replicas must be >= 0, got ${replicas}`);
   if (opts.database !== undefined) validateName("database name", opts.database);
   findPgBinDir(); // fail early with the install hint
-  await prepareClusterDir(dir);
+  const log = opts.log ?? (() => {});
+  const { dir, link } = await prepareClusterLocation(requested, log);
   const recorded = await readState(dir);
   if (
     recorded &&
@@ -80,14 +87,14 @@ async function openCluster(
     database: opts.database ?? "app",
     nodes: [],
   };
-  const cluster = new Cluster(dir, state, opts.log ?? (() => {}));
+  const cluster = new Cluster(dir, state, log, link);
   await cluster.bringUp(replicas);
   return cluster;
 }
 
 /** Stops a cluster previously started in `dir` (reads its state file); no-op if none. */
 export async function stopLocalCluster(dir: string): Promise<void> {
-  const resolved = path.resolve(dir);
+  const resolved = await existingClusterDir(path.resolve(dir));
   const state = await readState(resolved);
   if (state) await new Cluster(resolved, state, () => {}).stop();
 }
@@ -99,7 +106,7 @@ export async function stopLocalCluster(dir: string): Promise<void> {
 export async function localClusterStatus(
   dir: string,
 ): Promise<Array<ClusterNode & { running: boolean }> | null> {
-  const resolved = path.resolve(dir);
+  const resolved = await existingClusterDir(path.resolve(dir));
   const state = await readState(resolved);
   if (!state) return null;
   const cluster = new Cluster(resolved, state, () => {});
@@ -114,14 +121,16 @@ export async function localClusterStatus(
 /**
  * An independent (NOT a replica) single PostgreSQL server in `dir`, e.g. to
  * test that a misconfigured "replica" URL is detected. Its node is named
- * "primary"; its stop() stops it (delete `dir` afterwards to throw it away).
+ * "primary"; its stop() stops it (removeLocalCluster(dir) throws it away).
  * @throws Error if `dir` holds a cluster with replicas.
  */
 export async function startIndependentServer(opts: {
   dir: string;
   database?: string;
 }): Promise<ClusterNode & { stop(): Promise<void> }> {
-  const state = await readState(path.resolve(opts.dir));
+  const state = await readState(
+    await existingClusterDir(path.resolve(opts.dir)),
+  );
   if (state && state.nodes.length > 1)
     throw new Error(`local cluster: ${opts.dir} holds a cluster with replicas`);
   const cluster = await startLocalCluster({
@@ -130,4 +139,16 @@ export async function startIndependentServer(opts: {
     replicas: 0,
   });
   return { ...cluster.primary, stop: () => cluster.stop() };
+}
+
+/**
+ * Stops the cluster at `dir` (best effort, like `stopLocalCluster(dir).catch(() => {})`) and
+ * deletes it: the folder, and when `dir` is a symlink to it (as root, a relocated cluster), the
+ * link too. `rm -rf dir` alone would leave a relocated cluster's data behind.
+ * @throws Error when a folder cannot be deleted.
+ */
+export async function removeLocalCluster(dir: string): Promise<void> {
+  const requested = path.resolve(dir);
+  await stopLocalCluster(requested).catch(() => {});
+  await removeClusterAt(requested);
 }

@@ -4,12 +4,12 @@ import { defineConfig } from "vitest/config";
 // primary + 2 replicas started by globalSetup (only when they run). Each
 // PostgreSQL server costs memory and CPU, so at most 2 test files run at once.
 // The load tests (a frozen replica under 8 readers, 1,000 concurrent clients)
-// measure latency on this machine's two cores: they run last and alone
-// (sequence.groupOrder), so no other test file's load is in their numbers.
+// fill both cores: they run last and alone (sequence.groupOrder), so they do
+// not starve the others, and no other file's load is in what they print.
+// No test asserts a latency; the figures and their goals are `npm run bench`.
 const LOAD_TESTS = [
   "test/integration/stall.test.ts",
   "test/integration/overload.test.ts",
-  "test/integration/cache_redis_outage.test.ts",
 ];
 
 export default defineConfig({
@@ -18,6 +18,8 @@ export default defineConfig({
     hookTimeout: 180_000,
     pool: "forks",
     maxWorkers: 2,
+    // Quiet unless TEST_VERBOSE=1 (test/support/verbose.ts).
+    setupFiles: ["test/support/quiet_logs.ts"],
     projects: [
       {
         extends: true,

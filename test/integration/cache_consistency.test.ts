@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 import { startTestApp, type TestApp } from "./helpers/app";
 import { sql, withFreshCluster } from "./helpers/clusters";
+import { report } from "../support/verbose";
 
 let cluster: LocalCluster;
 let a: TestApp;
@@ -100,7 +101,7 @@ describe("read-your-writes with the cache on", () => {
     } finally {
       await resume(0);
     }
-    console.log(`cache read-your-writes: ${JSON.stringify(stats)}`);
+    report(`cache read-your-writes: ${JSON.stringify(stats)}`);
     expect(stats.errors).toEqual([]);
     expect(stats.pairs).toBe(PAIRS);
     expect(stats.stale).toBe(0);

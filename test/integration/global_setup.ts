@@ -14,6 +14,13 @@ import {
   removeLocalCluster,
   startLocalCluster,
 } from "../../backend/standalone/local_cluster/local_cluster";
+import { verbose } from "../support/verbose";
+import {
+  missingOnCi,
+  onCi,
+  skipNotice,
+  TOOL_GROUPS,
+} from "./helpers/system_tools";
 
 /** What global setup hands to the test files. */
 export interface ClusterUrls {
@@ -39,6 +46,7 @@ const DATA_DIR = fileURLToPath(new URL("../../.data", import.meta.url));
 export default async function setup(
   project: TestProject,
 ): Promise<() => Promise<void>> {
+  announceMissingTools(project.name);
   const envPrimary = process.env.TEST_DATABASE_URL;
   if (envPrimary) {
     const replicaUrls = (process.env.TEST_READ_REPLICA_URLS ?? "")
@@ -58,9 +66,10 @@ export default async function setup(
   const started = Date.now();
   try {
     const cluster = await startLocalCluster({ dir, replicas: 2 });
-    console.log(
-      `integration cluster up in ${Date.now() - started} ms (${dir})`,
-    );
+    if (verbose)
+      console.log(
+        `integration cluster up in ${Date.now() - started} ms (${dir})`,
+      );
     project.provide("clusterUrls", {
       primaryUrl: cluster.primary.url,
       replicaUrls: cluster.replicas.map((r) => r.url),
@@ -70,6 +79,20 @@ export default async function setup(
   } catch (err) {
     await destroyDir(dir);
     throw err;
+  }
+}
+
+/**
+ * One line per test group of this project that will skip for a missing
+ * system package, naming what to install; under `CI=true` the run fails
+ * instead (CI installs them).
+ * @throws Error naming the missing tool, under CI.
+ */
+function announceMissingTools(projectName: string): void {
+  for (const group of TOOL_GROUPS) {
+    if (group.project !== projectName || group.tool.find() !== null) continue;
+    if (onCi()) throw new Error(missingOnCi(group.tool));
+    console.log(skipNotice(group));
   }
 }
 

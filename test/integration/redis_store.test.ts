@@ -14,6 +14,11 @@ import { freePort } from "../../backend/standalone/local_cluster/ports";
 import { systemClock } from "../../backend/database/router/support/clock";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import { startRedis, type TestRedis } from "./helpers/redis";
+import { haveTool, REDIS_SERVER } from "./helpers/system_tools";
+import { report } from "../support/verbose";
+
+// Skipped without redis-server outside CI (the global setup says so); required on CI.
+const haveRedis = haveTool(REDIS_SERVER);
 
 const DAY_MS = 86_400_000;
 
@@ -27,7 +32,7 @@ function keys() {
   };
 }
 
-describe("RedisStore", () => {
+describe.skipIf(!haveRedis)("RedisStore", () => {
   let redis: TestRedis;
   let store: RedisStore;
   let raw: Redis; // to look at TTLs and plant odd values
@@ -186,16 +191,16 @@ describe("RedisStore", () => {
     expect(String(err)).not.toContain("secret");
   });
 
-  it("fails at once while Redis is unreachable, naming no password; close() is idempotent", async () => {
+  it("fails while Redis is unreachable instead of waiting for it, naming no password; close() is idempotent", async () => {
     const port = await freePort(); // nothing listens there
     const down = new RedisStore(`redis://:hunter2@127.0.0.1:${port}`, {
       connectTimeoutMs: 500,
     });
     try {
-      const started = performance.now();
+      // Refused, not queued until Redis returns: the call settles while
+      // nothing listens (and the test's timeout would catch a hang).
       const err = await down.getEntry("rr1:e:x").catch((e: Error) => e);
       expect(err).toBeInstanceOf(Error);
-      expect(performance.now() - started).toBeLessThan(600);
       expect(`${String(err)} ${(err as Error).stack}`).not.toContain("hunter2");
       await expect(down.bumpGenerations(["rr1:g:x"], DAY_MS)).rejects.toThrow();
     } finally {
@@ -206,20 +211,34 @@ describe("RedisStore", () => {
   });
 });
 
-describe("GuardedStore over a real Redis that dies and returns", () => {
-  const TIMEOUT_MS = 150;
-  const OPEN_MS = 300;
-  const SLACK_MS = 200;
-  const EPOCH_KEYS = [clusterGenKey("main"), clusterGenKey("eu")];
-  let redis: TestRedis;
-  let guarded: GuardedStore;
-  const transitions: string[] = [];
+describe.skipIf(!haveRedis)(
+  "GuardedStore over a real Redis that dies and returns",
+  () => {
+    const TIMEOUT_MS = 150;
+    // Long enough that an open breaker stays open while a busy machine
+    // checks it (no half-open trial in between); short enough to recover.
+    const OPEN_MS = 2_000;
+    const EPOCH_KEYS = [clusterGenKey("main"), clusterGenKey("eu")];
+    let redis: TestRedis;
+    let guarded: GuardedStore;
+    let innerCalls = 0;
+    const transitions: string[] = [];
 
-  beforeAll(async () => {
-    redis = await startRedis();
-    guarded = new GuardedStore(
-      new RedisStore(redis.url, { connectTimeoutMs: 1_000 }),
-      {
+    beforeAll(async () => {
+      redis = await startRedis();
+      const inner = new RedisStore(redis.url, { connectTimeoutMs: 1_000 });
+      // Counts what reaches Redis: an open breaker sends nothing.
+      const counted = new Proxy(inner, {
+        get(target, prop, receiver) {
+          const value: unknown = Reflect.get(target, prop, receiver);
+          if (typeof value !== "function") return value;
+          return (...args: unknown[]) => {
+            innerCalls++;
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      guarded = new GuardedStore(counted, {
         timeoutMs: TIMEOUT_MS,
         failureThreshold: 3,
         openDurationMs: OPEN_MS,
@@ -228,113 +247,121 @@ describe("GuardedStore over a real Redis that dies and returns", () => {
         epochKeys: () => EPOCH_KEYS,
         generationTtlMs: DAY_MS,
         onStateChange: (from, to) => transitions.push(`${from}->${to}`),
-      },
-    );
-  });
-  afterAll(async () => {
-    await guarded?.close();
-    await redis?.stop();
-  });
+      });
+    });
+    afterAll(async () => {
+      await guarded?.close();
+      await redis?.stop();
+    });
 
-  /** Runs `call`, asserts it took less than timeoutMs + slack, returns its result and duration. */
-  async function timed<T>(call: () => Promise<T>): Promise<[T, number]> {
-    const started = performance.now();
-    const result = await call();
-    const ms = performance.now() - started;
-    expect(ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
-    return [result, ms];
-  }
-
-  /** Calls until the store is used again with nothing lost (at most 10 s). */
-  async function waitUntilRecovered(): Promise<void> {
-    await vi.waitFor(
-      async () => {
-        await timed(() => guarded.getGenerations(EPOCH_KEYS));
-        expect(guarded.state()).toMatchObject({
-          breaker: "closed",
-          invalidationLost: false,
-          lastError: null,
-        });
-      },
-      { timeout: 10_000, interval: 50 },
-    );
-  }
-
-  it("killed: every call resolves unavailable at once, the breaker opens, and a restart is picked up with the lost invalidation repaired", async () => {
-    const k = keys();
-    expect(await guarded.setEntry(k.entry(1), "v", 60_000)).toBe(true);
-    expect(await guarded.getEntry(k.entry(1))).toBe("v");
-
-    await redis.kill();
-    const durations: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const [value, ms] = await timed(() => guarded.getEntry(k.entry(1)));
-      expect(value).toBeUndefined();
-      durations.push(ms);
+    /**
+     * Runs `call`; its result and how long it took (for the verbose report:
+     * how fast is `npm run bench`'s question). That it resolves at all while
+     * Redis is dead or stopped is the behaviour under test.
+     */
+    async function timed<T>(call: () => Promise<T>): Promise<[T, number]> {
+      const started = performance.now();
+      const result = await call();
+      return [result, performance.now() - started];
     }
-    expect(guarded.state().breaker).toBe("open");
-    expect(guarded.available()).toBe(false);
-    const [bumped, bumpMs] = await timed(() =>
-      guarded.bumpGenerations([k.gen(1)], DAY_MS),
-    );
-    expect(bumped).toBeUndefined();
-    expect(guarded.state().invalidationLost).toBe(true);
-    console.log(
-      `redis killed: calls resolved in ${durations.map((d) => d.toFixed(1)).join(", ")} ms; refused bump ${bumpMs.toFixed(1)} ms`,
-    );
 
-    await redis.restart(); // empty: no persistence
-    const restarted = performance.now();
-    await waitUntilRecovered();
-    console.log(
-      `redis restarted: used again after ${(performance.now() - restarted).toFixed(0)} ms`,
-    );
-    // The recovery bumped every epoch key (from 0: the restart lost all data).
-    const epochs = await guarded.getGenerations(EPOCH_KEYS);
-    expect(epochs?.every((g) => g >= 1)).toBe(true);
-    expect(transitions).toContain("closed->open");
-    expect(transitions.at(-1)).toBe("half_open->closed");
-  });
-
-  it("stalled (SIGSTOP): calls time out within timeoutMs + slack, then the breaker answers at once; after resume the epoch keys are bumped", async () => {
-    const k = keys();
-    await waitUntilRecovered();
-    const before = await guarded.getGenerations(EPOCH_KEYS);
-    expect(before).toBeDefined();
-
-    redis.pause();
-    try {
-      const durations: number[] = [];
-      // The first timed-out call is the lost bump; two reads open the breaker.
-      const [bumped, bumpMs] = await timed(() =>
-        guarded.bumpGenerations([k.gen(1)], DAY_MS),
+    /** Calls until the store is used again with nothing lost (at most 20 s). */
+    async function waitUntilRecovered(): Promise<void> {
+      await vi.waitFor(
+        async () => {
+          await timed(() => guarded.getGenerations(EPOCH_KEYS));
+          expect(guarded.state()).toMatchObject({
+            breaker: "closed",
+            invalidationLost: false,
+            lastError: null,
+          });
+        },
+        { timeout: 20_000, interval: 50 },
       );
-      expect(bumped).toBeUndefined();
-      durations.push(bumpMs);
-      for (let i = 0; i < 2; i++) {
+    }
+
+    it("killed: every call resolves unavailable, the breaker opens, and a restart is picked up with the lost invalidation repaired", async () => {
+      const k = keys();
+      expect(await guarded.setEntry(k.entry(1), "v", 60_000)).toBe(true);
+      expect(await guarded.getEntry(k.entry(1))).toBe("v");
+
+      await redis.kill();
+      const durations: number[] = [];
+      for (let i = 0; i < 3; i++) {
         const [value, ms] = await timed(() => guarded.getEntry(k.entry(1)));
         expect(value).toBeUndefined();
         durations.push(ms);
       }
-      for (const ms of durations)
-        expect(ms).toBeGreaterThanOrEqual(TIMEOUT_MS - 5);
-      expect(guarded.state()).toMatchObject({
-        breaker: "open",
-        invalidationLost: true,
-      });
-      expect(guarded.state().lastError).toMatch(/timed out/);
-      const [, openMs] = await timed(() => guarded.getEntry(k.entry(1)));
-      expect(openMs).toBeLessThan(20);
-      console.log(
-        `redis stalled: timed-out calls resolved in ${durations.map((d) => d.toFixed(1)).join(", ")} ms (timeoutMs ${TIMEOUT_MS}); open breaker ${openMs.toFixed(2)} ms`,
+      expect(guarded.state().breaker).toBe("open");
+      expect(guarded.available()).toBe(false);
+      const [bumped, bumpMs] = await timed(() =>
+        guarded.bumpGenerations([k.gen(1)], DAY_MS),
       );
-    } finally {
-      redis.resume();
-    }
+      expect(bumped).toBeUndefined();
+      expect(guarded.state().invalidationLost).toBe(true);
+      report(
+        `redis killed: calls resolved in ${durations.map((d) => d.toFixed(1)).join(", ")} ms; refused bump ${bumpMs.toFixed(1)} ms`,
+      );
 
-    await waitUntilRecovered();
-    const after = await guarded.getGenerations(EPOCH_KEYS);
-    expect(after).toHaveLength(EPOCH_KEYS.length);
-    after?.forEach((g, i) => expect(g).toBeGreaterThan(before?.[i] ?? 0));
-  });
-});
+      await redis.restart(); // empty: no persistence
+      const restarted = performance.now();
+      await waitUntilRecovered();
+      report(
+        `redis restarted: used again after ${(performance.now() - restarted).toFixed(0)} ms`,
+      );
+      // The recovery bumped every epoch key (from 0: the restart lost all data).
+      const epochs = await guarded.getGenerations(EPOCH_KEYS);
+      expect(epochs?.every((g) => g >= 1)).toBe(true);
+      expect(transitions).toContain("closed->open");
+      expect(transitions.at(-1)).toBe("half_open->closed");
+    });
+
+    it("stalled (SIGSTOP): calls time out while Redis stays stopped, then the open breaker answers without it; after resume the epoch keys are bumped", async () => {
+      const k = keys();
+      await waitUntilRecovered();
+      const before = await guarded.getGenerations(EPOCH_KEYS);
+      expect(before).toBeDefined();
+
+      redis.pause();
+      try {
+        const durations: number[] = [];
+        // The first timed-out call is the lost bump; two reads open the breaker.
+        const [bumped, bumpMs] = await timed(() =>
+          guarded.bumpGenerations([k.gen(1)], DAY_MS),
+        );
+        expect(bumped).toBeUndefined();
+        durations.push(bumpMs);
+        for (let i = 0; i < 2; i++) {
+          const [value, ms] = await timed(() => guarded.getEntry(k.entry(1)));
+          expect(value).toBeUndefined();
+          durations.push(ms);
+        }
+        for (const ms of durations)
+          expect(ms).toBeGreaterThanOrEqual(TIMEOUT_MS - 5);
+        expect(guarded.state()).toMatchObject({
+          breaker: "open",
+          invalidationLost: true,
+        });
+        expect(guarded.state().lastError).toMatch(/timed out/);
+        // Open: the call is answered without reaching Redis.
+        const callsBefore = innerCalls;
+        const [openValue, openMs] = await timed(() =>
+          guarded.getEntry(k.entry(1)),
+        );
+        expect(openValue).toBeUndefined();
+        expect(innerCalls).toBe(callsBefore);
+        expect(guarded.state().breaker).toBe("open");
+        report(
+          `redis stalled: timed-out calls resolved in ${durations.map((d) => d.toFixed(1)).join(", ")} ms (timeoutMs ${TIMEOUT_MS}); open breaker ${openMs.toFixed(2)} ms`,
+        );
+      } finally {
+        redis.resume();
+      }
+
+      await waitUntilRecovered();
+      const after = await guarded.getGenerations(EPOCH_KEYS);
+      expect(after).toHaveLength(EPOCH_KEYS.length);
+      after?.forEach((g, i) => expect(g).toBeGreaterThan(before?.[i] ?? 0));
+    });
+  },
+);

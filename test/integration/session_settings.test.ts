@@ -139,12 +139,11 @@ describe("a router built with createPgPoolSettingSessionOnConnect", () => {
     "$name: a statement longer than DB_QUERY_TIMEOUT is cancelled by the server (57014)",
     async ({ name }) => {
       const node = nodeNamed(router, name);
-      const startedMs = Date.now();
+      // SQLSTATE 57014 is the server's cancel at 1.5 s; pg's client-side
+      // query_timeout (2.5 s) would reject with no SQLSTATE.
       await expect(node.query("SELECT pg_sleep(5)", [])).rejects.toMatchObject({
         code: "57014",
       });
-      // The server's 1.5 s, not pg's client-side query_timeout (2.5 s, no SQLSTATE).
-      expect(Date.now() - startedMs).toBeLessThan(2_500);
       // A cancelled statement leaves the connection usable.
       expect((await session(node)).statement_timeout).toBe("1500ms");
     },

@@ -18,6 +18,7 @@ import { RECOVERY_REFUSING_FUNCTIONS } from "../../backend/database/router/sql/r
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import { NEVER_CALLED_KEYWORDS } from "../../backend/database/router/sql/sql_keywords";
 import { eventually, sql } from "./helpers/clusters";
+import { report } from "../support/verbose";
 
 const { primaryUrl, replicaUrls } = inject("clusterUrls");
 const S = `refusals_${randomBytes(4).toString("hex")}`;
@@ -361,7 +362,7 @@ describe("built-ins a hot standby refuses (RECOVERY_REFUSING_FUNCTIONS)", () => 
     } finally {
       await router.close();
     }
-    console.log(
+    report(
       `standby refusals checked on the real standby: ${checked.length} of ${RECOVERY_REFUSING_FUNCTIONS.size} listed ` +
         `(not on this server: ${[...RECOVERY_REFUSING_FUNCTIONS.keys()].filter((f) => !onServer.has(f)).join(", ") || "none"})`,
     );

@@ -15,6 +15,7 @@ import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import { DelayProxy, freeze } from "../../scripts/faults";
 import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 import { withFreshCluster } from "./helpers/clusters";
+import { report } from "../support/verbose";
 
 const READERS = 8;
 
@@ -122,7 +123,7 @@ describe("zone-aware reads: two local replicas, one remote 20 ms away", () => {
 
   it("1,000 reads stay in the local zone; frozen locals spill to the remote one with 0 failed reads; thawed, they come back", async () => {
     const local = await read({ count: 1_000 });
-    console.log(
+    report(
       `local phase: p50 ${p50(local)} ms, ${JSON.stringify(byNode(local))}`,
     );
     expect(local.filter((s) => s.error !== null)).toEqual([]);
@@ -142,7 +143,7 @@ describe("zone-aware reads: two local replicas, one remote 20 ms away", () => {
       thaw2();
     }
     const settled = spill.filter((s) => s.endMs > frozenAt + 1_500);
-    console.log(
+    report(
       `spill phase (both local replicas frozen): p50 ${p50(settled)} ms after the first 1.5 s, ${JSON.stringify(byNode(spill))}, zone reads ${JSON.stringify(Object.fromEntries(zoneReads))}`,
     );
     expect(
@@ -161,7 +162,7 @@ describe("zone-aware reads: two local replicas, one remote 20 ms away", () => {
     const thawedAt = performance.now();
     const back = await read({ ms: 4_000 });
     const backSettled = back.filter((s) => s.endMs > thawedAt + 2_000);
-    console.log(
+    report(
       `back phase (thawed): p50 ${p50(backSettled)} ms after the first 2 s, ${JSON.stringify(byNode(back))}`,
     );
     expect(back.filter((s) => s.error !== null)).toEqual([]);

@@ -241,8 +241,10 @@ describe("verification against the primary", () => {
       router.clusters[0]!,
       router.clusters[0]!.primary,
     );
-    await new Promise((r) => setTimeout(r, 10)); // the replica re-probe it triggers
-    expect(r1.health.verdict).toBe("healthy");
+    // The replica re-probe it triggers, in the background.
+    await vi.waitFor(() => expect(r1.health.verdict).toBe("healthy"), {
+      timeout: 5_000,
+    });
     expect(await readOnce(router)).toBe("replica_1");
     await router.close();
   });

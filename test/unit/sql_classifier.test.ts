@@ -13,6 +13,7 @@ import {
   type CatalogQuerier,
 } from "../../backend/database/router/sql/volatile_functions";
 import { STATEMENTS } from "../fixtures/sql_statements";
+import { report } from "../support/verbose";
 
 type Verdict = "read" | "write";
 
@@ -500,7 +501,7 @@ describe("classifySqlCached", () => {
     for (let i = 0; i < n; i++) classifySqlCached(sql);
     const cachedUs = ((performance.now() - started) * 1000) / n;
     // Timing is machine-dependent, so it is reported, not asserted.
-    console.log(
+    report(
       `classifySql ${sql.length} chars: ${uncachedUs.toFixed(2)} µs; cached: ${cachedUs.toFixed(3)} µs`,
     );
   });

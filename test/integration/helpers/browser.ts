@@ -1,17 +1,12 @@
-import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import puppeteer, { type Browser } from "puppeteer-core";
+import { CHROMIUM } from "./system_tools";
 
-/** Debian's chromium (`.ci/run` installs it), or CHROMIUM_PATH. */
+/** Debian's chromium (`.ci/run` installs it), or CHROMIUM_PATH; null when missing. */
 export function chromiumPath(): string | null {
-  const candidates = [
-    process.env.CHROMIUM_PATH,
-    "/usr/bin/chromium",
-    "/usr/bin/chromium-browser",
-  ];
-  return candidates.find((p) => p !== undefined && existsSync(p)) ?? null;
+  return CHROMIUM.find();
 }
 
 /** A headless chromium with a profile of its own, removed by `close()`. */
@@ -28,9 +23,7 @@ export interface HeadlessChromium {
 export async function launchChromium(): Promise<HeadlessChromium> {
   const executablePath = chromiumPath();
   if (executablePath === null)
-    throw new Error(
-      "chromium not found: apt-get install -y chromium (or set CHROMIUM_PATH)",
-    );
+    throw new Error(`chromium not found: ${CHROMIUM.install}`);
   const userDataDir = await mkdtemp(path.join(os.tmpdir(), "chromium-"));
   const browser = await puppeteer.launch({
     executablePath,

@@ -4,18 +4,12 @@
  * killed when the test process exits, whatever the reason).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import {
-  accessSync,
-  constants,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-} from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { freePort } from "../../../backend/standalone/local_cluster/ports";
+import { REDIS_SERVER } from "./system_tools";
 
 /** A running test Redis. */
 export interface TestRedis {
@@ -103,25 +97,12 @@ export async function startRedis(): Promise<TestRedis> {
 }
 
 function findRedisServer(): string {
-  const candidates = [
-    ...(process.env.PATH ?? "")
-      .split(path.delimiter)
-      .filter((d) => d !== "")
-      .map((d) => path.join(d, "redis-server")),
-    "/usr/bin/redis-server",
-    "/usr/local/bin/redis-server",
-  ];
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here; try the next one
-    }
-  }
-  throw new Error(
-    "redis-server not found on PATH or in /usr/bin; install the Debian package 'redis-server' (.ci/run does)",
-  );
+  const found = REDIS_SERVER.find();
+  if (found === null)
+    throw new Error(
+      `redis-server not found on PATH or in /usr/bin; ${REDIS_SERVER.install} (.ci/run does)`,
+    );
+  return found;
 }
 
 async function launch(

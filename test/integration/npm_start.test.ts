@@ -10,11 +10,13 @@
  * of the folder runs, keep a cluster it found) stay as a safety net.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { stopLocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
+import {
+  removeLocalCluster,
+  stopLocalCluster,
+} from "../../backend/standalone/local_cluster/local_cluster";
 import { repoRoot } from "./helpers/clusters";
 import {
   spawnService,
@@ -26,12 +28,20 @@ const CLUSTER_DIR = path.join(repoRoot, ".data", `npm-start-${process.pid}`);
 const START_TIMEOUT_MS = 45_000;
 const EXIT_TIMEOUT_MS = 10_000;
 
-/** Command lines of live processes that name a path inside the cluster folder (zombies ignored). */
+/**
+ * Command lines of live processes that name a path inside the cluster
+ * folder (zombies ignored): the folder as requested, and where its data
+ * really is (as root under a folder the postgres user cannot traverse, the
+ * requested path is a link to a folder it can).
+ */
 function processesOfCluster(): string[] {
+  const dirs = [CLUSTER_DIR];
+  if (existsSync(CLUSTER_DIR)) dirs.push(realpathSync(CLUSTER_DIR));
   return execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
     .split("\n")
     .filter(
-      (line) => line.includes(`${CLUSTER_DIR}/`) && !line.includes("<defunct>"),
+      (line) =>
+        dirs.some((d) => line.includes(`${d}/`)) && !line.includes("<defunct>"),
     );
 }
 
@@ -176,7 +186,7 @@ afterAll(async () => {
   if (busy !== null) return;
   if (killed) await stopLocalCluster(CLUSTER_DIR).catch(() => {});
   // Leave the folder as found: delete a cluster this file built, keep one it found.
-  if (!existedBefore) await rm(CLUSTER_DIR, { recursive: true, force: true });
+  if (!existedBefore) await removeLocalCluster(CLUSTER_DIR);
 }, 60_000);
 
 describe.skipIf(busy !== null)(

@@ -7,6 +7,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
+  removeLocalCluster,
   startIndependentServer,
   type ClusterNode,
   type LocalCluster,
@@ -285,11 +286,9 @@ describe("a replica URL pointing at an independent server", () => {
   afterAll(async () => {
     await t?.close();
     await independent?.stop();
-    const { rm } = await import("node:fs/promises");
-    await rm(path.join(repoRoot, ".data", `independent-${process.pid}`), {
-      recursive: true,
-      force: true,
-    });
+    await removeLocalCluster(
+      path.join(repoRoot, ".data", `independent-${process.pid}`),
+    );
   });
 
   it("is reported not_a_replica, gets no reads, and every read is still answered", async () => {

@@ -4,14 +4,13 @@
  * a quick one-off SQL statement.
  */
 import { randomBytes } from "node:crypto";
-import { rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import {
   type LocalCluster,
+  removeLocalCluster,
   startLocalCluster,
-  stopLocalCluster,
 } from "../../../backend/standalone/local_cluster/local_cluster";
 
 /** The repository root (the folder of package.json). */
@@ -31,8 +30,7 @@ export async function withFreshCluster(replicas = 2): Promise<LocalCluster> {
   try {
     return await startLocalCluster({ dir, replicas });
   } catch (err) {
-    await stopLocalCluster(dir).catch(() => {});
-    await rm(dir, { recursive: true, force: true });
+    await removeLocalCluster(dir).catch(() => {});
     throw err;
   }
 }

@@ -11,10 +11,7 @@ import { RedisStore } from "../../backend/database/router/cache/redis_store";
 import { parseLsn } from "../../backend/database/router/lag/lag_tracker";
 import type { ReplicaRouter } from "../../backend/database/router/replica_router";
 import { FinanceRepository } from "../../backend/finance/finance_repository";
-import {
-  startRedis,
-  type TestRedis,
-} from "../../test/integration/helpers/redis";
+import { startRedis, type BenchRedis } from "./redis_server";
 import { renderCacheSection } from "./cache_report";
 import { ORGS, sequence, type Sequence } from "./cache_sequence";
 import { drive, newTally, observers, type Tally } from "./cache_workload";
@@ -47,7 +44,7 @@ export async function cache(ctx: BenchContext): Promise<Section> {
 
   const seed = await seedOrgs(ctx);
   const modes: CacheMode[] = [];
-  let redis: TestRedis | null = null;
+  let redis: BenchRedis | null = null;
   const tallies = new Map<string, Tally[]>();
   const sequences: Sequence[] = [];
   try {

@@ -271,9 +271,14 @@ export function renderTable(t: Table): string {
   return lines.join("\n");
 }
 
-/** A whole section as markdown. */
+/** A whole section as markdown; under its title, the command that runs it alone. */
 export function renderSection(s: Section, index: number): string {
-  const parts = [`## ${index}. ${s.title}`, ""];
+  const parts = [
+    `## ${index}. ${s.title}`,
+    "",
+    `_Alone: \`npm run bench -- --only ${s.id}\`; machine, date and commit as at the top._`,
+    "",
+  ];
   for (const p of s.method) parts.push(p, "");
   for (const t of s.tables) parts.push(renderTable(t), "");
   if (s.notes.length > 0)

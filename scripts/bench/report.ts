@@ -88,7 +88,8 @@ export function renderReport(
     "How to read these numbers: the client, the router and all three PostgreSQL servers share the same cores, so absolute " +
       "times are noisy and say little about production hardware. Every comparison is made within one run, with the variants " +
       "alternating in rounds (rotated order) so drift and noise hit them alike; tables show medians over rounds. Nothing here " +
-      "is asserted as a pass/fail time; goals are stated next to the measured values.",
+      "is asserted as a pass/fail time; goals are stated next to the measured values. The test suite holds no wall-clock " +
+      "thresholds (issue 20): the timings it once asserted are tracked here, each with its goal and a met/missed verdict for this one run.",
     "",
   ];
   sections.forEach((s, i) => parts.push(renderSection(s, i + 1)));

@@ -22,10 +22,15 @@ import type { BenchContext, Scenario, Section } from "./common";
 import { renderSection } from "./common";
 import { seedFinance, sqlOnce } from "./db";
 import { failover } from "./failover";
+import { fleet } from "./fleet";
 import { offload } from "./offload";
+import { overload } from "./overload";
 import { overhead } from "./overhead";
+import { promotion } from "./promotion";
 import { queryPatterns } from "./query_patterns";
 import { readYourWrites } from "./read_your_writes";
+import { redisBreaker } from "./redis_breaker";
+import { sessionSettings } from "./session_settings";
 import { slowReplica } from "./slow_replica";
 import { gitCommit, machine, renderReport } from "./report";
 
@@ -40,6 +45,11 @@ const SCENARIOS: ReadonlyArray<readonly [string, Scenario]> = [
   ["read_your_writes", readYourWrites],
   ["offload", offload],
   ["cache", cache],
+  ["overload", overload],
+  ["promotion", promotion],
+  ["redis_breaker", redisBreaker],
+  ["fleet", fleet],
+  ["session_settings", sessionSettings],
   ["query_patterns", queryPatterns],
 ];
 

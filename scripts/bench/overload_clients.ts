@@ -1,0 +1,120 @@
+/**
+ * The overload scenario's load generator, in a process of its own so its
+ * CPU does not distort the measuring bench process:
+ * `node --import tsx overload_clients.ts <base url> <clients> <ms> <org:id,...>`.
+ *
+ * Each client is one keep-alive connection issuing point reads
+ * (`GET /v1/finance/orgs/<org>/revenues/<id>`, cycling through the given
+ * keys) back to back; after a 503 it honours Retry-After, as a well-behaved
+ * client would. Prints one JSON line of {@link ClientFigures} at the end.
+ */
+import http from "node:http";
+import { performance } from "node:perf_hooks";
+
+/** What the load generator reports. */
+export interface ClientFigures {
+  /** Responses by HTTP status. */
+  statuses: Record<string, number>;
+  /** Requests that failed without a response (socket errors). */
+  errors: number;
+  firstErrors: string[];
+  servedP50: number | null;
+  servedP99: number | null;
+  /** Slowest request on an already open connection, ms. */
+  maxMs: number;
+  /** Slowest first request of a client (it also opened the connection), ms. */
+  maxFirstMs: number;
+  /** 503s without a Retry-After header. */
+  missingRetryAfter: number;
+}
+
+/** One GET on `agent`, body drained: status, ms from request to last byte, Retry-After. */
+function timedGet(
+  url: string,
+  agent: http.Agent,
+): Promise<{ status: number; ms: number; retryAfter: string | null }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent }, (res) => {
+        res.resume();
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            ms: performance.now() - t0,
+            retryAfter:
+              (res.headers["retry-after"] as string | undefined) ?? null,
+          }),
+        );
+        res.on("error", reject);
+      })
+      .on("error", reject);
+  });
+}
+
+async function main(): Promise<void> {
+  const [base, clientsArg, msArg, keysArg] = process.argv.slice(2);
+  const clients = Number(clientsArg);
+  const durationMs = Number(msArg);
+  const paths = (keysArg ?? "").split(",").map((k) => {
+    const [org, id] = k.split(":");
+    return `${base}/v1/finance/orgs/${org}/revenues/${id}`;
+  });
+  if (!(clients > 0) || !(durationMs > 0) || paths.length === 0)
+    throw new Error(
+      "usage: overload_clients.ts <url> <clients> <ms> <org:id,...>",
+    );
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients + 1 });
+  const until = performance.now() + durationMs;
+  const statuses: Record<string, number> = {};
+  const served: number[] = [];
+  const errors: string[] = [];
+  let maxMs = 0;
+  let maxFirstMs = 0;
+  let missingRetryAfter = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      let first = true;
+      for (let i = c; performance.now() < until; i++) {
+        try {
+          const r = await timedGet(paths[i % paths.length]!, agent);
+          statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+          if (first) maxFirstMs = Math.max(maxFirstMs, r.ms);
+          else maxMs = Math.max(maxMs, r.ms);
+          first = false;
+          if (r.status === 200) served.push(r.ms);
+          if (r.status === 503) {
+            if (r.retryAfter === null) missingRetryAfter++;
+            await new Promise((s) =>
+              setTimeout(s, 1000 * Number(r.retryAfter ?? 1)),
+            );
+          }
+        } catch (err) {
+          errors.push(String(err));
+          await new Promise((s) => setTimeout(s, 50));
+        }
+      }
+    }),
+  );
+  served.sort((a, b) => a - b);
+  const q = (p: number) =>
+    served[Math.min(served.length - 1, Math.ceil(p * served.length) - 1)] ??
+    null;
+  const figures: ClientFigures = {
+    statuses,
+    errors: errors.length,
+    firstErrors: [...new Set(errors)].slice(0, 3),
+    servedP50: q(0.5),
+    servedP99: q(0.99),
+    maxMs,
+    maxFirstMs,
+    missingRetryAfter,
+  };
+  process.stdout.write(JSON.stringify(figures) + "\n");
+  agent.destroy();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${String(err)}\n`);
+  process.exit(1);
+});

@@ -598,10 +598,9 @@ describe("a write racing a fill", () => {
     });
   });
 
-  it("a fill between a write's bump and its fence sets the fence itself, and is stored only if its data includes it", async () => {
+  it("a write asks the primary nothing; the first fill sets the fence from the position then, and is stored only if its data includes it", async () => {
     const s = setup();
-    const writerLsn = deferred<void>();
-    let calls = 0;
+    let asked = 0;
     const cache = new QueryCache(CONFIG, {
       shared: null,
       clock: s.clock,
@@ -609,8 +608,7 @@ describe("a write racing a fill", () => {
       observer: s.observer,
       clusters: () => ["main"],
       currentLsn: async () => {
-        // The writer's own read of the position is slow; the filler's is not.
-        if (++calls === 1) await writerLsn.promise;
+        asked++;
         return 2_000n;
       },
     });
@@ -620,9 +618,87 @@ describe("a write racing a fill", () => {
       p.note(floor, s.clock.now());
       return v;
     };
-    const writing = cache.invalidate("main", ["orders"], 1);
-    // The write committed before 2,000 but its fence is not set yet.
+    await cache.invalidate("main", ["orders"], 1);
+    expect(asked).toBe(0);
+    // The write committed before 2,000; this fill's data does not include it.
     await cache.read(spec, scope, EVENTUAL, "e", fill(1_500n, "stale"));
+    expect(s.observer.skips).toEqual(["behind_fence"]);
+    expect(asked).toBe(1);
+    expect(
+      await cache.read(spec, scope, EVENTUAL, "e", fill(2_000n, "a")),
+    ).toBe("a");
+    expect(
+      await cache.read(spec, scope, EVENTUAL, "e", fill(2_000n, "b")),
+    ).toBe("a");
+    expect(asked).toBe(1);
+  });
+
+  it("a fill never shares a question for the position sent before it read its generations (a write may have come between)", async () => {
+    const s = setup();
+    const answers: Array<ReturnType<typeof deferred<bigint>>> = [];
+    const cache = new QueryCache(CONFIG, {
+      shared: null,
+      clock: s.clock,
+      logger: silentLogger,
+      observer: s.observer,
+      clusters: () => ["main"],
+      currentLsn: () => {
+        const d = deferred<bigint>();
+        answers.push(d);
+        return d.promise;
+      },
+    });
+    const spec = { namespace: "n", key: [1], tables: ["orders"], ttlMs: 1e6 };
+    const scope = { cluster: "main", tables: ["orders"], orgId: 1 };
+    const fill = (floor: bigint, v: string) => async (p: FillPosition) => {
+      p.note(floor, s.clock.now());
+      return v;
+    };
+    await cache.invalidate("main", ["orders"], 1);
+    const a = cache.read(spec, scope, EVENTUAL, "e", fill(1_000n, "a"));
+    await vi.waitFor(() => expect(answers).toHaveLength(1));
+    // A second write commits (at 1,500) after A's question was sent.
+    await cache.invalidate("main", ["orders"], 1);
+    const b = cache.read(spec, scope, EVENTUAL, "e", fill(1_200n, "b"));
+    const c = cache.read(spec, scope, EVENTUAL, "e", fill(1_200n, "c"));
+    answers[0]!.resolve(1_000n);
+    expect(await a).toBe("a");
+    // B and C share the next question, sent after they read the generations.
+    await vi.waitFor(() => expect(answers).toHaveLength(2));
+    answers[1]!.resolve(2_000n);
+    expect([await b, await c]).toEqual(["b", "c"]);
+    expect(answers).toHaveLength(2);
+    // A's fill is under the generation the second write replaced; B's and C's
+    // data miss that write: none of them is ever served.
+    expect(s.observer.skips).toEqual(["behind_fence", "behind_fence"]);
+    expect(
+      await cache.read(spec, scope, EVENTUAL, "e", fill(2_000n, "d")),
+    ).toBe("d");
+  });
+
+  it("a position read with the write fences its generations at once: the next fill asks the primary nothing", async () => {
+    const s = setup();
+    let asked = 0;
+    const cache = new QueryCache(CONFIG, {
+      shared: null,
+      clock: s.clock,
+      logger: silentLogger,
+      observer: s.observer,
+      clusters: () => ["main"],
+      currentLsn: async () => {
+        asked++;
+        return 5_000n;
+      },
+    });
+    const spec = { namespace: "n", key: [1], tables: ["orders"], ttlMs: 1e6 };
+    const scope = { cluster: "main", tables: ["orders"], orgId: 1 };
+    const fill = (floor: bigint, v: string) => async (p: FillPosition) => {
+      p.note(floor, s.clock.now());
+      return v;
+    };
+    const mark = cache.writeMark()!;
+    await cache.invalidate("main", ["orders"], 1, { lsn: 2_000n, mark });
+    await cache.read(spec, scope, EVENTUAL, "e", fill(1_999n, "stale"));
     expect(s.observer.skips).toEqual(["behind_fence"]);
     expect(
       await cache.read(spec, scope, EVENTUAL, "e", fill(2_000n, "a")),
@@ -630,8 +706,53 @@ describe("a write racing a fill", () => {
     expect(
       await cache.read(spec, scope, EVENTUAL, "e", fill(2_000n, "b")),
     ).toBe("a");
-    writerLsn.resolve();
-    await writing;
+    expect(asked).toBe(0);
+  });
+
+  it("a position read with a write does not fence a scope another write bumped after the write's mark: the fill asks", async () => {
+    const s = setup();
+    let asked = 0;
+    const cache = new QueryCache(CONFIG, {
+      shared: null,
+      clock: s.clock,
+      logger: silentLogger,
+      observer: s.observer,
+      clusters: () => ["main"],
+      currentLsn: async () => {
+        asked++;
+        return 3_000n;
+      },
+    });
+    const spec = { namespace: "n", key: [1], tables: ["orders"], ttlMs: 1e6 };
+    const scope = { cluster: "main", tables: ["orders"], orgId: 1 };
+    const fill = (floor: bigint, v: string) => async (p: FillPosition) => {
+      p.note(floor, s.clock.now());
+      return v;
+    };
+    // Write 1 takes its mark and reads 2,000 after its commit; write 2
+    // commits at 2,500 and bumps first.
+    const mark = cache.writeMark()!;
+    await cache.invalidate("main", ["orders"], 1);
+    await cache.invalidate("main", ["orders"], 1, { lsn: 2_000n, mark });
+    await cache.read(spec, scope, EVENTUAL, "e", fill(2_000n, "misses 2"));
+    expect(asked).toBe(1);
+    expect(s.observer.skips).toEqual(["behind_fence"]);
+    expect(
+      await cache.read(spec, scope, EVENTUAL, "e", fill(3_000n, "a")),
+    ).toBe("a");
+  });
+
+  it("with a shared tier a position read with the write is not used: the first fill fences", async () => {
+    const clock = new ManualClock();
+    const shared = new FakeShared(clock);
+    const s = setup({ clock, shared });
+    expect(s.cache.writeMark()).toBeUndefined();
+    await s.cache.invalidate("main", ["orders"], 1, { lsn: 10n, mark: 0 });
+    expect(shared.fences.size).toBe(0);
+    s.primary.lsn = 2_000n;
+    await s.read({ floor: 1_999n });
+    expect(s.observer.skips).toEqual(["behind_fence"]);
+    expect([...shared.fences.values()]).toEqual(["2000"]);
   });
 });
 
@@ -869,11 +990,14 @@ describe("with a shared tier", () => {
     await a.cache.invalidate("main", ["orders"], 1);
     expect(a.observer.invalidations).toEqual([{ keys: 2, shared: true }]);
     expect([...shared.generations.values()]).toEqual([1, 1]);
-    expect([...shared.fences.values()]).toEqual(["1000", "1000"]);
+    // The write sets no fence; B's fill sets them from the primary's position.
+    expect(shared.fences.size).toBe(0);
     expect(await b.read({ value: "new" })).toMatchObject({
       value: "new",
       outcome: "miss",
     });
+    // Only the generation B's read depends on (org 1's rows of orders).
+    expect([...shared.fences.values()]).toEqual(["1000"]);
     expect((await a.read()).value).toBe("new");
   });
 
@@ -1014,6 +1138,32 @@ describe("LocalGenerations", () => {
       700n,
     ]);
     expect(gens.fences(["x"], [g1!])).toEqual([null]);
+  });
+
+  it("a key forgotten before its fence was known leaves the floor's fence unknown until a fill sets it", () => {
+    const gens = new LocalGenerations(2);
+    const [gx] = gens.bump(["x"]);
+    gens.setFence("x", gx!, 700n);
+    gens.bump(["y"]); // written, never filled: no fence
+    gens.bump(["p", "q"]); // x and y forgotten
+    const [floor] = gens.get(["y"]);
+    expect(gens.fences(["x", "y"], [floor!, floor!])).toEqual([null, null]);
+    gens.setFence("y", floor!, 900n);
+    expect(gens.fences(["x", "y"], [floor!, floor!])).toEqual([900n, 900n]);
+  });
+
+  it("a bump with a known position fences keys not bumped since its mark, and only those", () => {
+    const gens = new LocalGenerations();
+    gens.bump(["a"]);
+    const mark = gens.mark;
+    const [b1] = gens.bump(["b"]); // another write, after the mark
+    const [a2, b2, c1] = gens.bump(["a", "b", "c"], { lsn: 50n, mark });
+    expect(b1).toBeGreaterThan(mark);
+    expect(gens.fences(["a", "b", "c"], [a2!, b2!, c1!])).toEqual([
+      50n,
+      null,
+      50n,
+    ]);
   });
 
   it("fences: a key never bumped needs none; a generation bumped but not yet fenced has none", () => {

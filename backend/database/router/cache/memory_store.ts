@@ -49,8 +49,18 @@ export class LocalEntries {
 
 interface GenRecord {
   gen: number;
-  /** WAL position read after the write that set `gen`; null until known. */
+  /** WAL position past every write to the key up to `gen`; null until known. */
   fence: bigint | null;
+}
+
+/**
+ * A position read after a write committed, usable as the fence of the
+ * generations that write creates if no other write bumped them since
+ * `mark` ({@link LocalGenerations.mark}, taken before the write was sent).
+ */
+export interface KnownFence {
+  readonly lsn: bigint;
+  readonly mark: number;
 }
 
 /**
@@ -64,13 +74,25 @@ export class LocalGenerations {
   private readonly records = new Map<string, GenRecord>();
   private counter = 0;
   private floor = 0;
-  /** Highest fence among forgotten keys: what a forgotten key's data must include. */
-  private floorFence = 0n;
+  /**
+   * A position past every write to a forgotten key (what a forgotten key's
+   * data must include); null when a key was forgotten before its fence was
+   * known, until a fill sets one.
+   */
+  private floorFence: bigint | null = 0n;
 
   constructor(private readonly maxKeys = 100_000) {}
 
   get(keys: readonly string[]): number[] {
     return keys.map((k) => this.records.get(k)?.gen ?? this.floor);
+  }
+
+  /**
+   * The last generation handed out. Every key whose generation is at or
+   * below it now was last bumped before this call.
+   */
+  get mark(): number {
+    return this.counter;
   }
 
   /** Fences of `keys` at generations `gens` (null where unknown; 0n for a key never bumped). */
@@ -83,19 +105,35 @@ export class LocalGenerations {
     });
   }
 
-  bump(keys: readonly string[]): number[] {
+  /**
+   * Gives each key a new generation. With `known`, a key last bumped at or
+   * before `known.mark` gets `known.lsn` as its fence at once: every write
+   * that bumped it before committed before the mark was taken, so before the
+   * position was read. A key bumped since (by a write whose commit the
+   * position may not include) gets none; its first fill sets one.
+   */
+  bump(keys: readonly string[], known?: KnownFence): number[] {
     return keys.map((k) => {
+      const prev = this.records.get(k)?.gen ?? this.floor;
       const gen = ++this.counter;
+      const fence =
+        known !== undefined && prev <= known.mark ? known.lsn : null;
       this.records.delete(k); // re-insert: the map's order is least recently bumped first
-      this.records.set(k, { gen, fence: null });
+      this.records.set(k, { gen, fence });
       if (this.records.size > this.maxKeys) this.evictOldest();
       return gen;
     });
   }
 
+  /** Sets the fence of `key` at `gen` unless one is set (any value set is past the writes it covers). */
   setFence(key: string, gen: number, fence: bigint): void {
     const r = this.records.get(key);
-    if (r !== undefined && r.gen === gen && r.fence === null) r.fence = fence;
+    if (r !== undefined) {
+      if (r.gen === gen && r.fence === null) r.fence = fence;
+    } else if (gen === this.floor && this.floorFence === null) {
+      // A fill of a forgotten key read the floor after every forgotten write.
+      this.floorFence = fence;
+    }
   }
 
   get size(): number {
@@ -107,9 +145,10 @@ export class LocalGenerations {
     if (oldest.done === true) return;
     const r = this.records.get(oldest.value)!;
     this.floor = Math.max(this.floor, r.gen);
-    // A fence not yet set belongs to a write still finishing; the next
-    // write to the scope sets a fresh one. Only eventual reads rely on it.
-    if (r.fence !== null && r.fence > this.floorFence)
+    // A key forgotten before its fence was known makes the floor's fence
+    // unknown: the next fill of a forgotten key sets it.
+    if (r.fence === null) this.floorFence = null;
+    else if (this.floorFence !== null && r.fence > this.floorFence)
       this.floorFence = r.fence;
     this.records.delete(oldest.value);
   }

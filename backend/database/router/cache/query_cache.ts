@@ -25,7 +25,7 @@ import {
   type SharedTier,
   type SkipReason,
 } from "./cache_types";
-import { LocalEntries } from "./memory_store";
+import { LocalEntries, type KnownFence } from "./memory_store";
 import { ScopeVersions } from "./scope_versions";
 
 /**
@@ -53,7 +53,7 @@ export class QueryCache {
       readonly observer: CacheObserver;
       /** Cluster names, for the epoch keys bumped when the cache is switched on. */
       readonly clusters: () => readonly string[];
-      /** The primary's WAL position now, read after a write for its fence; null when unknown. */
+      /** The primary's WAL position now, for a fence a fill finds missing; null when unknown. */
       readonly currentLsn: (cluster: string) => Promise<bigint | null>;
     },
   ) {
@@ -198,24 +198,37 @@ export class QueryCache {
   }
 
   /**
+   * Where generations stand before a write is sent; pass it to
+   * {@link invalidate} with the position read after the write committed,
+   * so that position can fence the new generations at once. Undefined when
+   * it cannot serve (with a shared tier).
+   */
+  writeMark(): number | undefined {
+    return this.versions.mark();
+  }
+
+  /**
    * Invalidates what a committed write to `tables` (null = unknown) of
    * `orgId` (undefined = unknown) in `cluster` may have changed: bumps the
-   * generations, then records the primary's position after the write as
-   * their fence, so no fill that read older data is stored under the new
-   * generations. Never throws.
+   * generations. Nothing is sent to the primary: with `known` (the
+   * primary's position read with the write, after its commit, and the
+   * {@link writeMark} taken before it was sent) the new generations are
+   * fenced with it when no other write bumped them meanwhile; otherwise the
+   * first fill of each sets its fence from the primary's position then.
+   * Either way no fill that read data older than the write is stored under
+   * the generations it created. Never throws.
    */
   async invalidate(
     cluster: string,
     tables: readonly string[] | null,
     orgId: number | undefined,
+    known?: KnownFence,
   ): Promise<void> {
     if (tables !== null && tables.length === 0) return;
     const keys = writeGenKeys(cluster, tables, orgId);
-    const shared = this.deps.shared;
-    const gens = await this.versions.bump(keys);
-    this.deps.observer.onInvalidate?.(keys.length, shared !== null);
-    // Lost on the shared tier: the guard bumps every epoch before it serves again.
-    if (gens !== undefined) await this.versions.fence(cluster, keys, gens);
+    // Lost on the shared tier (undefined): the guard bumps every epoch before it serves again.
+    await this.versions.bump(keys, known);
+    this.deps.observer.onInvalidate?.(keys.length, this.deps.shared !== null);
   }
 
   /** For the status endpoint: tiers, their state and size. Never a URL. */

@@ -1,18 +1,30 @@
 import { clusterGenKey, fenceKey } from "./cache_keys";
 import type { SharedTier } from "./cache_types";
-import { LocalGenerations } from "./memory_store";
+import { LocalGenerations, type KnownFence } from "./memory_store";
 
 /** Generations outlive every entry by far (an expired one restarts from the clock, above every value before). */
 export const GENERATION_TTL_MS = 7 * 24 * 3_600_000;
 
 /**
+ * One cluster's question for the primary's position: the one on the wire,
+ * and the next one, which callers join until it is sent.
+ */
+interface PositionQuestions {
+  sent: Promise<unknown> | null;
+  next: Promise<bigint | null> | null;
+}
+
+/**
  * The generations of the cache's scopes and their fences, kept in the
  * shared tier when there is one, else in this process: read before a fill,
- * bumped after a write, fenced with the primary's position after the bump.
+ * bumped after a write. A write sends nothing to the primary for its fence:
+ * it sets it from a position it already knows (read with the write, see
+ * {@link ScopeVersions.bump}), or the first fill of a bumped scope sets it
+ * from the primary's position then ({@link ScopeVersions.required}).
  */
 export class ScopeVersions {
   private readonly local = new LocalGenerations();
-  private readonly asking = new Map<string, Promise<bigint | null>>();
+  private readonly questions = new Map<string, PositionQuestions>();
 
   constructor(
     private readonly shared: SharedTier | null,
@@ -22,16 +34,32 @@ export class ScopeVersions {
     private readonly clusters: () => readonly string[],
   ) {}
 
-  /** The primary's position now, one question per cluster at a time (fills share it). */
+  /**
+   * The primary's position, read after this call: fills share a question,
+   * but only one not yet sent. A question already on the wire may have been
+   * answered before the caller read its generations, so before the write
+   * that bumped them; a caller arriving then waits for the next one.
+   * At most one question per cluster is on the wire at a time.
+   */
   private positionNow(cluster: string): Promise<bigint | null> {
-    let pending = this.asking.get(cluster);
-    if (pending === undefined) {
-      pending = this.currentLsn(cluster)
-        .catch(() => null)
-        .finally(() => this.asking.delete(cluster));
-      this.asking.set(cluster, pending);
+    let q = this.questions.get(cluster);
+    if (q === undefined) {
+      q = { sent: null, next: null };
+      this.questions.set(cluster, q);
     }
-    return pending;
+    if (q.next !== null) return q.next;
+    const state = q;
+    const next = (state.sent ?? Promise.resolve()).then(() => {
+      state.next = null;
+      const asked = this.currentLsn(cluster).catch(() => null);
+      state.sent = asked;
+      void asked.then(() => {
+        if (state.sent === asked) state.sent = null;
+      });
+      return asked;
+    });
+    state.next = next;
+    return next;
   }
 
   /** Current generations of `keys`; undefined when the shared tier cannot say. */
@@ -41,10 +69,28 @@ export class ScopeVersions {
       : this.shared.getGenerations(keys);
   }
 
-  /** Bumps `keys`; undefined when the shared tier could not (the guard then recovers). */
-  async bump(keys: readonly string[]): Promise<number[] | undefined> {
+  /**
+   * Where generations stand before a write is sent, for {@link bump}'s
+   * `known` fence; undefined with a shared tier (another instance's bumps
+   * cannot be ordered against this write's position: fills fence them).
+   */
+  mark(): number | undefined {
+    return this.shared === null ? this.local.mark : undefined;
+  }
+
+  /**
+   * Bumps `keys`; undefined when the shared tier could not (the guard then
+   * recovers). With `known` (a position read after the write committed, and
+   * the {@link mark} taken before it was sent), keys no other write bumped
+   * since the mark are fenced at once; the others are fenced by their first
+   * fill.
+   */
+  async bump(
+    keys: readonly string[],
+    known?: KnownFence,
+  ): Promise<number[] | undefined> {
     return this.shared === null
-      ? this.local.bump(keys)
+      ? this.local.bump(keys, known)
       : this.shared.bumpGenerations(keys, GENERATION_TTL_MS);
   }
 
@@ -68,7 +114,7 @@ export class ScopeVersions {
   }
 
   /** Fences `keys` at `gens` with the primary's position now; none when it cannot be read. */
-  async fence(
+  private async fence(
     cluster: string,
     keys: readonly string[],
     gens: readonly number[],
@@ -103,9 +149,10 @@ export class ScopeVersions {
   /**
    * The highest fence the generations `gens` require (0n for scopes never
    * written); undefined when it cannot be known. A fence missing for a
-   * generation (the write could not read the primary's position, or has
-   * not yet) is set by this fill: it read the generation after the write
-   * bumped it, so the primary's position now is past that write too.
+   * generation (the usual case right after a write: writes do not ask the
+   * primary) is set by this fill: it read the generation after the write
+   * bumped it, so the primary's position read after that is past the write
+   * too (see {@link positionNow} for why a question already sent is not shared).
    */
   async required(
     cluster: string,

@@ -23,8 +23,10 @@ export interface ReadConnection extends QueryApi {
 export interface WriteConnection extends QueryApi {
   readonly servedBy: string;
   /**
-   * The primary's WAL position now, as a token: a read carrying it will see
-   * every write this connection has completed.
+   * A consistency token: a read carrying it will see every write this
+   * connection has completed. In a request that wants a token (the HTTP
+   * layers' requests) it comes from the positions those writes brought, with
+   * no round trip; otherwise it is the primary's WAL position now.
    */
   consistencyToken(): Promise<string>;
 }

@@ -258,14 +258,25 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
     return this.primary.transaction(orgId, currentRequestContext(), fn);
   }
 
-  /** The primary's current WAL position in `clusterName`, as a consistency token. */
-  consistencyToken(clusterName: string): Promise<string> {
-    return this.primary.consistencyToken(clusterName);
+  /**
+   * A consistency token for `clusterName` covering every write `ctx` (a
+   * request) completed there: from the positions its writes brought when
+   * it wants a token (no round trip), else the primary's position now.
+   */
+  consistencyToken(clusterName: string, ctx?: RequestContext): Promise<string> {
+    return this.primary.consistencyToken(clusterName, ctx);
   }
 
-  /** The token after a write to `clusterName`, or null (never throws: the write committed). */
-  tokenAfterWrite(clusterName: string): Promise<string | null> {
-    return this.primary.tokenAfterWrite(clusterName);
+  /**
+   * The token after request `ctx` wrote to `clusterName`, or null (never
+   * throws: the write committed). Without a round trip when its writes
+   * brought their positions (`ctx.wantsToken`).
+   */
+  tokenAfterWrite(
+    clusterName: string,
+    ctx?: RequestContext,
+  ): Promise<string | null> {
+    return this.primary.tokenAfterWrite(clusterName, ctx);
   }
 
   /** Runs a read: routed, retried on another node if the first fails for the node's fault. */

@@ -48,8 +48,14 @@ export interface StatementPaths {
     ctx: RequestContext | undefined,
     orgId: number | undefined,
   ): Promise<Row[]>;
-  /** The primary's current WAL position as a token. */
-  consistencyToken(clusterName: string): Promise<string>;
+  /**
+   * A token covering every write `ctx` completed on `clusterName`: from the
+   * positions those writes brought, else the primary's position now.
+   */
+  consistencyToken(
+    clusterName: string,
+    ctx: RequestContext | undefined,
+  ): Promise<string>;
 }
 
 /** A read connection: each statement is routed on its own. */
@@ -108,7 +114,7 @@ export class PrimaryConnection extends QueryApi implements WriteConnection {
   }
 
   consistencyToken(): Promise<string> {
-    return this.paths.consistencyToken(this.cluster.name);
+    return this.paths.consistencyToken(this.cluster.name, this.ctx);
   }
 
   protected async run(sql: string, params: unknown[]): Promise<Row[]> {

@@ -1,21 +1,32 @@
 import type { FillPosition } from "../cache/cache_types";
 import type { QueryCache } from "../cache/query_cache";
-import { writeTargets, type WriteGate } from "../cache/write_targets";
-import { formatToken } from "../consistency/consistency";
-import { NodeUnavailableError, RouterClosedError } from "../errors";
+import type { WriteGate } from "../cache/write_targets";
+import { RouterClosedError } from "../errors";
 import type { ClusterDirectory } from "../fleet/cluster_directory";
 import type { HealthChecker } from "../health/health_checker";
-import { parseLsn } from "../lag/lag_tracker";
 import type { ConcurrencyCaps } from "../limits/concurrency_caps";
 import type { NodeCluster } from "../nodes/node_cluster";
-import { classifyPgError, describePgError } from "../nodes/pg_errors";
+import { classifyPgError } from "../nodes/pg_errors";
+import type { DbNode } from "../nodes/db_node";
 import type { PgClient } from "../nodes/pg_pool";
+import {
+  commitWithPosition,
+  pipelinable,
+  runPipelinedWrite,
+} from "../nodes/pipelined_write";
 import type { RouterObserver } from "../observer";
-import { QueryApi, type Row } from "../query_api";
-import { noteServedBy, type RequestContext } from "../request_context";
+import type { QueryApi, Row } from "../query_api";
+import {
+  noteServedBy,
+  noteWritePosition,
+  type RequestContext,
+} from "../request_context";
 import type { Clock } from "../support/clock";
 import type { Logger } from "../support/logger";
-import { withTimeout } from "../support/timeout";
+import { primaryFailure, readOnlyPrimary } from "./primary_failure";
+import { TransactionConnection } from "./transaction_connection";
+import { lsnOrNull, WalPositions } from "./wal_positions";
+import { WriteInvalidation } from "./write_invalidation";
 
 /** What {@link PrimaryExecutor} works with. */
 export interface PrimaryExecutorDeps {
@@ -33,9 +44,6 @@ export interface PrimaryExecutorDeps {
   readonly clock: Clock;
   isClosed(): boolean;
 }
-
-/** Longest wait for the primary's position after a write (a missing fence only delays caching). */
-const FENCE_TIMEOUT_MS = 250;
 
 /** How {@link PrimaryExecutor.run} runs a statement. */
 export interface PrimaryRun {
@@ -58,7 +66,13 @@ export interface PrimaryRun {
  * primary's fault becomes `unavailable` and asks for a health check.
  */
 export class PrimaryExecutor {
-  constructor(private readonly deps: PrimaryExecutorDeps) {}
+  private readonly invalidation: WriteInvalidation;
+  private readonly positions: WalPositions;
+
+  constructor(private readonly deps: PrimaryExecutorDeps) {
+    this.invalidation = new WriteInvalidation(deps);
+    this.positions = new WalPositions(deps);
+  }
 
   /**
    * Runs one statement on the primary of `cluster`; a node-level failure
@@ -86,27 +100,68 @@ export class PrimaryExecutor {
         this.deps.clock.now(),
       );
     }
+    // A request that will answer with a token reads the position with the
+    // write, in the same round trip; any other write sends only itself.
+    const wantsToken = invalidates && ctx?.wantsToken === true;
+    const withPosition = wantsToken && pipelinable(sql);
+    const mark = withPosition ? this.invalidation.mark() : undefined;
     const t0 = observer.onQuery === undefined ? 0 : performance.now();
     try {
-      const rows = await node.runAdmitted(sql, params);
+      let rows: Row[];
+      let lsn: bigint | null = null;
+      if (withPosition)
+        ({ rows, lsn } = await this.runWithPosition(node, sql, params));
+      else rows = await node.runAdmitted(sql, params);
       if (t0 !== 0)
         observer.onQuery!(node, kind, (performance.now() - t0) / 1000);
       noteServedBy(ctx, node.name);
-      if (invalidates) await this.invalidate(cluster, [sql], opts.orgId);
+      if (wantsToken) noteWritePosition(ctx!, cluster.name, lsn);
+      if (invalidates)
+        await this.invalidation.invalidate(
+          cluster,
+          [sql],
+          opts.orgId,
+          lsn,
+          mark,
+        );
       return rows;
     } catch (err) {
       const fault = classifyPgError(err);
       if (fault === "node") {
         // The statement may have committed before the connection broke.
-        if (invalidates) void this.invalidate(cluster, [sql], opts.orgId);
+        if (wantsToken) noteWritePosition(ctx!, cluster.name, null);
+        if (invalidates)
+          void this.invalidation.invalidate(cluster, [sql], opts.orgId);
         if (kind === "read")
           observer.onReadFailed?.(node, opts.endpoint ?? "", "failed");
-        throw this.failure(cluster, err);
+        throw primaryFailure(this.deps.health, cluster, err);
       }
       // The "primary" refuses writes: it was demoted or is in recovery. Not the
       // caller's fault, and not fixable by retrying here: unavailable.
       if (fault === "read_only") throw readOnlyPrimary(cluster, err);
       throw err;
+    }
+  }
+
+  /**
+   * One write and the primary's WAL position after its commit, in one round
+   * trip (see pipelined_write.ts), through the node's admission like any
+   * request-path statement.
+   */
+  private async runWithPosition(
+    node: DbNode,
+    sql: string,
+    params: unknown[],
+  ): Promise<{ rows: Row[]; lsn: bigint | null }> {
+    const wait = node.admission.acquire();
+    if (wait !== undefined) await wait;
+    node.inFlight++;
+    try {
+      const done = await runPipelinedWrite(node.pool, sql, params);
+      return { rows: done.rows, lsn: lsnOrNull(done.lsn) };
+    } finally {
+      node.inFlight--;
+      node.admission.release();
     }
   }
 
@@ -125,58 +180,42 @@ export class PrimaryExecutor {
       const admission = cluster.primary.admission;
       const wait = admission.acquire();
       if (wait !== undefined) await wait;
-      let done: { result: T; statements: readonly string[] };
+      let done: Committed<T>;
       try {
         done = await this.runTransaction(cluster, orgId, ctx, fn);
       } finally {
         admission.release();
       }
-      // After the connection and the slot are back: the fence's statement
-      // needs a connection of its own.
-      await this.invalidate(cluster, done.statements, orgId);
+      // After the connection and the slot are back.
+      await this.invalidation.invalidate(
+        cluster,
+        done.statements,
+        orgId,
+        done.lsn,
+        done.mark,
+      );
       return done.result;
     } finally {
       release?.();
     }
   }
 
-  /** The primary's current WAL position in `clusterName`, as a consistency token. */
-  async consistencyToken(clusterName: string): Promise<string> {
-    const cluster = this.deps.directory.named(clusterName);
-    let rows: Row[];
-    try {
-      // Not through admission: the write it follows has committed and given
-      // its slot back; queueing (or shedding) here would only drop the token
-      // and leave the client's next read merely eventual. One tiny statement.
-      rows = await cluster.primary.query(
-        "SELECT pg_current_wal_lsn()::text AS lsn",
-        [],
-      );
-    } catch (err) {
-      throw classifyPgError(err) === "node" ? this.failure(cluster, err) : err;
-    }
-    return formatToken({
-      cluster: cluster.name,
-      lsn: parseLsn(String(rows[0]?.lsn)),
-    });
+  /** @see WalPositions.consistencyToken */
+  consistencyToken(clusterName: string, ctx?: RequestContext): Promise<string> {
+    return this.positions.consistencyToken(clusterName, ctx);
   }
 
-  /**
-   * The token to return after a request that wrote to `clusterName`, or null
-   * when the primary could not be asked. Never throws: the write has already
-   * committed, and failing the response would make a client retry a write
-   * that happened. Without a token the client's next read is merely eventual.
-   */
-  async tokenAfterWrite(clusterName: string): Promise<string | null> {
-    try {
-      return await this.consistencyToken(clusterName);
-    } catch (err) {
-      this.deps.logger.warn(
-        "could not read the primary's WAL position after a write; no consistency token sent",
-        { cluster: clusterName, error: describePgError(err) },
-      );
-      return null;
-    }
+  /** @see WalPositions.tokenAfterWrite */
+  tokenAfterWrite(
+    clusterName: string,
+    ctx?: RequestContext,
+  ): Promise<string | null> {
+    return this.positions.tokenAfterWrite(clusterName, ctx);
+  }
+
+  /** @see WalPositions.currentLsn */
+  currentLsn(clusterName: string): Promise<bigint | null> {
+    return this.positions.currentLsn(clusterName);
   }
 
   private async runTransaction<T>(
@@ -184,13 +223,13 @@ export class PrimaryExecutor {
     orgId: number | undefined,
     ctx: RequestContext | undefined,
     fn: (tx: QueryApi) => Promise<T>,
-  ): Promise<{ result: T; statements: readonly string[] }> {
+  ): Promise<Committed<T>> {
     const primary = cluster.primary;
     let client: PgClient;
     try {
       client = await primary.pool.connect();
     } catch (err) {
-      throw this.failure(cluster, err);
+      throw primaryFailure(this.deps.health, cluster, err);
     }
     let broken: Error | undefined;
     // Recorded whenever there is a cache, so a transaction that began
@@ -201,17 +240,27 @@ export class PrimaryExecutor {
       await client.query("BEGIN");
       const result = await fn(tx);
       committing = true;
-      await client.query("COMMIT");
+      const wantsToken = ctx?.wantsToken === true;
+      // Before the COMMIT is sent, so its position may fence what it changed.
+      const mark = wantsToken ? this.invalidation.mark() : undefined;
+      const lsn = wantsToken
+        ? lsnOrNull(await commitWithPosition(client))
+        : (await client.query("COMMIT"), null);
       if (ctx !== undefined) ctx.wroteCluster = cluster.name;
+      if (wantsToken) noteWritePosition(ctx!, cluster.name, lsn);
       noteServedBy(ctx, primary.name);
-      return { result, statements: tx.statements };
+      return { result, statements: tx.statements, lsn, mark };
     } catch (err) {
       const kind = classifyPgError(err);
       if (kind === "node") {
         broken = err instanceof Error ? err : new Error(String(err));
         // COMMIT's outcome is unknown when the connection broke during it.
-        if (committing) void this.invalidate(cluster, tx.statements, orgId);
-        throw this.failure(cluster, err);
+        if (committing) {
+          if (ctx?.wantsToken === true)
+            noteWritePosition(ctx, cluster.name, null);
+          void this.invalidation.invalidate(cluster, tx.statements, orgId);
+        }
+        throw primaryFailure(this.deps.health, cluster, err);
       }
       if (kind === "read_only") {
         await client.query("ROLLBACK").catch(() => undefined);
@@ -225,111 +274,14 @@ export class PrimaryExecutor {
       client.release(broken);
     }
   }
-
-  /**
-   * Invalidates the cache entries `statements` may have changed: their
-   * target tables for `orgId` (the whole cluster when a target is unknown).
-   * The fence is the primary's position read after the write.
-   */
-  private async invalidate(
-    cluster: NodeCluster,
-    statements: readonly string[],
-    orgId: number | undefined,
-  ): Promise<void> {
-    const cache = this.deps.cache;
-    if (cache === null || !cache.invalidating || statements.length === 0)
-      return;
-    try {
-      await this.invalidateTargets(cache, cluster, statements, orgId);
-    } catch (err) {
-      // Never fail a write that committed; the entries live up to their TTL.
-      this.deps.logger.error("cache invalidation failed after a write", {
-        cluster: cluster.name,
-        error: describePgError(err),
-      });
-    }
-  }
-
-  private async invalidateTargets(
-    cache: QueryCache,
-    cluster: NodeCluster,
-    statements: readonly string[],
-    orgId: number | undefined,
-  ): Promise<void> {
-    const tables = new Set<string>();
-    for (const sql of statements) {
-      const targets = writeTargets(sql, this.deps.writeGate);
-      if (targets === null) {
-        await cache.invalidate(cluster.name, null, orgId);
-        return;
-      }
-      for (const t of targets) tables.add(t);
-    }
-    await cache.invalidate(cluster.name, [...tables], orgId);
-  }
-
-  /**
-   * The primary's WAL position now, for a fence (not through admission:
-   * one tiny statement after a write). Bounded: without an answer within
-   * 250 ms there is no fence, which only delays caching of those scopes.
-   */
-  async currentLsn(clusterName: string): Promise<bigint | null> {
-    const primary = this.deps.directory.named(clusterName).primary;
-    // A primary known to be down is not asked (fills then store nothing).
-    if (primary.health.verdict === "unhealthy") return null;
-    const rows = await withTimeout(
-      primary.query("SELECT pg_current_wal_lsn()::text AS lsn", []),
-      FENCE_TIMEOUT_MS,
-      primary.name,
-    );
-    const text = rows[0]?.lsn;
-    return typeof text === "string" ? parseLsn(text) : null;
-  }
-
-  /** Counts a failure of the primary, asks for a check, and says `unavailable`. */
-  private failure(cluster: NodeCluster, err: unknown): NodeUnavailableError {
-    const node = cluster.primary;
-    const error = describePgError(err);
-    node.failures++;
-    node.health.recordPassiveFailure(error);
-    this.deps.health.checkSoon(cluster, node);
-    return new NodeUnavailableError(
-      node.name,
-      `primary unavailable (${error})`,
-      { cause: err },
-    );
-  }
 }
 
-function readOnlyPrimary(
-  cluster: NodeCluster,
-  err: unknown,
-): NodeUnavailableError {
-  return new NodeUnavailableError(
-    cluster.primary.name,
-    "the primary is read-only (in recovery or demoted)",
-    { cause: err },
-  );
-}
-
-/** Statements inside a transaction, on one checked-out primary connection. */
-class TransactionConnection extends QueryApi {
-  /** The distinct statement texts run, when the cache needs them to invalidate after COMMIT. */
-  private readonly texts = new Set<string>();
-
-  get statements(): readonly string[] {
-    return [...this.texts];
-  }
-
-  constructor(
-    private readonly client: PgClient,
-    private readonly record: boolean,
-  ) {
-    super();
-  }
-
-  protected async run(sql: string, params: unknown[]): Promise<Row[]> {
-    if (this.record) this.texts.add(sql);
-    return (await this.client.query(sql, params)).rows;
-  }
+/** What a committed transaction hands back to {@link PrimaryExecutor.transaction}. */
+interface Committed<T> {
+  readonly result: T;
+  readonly statements: readonly string[];
+  /** The primary's position read with the COMMIT; null when not read. */
+  readonly lsn: bigint | null;
+  /** The cache's write mark taken before the COMMIT was sent. */
+  readonly mark: number | undefined;
 }

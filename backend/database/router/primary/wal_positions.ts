@@ -1,0 +1,107 @@
+import { formatToken } from "../consistency/consistency";
+import type { ClusterDirectory } from "../fleet/cluster_directory";
+import type { HealthChecker } from "../health/health_checker";
+import { isValidLsn, parseLsn } from "../lag/lag_tracker";
+import { classifyPgError, describePgError } from "../nodes/pg_errors";
+import { knownWritePosition, type RequestContext } from "../request_context";
+import type { Logger } from "../support/logger";
+import { withTimeout } from "../support/timeout";
+import { primaryFailure } from "./primary_failure";
+
+/** Longest wait for the primary's position for a fence (a missing fence only delays caching). */
+const FENCE_TIMEOUT_MS = 250;
+
+const POSITION_SQL = "SELECT pg_current_wal_lsn()::text AS lsn";
+
+/**
+ * The primary's WAL position when it is asked for with a statement of its
+ * own: a consistency token no write brought along, and the fence a cache
+ * fill finds missing. Writes never call these (they bring their position,
+ * or need none).
+ */
+export class WalPositions {
+  constructor(
+    private readonly deps: {
+      readonly directory: ClusterDirectory;
+      readonly health: HealthChecker;
+      readonly logger: Logger;
+    },
+  ) {}
+
+  /**
+   * A consistency token for `clusterName`: a read carrying it sees every
+   * write `ctx` has completed there. From the position read with those
+   * writes when each was (no round trip), else the primary's position now.
+   * @throws {NodeUnavailableError} when the primary cannot be asked.
+   */
+  async consistencyToken(
+    clusterName: string,
+    ctx?: RequestContext,
+  ): Promise<string> {
+    const cluster = this.deps.directory.named(clusterName);
+    const known = knownWritePosition(ctx, cluster.name);
+    if (known !== undefined)
+      return formatToken({ cluster: cluster.name, lsn: known });
+    let rows: Record<string, unknown>[];
+    try {
+      // Not through admission: the write it follows has committed and given
+      // its slot back; queueing (or shedding) here would only drop the token
+      // and leave the client's next read merely eventual. One tiny statement.
+      rows = await cluster.primary.query(POSITION_SQL, []);
+    } catch (err) {
+      throw classifyPgError(err) === "node"
+        ? primaryFailure(this.deps.health, cluster, err)
+        : err;
+    }
+    return formatToken({
+      cluster: cluster.name,
+      lsn: parseLsn(String(rows[0]?.lsn)),
+    });
+  }
+
+  /**
+   * The token to return after a request (`ctx`) that wrote to
+   * `clusterName`, or null when the primary could not be asked. Without a
+   * round trip when the request's writes brought their positions (see
+   * `RequestContext.wantsToken`). Never throws: the write has already
+   * committed, and failing the response would make a client retry a write
+   * that happened. Without a token the client's next read is merely eventual.
+   */
+  async tokenAfterWrite(
+    clusterName: string,
+    ctx?: RequestContext,
+  ): Promise<string | null> {
+    try {
+      return await this.consistencyToken(clusterName, ctx);
+    } catch (err) {
+      this.deps.logger.warn(
+        "could not read the primary's WAL position after a write; no consistency token sent",
+        { cluster: clusterName, error: describePgError(err) },
+      );
+      return null;
+    }
+  }
+
+  /**
+   * The primary's WAL position now, for a fence a cache fill finds missing
+   * (not through admission: one tiny statement). Bounded: without an answer
+   * within 250 ms there is no fence, which only delays caching of those scopes.
+   */
+  async currentLsn(clusterName: string): Promise<bigint | null> {
+    const primary = this.deps.directory.named(clusterName).primary;
+    // A primary known to be down is not asked (fills then store nothing).
+    if (primary.health.verdict === "unhealthy") return null;
+    const rows = await withTimeout(
+      primary.query(POSITION_SQL, []),
+      FENCE_TIMEOUT_MS,
+      primary.name,
+    );
+    const text = rows[0]?.lsn;
+    return typeof text === "string" ? parseLsn(text) : null;
+  }
+}
+
+/** A position as `pg_current_wal_lsn()::text` gave it; null when absent or not one. */
+export function lsnOrNull(text: string | null): bigint | null {
+  return text !== null && isValidLsn(text) ? parseLsn(text) : null;
+}

@@ -72,6 +72,8 @@ export async function callRoute<T>(
       endpoint,
       servedBy: [],
       consistency: requestedConsistency(headers),
+      // Every response to a write carries a token: writes bring it along.
+      wantsToken: true,
     };
     const userId = parseUserIdHeader(headers?.userId);
     if (userId !== undefined) ctx.userId = userId;
@@ -81,7 +83,7 @@ export async function callRoute<T>(
     )) as T;
     const servedBy = ctx.servedBy.join(",");
     if (ctx.wroteCluster === undefined) return { ...body, servedBy };
-    const token = await router.tokenAfterWrite(ctx.wroteCluster);
+    const token = await router.tokenAfterWrite(ctx.wroteCluster, ctx);
     return token === null
       ? { ...body, servedBy }
       : { ...body, servedBy, consistencyToken: token };

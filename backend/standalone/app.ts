@@ -94,7 +94,7 @@ export async function createApp(
     logger,
     adminToken: config.adminToken,
     monitoringToken: config.monitoringToken,
-    consistencyToken: (cluster) => router.tokenAfterWrite(cluster),
+    consistencyToken: (cluster, ctx) => router.tokenAfterWrite(cluster, ctx),
     onRequestDone: (kind, status, seconds) =>
       metrics.onHttpRequest(kind, status, seconds),
   });

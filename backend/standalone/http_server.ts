@@ -41,8 +41,14 @@ export interface HttpServerOptions {
   adminToken: string | null;
   /** MONITORING_TOKEN: when set, monitoring routes (all but health) need it; null = open. */
   monitoringToken: string | null;
-  /** Called after a handler that wrote, to get the X-Consistency-Token value. */
-  consistencyToken?: (cluster: string) => Promise<string | null>;
+  /**
+   * Called after a handler that wrote, to get the X-Consistency-Token value
+   * (from the positions the request's writes brought; see `wantsToken`).
+   */
+  consistencyToken?: (
+    cluster: string,
+    ctx: RequestContext,
+  ) => Promise<string | null>;
   /**
    * Called when a response has been sent (or the connection closed), with
    * whether the path was a domain API (`api`) or the service's own
@@ -185,7 +191,12 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
       privileged = access.privileged;
     } else privileged = false;
 
-    const ctx: RequestContext = { endpoint: route.endpoint, servedBy: [] };
+    // Every response to a write carries a token: writes bring it along.
+    const ctx: RequestContext = {
+      endpoint: route.endpoint,
+      servedBy: [],
+      wantsToken: true,
+    };
     let input: RouteInput;
     try {
       readConsistencyHeaders(req, ctx);
@@ -221,7 +232,7 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         ctx.wroteCluster !== undefined &&
         options.consistencyToken !== undefined
       ) {
-        const token = await options.consistencyToken(ctx.wroteCluster);
+        const token = await options.consistencyToken(ctx.wroteCluster, ctx);
         if (token !== null) res.setHeader("X-Consistency-Token", token);
       }
       if (ctx.servedBy.length > 0)

@@ -1,76 +1,32 @@
 /**
  * ReadAttempt's bookkeeping on every path: the owner hears the outcome
  * once, the admission slot and the node's list of outstanding attempts are
- * released exactly once, and an abandoned connection never goes back to the
- * pool in use.
+ * released exactly once, an abandoned connection never goes back to the
+ * pool in use, and a hedge's loser costs nothing but its query: it runs to
+ * its end, returns its connection whole and holds its slot until then.
  */
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../backend/database/router/support/clock";
-import { DbNode } from "../../backend/database/router/nodes/db_node";
-import type {
-  PgClient,
-  PgPool,
-} from "../../backend/database/router/nodes/pg_pool";
+import type { PgPool } from "../../backend/database/router/nodes/pg_pool";
 import {
   ReadAttempt,
   type AbortReason,
   type AttemptOwner,
 } from "../../backend/database/router/reads/read_attempt";
+import {
+  ControlledPool,
+  healthyReplica as replica,
+  settle as tick,
+} from "./helpers/controlled_pool";
 
-/** A pool whose connect and query outcomes the test settles by hand. */
-class ControlledPool implements PgPool {
-  totalCount = 0;
-  idleCount = 0;
-  waitingCount = 0;
-  readonly released: Array<Error | boolean | undefined> = [];
-  readonly side: string[] = [];
-  private connectResolve: ((c: PgClient) => void) | null = null;
-  private queryResolve:
-    ((r: { rows: Record<string, unknown>[] }) => void) | null = null;
-  readonly client: PgClient = {
-    query: () =>
-      new Promise((resolve) => {
-        this.queryResolve = resolve;
-      }),
-    release: (destroy) => void this.released.push(destroy),
-    processID: 4242,
-  };
-  async query(text: string, values?: unknown[]) {
-    this.side.push(`${text} ${JSON.stringify(values ?? [])}`);
-    return { rows: [] };
-  }
-  connect(): Promise<PgClient> {
-    return new Promise((resolve) => {
-      this.connectResolve = resolve;
-    });
-  }
-  /** Lets the pending connect succeed. */
-  giveConnection(): void {
-    this.connectResolve!(this.client);
-  }
-  /** Lets the pending query answer. */
-  answer(rows: Record<string, unknown>[]): void {
-    this.queryResolve!({ rows });
-  }
-  on(): this {
-    return this;
-  }
-  async end(): Promise<void> {}
-}
+const healthyReplica = (pool: PgPool, slots = 2) =>
+  replica("replica_1", pool, slots);
 
-function healthyReplica(pool: PgPool, slots = 2): DbNode {
-  const node = new DbNode("replica_1", "main", "replica", "h:1/db", pool, 1, {
-    clock: new ManualClock(),
-    failureThreshold: 3,
-    breakerOpenDurationMs: 30_000,
-    breakerSuccessThreshold: 5,
-    lagThresholds: { warningSeconds: 5, criticalSeconds: 10 },
-    maxConnections: slots,
-    queueMax: 1,
-    queueTimeoutMs: 1_000,
-  });
-  node.health.recordProbe({ ok: true, inRecovery: true }, null);
-  return node;
+/** A pool that hands out connections only when told (giveConnection). */
+function manualPool(): ControlledPool {
+  const pool = new ControlledPool();
+  pool.autoConnect = false;
+  return pool;
 }
 
 function recorder(): AttemptOwner & {
@@ -79,24 +35,29 @@ function recorder(): AttemptOwner & {
     aborted: AbortReason | null;
     error: unknown;
   }>;
+  lateAnswers: number;
 } {
-  const outcomes: Array<{
-    rows: unknown;
-    aborted: AbortReason | null;
-    error: unknown;
-  }> = [];
-  return {
-    outcomes,
-    attemptSettled: (_a, rows, error, aborted) =>
-      void outcomes.push({ rows, aborted, error }),
+  const owner = {
+    outcomes: [] as Array<{
+      rows: unknown;
+      aborted: AbortReason | null;
+      error: unknown;
+    }>,
+    lateAnswers: 0,
+    attemptSettled: (
+      _a: ReadAttempt,
+      rows: unknown,
+      error: unknown,
+      aborted: AbortReason | null,
+    ) => void owner.outcomes.push({ rows, aborted, error }),
+    lostAttemptAnswered: () => void owner.lateAnswers++,
   };
+  return owner;
 }
-
-const tick = () => new Promise((r) => setImmediate(r));
 
 describe("ReadAttempt", () => {
   it("answers once, returns its connection whole and frees its slot", async () => {
-    const pool = new ControlledPool();
+    const pool = manualPool();
     const node = healthyReplica(pool);
     const owner = recorder();
     new ReadAttempt(node, "SELECT 1", [], new ManualClock(), owner);
@@ -115,9 +76,9 @@ describe("ReadAttempt", () => {
     expect(node.attemptCount).toBe(0);
   });
 
-  it("a lost attempt is settled at once, its connection destroyed (never returned in use), its slot freed, the query cancelled", async () => {
-    const pool = new ControlledPool();
-    pool.idleCount = 1;
+  it("a lost attempt is settled at once, but its query runs to its end: no destroyed connection, no cancel, slot held until then", async () => {
+    const pool = manualPool();
+    pool.idleCount = 1; // a connection free to send a cancel on: none is sent
     const node = healthyReplica(pool);
     const owner = recorder();
     const a = new ReadAttempt(node, "SELECT 1", [], new ManualClock(), owner);
@@ -128,20 +89,78 @@ describe("ReadAttempt", () => {
     expect(owner.outcomes).toEqual([
       { rows: null, aborted: "lost", error: null },
     ]);
+    // Still running on the node: connection checked out, slot held, listed.
+    expect(pool.released).toEqual([]);
+    expect(node.admission.active).toBe(1);
+    expect(node.attemptCount).toBe(1);
+    expect(pool.side).toEqual([]);
+    // Its answer returns the connection whole and frees the slot.
+    pool.answer([{ one: 1 }]);
+    await tick();
+    expect(pool.released).toEqual([undefined]);
+    expect(node.admission.active).toBe(0);
+    expect(node.attemptCount).toBe(0);
+    expect(pool.side).toEqual([]);
+    expect(pool.opened).toBe(1);
+    // The owner heard the outcome once, and of the late answer.
+    expect(owner.outcomes).toHaveLength(1);
+    expect(owner.lateAnswers).toBe(1);
+  });
+
+  it("a lost attempt whose query fails later returns a healthy connection and frees its slot then", async () => {
+    const pool = new ControlledPool();
+    const node = healthyReplica(pool);
+    const owner = recorder();
+    const a = new ReadAttempt(node, "SELECT 1", [], new ManualClock(), owner);
+    await tick();
+    a.abort("lost");
+    expect(node.admission.active).toBe(1);
+    pool.running[0]!.fail(
+      Object.assign(new Error("division by zero"), { code: "22012" }),
+    );
+    await tick();
+    expect(pool.released).toEqual([undefined]);
+    expect(node.admission.active).toBe(0);
+    expect(owner.outcomes).toHaveLength(1);
+  });
+
+  it("a lost attempt the stall watch then abandons: connection destroyed and slot freed at once", async () => {
+    const pool = new ControlledPool();
+    const node = healthyReplica(pool);
+    const owner = recorder();
+    const a = new ReadAttempt(node, "SELECT 1", [], new ManualClock(), owner);
+    await tick();
+    a.abort("lost");
+    expect(node.admission.active).toBe(1);
+    a.abort("stalled");
     expect(pool.released).toHaveLength(1);
     expect(pool.released[0]).toBeInstanceOf(Error);
     expect(node.admission.active).toBe(0);
     expect(node.attemptCount).toBe(0);
-    expect(pool.side).toEqual(["SELECT pg_cancel_backend($1) [4242]"]);
-    // The late answer changes nothing.
-    pool.answer([{ one: 1 }]);
     await tick();
-    expect(owner.outcomes).toHaveLength(1);
-    expect(pool.released).toHaveLength(1);
+    expect(owner.outcomes).toEqual([
+      { rows: null, aborted: "lost", error: null },
+    ]);
+    expect(pool.side).toEqual([]);
+  });
+
+  it("lost while connecting: the slot is held until the connection arrives, which goes back unused", async () => {
+    const pool = manualPool();
+    const node = healthyReplica(pool);
+    const owner = recorder();
+    const a = new ReadAttempt(node, "SELECT 1", [], new ManualClock(), owner);
+    await tick();
+    a.abort("lost");
+    expect(node.admission.active).toBe(1);
+    pool.giveConnection();
+    await tick();
+    expect(pool.released).toEqual([undefined]);
+    expect(pool.running).toEqual([]);
+    expect(node.admission.active).toBe(0);
   });
 
   it("stalled while connecting: slot freed at once; the connection, if it ever comes, goes back unused", async () => {
-    const pool = new ControlledPool();
+    const pool = manualPool();
     const node = healthyReplica(pool);
     const owner = recorder();
     const a = new ReadAttempt(node, "SELECT 1", [], new ManualClock(), owner);
@@ -159,7 +178,7 @@ describe("ReadAttempt", () => {
   });
 
   it("a node that left the serving set while the read waited for a slot is not read from", async () => {
-    const pool = new ControlledPool();
+    const pool = manualPool();
     const node = healthyReplica(pool, 1);
     const first = recorder();
     new ReadAttempt(node, "SELECT 1", [], new ManualClock(), first);
@@ -183,7 +202,7 @@ describe("ReadAttempt", () => {
   });
 
   it("a full queue refuses at once with an OverloadedError", async () => {
-    const pool = new ControlledPool();
+    const pool = manualPool();
     const node = healthyReplica(pool, 1);
     for (let i = 0; i < 2; i++)
       new ReadAttempt(node, "SELECT 1", [], new ManualClock(), recorder());

@@ -200,6 +200,7 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.watchers.stop();
+      this.hedged.close();
       this.factory.close();
       await this.cache.close();
       await Promise.allSettled(

@@ -42,8 +42,10 @@ export function attemptDeadlineMs(node: DbNode, o: DeadlineOptions): number {
  * about). A probe on a fresh connection (off the request path) then decides:
  * an answer clears the suspicion and leaves slow queries running; no answer
  * within the deadline **confirms** the stall and abandons every outstanding
- * read on the node, so their callers retry elsewhere at once. Probes repeat
- * every deadline until one answers.
+ * read on the node, so their callers retry elsewhere at once; their
+ * connections are destroyed and their slots freed, also those of hedges'
+ * losers still waiting there (a loser on a live node is let finish). Probes
+ * repeat every deadline until one answers.
  */
 export class StallWatch {
   private readonly probing = new Set<DbNode>();

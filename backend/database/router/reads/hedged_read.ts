@@ -5,12 +5,18 @@ import { LatencyWindow } from "../nodes/latency_window";
 import type { NodeCluster } from "../nodes/node_cluster";
 import type { Consistency } from "../consistency/consistency";
 import {
-  ReadAttempt,
-  type AbortReason,
-  type AttemptOwner,
-} from "./read_attempt";
+  HedgeSchedule,
+  realHedgeTimers,
+  type HedgeTimers,
+} from "./hedge_schedule";
+import {
+  PendingRead,
+  type HedgedResult,
+  type PendingReadHost,
+  type ReadSpec,
+} from "./pending_read";
 
-type Row = Record<string, unknown>;
+export type { AttemptFailure, HedgedResult, ReadSpec } from "./pending_read";
 
 /** Hedging settings (REPLICA_HEDGE_*). */
 export interface HedgeOptions {
@@ -19,33 +25,6 @@ export interface HedgeOptions {
   /** Never wait longer than this (ms) before hedging. */
   readonly maxDelayMs: number;
 }
-
-/** A replica attempt that did not answer: its node, and why. */
-export interface AttemptFailure {
-  readonly node: DbNode;
-  /** The error the node raised; null when the attempt was abandoned. */
-  readonly error: unknown;
-  /** Set when abandoned: by the hedge race (`lost`) or the stall watch (`stalled`). */
-  readonly aborted: AbortReason | null;
-}
-
-/** What a hedged read produced. */
-export type HedgedResult =
-  | {
-      readonly rows: Row[];
-      /** The node that answered. */
-      readonly node: DbNode;
-      /** Seconds from its attempt's start to its answer. */
-      readonly seconds: number;
-      readonly failures: readonly AttemptFailure[];
-      /** The hedge target, when a hedge was sent. */
-      readonly hedgedTo: DbNode | null;
-    }
-  | {
-      readonly rows: null;
-      readonly failures: readonly AttemptFailure[];
-      readonly hedgedTo: DbNode | null;
-    };
 
 /** Chooses the second node of a hedge (the read planner). */
 export interface HedgeTargetPicker {
@@ -58,51 +37,58 @@ export interface HedgeTargetPicker {
   ): DbNode | undefined;
 }
 
-/** What a read is, for choosing its hedge target. */
-export interface ReadSpec {
-  readonly cluster: NodeCluster;
-  readonly consistency: Consistency;
-  readonly endpoint: string;
-  /** Nodes this read already failed on. */
-  readonly tried: readonly DbNode[] | undefined;
-}
-
-/** How often due hedges are looked for (ms); the delay floor is 10 ms by default. */
-const HEDGE_TICK_MS = 2;
-const NO_FAILURES: readonly AttemptFailure[] = Object.freeze([]);
+/**
+ * How much faster than the hedge delay a target's median read must be for a
+ * hedge to go there: a node answering in half the time the read has already
+ * waited can still win; one as slow as that is load, and a hedge would only
+ * add to it.
+ */
+export const HEDGE_TARGET_MARGIN = 2;
 
 /**
  * Runs a read on a replica and, when it is slower than the cluster's recent
  * p99 (within the configured delay bounds) and the budget allows, sends the
  * same read to a second replica chosen by the planner (which applies the
  * read's consistency: a read-your-writes or bounded read only hedges to a
- * node that satisfies it), takes the first answer and abandons the other.
- * Only replica reads come here: never a write, never a transaction.
+ * node that satisfies it), takes the first answer and lets the other run
+ * to its end (see `ReadAttempt`). Only replica reads come here: never a
+ * write, never a transaction.
+ *
+ * Hedges go only where they can win: to a node whose recent median latency
+ * is at most 1/{@link HEDGE_TARGET_MARGIN} of the delay that triggered the
+ * hedge, so none is sent when every replica is as slow as that (load, not
+ * an outlier); and the {@link HedgeBudget} pauses hedging when hedges keep
+ * losing.
  *
  * Cheap on the common path: no timer, closure or `Promise.race` per read. A
- * read that may be hedged registers in one set, and a single `unref()`'d
- * timer, running only while such reads are outstanding, launches the
- * hedges that fall due.
+ * read that may be hedged joins a {@link HedgeSchedule} (a few pointer
+ * writes) whose single timer is armed for the earliest due read only.
  */
-export class HedgedReader {
+export class HedgedReader implements PendingReadHost {
+  /** Hedges sent since start. */
+  hedgesSent = 0;
+  /** Hedges that answered before the first attempt, since start. */
+  hedgesWon = 0;
   private readonly windows = new WeakMap<NodeCluster, LatencyWindow>();
-  private readonly waiting = new Set<PendingRead>();
-  private timer: NodeJS.Timeout | null = null;
+  private readonly schedule: HedgeSchedule;
+  private readonly timers: HedgeTimers;
 
   constructor(
     private readonly budget: HedgeBudget,
     private readonly picker: HedgeTargetPicker,
-    private readonly options: HedgeOptions & { clock: Clock },
-  ) {}
+    private readonly options: HedgeOptions & {
+      clock: Clock;
+      /** Monotonic time and timers; default `performance.now()` and `setTimeout`. */
+      timers?: HedgeTimers;
+    },
+  ) {
+    this.timers = options.timers ?? realHedgeTimers;
+    this.schedule = new HedgeSchedule(this.timers);
+  }
 
   /** The delay after which a read of `cluster` is hedged (ms), or null before enough samples. */
   hedgeDelayMs(cluster: NodeCluster): number | null {
-    const p99 = this.window(cluster).percentile(0.99);
-    if (p99 === null) return null;
-    return Math.min(
-      this.options.maxDelayMs,
-      Math.max(this.options.minDelayMs, p99),
-    );
+    return this.delayFrom(this.window(cluster));
   }
 
   /** Reads on `first`, hedging per {@link HedgedReader}. */
@@ -113,12 +99,11 @@ export class HedgedReader {
     params: unknown[],
   ): Promise<HedgedResult> {
     const { cluster } = spec;
+    const window = this.window(cluster);
     // Hedging needs budget and another serving replica; else no bookkeeping.
     const delay =
-      this.budget.enabled &&
-      this.budget.available >= 1 &&
-      cluster.serving.length > 1
-        ? this.hedgeDelayMs(cluster)
+      this.budget.mayHedge && cluster.serving.length > 1
+        ? this.delayFrom(window)
         : null;
     this.budget.deposit();
     const run = new PendingRead(
@@ -126,17 +111,18 @@ export class HedgedReader {
       spec,
       sql,
       params,
-      delay === null ? Infinity : performance.now() + delay,
+      window,
+      this.timers.now(),
+      delay ?? Infinity,
     );
     run.start(first);
-    if (delay !== null && !run.done) {
-      this.waiting.add(run);
-      if (this.timer === null) {
-        this.timer = setInterval(() => this.launchDueHedges(), HEDGE_TICK_MS);
-        this.timer.unref();
-      }
-    }
+    if (delay !== null && !run.done) this.schedule.add(run);
     return run.promise;
+  }
+
+  /** Stops the hedge timer; reads in flight run on unhedged. Idempotent. */
+  close(): void {
+    this.schedule.clear();
   }
 
   /** @internal the cluster's latency window. */
@@ -151,10 +137,38 @@ export class HedgedReader {
     return this.options.clock;
   }
 
+  /** @internal */
+  now(): number {
+    return this.timers.now();
+  }
+
+  /** @internal */
+  unschedule(run: PendingRead): void {
+    this.schedule.remove(run);
+  }
+
+  /** @internal */
+  hedgeWon(): void {
+    this.hedgesWon++;
+    this.budget.won();
+  }
+
+  /** @internal launches the hedges due by now (the schedule's timer does this). */
+  launchDueHedges(): void {
+    this.schedule.launchDue();
+  }
+
   /** @internal a second node for `run`, with its hedge paid for; or undefined. */
   hedgeTargetFor(run: PendingRead, first: DbNode): DbNode | undefined {
+    if (!this.budget.mayHedge) return undefined;
     const { spec } = run;
     const exclude = spec.tried === undefined ? [first] : [...spec.tried, first];
+    // Only a node clearly faster than what this read has waited can win.
+    for (const node of spec.cluster.serving) {
+      const median = node.latency.percentile(0.5);
+      if (median !== null && median * HEDGE_TARGET_MARGIN > run.delayMs)
+        exclude.push(node);
+    }
     const target = this.picker.hedgeTarget(
       spec.cluster,
       spec.consistency,
@@ -167,111 +181,16 @@ export class HedgedReader {
       target.breaker?.release();
       return undefined;
     }
+    this.hedgesSent++;
     return target;
   }
 
-  private launchDueHedges(): void {
-    const now = performance.now();
-    for (const run of this.waiting) {
-      if (run.done) this.waiting.delete(run);
-      else if (now >= run.hedgeAtMs) {
-        this.waiting.delete(run);
-        run.hedge();
-      }
-    }
-    if (this.waiting.size === 0 && this.timer !== null) {
-      clearInterval(this.timer);
-      this.timer = null;
-    }
-  }
-}
-
-/** One read in flight: one or two attempts, the first success wins. */
-class PendingRead implements AttemptOwner {
-  done = false;
-  readonly promise: Promise<HedgedResult>;
-  private resolve!: (r: HedgedResult) => void;
-  private first: ReadAttempt | null = null;
-  private second: ReadAttempt | null = null;
-  private failures: AttemptFailure[] | null = null;
-  private outstanding = 0;
-
-  constructor(
-    private readonly reader: HedgedReader,
-    readonly spec: ReadSpec,
-    private readonly sql: string,
-    private readonly params: unknown[],
-    /** performance.now() time at which a hedge falls due. */
-    readonly hedgeAtMs: number,
-  ) {
-    this.promise = new Promise((resolve) => (this.resolve = resolve));
-  }
-
-  start(node: DbNode): void {
-    this.outstanding++;
-    this.first = new ReadAttempt(
-      node,
-      this.sql,
-      this.params,
-      this.reader.clock,
-      this,
+  private delayFrom(window: LatencyWindow): number | null {
+    const p99 = window.percentile(0.99);
+    if (p99 === null) return null;
+    return Math.min(
+      this.options.maxDelayMs,
+      Math.max(this.options.minDelayMs, p99),
     );
-  }
-
-  /** Sends the read to a second node, when one qualifies. */
-  hedge(): void {
-    if (this.done || this.first === null) return;
-    const target = this.reader.hedgeTargetFor(this, this.first.node);
-    if (target === undefined) return;
-    this.outstanding++;
-    this.second = new ReadAttempt(
-      target,
-      this.sql,
-      this.params,
-      this.reader.clock,
-      this,
-    );
-  }
-
-  attemptSettled(
-    attempt: ReadAttempt,
-    rows: Record<string, unknown>[] | null,
-    error: unknown,
-    aborted: AbortReason | null,
-  ): void {
-    this.outstanding--;
-    if (this.done) return; // a loser, already recorded as `lost`
-    if (rows !== null) {
-      this.done = true;
-      const ms = performance.now() - attempt.t0;
-      attempt.node.latency.record(ms);
-      this.reader.window(this.spec.cluster).record(ms);
-      const other = attempt === this.first ? this.second : this.first;
-      if (other !== null && !other.done) {
-        (this.failures ??= []).push({
-          node: other.node,
-          error: null,
-          aborted: "lost",
-        });
-        other.abort("lost");
-      }
-      this.resolve({
-        rows,
-        node: attempt.node,
-        seconds: ms / 1000,
-        failures: this.failures ?? NO_FAILURES,
-        hedgedTo: this.second?.node ?? null,
-      });
-      return;
-    }
-    (this.failures ??= []).push({ node: attempt.node, error, aborted });
-    if (this.outstanding === 0) {
-      this.done = true;
-      this.resolve({
-        rows: null,
-        failures: this.failures,
-        hedgedTo: this.second?.node ?? null,
-      });
-    }
   }
 }

@@ -7,12 +7,15 @@ type Row = Record<string, unknown>;
 
 /**
  * Why an attempt was given up before it answered:
- * - `lost`: a hedged read answered first on another node;
+ * - `lost`: a hedged read answered first on another node. The caller stops
+ *   waiting, but the query runs on: when it ends its connection goes back to
+ *   the pool whole and its slot is freed (a hedge costs the duplicate query,
+ *   never a reconnect or a cancel statement, and the node is never given more
+ *   statements than it has slots);
  * - `stalled`: the node stopped answering, or left the serving set (stalled,
- *   promoted, removed) while the read waited for a slot.
- * Either way its connection is destroyed (so it can never go back to the
- * pool with a cancel on its way), and a `lost` query on a live node is also
- * cancelled on the server.
+ *   promoted, removed) while the read waited for a slot. The connection is
+ *   destroyed and the slot freed at once (a silent peer may never answer),
+ *   also for an attempt already `lost`.
  */
 export type AbortReason = "lost" | "stalled";
 
@@ -24,20 +27,21 @@ export interface AttemptOwner {
     error: unknown,
     aborted: AbortReason | null,
   ): void;
+  /** A `lost` attempt answered after all (its latency still tells about its node). */
+  lostAttemptAnswered?(attempt: ReadAttempt): void;
 }
 
 /**
  * One read on one replica that can be abandoned while it runs: it takes an
  * admission slot, checks a connection out of the node's pool itself (rather
- * than `pool.query`) so it holds the connection and its backend pid, and
+ * than `pool.query`) so a stalled read's connection can be destroyed, and
  * registers with the node so the stall watch sees how long it has been
- * outstanding.
+ * outstanding (a `lost` attempt stays registered until it ends: it still
+ * holds a connection there).
  */
 export class ReadAttempt {
   /** Clock time (ms) the attempt got its connection slot and went to the node. */
   startedAtMs = 0;
-  /** performance.now() when created, for the latency windows. */
-  readonly t0 = performance.now();
   /** @internal links of the node's list of outstanding attempts. */
   listed = false;
   /** @internal */
@@ -66,36 +70,30 @@ export class ReadAttempt {
   }
 
   /**
-   * Gives the attempt up: its owner hears it now. The connection is
-   * destroyed and the slot freed at once (a silent peer may never let the
-   * query settle); a `lost` query on a node that answers is also cancelled
-   * on the server, best effort, when a connection is idle to send it on.
+   * Gives the attempt up: its owner hears it now (once, whatever the reason).
+   * `lost` leaves the query running to its end, connection and slot held
+   * until then; `stalled` destroys the connection and frees the slot at once
+   * (a silent peer may never let the query settle), including those of an
+   * attempt already `lost`.
    */
   abort(reason: AbortReason): void {
-    if (this.released || this.abortReason !== null) return;
-    this.abortReason = reason;
-    this.finish(null, null, reason);
+    if (reason === "lost") {
+      if (this.abortReason !== null) return;
+      this.abortReason = "lost";
+      this.finish(null, null, "lost");
+      return;
+    }
+    if (this.released || this.abortReason === "stalled") return;
+    this.abortReason = "stalled";
+    this.finish(null, null, "stalled");
     const client = this.client;
     // Still connecting: the connection is released unused if it ever arrives.
-    if (client === null) return this.detach();
-    const pid = client.processID;
-    this.release(
-      client,
-      new Error(`read attempt on ${this.node.name} abandoned: ${reason}`),
-    );
+    if (client !== null)
+      this.release(
+        client,
+        new Error(`read attempt on ${this.node.name} abandoned: stalled`),
+      );
     this.detach();
-    if (
-      reason === "lost" &&
-      typeof pid === "number" &&
-      this.node.stall === null &&
-      this.node.pool.idleCount > 0
-    ) {
-      // The destroyed connection's backend keeps its pid until it notices
-      // the closed socket, so this cancel cannot reach another read.
-      this.node.pool
-        .query("SELECT pg_cancel_backend($1)", [pid])
-        .catch(() => undefined);
-    }
   }
 
   private async run(sql: string, params: unknown[]): Promise<void> {
@@ -135,7 +133,8 @@ export class ReadAttempt {
       return;
     }
     if (this.abortReason !== null) {
-      // Abandoned while connecting: the connection never ran the query.
+      // Abandoned while connecting: the connection never ran the query
+      // (a `lost` attempt's slot is freed now, in `run`'s finally).
       this.release(client, undefined);
       return;
     }
@@ -147,10 +146,11 @@ export class ReadAttempt {
       const { rows } = await client.query(sql, params);
       this.node.answered();
       this.release(client, undefined);
-      this.finish(rows, null, null);
+      if (this.abortReason === "lost") this.owner.lostAttemptAnswered?.(this);
+      else this.finish(rows, null, null);
     } catch (error) {
       const nodeFault = classifyPgError(error) === "node";
-      if (!nodeFault && this.abortReason === null) this.node.answered();
+      if (!nodeFault && this.abortReason !== "stalled") this.node.answered();
       // A connection that failed at the node level is not reused.
       this.release(client, nodeFault ? (error as Error) : undefined);
       this.finish(null, error, null);

@@ -1,0 +1,296 @@
+/**
+ * Writes that bring their WAL position (one round trip: BEGIN, the
+ * statement, COMMIT, pg_current_wal_lsn(), Sync) and lazy cache fences,
+ * against a real primary and 2 streaming replicas:
+ * - the token that came with a write is at or past its commit: a replica
+ *   that has replayed it shows the row, and token reads never miss, also
+ *   while replica_1's replay is paused;
+ * - a statement refused in that flight surfaces the same error as when run
+ *   alone and leaves its connection usable (rolled back, not destroyed);
+ * - its rows parse exactly as pg's own query's, with the pool's type parsers;
+ * - the cache never serves data older than a write, whether the write's
+ *   fence comes from its position or from the first fill after it.
+ */
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../backend/database/router/config/load_config";
+import { parseToken } from "../../backend/database/router/consistency/consistency";
+import { runPipelinedWrite } from "../../backend/database/router/nodes/pipelined_write";
+import { ReplicaRouter } from "../../backend/database/router/replica_router";
+import {
+  runWithRequestContext,
+  type RequestContext,
+} from "../../backend/database/router/request_context";
+import { silentLogger } from "../../backend/database/router/support/logger";
+import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
+import { eventually, sql, withFreshCluster } from "./helpers/clusters";
+
+let cluster: LocalCluster;
+let router: ReplicaRouter;
+
+function newRouter(env: Record<string, string> = {}): ReplicaRouter {
+  return new ReplicaRouter(
+    loadConfig({
+      DATABASE_URL: cluster.primary.url,
+      READ_REPLICA_URLS: cluster.replicas.map((r) => r.url).join(","),
+      REPLICA_LAG_POLL_INTERVAL: "200ms",
+      // A paused replica stays in rotation for eventual reads.
+      REPLICA_MAX_LAG_SECONDS: "60s",
+      ...env,
+    }).router,
+    { logger: silentLogger },
+  );
+}
+
+beforeAll(async () => {
+  cluster = await withFreshCluster(2);
+  await sql(
+    cluster.primary.url,
+    `CREATE TABLE wp (id bigserial PRIMARY KEY, org_id int NOT NULL, n int NOT NULL, tag text UNIQUE);
+     CREATE TABLE wp_deferred (id int, CONSTRAINT wp_deferred_u UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)`,
+  );
+  router = newRouter();
+  await router.start();
+});
+
+afterAll(async () => {
+  await router?.close();
+  await cluster?.destroy();
+});
+
+const pause = (i: number) =>
+  sql(cluster.replicas[i]!.url, "SELECT pg_wal_replay_pause()");
+const resume = (i: number) =>
+  sql(cluster.replicas[i]!.url, "SELECT pg_wal_replay_resume()");
+const wanting = (): RequestContext => ({ servedBy: [], wantsToken: true });
+
+/** Waits until replica `i` has replayed `lsn` (text). */
+const replayed = (i: number, lsn: string) =>
+  eventually(async () => {
+    const [r] = await sql(
+      cluster.replicas[i]!.url,
+      "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok",
+      [lsn],
+    );
+    if (r.ok !== true) throw new Error(`replica ${i} has not replayed ${lsn}`);
+  }, 30_000);
+
+describe("the token that comes with a write", () => {
+  it("is at or past the commit: token reads never miss the write while replica_1 is paused, and a replica past it shows the row", async () => {
+    const WRITES = 150;
+    const stats = { stale: 0, servedBy: {} as Record<string, number> };
+    await pause(0);
+    try {
+      for (let i = 0; i < WRITES; i++) {
+        const ctx = wanting();
+        // Every fifth write is a transaction: its COMMIT brings the position.
+        const row = await runWithRequestContext(ctx, () =>
+          i % 5 === 4
+            ? router.transaction(
+                1,
+                (tx) =>
+                  tx.queryRow<{
+                    id: string;
+                  }>`INSERT INTO wp (org_id, n) VALUES (1, ${i}) RETURNING id`,
+              )
+            : router.getWriteConnection(1).queryRow<{
+                id: string;
+              }>`INSERT INTO wp (org_id, n) VALUES (1, ${i}) RETURNING id`,
+        );
+        const token = await router.tokenAfterWrite(ctx.wroteCluster!, ctx);
+        expect(token).toMatch(/^main:[0-9A-F]+\/[0-9A-F]+$/);
+        const db = router.getReadConnection({
+          consistency: { level: "read_your_writes", token: parseToken(token!) },
+        });
+        const got = await db.queryRow`SELECT n FROM wp WHERE id = ${row!.id}`;
+        if (got?.n !== i) stats.stale++;
+        stats.servedBy[db.servedBy!] = (stats.servedBy[db.servedBy!] ?? 0) + 1;
+        if (i % 25 === 0) {
+          // Straight from replica_2 once it has replayed the token's position.
+          const lsn = token!.slice(token!.indexOf(":") + 1);
+          await replayed(1, lsn);
+          const there = await sql(
+            cluster.replicas[1]!.url,
+            "SELECT n FROM wp WHERE id = $1",
+            [row!.id],
+          );
+          expect(there).toEqual([{ n: i }]);
+        }
+      }
+    } finally {
+      await resume(0);
+    }
+    expect(stats.stale).toBe(0);
+    expect(stats.servedBy.replica_1).toBeUndefined();
+    expect(Object.values(stats.servedBy).reduce((a, b) => a + b, 0)).toBe(
+      WRITES,
+    );
+  });
+});
+
+describe("a statement refused in the flight", () => {
+  it("surfaces the same error as alone and leaves its one connection usable", async () => {
+    const one = newRouter({ DB_MAX_CONNECTIONS: "1", CACHE_ENABLED: "false" });
+    await one.start();
+    const plain = new pg.Pool({
+      connectionString: cluster.primary.url,
+      max: 1,
+    });
+    try {
+      await sql(
+        cluster.primary.url,
+        "INSERT INTO wp (org_id, n, tag) VALUES (2, 0, 'dup'); INSERT INTO wp_deferred VALUES (1)",
+      );
+      const pid = async () =>
+        (await one.getWriteConnection(2)
+          .queryRow`SELECT pg_backend_pid() AS pid`)!.pid;
+      const before = await pid();
+      for (const [text, params] of [
+        ["INSERT INTO wp (org_id, n, tag) VALUES ($1, $2, $3)", [2, 1, "dup"]],
+        // Checked at COMMIT: refused in the flight's third statement.
+        ["INSERT INTO wp_deferred VALUES ($1)", [1]],
+        ["INSERT INTO wp (org_id, n) VALUES ($1, $2)", [2, "not a number"]],
+      ] as const) {
+        const alone = await plain
+          .query(text, [...params])
+          .catch((e: unknown) => e);
+        const flight = await runWithRequestContext(wanting(), () =>
+          one.getWriteConnection(2).rawExec(text, ...params),
+        ).catch((e: unknown) => e);
+        expect(flight).toBeInstanceOf(pg.DatabaseError);
+        const fields = (e: unknown) => {
+          const d = e as pg.DatabaseError;
+          return [d.code, d.message, d.detail, d.constraint, d.table];
+        };
+        expect(fields(flight)).toEqual(fields(alone));
+        // Same connection (not destroyed), not left inside a failed block.
+        expect(await pid()).toBe(before);
+        const ctx = wanting();
+        const ok = await runWithRequestContext(
+          ctx,
+          () =>
+            one.getWriteConnection(2)
+              .queryRow`INSERT INTO wp (org_id, n) VALUES (2, 9) RETURNING id`,
+        );
+        const seen = await plain.query("SELECT 1 FROM wp WHERE id = $1", [
+          ok!.id,
+        ]);
+        expect(seen.rowCount).toBe(1);
+        expect(ctx.writePositions?.get("main")).toBeTypeOf("bigint");
+      }
+      expect(one.clusters[0]!.primary.pool.totalCount).toBe(1);
+    } finally {
+      await plain.end();
+      await one.close();
+    }
+  });
+});
+
+describe("rows of a write that brings its position", () => {
+  it("parse exactly as pg's own query's, with the pool's own type parsers", async () => {
+    const types = {
+      getTypeParser: ((oid: number, format?: "text" | "binary") =>
+        oid === 20
+          ? (v: string) => `int8:${v}`
+          : pg.types.getTypeParser(oid, format as "text")) as never,
+    };
+    const pool = new pg.Pool({
+      connectionString: cluster.primary.url,
+      max: 1,
+      types,
+    });
+    try {
+      const text = `SELECT $1::int8 AS big, $2::numeric AS num, $3::timestamptz AS at,
+        $4::jsonb AS doc, $5::bool AS yes, $6::text AS none, $7::int[] AS arr,
+        $8::bytea AS bin, '2024-02-29'::date AS day, 1.5::float8 AS f`;
+      const params = [
+        "9007199254740993",
+        "12.50",
+        new Date("2026-05-01T12:00:00Z"),
+        { a: [1, "b"] },
+        true,
+        null,
+        [1, 2, 3],
+        Buffer.from([0, 255]),
+      ];
+      const piped = await runPipelinedWrite(pool, text, params);
+      const plain = await pool.query(text, params);
+      expect(piped.rows).toEqual(plain.rows);
+      expect(piped.rows[0]!.big).toBe("int8:9007199254740993");
+      expect(piped.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
+describe("the cache after writes, with lazy fences", () => {
+  const ORG = 7;
+  const count = (r: ReplicaRouter) => {
+    const ctx: RequestContext = { servedBy: [] };
+    return runWithRequestContext(ctx, async () => ({
+      n: await r.cachedRead(
+        {
+          namespace: "wp.count",
+          key: [],
+          tables: ["wp"],
+          ttlMs: 600_000,
+          orgId: ORG,
+        },
+        async (db) =>
+          (await db.queryRow<{
+            n: number;
+          }>`SELECT count(*)::int AS n FROM wp WHERE org_id = ${ORG}`)!.n,
+      ),
+      cached: ctx.servedBy.includes("cache"),
+    }));
+  };
+  const write = (r: ReplicaRouter, withToken: boolean) => {
+    const insert = () =>
+      r.getWriteConnection(ORG)
+        .exec`INSERT INTO wp (org_id, n) VALUES (${ORG}, 1)`;
+    return withToken ? runWithRequestContext(wanting(), insert) : insert();
+  };
+
+  it("never serves a count without a write that returned, while replica_1 (in rotation) replays nothing", async () => {
+    expect(router.cache.enabled).toBe(true);
+    let expected = (await count(router)).n;
+    const stats = { cacheHits: 0, wrongHits: 0 };
+    await pause(0);
+    try {
+      for (let k = 0; k < 40; k++) {
+        await write(router, k % 2 === 0);
+        expected++;
+        for (let j = 0; j < 8; j++) {
+          const got = await count(router);
+          if (got.cached) {
+            stats.cacheHits++;
+            if (got.n !== expected) stats.wrongHits++;
+          }
+        }
+      }
+      // Writers and readers at once; afterwards every hit shows every write.
+      await Promise.all([
+        ...Array.from({ length: 4 }, async (_, w) => {
+          for (let k = 0; k < 20; k++) await write(router, (k + w) % 2 === 0);
+        }),
+        ...Array.from({ length: 4 }, async () => {
+          for (let k = 0; k < 40; k++) await count(router);
+        }),
+      ]);
+      expected += 80;
+      for (let j = 0; j < 40; j++) {
+        const got = await count(router);
+        if (got.cached) {
+          stats.cacheHits++;
+          if (got.n !== expected) stats.wrongHits++;
+        }
+      }
+    } finally {
+      await resume(0);
+    }
+    expect(stats.wrongHits).toBe(0);
+    // The cache was in play.
+    expect(stats.cacheHits).toBeGreaterThan(20);
+  });
+});

@@ -15,7 +15,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 import { parseToken } from "../../backend/database/router/consistency/consistency";
-import { runPipelinedWrite } from "../../backend/database/router/nodes/pipelined_write";
+import { runPipelinedWrite } from "../../backend/database/router/primary/write_with_position";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {
   runWithRequestContext,
@@ -181,6 +181,38 @@ describe("a statement refused in the flight", () => {
       expect(one.clusters[0]!.primary.pool.totalCount).toBe(1);
     } finally {
       await plain.end();
+      await one.close();
+    }
+  });
+});
+
+describe("statements that cannot run in the flight's block", () => {
+  it("VACUUM and CREATE INDEX CONCURRENTLY run alone (their token is asked for); after DISCARD ALL dropped the flight's statements the next write still brings its position, once", async () => {
+    const one = newRouter({ DB_MAX_CONNECTIONS: "1", CACHE_ENABLED: "false" });
+    await one.start();
+    try {
+      const run = async (text: string) => {
+        const ctx = wanting();
+        await runWithRequestContext(ctx, () =>
+          one.getWriteConnection(3).rawExec(text),
+        );
+        return ctx.writePositions?.get("main");
+      };
+      expect(await run("INSERT INTO wp (org_id, n) VALUES (3, 0)")).toBeTypeOf(
+        "bigint",
+      );
+      expect(await run("VACUUM wp")).toBeNull();
+      expect(await run("CREATE INDEX CONCURRENTLY wp_n ON wp (n)")).toBeNull();
+      expect(await run("DISCARD ALL")).toBeNull();
+      expect(
+        await run("INSERT INTO wp (org_id, n, tag) VALUES (3, 1, 'once')"),
+      ).toBeTypeOf("bigint");
+      const rows = await sql(
+        cluster.primary.url,
+        "SELECT count(*)::int AS n FROM wp WHERE tag = 'once'",
+      );
+      expect(rows).toEqual([{ n: 1 }]);
+    } finally {
       await one.close();
     }
   });

@@ -3,13 +3,14 @@
  * primary (helpers/fake_wire.ts) with the cache on (the default): a write
  * whose caller wants no token sends its own statement and nothing else (no
  * fence, no BEGIN/COMMIT); a write in a request that wants a token sends one
- * flight (BEGIN, the statement, COMMIT, the WAL position) and the token then
- * costs nothing; a refused statement in that flight surfaces the server's
- * error and leaves the connection rolled back and in the pool.
+ * flight (BEGIN, the statement, COMMIT, the WAL position, one Sync; all but
+ * the statement prepared once per connection) and the token then costs
+ * nothing; a refused statement in that flight surfaces the server's error,
+ * and the connection, rolled back, goes back to the pool.
  */
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../backend/database/router/config/load_config";
-import { pipelinable } from "../../backend/database/router/nodes/pipelined_write";
+import { pipelinable } from "../../backend/database/router/primary/pipelinable";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {
   runWithRequestContext,
@@ -21,7 +22,8 @@ import { FakePool } from "./helpers/fake_pool";
 import { FakeWirePool, serverError, type Answer } from "./helpers/fake_wire";
 
 const INSERT = "INSERT INTO revenues (org_id, amount) VALUES ($1, $2)";
-const FLIGHT = ["BEGIN", INSERT, "COMMIT", "SELECT pg_current_wal_lsn()::text"];
+const POSITION = "SELECT pg_current_wal_lsn()::text";
+const FLIGHT = ["BEGIN", INSERT, "COMMIT", POSITION];
 
 /**
  * A router over a fake primary. Not started: no health or lag timers, so
@@ -108,6 +110,12 @@ describe("a write in a request that wants a token", () => {
     const ctx = wanting();
     await runWithRequestContext(ctx, write);
     expect(primary.flights.map((f) => f.map((s) => s.text))).toEqual([FLIGHT]);
+    expect(primary.flights[0]!.map((s) => s.statement)).toEqual([
+      "rr_begin",
+      "",
+      "rr_commit",
+      "rr_wal_position",
+    ]);
     expect(primary.flights[0]![1]!.values).toEqual(["1", "5"]);
     expect(ctx.wroteCluster).toBe("main");
     const sent = primary.statements.length;
@@ -119,6 +127,48 @@ describe("a write in a request that wants a token", () => {
     );
     expect(primary.statements.length).toBe(sent);
     expect(primary.releases).toEqual([undefined]);
+  });
+
+  it("prepares BEGIN, COMMIT and the position once per connection, and again after DISCARD ALL dropped them", async () => {
+    const { primary, write } = setup();
+    for (let i = 0; i < 3; i++) {
+      const ctx = wanting();
+      await runWithRequestContext(ctx, write);
+      expect(ctx.writePositions?.get("main")).toBe(0x3000a58n);
+    }
+    expect([...primary.named.keys()]).toEqual([
+      "rr_begin",
+      "rr_commit",
+      "rr_wal_position",
+    ]);
+    expect(primary.statements).toEqual([...FLIGHT, ...FLIGHT, ...FLIGHT]);
+    // Gone (DISCARD ALL): BEGIN's Bind fails before anything ran; the write
+    // is sent again with fresh Parse messages.
+    primary.named.clear();
+    const again = wanting();
+    await runWithRequestContext(again, write);
+    expect(again.writePositions?.get("main")).toBe(0x3000a58n);
+    expect(primary.flights).toHaveLength(5);
+    expect(primary.flights[3]).toEqual([]);
+    expect(primary.named.size).toBe(3);
+    expect(primary.releases).toEqual(Array(4).fill(undefined));
+  });
+
+  it("a connection whose names are taken parses the flight's statements every time", async () => {
+    const { primary, write } = setup();
+    primary.named.set("rr_begin", "BEGIN");
+    for (let i = 0; i < 2; i++) {
+      const ctx = wanting();
+      await runWithRequestContext(ctx, write);
+      expect(ctx.writePositions?.get("main")).toBe(0x3000a58n);
+    }
+    expect(primary.statements).toEqual([...FLIGHT, ...FLIGHT]);
+    expect(
+      primary.flights
+        .slice(1)
+        .flat()
+        .map((s) => s.statement),
+    ).toEqual(Array(8).fill(""));
   });
 
   it("returns the statement's rows", async () => {
@@ -139,9 +189,11 @@ describe("a write in a request that wants a token", () => {
     primary.lsn = "0/4000"; // a concurrent write read a lower one
     await runWithRequestContext(ctx, write);
     expect(await router.tokenAfterWrite("main", ctx)).toBe("main:0/5000");
-    // DDL cannot run in the flight: it runs alone, its position unknown.
+    // Several statements in one string run alone, their position unknown.
     await runWithRequestContext(ctx, () =>
-      router.getWriteConnection(1).rawExec("CREATE TABLE x (a int)"),
+      router
+        .getWriteConnection(1)
+        .rawExec("CREATE TABLE x (a int); CREATE TABLE y (a int)"),
     );
     const sent = primary.statements.length;
     primary.lsn = "0/6000";
@@ -157,14 +209,9 @@ describe("a write in a request that wants a token", () => {
     await runWithRequestContext(ctx, () =>
       router.transaction(1, (tx) => tx.rawExec(INSERT, 1, 5)),
     );
-    expect(primary.statements).toEqual([
-      "BEGIN",
-      INSERT,
-      "COMMIT",
-      "SELECT pg_current_wal_lsn()::text",
-    ]);
+    expect(primary.statements).toEqual(["BEGIN", INSERT, "COMMIT", POSITION]);
     expect(primary.flights.map((f) => f.map((s) => s.text))).toEqual([
-      ["COMMIT", "SELECT pg_current_wal_lsn()::text"],
+      ["COMMIT", POSITION],
     ]);
     const sent = primary.statements.length;
     expect(await router.tokenAfterWrite("main", ctx)).toBe("main:0/3000A58");
@@ -172,7 +219,7 @@ describe("a write in a request that wants a token", () => {
   });
 
   it("a refused statement surfaces the server's error; the block is rolled back and the connection kept", async () => {
-    const { router, primary, write } = setup();
+    const { primary, write } = setup();
     const duplicate = serverError("23505", "duplicate key value");
     primary.answer = (t): Answer => (t === INSERT ? { error: duplicate } : {});
     const ctx = wanting();
@@ -181,6 +228,20 @@ describe("a write in a request that wants a token", () => {
     expect(primary.releases).toEqual([undefined]);
     // Nothing committed: the request's token, if asked, is the position now.
     expect(ctx.writePositions?.get("main")).toBeUndefined();
+    primary.answer = () => ({});
+    await runWithRequestContext(ctx, write);
+    expect(primary.statements.slice(3)).toEqual(FLIGHT);
+  });
+
+  it("a COMMIT the server refuses (a deferred constraint) surfaces its error; the block is over, no ROLLBACK", async () => {
+    const { primary, write } = setup();
+    const deferred = serverError("23505", "duplicate key value");
+    primary.answer = (t): Answer => (t === "COMMIT" ? { error: deferred } : {});
+    await expect(runWithRequestContext(wanting(), write)).rejects.toBe(
+      deferred,
+    );
+    expect(primary.statements).toEqual(["BEGIN", INSERT, "COMMIT"]);
+    expect(primary.releases).toEqual([undefined]);
   });
 
   it("a position read that fails after COMMIT still returns the write; the token is then asked for", async () => {
@@ -195,6 +256,7 @@ describe("a write in a request that wants a token", () => {
     expect(rows).toEqual([{ id: "7" }]);
     expect(primary.releases).toEqual([undefined]);
     expect(ctx.writePositions?.get("main")).toBeNull();
+    expect(primary.named.size).toBe(3);
     const sent = primary.statements.length;
     expect(await router.tokenAfterWrite("main", ctx)).toBe("main:0/3000A58");
     expect(primary.statements.slice(sent)).toEqual([
@@ -225,12 +287,19 @@ describe("pipelinable", () => {
     ["WITH x AS (DELETE FROM t RETURNING *) SELECT count(*) FROM x", true],
     ["MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE", true],
     ["INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)", false],
-    ["VACUUM t", false],
     ["CREATE INDEX CONCURRENTLY i ON t (a)", false],
+    ["VACUUM t", false],
     ["CALL p()", false],
+    ["CREATE TABLE t (a int)", false],
     ["COPY t FROM STDIN", false],
     ["BEGIN", false],
+    ["start transaction", false],
     ["COMMIT", false],
+    ["end", false],
+    ["ROLLBACK", false],
+    ["SAVEPOINT a", false],
+    ["PREPARE TRANSACTION 'x'", false],
+    ["", false],
     ["-- only a comment", false],
     ["/* unterminated", false],
   ])("%s → %s", (sql, expected) => {

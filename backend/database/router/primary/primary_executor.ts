@@ -9,11 +9,6 @@ import type { NodeCluster } from "../nodes/node_cluster";
 import { classifyPgError } from "../nodes/pg_errors";
 import type { DbNode } from "../nodes/db_node";
 import type { PgClient } from "../nodes/pg_pool";
-import {
-  commitWithPosition,
-  pipelinable,
-  runPipelinedWrite,
-} from "../nodes/pipelined_write";
 import type { RouterObserver } from "../observer";
 import type { QueryApi, Row } from "../query_api";
 import {
@@ -23,9 +18,11 @@ import {
 } from "../request_context";
 import type { Clock } from "../support/clock";
 import type { Logger } from "../support/logger";
+import { pipelinable } from "./pipelinable";
 import { primaryFailure, readOnlyPrimary } from "./primary_failure";
 import { TransactionConnection } from "./transaction_connection";
 import { lsnOrNull, WalPositions } from "./wal_positions";
+import { commitWithPosition, runPipelinedWrite } from "./write_with_position";
 import { WriteInvalidation } from "./write_invalidation";
 
 /** What {@link PrimaryExecutor} works with. */

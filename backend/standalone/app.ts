@@ -29,9 +29,10 @@ export interface App {
   listen(port: number, host?: string): Promise<number>;
   /**
    * Graceful stop: refuse new connections, let requests in flight finish (up
-   * to `drainMs`), then close every pool. Idempotent.
+   * to `drainMs`, default 8 s; keep-alive sockets idle for `idleCloseMs`,
+   * default 2 s, are closed sooner), then close every pool. Idempotent.
    */
-  close(drainMs?: number): Promise<void>;
+  close(drainMs?: number, idleCloseMs?: number): Promise<void>;
 }
 
 /** Builds the router, starts it, and wires the HTTP server. */
@@ -117,9 +118,9 @@ export async function createApp(
           resolve((server.address() as AddressInfo).port),
         );
       }),
-    close: (drainMs = 8_000) =>
+    close: (drainMs = 8_000, idleCloseMs?: number) =>
       (closing ??= (async () => {
-        await server.shutdown(drainMs);
+        await server.shutdown(drainMs, idleCloseMs);
         feeds.stop();
         await control.close();
         await router.close();

@@ -69,10 +69,18 @@ export interface DrainableServer extends http.Server {
   /**
    * Stops accepting connections, answers requests already in flight or
    * arriving on open sockets (with `Connection: close`) for up to `drainMs`,
-   * then closes every socket.
+   * closing a socket early only once it has been idle for `idleCloseMs`
+   * (default 2 s), then closes every socket.
    */
-  shutdown(drainMs: number): Promise<void>;
+  shutdown(drainMs: number, idleCloseMs?: number): Promise<void>;
 }
+
+/**
+ * How long a keep-alive socket must have been idle before a drain closes it
+ * (ms): ten times the longest a starved client was seen to take between an
+ * answer and its next request on the same socket.
+ */
+const DRAIN_IDLE_CLOSE_MS = 2_000;
 
 /**
  * The standalone front door: a plain Node HTTP server serving the same
@@ -108,8 +116,25 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         sendError(res, 500, "internal", "internal error");
     });
   }) as DrainableServer;
+  // Open sockets and since when each has been idle (no request in progress;
+  // null while one is), so a drain can leave the closing to their clients.
+  const sockets = new Map<net.Socket, number | null>();
+  server.on("connection", (socket: net.Socket) => {
+    sockets.set(socket, Date.now());
+    socket.once("close", () => sockets.delete(socket));
+  });
+  server.on(
+    "request",
+    (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const socket = req.socket;
+      sockets.set(socket, null);
+      res.once("finish", () => {
+        if (sockets.has(socket)) sockets.set(socket, Date.now());
+      });
+    },
+  );
   server.inFlight = () => inFlight;
-  server.shutdown = async (drainMs) => {
+  server.shutdown = async (drainMs, idleCloseMs = DRAIN_IDLE_CLOSE_MS) => {
     closing = true;
     // net.Server#close stops accepting without http.Server#close's extra step
     // of dropping idle keep-alive sockets, which races a client's next request
@@ -118,13 +143,20 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
       net.Server.prototype.close.call(server, () => resolve()),
     );
     const deadline = Date.now() + drainMs;
-    // Done when nothing has been in flight for a short quiet period: a client
-    // whose request was already on the wire gets its answer, with Connection: close.
-    let quietSince = inFlight === 0 ? Date.now() : Infinity;
-    while (Date.now() < deadline && Date.now() - quietSince < 150) {
+    // A busy client's next request gets its answer with Connection: close,
+    // and the client closes the socket. A socket is closed by us only once
+    // it has been idle for idleCloseMs: one that answered a moment ago may
+    // already carry the client's next request, unread by a busy process, and
+    // closing it would reset that request (ECONNRESET); one idle that long
+    // is parked in a client's pool.
+    for (;;) {
+      const now = Date.now();
+      for (const [socket, idleSince] of sockets)
+        if (idleSince !== null && now - idleSince >= idleCloseMs)
+          socket.destroy();
+      if (inFlight === 0 && sockets.size === 0) break;
+      if (now >= deadline) break;
       await new Promise((r) => setTimeout(r, 10));
-      if (inFlight > 0) quietSince = Infinity;
-      else if (quietSince === Infinity) quietSince = Date.now();
     }
     server.closeAllConnections();
     await stopped;

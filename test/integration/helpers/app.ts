@@ -104,6 +104,8 @@ export async function startTestApp(
         servedBy: res.headers.get("x-served-by"),
       };
     },
-    close: () => app.close(2_000),
+    // The test's own fetch sockets are parked when it closes: no need to
+    // wait the production 2 s before closing them.
+    close: () => app.close(2_000, 100),
   };
 }

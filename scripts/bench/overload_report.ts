@@ -145,6 +145,12 @@ export function report(levels: readonly Level[], loadMs: number): Section {
       levels.flatMap((l) => [
         ...l.load.firstErrors,
         ...l.outside.firstFailures,
+        ...Object.entries(l.load.statuses)
+          .filter(([status]) => status !== "200" && status !== "503")
+          .map(
+            ([status, n]) =>
+              `HTTP ${status} × ${n} at ${fmtInt(l.clients)} clients`,
+          ),
       ]),
     ),
   ];

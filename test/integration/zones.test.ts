@@ -148,14 +148,16 @@ describe("zone-aware reads: two local replicas, one remote 20 ms away", () => {
     ).toBe(true);
 
     // Both locals frozen: read until the last SETTLED reads all came from
-    // the remote zone (at most 20 s, ten times what it takes).
+    // elsewhere (at most 30 s, over ten times what it takes). On a machine
+    // so busy that the remote replica's proxy (in this process) looks
+    // stalled too, some go to the primary: no read waits for the locals.
     const thaw1 = freeze(cluster.replicas[0]!);
     const thaw2 = freeze(cluster.replicas[1]!);
     let spill: Sample[];
     try {
       spill = await read({
-        ms: 20_000,
-        settledOn: (node) => node === "replica_3",
+        ms: 30_000,
+        settledOn: (node) => node === "replica_3" || node === "primary",
       });
     } finally {
       thaw1();
@@ -171,15 +173,19 @@ describe("zone-aware reads: two local replicas, one remote 20 ms away", () => {
         .map((s) => s.error)
         .slice(0, 3),
     ).toEqual([]);
-    expect(settled.every((s) => s.node === "replica_3")).toBe(true);
-    expect(p50(settled)).toBeGreaterThan(20); // the remote zone's 20 ms, each way
+    expect(
+      settled.every((s) => s.node === "replica_3" || s.node === "primary"),
+    ).toBe(true);
+    const remote = settled.filter((s) => s.node === "replica_3");
+    expect(remote.length).toBeGreaterThanOrEqual(SETTLED / 2);
+    expect(p50(remote)).toBeGreaterThan(20); // the remote zone's 20 ms, each way
     expect(
       [...zoneReads.keys()].some((k) => k.startsWith("spill:local_")),
     ).toBe(true);
 
     // Thawed: the locals take the reads back, with no manual step.
     const back = await read({
-      ms: 20_000,
+      ms: 30_000,
       settledOn: (node) => node === "replica_1" || node === "replica_2",
     });
     const backSettled = back.slice(-SETTLED);

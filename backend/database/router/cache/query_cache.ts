@@ -216,19 +216,27 @@ export class QueryCache {
    * fenced with it when no other write bumped them meanwhile; otherwise the
    * first fill of each sets its fence from the primary's position then.
    * Either way no fill that read data older than the write is stored under
-   * the generations it created. Never throws.
+   * the generations it created. Done when it returns without a shared tier
+   * (undefined); else when the promise it returns settles. Never rejects.
    */
-  async invalidate(
+  invalidate(
     cluster: string,
     tables: readonly string[] | null,
     orgId: number | undefined,
     known?: KnownFence,
-  ): Promise<void> {
-    if (tables !== null && tables.length === 0) return;
+  ): Promise<void> | undefined {
+    if (tables !== null && tables.length === 0) return undefined;
     const keys = writeGenKeys(cluster, tables, orgId);
+    const shared = this.deps.shared !== null;
     // Lost on the shared tier (undefined): the guard bumps every epoch before it serves again.
-    await this.versions.bump(keys, known);
-    this.deps.observer.onInvalidate?.(keys.length, this.deps.shared !== null);
+    const bumped = this.versions.bump(keys, known);
+    if (!(bumped instanceof Promise)) {
+      this.deps.observer.onInvalidate?.(keys.length, shared);
+      return undefined;
+    }
+    return bumped.then(() => {
+      this.deps.observer.onInvalidate?.(keys.length, shared);
+    });
   }
 
   /** For the status endpoint: tiers, their state and size. Never a URL. */

@@ -79,16 +79,17 @@ export class ScopeVersions {
   }
 
   /**
-   * Bumps `keys`; undefined when the shared tier could not (the guard then
-   * recovers). With `known` (a position read after the write committed, and
+   * Bumps `keys` (synchronously without a shared tier); undefined when the
+   * shared tier could not (the guard then recovers). With `known` (a position read after the write committed, and
    * the {@link mark} taken before it was sent), keys no other write bumped
    * since the mark are fenced at once; the others are fenced by their first
    * fill.
    */
-  async bump(
+  bump(
     keys: readonly string[],
     known?: KnownFence,
-  ): Promise<number[] | undefined> {
+  ): number[] | Promise<number[] | undefined> {
+    // In process: synchronous, so a write's invalidation costs no promise.
     return this.shared === null
       ? this.local.bump(keys, known)
       : this.shared.bumpGenerations(keys, GENERATION_TTL_MS);

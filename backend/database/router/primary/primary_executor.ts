@@ -113,14 +113,16 @@ export class PrimaryExecutor {
         observer.onQuery!(node, kind, (performance.now() - t0) / 1000);
       noteServedBy(ctx, node.name);
       if (wantsToken) noteWritePosition(ctx!, cluster.name, lsn);
-      if (invalidates)
-        await this.invalidation.invalidate(
+      if (invalidates) {
+        const pending = this.invalidation.invalidate(
           cluster,
           [sql],
           opts.orgId,
           lsn,
           mark,
         );
+        if (pending !== undefined) await pending;
+      }
       return rows;
     } catch (err) {
       const fault = classifyPgError(err);
@@ -184,13 +186,14 @@ export class PrimaryExecutor {
         admission.release();
       }
       // After the connection and the slot are back.
-      await this.invalidation.invalidate(
+      const pending = this.invalidation.invalidate(
         cluster,
         done.statements,
         orgId,
         done.lsn,
         done.mark,
       );
+      if (pending !== undefined) await pending;
       return done.result;
     } finally {
       release?.();

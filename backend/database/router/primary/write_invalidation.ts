@@ -33,19 +33,21 @@ export class WriteInvalidation {
    * Invalidates the entries `statements` may have changed: their target
    * tables for `orgId` (the whole cluster when a target is unknown). `lsn`,
    * the primary's position read with the write after its commit, fences the
-   * new generations with `mark`, taken before the write was sent. Never
-   * throws: the write has committed; entries then live up to their TTL.
+   * new generations with `mark`, taken before the write was sent. Done when
+   * it returns undefined (the in-process tier), else when the promise
+   * settles (the shared tier). Never throws or rejects: the write has
+   * committed; entries then live up to their TTL.
    */
-  async invalidate(
+  invalidate(
     cluster: NodeCluster,
     statements: readonly string[],
     orgId: number | undefined,
     lsn: bigint | null = null,
     mark?: number,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     const cache = this.deps.cache;
     if (cache === null || !cache.invalidating || statements.length === 0)
-      return;
+      return undefined;
     const known =
       lsn !== null && mark !== undefined ? { lsn, mark } : undefined;
     try {
@@ -58,12 +60,19 @@ export class WriteInvalidation {
         }
         for (const t of targets) if (!tables.includes(t)) tables.push(t);
       }
-      await cache.invalidate(cluster.name, tables, orgId, known);
+      return cache
+        .invalidate(cluster.name, tables, orgId, known)
+        ?.catch((err: unknown) => this.failed(cluster, err));
     } catch (err) {
-      this.deps.logger.error("cache invalidation failed after a write", {
-        cluster: cluster.name,
-        error: describePgError(err),
-      });
+      this.failed(cluster, err);
+      return undefined;
     }
+  }
+
+  private failed(cluster: NodeCluster, err: unknown): void {
+    this.deps.logger.error("cache invalidation failed after a write", {
+      cluster: cluster.name,
+      error: describePgError(err),
+    });
   }
 }

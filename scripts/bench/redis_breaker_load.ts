@@ -14,7 +14,8 @@ import { FinanceRepository } from "../../backend/finance/finance_repository";
 import type { BenchContext, Table } from "./common";
 import { fmt, fmtInt, percentile, rng, sleep } from "./common";
 import { sqlOnce, startRouter, waitForReplicas } from "./db";
-import { GOAL_HEADERS, goalRow, judge, under } from "./goals";
+import { GOAL_HEADERS, goalRow, under } from "./goals";
+import { trackTier } from "./redis_breaker_tier";
 import type { BenchRedis } from "./redis_server";
 
 const WORKERS = 8;
@@ -160,6 +161,7 @@ export async function underLoad(
   );
   const t: Record<string, number> = {};
   let d: ReturnType<typeof drive> | null = null;
+  const tier = trackTier(router);
   try {
     d = drive(new FinanceRepository(router), 2);
     await sleep(1_000); // warm
@@ -182,6 +184,7 @@ export async function underLoad(
     await sleep(phaseMs);
     t.end = performance.now();
   } finally {
+    tier.stop();
     redis.resume();
     await d?.stop();
     await router.close();
@@ -198,9 +201,7 @@ export async function underLoad(
     p99Goal: boolean,
   ): string[] => {
     const goal = p99Goal ? `0 failed; p99 ≤ ${fmt(bound, 1)} ms` : "0 failed";
-    const ok =
-      w.failed === 0 &&
-      (!p99Goal || judge(w.p99, under(bound + 1e-9, "")) === "met");
+    const ok = w.failed === 0 && (!p99Goal || w.p99 <= bound);
     return [
       label,
       fmtInt(w.n),
@@ -211,18 +212,21 @@ export async function underLoad(
       ok ? "met" : "missed",
     ];
   };
-  const firstAfter = (xs: number[], from: number) =>
-    (xs.find((x) => x >= from) ?? NaN) - from;
   const ms = (x: number) => (Number.isFinite(x) ? `${fmtInt(x)} ms` : "never");
-  const openGoal = under(3 * (timeoutMs + 200), " ms");
+  const outGoal = under(3 * (timeoutMs + 200), " ms");
   const backGoal = under(OPEN_MS + 1_000, " ms");
   const hitsAfter = sharedHits.filter((x) => x >= t.after!).length;
-  const events = [
-    ["SIGSTOP → breaker open", firstAfter(opens, t.stall!), openGoal],
-    ["SIGKILL → breaker open", firstAfter(opens, t.kill!), openGoal],
-    ['SIGCONT → tier "ok" again', t.okAfterStall! - t.resume!, backGoal],
-    ['restart → tier "ok" again', t.okAfterKill! - t.restart!, backGoal],
-  ] as const;
+  /** The tier out of use after a fault: ms, or "already" with the state it was in. */
+  const outOfUse = (label: string, from: number, to: number) => {
+    const x = tier.outOfUseAfter(from, to);
+    const shown = x === 0 ? `already (state "${tier.stateAt(from)}")` : ms(x);
+    return goalRow(label, x, shown, outGoal);
+  };
+  const opened = (from: number, to: number) => {
+    const x = opens.find((o) => o >= from && o < to);
+    return x === undefined ? "did not open" : ms(x - from);
+  };
+  const opensUp = opens.filter((o) => o < t.stall!).length;
   return {
     method: [
       `Part 2, under load: ${WORKERS} workers, each request 95 % \`sum\` of one of ${ORGS} orgs (skewed) and 5 % \`create\`, through FinanceRepository. ` +
@@ -255,7 +259,28 @@ export async function underLoad(
         title: "Part 2: the breaker under load",
         headers: [...GOAL_HEADERS],
         rows: [
-          ...events.map(([label, x, goal]) => goalRow(label, x, ms(x), goal)),
+          outOfUse('SIGSTOP → tier out of use (not "ok")', t.stall!, t.resume!),
+          ["… the breaker opened after", opened(t.stall!, t.resume!), "–", ""],
+          outOfUse('SIGKILL → tier out of use (not "ok")', t.kill!, t.restart!),
+          ["… the breaker opened after", opened(t.kill!, t.restart!), "–", ""],
+          goalRow(
+            'SIGCONT → tier "ok" again',
+            t.okAfterStall! - t.resume!,
+            ms(t.okAfterStall! - t.resume!),
+            backGoal,
+          ),
+          goalRow(
+            'restart → tier "ok" again',
+            t.okAfterKill! - t.restart!,
+            ms(t.okAfterKill! - t.restart!),
+            backGoal,
+          ),
+          [
+            "breaker openings with Redis up, before SIGSTOP",
+            fmtInt(opensUp),
+            "–",
+            "",
+          ],
           goalRow(
             `shared-tier hits in the ${phaseMs / 1000} s after it is "ok" again`,
             hitsAfter,
@@ -267,7 +292,9 @@ export async function underLoad(
     ],
     notes: [
       `Breaker openings seen: ${opens.length}. "ok" means the breaker closed and the epochs bumped after the invalidations lost meanwhile; ` +
-        `the tier is retried ${OPEN_MS / 1000} s after it opened, so with a ${outageMs / 1000} s outage it serves again about ${(OPEN_MS - outageMs) / 1000} s after Redis is back.`,
+        "the state is polled every 5 ms. With Redis up, a call past CACHE_TIMEOUT (CPU contention) also counts as a failure, so the tier may already be out of use when the fault starts. " +
+        `The tier is retried ${OPEN_MS / 1000} s after the breaker opened: after an outage shorter than that, it serves again about when those ${OPEN_MS / 1000} s are up ` +
+        '("status" shows "recovering" rather than "open" while an invalidation is lost).',
     ],
   };
 }

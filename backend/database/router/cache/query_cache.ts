@@ -21,10 +21,10 @@ import {
   type CacheObserver,
   type CacheOutcome,
   type CacheStatus,
-  type CacheTierStatus,
   type SharedTier,
   type SkipReason,
 } from "./cache_types";
+import { cacheStatus } from "./cache_status";
 import { LocalEntries, type KnownFence } from "./memory_store";
 import { ScopeVersions } from "./scope_versions";
 
@@ -241,33 +241,11 @@ export class QueryCache {
 
   /** For the status endpoint: tiers, their state and size. Never a URL. */
   status(): CacheStatus {
-    const tiers: CacheTierStatus[] = [
-      {
-        name: "memory",
-        state: "ok",
-        entries: this.entries.size,
-        bytes: this.entries.bytes,
-        maxBytes: this.config.maxBytes,
-      },
-    ];
-    if (this.deps.shared !== null) {
-      const s = this.deps.shared.state();
-      tiers.push({
-        name: s.name,
-        state: s.invalidationLost
-          ? "recovering"
-          : s.breaker === "closed"
-            ? "ok"
-            : s.breaker,
-        breaker: s.breaker,
-        lastError: s.lastError,
-      });
-    }
-    return {
-      enabled: this.enabled,
-      disabledEndpoints: [...this.disabledEndpoints].sort(),
-      tiers,
-    };
+    return cacheStatus(this.enabled, this.disabledEndpoints, {
+      entries: this.entries,
+      maxBytes: this.config.maxBytes,
+      shared: this.deps.shared,
+    });
   }
 
   async close(): Promise<void> {

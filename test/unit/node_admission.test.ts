@@ -86,3 +86,98 @@ describe("NodeAdmission: bounded slots, bounded queue, bounded wait", () => {
     expect(a.active).toBe(0);
   });
 });
+
+describe("NodeAdmission.enter: waiting without a Promise", () => {
+  const waiter = () => {
+    const heard: string[] = [];
+    return {
+      heard,
+      admitted: () => void heard.push("admitted"),
+      refused: (err: OverloadedError) => void heard.push(err.why),
+    };
+  };
+
+  it("admits at once when a slot is free, else queues FIFO and hands slots over on release", () => {
+    const a = new NodeAdmission("replica_1", {
+      slots: 1,
+      queueMax: 5,
+      queueTimeoutMs: 1_000,
+    });
+    const w1 = waiter();
+    const w2 = waiter();
+    const w3 = waiter();
+    expect(a.enter(w1)).toBe(true);
+    expect(a.enter(w2)).toBe(false);
+    expect(a.enter(w3)).toBe(false);
+    expect(a.queued).toBe(2);
+    a.release();
+    expect(w2.heard).toEqual(["admitted"]);
+    expect(w3.heard).toEqual([]);
+    a.release();
+    expect(w3.heard).toEqual(["admitted"]);
+    a.release();
+    expect(a.active).toBe(0);
+    expect(w1.heard).toEqual([]);
+  });
+
+  it("one timer refuses every waiter whose time is up, and is re-armed for the next", () => {
+    vi.useFakeTimers();
+    const a = new NodeAdmission("replica_1", {
+      slots: 1,
+      queueMax: 5,
+      queueTimeoutMs: 100,
+    });
+    a.enter(waiter());
+    const early = waiter();
+    a.enter(early);
+    vi.advanceTimersByTime(40);
+    const late = waiter();
+    a.enter(late);
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(60);
+    expect(early.heard).toEqual(["queue_timeout"]);
+    expect(late.heard).toEqual([]);
+    vi.advanceTimersByTime(39);
+    expect(late.heard).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(late.heard).toEqual(["queue_timeout"]);
+    expect(a.refusedTimeout).toBe(2);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("no timer is left once the queue drains", () => {
+    vi.useFakeTimers();
+    const a = new NodeAdmission("replica_1", {
+      slots: 1,
+      queueMax: 5,
+      queueTimeoutMs: 100,
+    });
+    a.enter(waiter());
+    a.enter(waiter());
+    expect(vi.getTimerCount()).toBe(1);
+    a.release();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("a waiter that gives its slot straight back passes it on without recursion (a long queue drains)", () => {
+    const a = new NodeAdmission("replica_1", {
+      slots: 1,
+      queueMax: 10_000,
+      queueTimeoutMs: 1_000,
+    });
+    a.enter(waiter());
+    let admitted = 0;
+    const giveBack = {
+      admitted: () => {
+        admitted++;
+        a.release();
+      },
+      refused: () => undefined,
+    };
+    for (let i = 0; i < 10_000; i++) a.enter(giveBack);
+    a.release();
+    expect(admitted).toBe(10_000);
+    expect(a.queued).toBe(0);
+    expect(a.active).toBe(0);
+  });
+});

@@ -214,4 +214,51 @@ describe("ReadAttempt", () => {
       "queue_full",
     );
   });
+
+  it("uses pg's callback forms when the pool takes them (a real pg.Pool): same outcome, connection back whole or destroyed on a node fault", async () => {
+    type Callback = (err: Error | null | undefined, value?: unknown) => void;
+    const released: unknown[] = [];
+    const answers: Array<(err: Error | null, rows?: unknown[]) => void> = [];
+    // Like pg: a callback given, nothing returned; the client calls back later.
+    const pool = {
+      totalCount: 0,
+      idleCount: 0,
+      waitingCount: 0,
+      query: () => Promise.resolve({ rows: [] }),
+      connect: (cb: Callback) =>
+        void process.nextTick(cb, undefined, {
+          query: (_sql: string, _params: unknown[], done: Callback) =>
+            void answers.push((err, rows) =>
+              err ? done(err) : done(null, { rows }),
+            ),
+          release: (destroy?: unknown) => void released.push(destroy),
+        }),
+      on: () => undefined,
+      end: () => Promise.resolve(),
+    } as unknown as PgPool;
+    const node = healthyReplica(pool);
+    const ok = recorder();
+    new ReadAttempt(node, "SELECT 1", [], new ManualClock(), ok);
+    await tick();
+    answers.shift()!(null, [{ one: 1 }]);
+    expect(ok.outcomes).toEqual([
+      { rows: [{ one: 1 }], aborted: null, error: null },
+    ]);
+    expect(released).toEqual([undefined]);
+    expect(node.admission.active).toBe(0);
+    expect(node.attemptCount).toBe(0);
+
+    const failed = recorder();
+    new ReadAttempt(node, "SELECT 1", [], new ManualClock(), failed);
+    await tick();
+    const reset = Object.assign(new Error("read ECONNRESET"), {
+      code: "ECONNRESET",
+    });
+    answers.shift()!(reset);
+    expect(failed.outcomes).toEqual([
+      { rows: null, aborted: null, error: reset },
+    ]);
+    expect(released[1]).toBe(reset);
+    expect(node.admission.active).toBe(0);
+  });
 });

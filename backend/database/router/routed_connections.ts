@@ -10,20 +10,19 @@ import type { RequestContext } from "./request_context";
 /** One read: which cluster, how fresh, for which endpoint and request. */
 export interface ReadRequest {
   /** The org whose data it reads (undefined: the main cluster, or across orgs). */
-  readonly orgId?: number;
+  readonly orgId: number | undefined;
   readonly cluster: NodeCluster;
   readonly consistency: Consistency;
   readonly endpoint: string;
   readonly ctx: RequestContext | undefined;
   /** Set when the read fills a cache entry: each statement reports what its data includes. */
-  readonly position?: FillPosition;
+  readonly position: FillPosition | undefined;
+  /** Told the node that served a statement, before its rows are returned. */
+  served(node: DbNode): void;
 }
 
-/** The rows of a read and the node that served them. */
-export interface ReadResult {
-  readonly rows: Row[];
-  readonly node: DbNode;
-}
+/** The rows of a read (the node that served them goes to {@link ReadRequest.served}). */
+export type ReadResult = Row[];
 
 /**
  * What a connection asks of the router (the router implements it): its
@@ -58,42 +57,49 @@ export interface StatementPaths {
   ): Promise<string>;
 }
 
-/** A read connection: each statement is routed on its own. */
-export class RoutedReadConnection extends QueryApi implements ReadConnection {
+/**
+ * A read connection: each statement is routed on its own. It is its own
+ * {@link ReadRequest} (no object per statement), and without caps a
+ * statement adds no async step of its own to the router's.
+ */
+export class RoutedReadConnection
+  extends QueryApi
+  implements ReadConnection, ReadRequest
+{
   servedBy: string | null = null;
-  private readonly req: ReadRequest;
 
   constructor(
     private readonly paths: StatementPaths,
-    private readonly orgId: number | undefined,
-    cluster: NodeCluster,
-    consistency: Consistency,
-    endpoint: string,
-    private readonly ctx: RequestContext | undefined,
-    position?: FillPosition,
+    readonly orgId: number | undefined,
+    readonly cluster: NodeCluster,
+    readonly consistency: Consistency,
+    readonly endpoint: string,
+    readonly ctx: RequestContext | undefined,
+    readonly position: FillPosition | undefined = undefined,
   ) {
     super();
-    this.req =
-      position === undefined
-        ? { orgId, cluster, consistency, endpoint, ctx }
-        : { orgId, cluster, consistency, endpoint, ctx, position };
   }
 
-  protected async run(
+  /** @inheritdoc */
+  served(node: DbNode): void {
+    this.servedBy = node.name;
+  }
+
+  protected run(sql: string, params: unknown[], raw: boolean): Promise<Row[]> {
+    if (this.paths.caps.enabled) return this.runCapped(sql, params, raw);
+    return this.paths.read(this, sql, params, raw);
+  }
+
+  private async runCapped(
     sql: string,
     params: unknown[],
     raw: boolean,
   ): Promise<Row[]> {
-    const caps = this.paths.caps;
-    const release = caps.enabled
-      ? await caps.acquire(this.ctx?.userId, this.orgId)
-      : undefined;
+    const release = await this.paths.caps.acquire(this.ctx?.userId, this.orgId);
     try {
-      const { rows, node } = await this.paths.read(this.req, sql, params, raw);
-      this.servedBy = node.name;
-      return rows;
+      return await this.paths.read(this, sql, params, raw);
     } finally {
-      release?.();
+      release();
     }
   }
 }

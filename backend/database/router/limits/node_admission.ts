@@ -10,9 +10,12 @@ export interface AdmissionLimits {
   readonly queueTimeoutMs: number;
 }
 
-interface Waiter {
-  grant(): void;
-  timer: NodeJS.Timeout;
+/** Who waits for a slot (see {@link NodeAdmission.enter}); hears exactly one of the two. */
+export interface AdmissionWaiter {
+  /** A slot is now held for it. */
+  admitted(): void;
+  /** No slot came within the queue timeout. */
+  refused(error: OverloadedError): void;
 }
 
 /**
@@ -22,11 +25,20 @@ interface Waiter {
  * {@link OverloadedError} (503 + Retry-After). A saturated service then
  * answers "too busy" in bounded time and bounded memory instead of queueing
  * for seconds, and health checks and probes (which bypass this gate) still
- * find the pool. The free path is a counter increment.
+ * find the pool. The free path is a counter increment; a wait is an entry
+ * in a FIFO whose deadlines share one timer, armed for the oldest (every
+ * wait has the same timeout, so the oldest is always due first).
  */
 export class NodeAdmission {
   private running = 0;
-  private readonly queue: Waiter[] = [];
+  private readonly waiters: AdmissionWaiter[] = [];
+  /** Date.now() deadline of each waiter, in queue order (nondecreasing). */
+  private readonly deadlines: number[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private readonly onTimer = (): void => this.expire();
+  /** Releases not yet handed on (see {@link release}). */
+  private toRelease = 0;
+  private releasing = false;
   /** Statements refused because the queue was full, since start. */
   refusedQueueFull = 0;
   /** Statements refused after waiting the whole queue timeout, since start. */
@@ -44,7 +56,7 @@ export class NodeAdmission {
 
   /** Statements waiting for a slot now. */
   get queued(): number {
-    return this.queue.length;
+    return this.waiters.length;
   }
 
   /** True when a statement would start at once (hedges only go where this holds). */
@@ -62,31 +74,88 @@ export class NodeAdmission {
       this.running++;
       return undefined;
     }
-    if (this.queue.length >= this.limits.queueMax) {
+    this.checkRoom();
+    return new Promise<void>((resolve, reject) =>
+      this.enqueue({ admitted: resolve, refused: reject }),
+    );
+  }
+
+  /**
+   * {@link acquire} without a Promise: true when a slot was free (taken
+   * now); else `waiter` is queued and hears `admitted` or `refused` later.
+   * @throws {OverloadedError} when the queue is full.
+   */
+  enter(waiter: AdmissionWaiter): boolean {
+    if (this.running < this.limits.slots) {
+      this.running++;
+      return true;
+    }
+    this.checkRoom();
+    this.enqueue(waiter);
+    return false;
+  }
+
+  /**
+   * Gives a slot back; the oldest waiter gets it. A waiter that hears
+   * `admitted` here may give its slot straight back (its node stopped
+   * serving): that release is taken by this loop, not by recursion, so a
+   * long queue drains without a deep stack.
+   */
+  release(): void {
+    this.toRelease++;
+    if (this.releasing) return;
+    this.releasing = true;
+    try {
+      while (this.toRelease > 0) {
+        this.toRelease--;
+        const next = this.waiters.shift();
+        if (next === undefined) {
+          if (this.running > 0) this.running--;
+          continue;
+        }
+        this.deadlines.shift();
+        if (this.waiters.length === 0 && this.timer !== null) {
+          clearTimeout(this.timer);
+          this.timer = null;
+        }
+        next.admitted();
+      }
+    } finally {
+      this.releasing = false;
+    }
+  }
+
+  private checkRoom(): void {
+    if (this.waiters.length >= this.limits.queueMax) {
       this.refusedQueueFull++;
       throw new OverloadedError(this.node, "queue_full");
     }
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        grant: () => {
-          clearTimeout(waiter.timer);
-          resolve();
-        },
-        timer: setTimeout(() => {
-          const i = this.queue.indexOf(waiter);
-          if (i >= 0) this.queue.splice(i, 1);
-          this.refusedTimeout++;
-          reject(new OverloadedError(this.node, "queue_timeout"));
-        }, this.limits.queueTimeoutMs),
-      };
-      this.queue.push(waiter);
-    });
   }
 
-  /** Gives a slot back; the oldest waiter gets it. */
-  release(): void {
-    const next = this.queue.shift();
-    if (next !== undefined) next.grant();
-    else if (this.running > 0) this.running--;
+  private enqueue(waiter: AdmissionWaiter): void {
+    const deadline = Date.now() + this.limits.queueTimeoutMs;
+    this.waiters.push(waiter);
+    this.deadlines.push(deadline);
+    // Armed while anyone waits, for a deadline no later than the oldest's.
+    if (this.timer === null) this.arm(deadline);
+  }
+
+  private arm(deadline: number): void {
+    this.timer = setTimeout(this.onTimer, Math.max(1, deadline - Date.now()));
+  }
+
+  /** Refuses every waiter whose deadline passed; re-arms for the next. */
+  private expire(): void {
+    this.timer = null;
+    const now = Date.now();
+    while (this.waiters.length > 0 && this.deadlines[0]! <= now) {
+      const waiter = this.waiters.shift()!;
+      this.deadlines.shift();
+      this.refusedTimeout++;
+      waiter.refused(new OverloadedError(this.node, "queue_timeout"));
+    }
+    // A refused waiter may have queued again (and armed the timer).
+    if (this.waiters.length > 0 && this.timer === null)
+      this.arm(this.deadlines[0]!);
   }
 }

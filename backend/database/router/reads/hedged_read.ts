@@ -11,12 +11,18 @@ import {
 } from "./hedge_schedule";
 import {
   PendingRead,
+  type HedgedContinuation,
   type HedgedResult,
   type PendingReadHost,
   type ReadSpec,
 } from "./pending_read";
 
-export type { AttemptFailure, HedgedResult, ReadSpec } from "./pending_read";
+export type {
+  AttemptFailure,
+  HedgedContinuation,
+  HedgedResult,
+  ReadSpec,
+} from "./pending_read";
 
 /** Hedging settings (REPLICA_HEDGE_*). */
 export interface HedgeOptions {
@@ -91,13 +97,30 @@ export class HedgedReader implements PendingReadHost {
     return this.delayFrom(this.window(cluster));
   }
 
-  /** Reads on `first`, hedging per {@link HedgedReader}. */
+  /**
+   * Reads on `first`, hedging per {@link HedgedReader}; resolves with the
+   * result, or with what `then` makes of it (as the read settles).
+   */
   read(
     spec: ReadSpec,
     first: DbNode,
     sql: string,
     params: unknown[],
-  ): Promise<HedgedResult> {
+  ): Promise<HedgedResult>;
+  read<T>(
+    spec: ReadSpec,
+    first: DbNode,
+    sql: string,
+    params: unknown[],
+    then: HedgedContinuation<T>,
+  ): Promise<T>;
+  read(
+    spec: ReadSpec,
+    first: DbNode,
+    sql: string,
+    params: unknown[],
+    then?: HedgedContinuation<unknown>,
+  ): Promise<unknown> {
     const { cluster } = spec;
     const window = this.window(cluster);
     // Hedging needs budget and another serving replica; else no bookkeeping.
@@ -114,6 +137,7 @@ export class HedgedReader implements PendingReadHost {
       window,
       this.timers.now(),
       delay ?? Infinity,
+      then,
     );
     run.start(first);
     if (delay !== null && !run.done) this.schedule.add(run);

@@ -48,6 +48,16 @@ export interface ReadSpec {
   readonly tried: readonly DbNode[] | undefined;
 }
 
+/**
+ * What the caller makes of a hedged read's result, called synchronously as
+ * the read settles; its value (or the Promise it returns, or what it
+ * throws) settles the read's promise. The common path then needs no
+ * Promise of its own after the read's.
+ */
+export interface HedgedContinuation<T> {
+  hedgedSettled(result: HedgedResult): T | PromiseLike<T>;
+}
+
 /** What a {@link PendingRead} needs from the reader that made it. */
 export interface PendingReadHost {
   /** Wall clock of the stall watch (attempt start times). */
@@ -72,14 +82,16 @@ const NO_FAILURES: readonly AttemptFailure[] = Object.freeze([]);
  */
 export class PendingRead implements AttemptOwner, Hedgeable {
   done = false;
-  readonly promise: Promise<HedgedResult>;
+  /** Settles with what `then` makes of the result (the result itself without one). */
+  readonly promise: Promise<unknown>;
   /** @internal */
   prevDue: Hedgeable | null = null;
   /** @internal */
   nextDue: Hedgeable | null = null;
   /** @internal */
   scheduled = false;
-  private resolve!: (r: HedgedResult) => void;
+  private resolve!: (value: unknown) => void;
+  private reject!: (error: unknown) => void;
   private first: ReadAttempt | null = null;
   private second: ReadAttempt | null = null;
   private hedgedAtMs = 0;
@@ -97,8 +109,12 @@ export class PendingRead implements AttemptOwner, Hedgeable {
     private readonly startMs: number,
     /** How long it may wait before a hedge (ms); Infinity = never hedged. */
     readonly delayMs: number,
+    private readonly then: HedgedContinuation<unknown> | undefined,
   ) {
-    this.promise = new Promise((resolve) => (this.resolve = resolve));
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
   }
 
   /** When a hedge falls due ({@link PendingReadHost.now} ms). */
@@ -157,7 +173,7 @@ export class PendingRead implements AttemptOwner, Hedgeable {
         });
         other.abort("lost");
       }
-      this.resolve({
+      this.settle({
         rows,
         node: attempt.node,
         seconds: ms / 1000,
@@ -170,11 +186,20 @@ export class PendingRead implements AttemptOwner, Hedgeable {
     if (this.outstanding === 0) {
       this.done = true;
       if (this.scheduled) this.host.unschedule(this);
-      this.resolve({
+      this.settle({
         rows: null,
         failures: this.failures,
         hedgedTo: this.second?.node ?? null,
       });
+    }
+  }
+
+  private settle(result: HedgedResult): void {
+    if (this.then === undefined) return this.resolve(result);
+    try {
+      this.resolve(this.then.hedgedSettled(result));
+    } catch (error) {
+      this.reject(error);
     }
   }
 

@@ -1,5 +1,7 @@
 import type { Clock } from "../support/clock";
 import type { DbNode } from "../nodes/db_node";
+import type { OverloadedError } from "../errors";
+import type { AdmissionWaiter } from "../limits/node_admission";
 import { classifyPgError } from "../nodes/pg_errors";
 import type { PgClient } from "../nodes/pg_pool";
 
@@ -32,14 +34,35 @@ export interface AttemptOwner {
 }
 
 /**
+ * pg's callback forms of `connect` and `query`, which a real `pg.Pool` and
+ * its clients take (returning nothing): a read then costs no Promise on
+ * pg's side, as `pool.query` does not. A pool with only the Promise forms of
+ * `PgPool` (the fakes of unit tests) ignores the callback and returns a
+ * Promise, which is used instead.
+ */
+interface CallbackForms {
+  connect(
+    callback: (err: Error | undefined, client: PgClient) => void,
+  ): PromiseLike<PgClient> | undefined;
+  query(
+    text: string,
+    values: unknown[],
+    callback: (err: Error | null, result: { rows: Row[] }) => void,
+  ): PromiseLike<{ rows: Row[] }> | undefined;
+}
+
+/**
  * One read on one replica that can be abandoned while it runs: it takes an
  * admission slot, checks a connection out of the node's pool itself (rather
  * than `pool.query`) so a stalled read's connection can be destroyed, and
  * registers with the node so the stall watch sees how long it has been
  * outstanding (a `lost` attempt stays registered until it ends: it still
  * holds a connection there).
+ *
+ * Driven by callbacks (admission, pg's connect and query), not async
+ * functions: no Promise per step on the read path.
  */
-export class ReadAttempt {
+export class ReadAttempt implements AdmissionWaiter {
   /** Clock time (ms) the attempt got its connection slot and went to the node. */
   startedAtMs = 0;
   /** @internal links of the node's list of outstanding attempts. */
@@ -50,18 +73,27 @@ export class ReadAttempt {
   nextOnNode: ReadAttempt | null = null;
   private settled = false;
   private client: PgClient | null = null;
+  private connectHeard = false;
+  private queryHeard = false;
   private released = false;
   private slotHeld = false;
   private abortReason: AbortReason | null = null;
 
   constructor(
     readonly node: DbNode,
-    sql: string,
-    params: unknown[],
+    private readonly sql: string,
+    private readonly params: unknown[],
     private readonly clock: Clock,
     private readonly owner: AttemptOwner,
   ) {
-    void this.run(sql, params);
+    let now: boolean;
+    try {
+      now = node.admission.enter(this);
+    } catch (error) {
+      this.finish(null, error, null);
+      return;
+    }
+    if (now) this.admitted();
   }
 
   /** True once the outcome is known. */
@@ -96,15 +128,9 @@ export class ReadAttempt {
     this.detach();
   }
 
-  private async run(sql: string, params: unknown[]): Promise<void> {
-    try {
-      const wait = this.node.admission.acquire();
-      if (wait !== undefined) await wait;
-      this.slotHeld = true;
-    } catch (error) {
-      this.finish(null, error, null);
-      return;
-    }
+  /** @internal see {@link AdmissionWaiter}: the slot is ours; connect. */
+  admitted(): void {
+    this.slotHeld = true;
     if (this.abortReason !== null) return this.detach();
     if (!this.node.acceptsReads()) {
       // The node left the serving set while this read waited for a slot
@@ -117,44 +143,83 @@ export class ReadAttempt {
     // our queue's, not the node's, and must not make it look stalled.
     this.startedAtMs = this.clock.now();
     this.node.beginAttempt(this);
+    let pending: PromiseLike<PgClient> | undefined;
     try {
-      await this.runAdmitted(sql, params);
-    } finally {
-      this.detach();
+      pending = (this.node.pool as unknown as CallbackForms).connect(
+        (err, client) =>
+          err ? this.connectFailed(err) : this.connected(client),
+      );
+    } catch (error) {
+      return this.connectFailed(error);
     }
+    if (pending !== undefined)
+      pending.then(
+        (client) => this.connected(client),
+        (error: unknown) => this.connectFailed(error),
+      );
   }
 
-  private async runAdmitted(sql: string, params: unknown[]): Promise<void> {
-    let client: PgClient;
-    try {
-      client = await this.node.pool.connect();
-    } catch (error) {
-      this.finish(null, error, null);
-      return;
-    }
+  /** @internal see {@link AdmissionWaiter}: no slot within the queue timeout. */
+  refused(error: OverloadedError): void {
+    this.finish(null, error, null);
+  }
+
+  private connectFailed(error: unknown): void {
+    if (this.connectHeard) return;
+    this.connectHeard = true;
+    this.finish(null, error, null);
+    this.detach();
+  }
+
+  private connected(client: PgClient): void {
+    if (this.connectHeard) return;
+    this.connectHeard = true;
     if (this.abortReason !== null) {
       // Abandoned while connecting: the connection never ran the query
-      // (a `lost` attempt's slot is freed now, in `run`'s finally).
+      // (a `lost` attempt's slot is freed now).
       this.release(client, undefined);
-      return;
+      return this.detach();
     }
     this.client = client;
     // Errors of the connection surface through the query below; the listener
     // only keeps an 'error' event of a dying connection from being unhandled.
     client.on?.("error", ignoreConnectionError);
+    let pending: PromiseLike<{ rows: Row[] }> | undefined;
     try {
-      const { rows } = await client.query(sql, params);
-      this.node.answered();
-      this.release(client, undefined);
-      if (this.abortReason === "lost") this.owner.lostAttemptAnswered?.(this);
-      else this.finish(rows, null, null);
+      pending = (client as unknown as CallbackForms).query(
+        this.sql,
+        this.params,
+        (err, result) => (err ? this.failed(err) : this.succeeded(result)),
+      );
     } catch (error) {
-      const nodeFault = classifyPgError(error) === "node";
-      if (!nodeFault && this.abortReason !== "stalled") this.node.answered();
-      // A connection that failed at the node level is not reused.
-      this.release(client, nodeFault ? (error as Error) : undefined);
-      this.finish(null, error, null);
+      return this.failed(error);
     }
+    if (pending !== undefined)
+      pending.then(
+        (result) => this.succeeded(result),
+        (error: unknown) => this.failed(error),
+      );
+  }
+
+  private succeeded(result: { rows: Row[] }): void {
+    if (this.queryHeard) return;
+    this.queryHeard = true;
+    this.node.answered();
+    this.release(this.client!, undefined);
+    if (this.abortReason === "lost") this.owner.lostAttemptAnswered?.(this);
+    else this.finish(result.rows, null, null);
+    this.detach();
+  }
+
+  private failed(error: unknown): void {
+    if (this.queryHeard) return;
+    this.queryHeard = true;
+    const nodeFault = classifyPgError(error) === "node";
+    if (!nodeFault && this.abortReason !== "stalled") this.node.answered();
+    // A connection that failed at the node level is not reused.
+    this.release(this.client!, nodeFault ? (error as Error) : undefined);
+    this.finish(null, error, null);
+    this.detach();
   }
 
   private finish(

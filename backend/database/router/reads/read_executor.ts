@@ -1,8 +1,8 @@
-import { OverloadedError, RouterClosedError } from "../errors";
+import { RouterClosedError } from "../errors";
 import type { HealthChecker } from "../health/health_checker";
 import type { DbNode } from "../nodes/db_node";
 import type { NodeCluster } from "../nodes/node_cluster";
-import { classifyPgError, describePgError } from "../nodes/pg_errors";
+import { describePgError } from "../nodes/pg_errors";
 import type { RouterObserver } from "../observer";
 import type { PrimaryExecutor } from "../primary/primary_executor";
 import type { Choice, ReadPlanner } from "../read_planner";
@@ -11,7 +11,9 @@ import type { ReadRequest, ReadResult } from "../routed_connections";
 import type { RawSqlGate } from "../sql/raw_sql_gate";
 import type { Logger } from "../support/logger";
 import { refreshReplayed } from "../consistency/replay_wait";
-import type { AttemptFailure, HedgedReader } from "./hedged_read";
+import { FailedAttempts } from "./failed_attempts";
+import type { AttemptFailure, HedgedReader, HedgedResult } from "./hedged_read";
+import { ReadProgress, type ReplicaOutcome } from "./read_progress";
 
 /** What {@link ReadExecutor} works with. */
 export interface ReadExecutorDeps {
@@ -27,14 +29,6 @@ export interface ReadExecutorDeps {
   isClosed(): boolean;
 }
 
-/** What the failed attempts of one round say about the next. */
-interface Settled {
-  callerError: unknown;
-  refused: AttemptFailure | undefined;
-  overloaded: OverloadedError | undefined;
-  tried: DbNode[] | undefined;
-}
-
 const MAX_READ_ATTEMPTS = 3;
 
 /**
@@ -43,32 +37,68 @@ const MAX_READ_ATTEMPTS = 3;
  * replicas (each without the nodes already tried), then the primary. A
  * statement a replica refuses as a write goes to the primary; raw SQL not
  * proven read-only never leaves it.
+ *
+ * The common read (planned synchronously onto a replica) costs one Promise,
+ * the hedged read's, and one {@link ReadProgress}: what follows the
+ * replica's answer (breaker, metrics, served-by, or the next attempt) runs
+ * as the read settles.
  */
-export class ReadExecutor {
-  constructor(private readonly deps: ReadExecutorDeps) {}
+export class ReadExecutor implements ReplicaOutcome {
+  private readonly failures: FailedAttempts;
 
-  /** Runs a read: routed, retried on another node if the first fails for the node's fault. */
-  async read(
+  constructor(private readonly deps: ReadExecutorDeps) {
+    this.failures = new FailedAttempts(deps);
+  }
+
+  /**
+   * Runs a read: routed, retried on another node if the first fails for the
+   * node's fault. Resolves with its rows once `req.served` heard the node.
+   */
+  read(
     req: ReadRequest,
     sql: string,
     params: unknown[],
     raw: boolean,
   ): Promise<ReadResult> {
-    if (this.deps.isClosed()) throw new RouterClosedError();
-    const { planner, hedged, observer } = this.deps;
-    const { cluster, consistency, endpoint, ctx } = req;
-    if (raw && !this.deps.rawSql.provablyReadOnly(sql)) {
-      // Possibly a write: the request gets a token, so a later read can see it.
-      return this.onPrimaryAsWrite(req, sql, params);
+    try {
+      if (this.deps.isClosed()) throw new RouterClosedError();
+      if (raw && !this.deps.rawSql.provablyReadOnly(sql)) {
+        // Possibly a write: the request gets a token, so a later read can see it.
+        return this.onPrimaryAsWrite(req, sql, params);
+      }
+      const read = new ReadProgress(req, sql, params, this);
+      const choice = this.deps.planner.choose(
+        req.cluster,
+        req.consistency,
+        req.endpoint,
+        undefined,
+      );
+      // Most reads are planned synchronously; read-your-writes waits are not.
+      if (choice instanceof Promise) return this.attempts(read, choice);
+      return this.dispatch(read, choice);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    let tried: DbNode[] | undefined;
-    let overloaded: OverloadedError | undefined;
-    for (let attempt = 1; ; attempt++) {
+  }
+
+  /** Plans and runs attempts from `read.attempt` on (`planned`: that attempt's plan, when made). */
+  private async attempts(
+    read: ReadProgress,
+    planned?: Choice | Promise<Choice>,
+  ): Promise<ReadResult> {
+    const { cluster, consistency, endpoint } = read;
+    for (; ; read.attempt++) {
       let choice: Choice | Promise<Choice> =
-        attempt === MAX_READ_ATTEMPTS
+        planned ??
+        (read.attempt === MAX_READ_ATTEMPTS
           ? { node: cluster.primary, reason: "retry" }
-          : planner.choose(cluster, consistency, endpoint, tried);
-      // Most reads are planned synchronously; await only read-your-writes waits.
+          : this.deps.planner.choose(
+              cluster,
+              consistency,
+              endpoint,
+              read.tried,
+            ));
+      planned = undefined;
       if (choice instanceof Promise) {
         choice = await choice;
         // The wait may have outlived the node's eligibility (promoted,
@@ -78,113 +108,109 @@ export class ReadExecutor {
           !cluster.serving.includes(choice.node)
         ) {
           choice.node.breaker!.release();
-          (tried ??= []).push(choice.node);
+          (read.tried ??= []).push(choice.node);
           continue;
         }
       }
-      const { node, reason } = choice;
-      if (node.role === "replica") this.noteZone(cluster, node);
-      // Replicas too busy is not a reason to load the primary with their
-      // reads (its slots are for writes and strong reads): answer 503.
-      if (node.role === "primary" && overloaded !== undefined) throw overloaded;
-      node.reads++;
-      observer.onRoute?.(node, endpoint, reason);
-      if (node.role === "primary") {
-        const rows = await this.deps.primary.run(cluster, sql, params, ctx, {
-          kind: "read",
-          endpoint,
-          position: req.position,
-        });
-        return { rows, node };
-      }
-      // A cache fill: its data must include the scopes' fence to be stored.
-      // A last lag sample older than that is refreshed first (one tiny query).
-      if (
-        req.position !== undefined &&
-        req.position.required > node.replayedLsn
-      )
-        await refreshReplayed(node, this.deps.refreshTimeoutMs);
-      // What the data will include at least: replay only moves forward.
-      const floor = req.position === undefined ? 0n : node.replayedLsn;
-      const asOfMs = req.position === undefined ? 0 : replicaAsOf(node);
-      const result = await hedged.read(
-        { cluster, consistency, endpoint, tried },
-        node,
-        sql,
-        params,
-      );
-      if (result.hedgedTo !== null) {
-        result.hedgedTo.reads++;
-        observer.onRoute?.(result.hedgedTo, endpoint, "hedge");
-        this.noteZone(cluster, result.hedgedTo);
-      }
-      if (result.failures.length > 0) {
-        const settled = this.settle(cluster, endpoint, result.failures, tried);
-        tried = settled.tried;
-        overloaded ??= settled.overloaded;
-        if (result.rows === null) {
-          if (settled.callerError !== undefined) throw settled.callerError;
-          if (settled.refused !== undefined)
-            return this.retryRefused(req, settled.refused, sql, params);
-        }
-      }
-      // Every attempt failed for a node's fault: plan again without those nodes.
-      if (result.rows === null) continue;
-      // A hedge target's position was not taken before its read: unknown.
-      req.position?.note(result.node === node ? floor : null, asOfMs);
-      result.node.breaker!.recordSuccess();
-      observer.onQuery?.(result.node, "read", result.seconds);
-      noteServedBy(ctx, result.node.name);
-      return { rows: result.rows, node: result.node };
+      return await this.dispatch(read, choice);
     }
   }
 
-  /**
-   * Sorts the failed attempts of one round: the node's fault (breaker,
-   * health check, not tried again), the caller's fault (thrown), a refusal
-   * as a write (retried on the primary), or a full queue (another node may
-   * have room).
-   */
-  private settle(
-    cluster: NodeCluster,
-    endpoint: string,
-    failures: readonly AttemptFailure[],
-    tried: DbNode[] | undefined,
-  ): Settled {
-    const out: Settled = {
-      callerError: undefined,
-      refused: undefined,
-      overloaded: undefined,
-      tried,
-    };
-    for (const f of failures) {
-      const kind =
-        f.aborted !== null
-          ? f.aborted
-          : // A replica whose queue is full refused at once: another node may
-            // have room. One that made the read wait the whole queue timeout
-            // is answered as it is (503), so no request waits twice.
-            f.error instanceof OverloadedError && f.error.why === "queue_full"
-            ? "overloaded"
-            : classifyPgError(f.error);
-      if (kind === "node") {
-        this.replicaFailed(cluster, f.node, f.error);
-        this.deps.observer.onReadFailed?.(f.node, endpoint, "retried");
-      } else {
-        f.node.breaker!.release();
-        if (kind === "stalled")
-          this.deps.observer.onReadFailed?.(f.node, endpoint, "retried");
-      }
-      if (kind === "caller") out.callerError ??= f.error;
-      else if (kind === "read_only") out.refused ??= f;
-      else if (kind === "overloaded") {
-        out.overloaded ??= f.error as OverloadedError;
-        (out.tried ??= []).push(f.node);
-      }
-      // A node that stalled or failed is not tried again for this read.
-      else if (kind !== "lost") (out.tried ??= []).push(f.node);
+  /** Sends the current attempt to its planned node. */
+  private dispatch(
+    read: ReadProgress,
+    { node, reason }: Choice,
+  ): Promise<ReadResult> {
+    if (node.role === "replica") this.noteZone(read.cluster, node);
+    // Replicas too busy is not a reason to load the primary with their
+    // reads (its slots are for writes and strong reads): answer 503.
+    else if (read.overloaded !== undefined)
+      return Promise.reject(read.overloaded);
+    node.reads++;
+    this.deps.observer.onRoute?.(node, read.endpoint, reason);
+    if (node.role === "primary") return this.onPrimary(read, node);
+    read.node = node;
+    // A cache fill: its data must include the scopes' fence to be stored.
+    if (read.req.position !== undefined) return this.fillOnReplica(read, node);
+    read.floor = 0n;
+    read.asOfMs = 0;
+    return this.deps.hedged.read(read, node, read.sql, read.params, read);
+  }
+
+  private async onPrimary(
+    { req, sql, params }: ReadProgress,
+    node: DbNode,
+  ): Promise<ReadResult> {
+    const rows = await this.deps.primary.run(
+      req.cluster,
+      sql,
+      params,
+      req.ctx,
+      {
+        kind: "read",
+        endpoint: req.endpoint,
+        position: req.position,
+      },
+    );
+    req.served(node);
+    return rows;
+  }
+
+  /** A cache fill on a replica: a last lag sample older than the scopes' fence is refreshed first (one tiny query). */
+  private async fillOnReplica(
+    read: ReadProgress,
+    node: DbNode,
+  ): Promise<ReadResult> {
+    if (read.req.position!.required > node.replayedLsn)
+      await refreshReplayed(node, this.deps.refreshTimeoutMs);
+    // What the data will include at least: replay only moves forward.
+    read.floor = node.replayedLsn;
+    read.asOfMs = replicaAsOf(node);
+    return await this.deps.hedged.read(read, node, read.sql, read.params, read);
+  }
+
+  /** @internal A replica attempt settled: its rows, or the next attempt (or the caller's error). */
+  replicaSettled(
+    read: ReadProgress,
+    result: HedgedResult,
+  ): ReadResult | Promise<ReadResult> {
+    const { req, cluster, endpoint } = read;
+    const { observer } = this.deps;
+    if (result.hedgedTo !== null) {
+      result.hedgedTo.reads++;
+      observer.onRoute?.(result.hedgedTo, endpoint, "hedge");
+      this.noteZone(cluster, result.hedgedTo);
     }
-    return out;
+    if (result.failures.length > 0) {
+      const settled = this.failures.sort(
+        cluster,
+        endpoint,
+        result.failures,
+        read.tried,
+      );
+      read.tried = settled.tried;
+      read.overloaded ??= settled.overloaded;
+      if (result.rows === null) {
+        if (settled.callerError !== undefined) throw settled.callerError;
+        if (settled.refused !== undefined)
+          return this.retryRefused(read, settled.refused);
+      }
+    }
+    // Every attempt failed for a node's fault: plan again without those nodes.
+    if (result.rows === null) {
+      read.attempt++;
+      return this.attempts(read);
+    }
+    // A hedge target's position was not taken before its read: unknown.
+    req.position?.note(
+      result.node === read.node ? read.floor : null,
+      read.asOfMs,
+    );
+    result.node.breaker!.recordSuccess();
+    observer.onQuery?.(result.node, "read", result.seconds);
+    noteServedBy(req.ctx, result.node.name);
+    req.served(result.node);
+    return result.rows;
   }
 
   /**
@@ -192,11 +218,9 @@ export class ReadExecutor {
    * view calling a writing function, an unlogged table, a temporary
    * schema...). The gate sends this text to the primary from now on.
    */
-  private async retryRefused(
-    req: ReadRequest,
+  private retryRefused(
+    { req, sql, params }: ReadProgress,
     refused: AttemptFailure,
-    sql: string,
-    params: unknown[],
   ): Promise<ReadResult> {
     const { shape, firstOfShape } = this.deps.rawSql.noteRefusal(
       sql,
@@ -236,7 +260,8 @@ export class ReadExecutor {
       orgId,
       mayWrite: true,
     });
-    return { rows, node: cluster.primary };
+    req.served(cluster.primary);
+    return rows;
   }
 
   /** With SERVICE_ZONE set, tells the observer whether `node` is local or a spill. */
@@ -246,23 +271,6 @@ export class ReadExecutor {
       return;
     const why = planner.spillReason(cluster, node);
     observer.onZoneRead(node, why === null ? "local" : "spill", why ?? "");
-  }
-
-  private replicaFailed(
-    cluster: NodeCluster,
-    node: DbNode,
-    err: unknown,
-  ): void {
-    const error = describePgError(err);
-    node.failures++;
-    node.breaker!.recordFailure(error);
-    node.health.recordPassiveFailure(error);
-    cluster.refresh();
-    this.deps.logger.warn("replica query failed; retrying elsewhere", {
-      node: node.name,
-      error,
-    });
-    this.deps.health.checkSoon(cluster, node);
   }
 }
 

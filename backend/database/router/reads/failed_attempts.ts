@@ -1,0 +1,101 @@
+import { OverloadedError } from "../errors";
+import type { HealthChecker } from "../health/health_checker";
+import type { DbNode } from "../nodes/db_node";
+import type { NodeCluster } from "../nodes/node_cluster";
+import { classifyPgError, describePgError } from "../nodes/pg_errors";
+import type { RouterObserver } from "../observer";
+import type { Logger } from "../support/logger";
+import type { AttemptFailure } from "./pending_read";
+
+/** What the failed attempts of one round say about the next. */
+export interface Settled {
+  /** The first error that is the caller's (thrown to it). */
+  callerError: unknown;
+  /** The first refusal as a write (the read goes to the primary). */
+  refused: AttemptFailure | undefined;
+  /** Set when a replica's queue was full (the primary answers 503 instead). */
+  overloaded: OverloadedError | undefined;
+  /** Nodes not to plan again for this read. */
+  tried: DbNode[] | undefined;
+}
+
+/**
+ * Sorts the failed attempts of one round of a replica read and does what
+ * each fault calls for: a node's fault counts against its breaker and
+ * health (and schedules a check), anything else gives the breaker's probe
+ * slot back.
+ */
+export class FailedAttempts {
+  constructor(
+    private readonly deps: {
+      readonly health: HealthChecker;
+      readonly logger: Logger;
+      readonly observer: RouterObserver;
+    },
+  ) {}
+
+  /**
+   * The node's fault (breaker, health check, not tried again), the
+   * caller's fault (thrown), a refusal as a write (retried on the
+   * primary), or a full queue (another node may have room).
+   */
+  sort(
+    cluster: NodeCluster,
+    endpoint: string,
+    failures: readonly AttemptFailure[],
+    tried: DbNode[] | undefined,
+  ): Settled {
+    const { observer } = this.deps;
+    const out: Settled = {
+      callerError: undefined,
+      refused: undefined,
+      overloaded: undefined,
+      tried,
+    };
+    for (const f of failures) {
+      const kind =
+        f.aborted !== null
+          ? f.aborted
+          : // A replica whose queue is full refused at once: another node may
+            // have room. One that made the read wait the whole queue timeout
+            // is answered as it is (503), so no request waits twice.
+            f.error instanceof OverloadedError && f.error.why === "queue_full"
+            ? "overloaded"
+            : classifyPgError(f.error);
+      if (kind === "node") {
+        this.replicaFailed(cluster, f.node, f.error);
+        observer.onReadFailed?.(f.node, endpoint, "retried");
+      } else {
+        f.node.breaker!.release();
+        if (kind === "stalled")
+          observer.onReadFailed?.(f.node, endpoint, "retried");
+      }
+      if (kind === "caller") out.callerError ??= f.error;
+      else if (kind === "read_only") out.refused ??= f;
+      else if (kind === "overloaded") {
+        out.overloaded ??= f.error as OverloadedError;
+        (out.tried ??= []).push(f.node);
+      }
+      // A node that stalled or failed is not tried again for this read.
+      else if (kind !== "lost") (out.tried ??= []).push(f.node);
+    }
+    return out;
+  }
+
+  private replicaFailed(
+    cluster: NodeCluster,
+    node: DbNode,
+    err: unknown,
+  ): void {
+    const error = describePgError(err);
+    node.failures++;
+    node.breaker!.recordFailure(error);
+    node.health.recordPassiveFailure(error);
+    cluster.refresh();
+    this.deps.logger.warn("replica query failed; retrying elsewhere", {
+      node: node.name,
+      error,
+    });
+    this.deps.health.checkSoon(cluster, node);
+  }
+}

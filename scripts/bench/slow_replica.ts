@@ -81,7 +81,9 @@ export async function slowReplica(ctx: BenchContext): Promise<Section> {
     { name: "silent drop of replica_2", r: results[3]! },
   ];
   const ms = (x: number, digits = 0) =>
-    Number.isFinite(x) ? `${fmt(x, digits)} ms` : "never";
+    Number.isFinite(x)
+      ? `${digits === 0 ? fmtInt(x) : fmt(x, digits)} ms`
+      : "never";
   const goal = (
     label: string,
     value: (r: Result) => number,

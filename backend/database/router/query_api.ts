@@ -112,8 +112,11 @@ const sqlByTemplate = new WeakMap<TemplateStringsArray, string>();
 export function buildSql(strings: TemplateStringsArray): string {
   let sql = sqlByTemplate.get(strings);
   if (sql === undefined) {
-    sql = strings[0] ?? "";
-    for (let i = 1; i < strings.length; i++) sql += "$" + i + strings[i];
+    // Joined, not concatenated: one flat string, which the driver writes to
+    // the socket on every query without first flattening a rope.
+    const parts = [strings[0] ?? ""];
+    for (let i = 1; i < strings.length; i++) parts.push("$" + i, strings[i]!);
+    sql = parts.join("");
     sqlByTemplate.set(strings, sql);
   }
   return sql;

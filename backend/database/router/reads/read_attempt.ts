@@ -243,10 +243,12 @@ export class ReadAttempt implements AdmissionWaiter {
   private release(client: PgClient, destroy: Error | undefined): void {
     if (this.released) return;
     this.released = true;
-    client.release(destroy);
-    // Removed after release: pg-pool attaches its idle listener on release,
-    // and a destroyed connection may still report its end.
+    // Going back whole: our listener comes off first, as in pg-pool's own
+    // `query` (pg-pool attaches its idle listener within release(), so no
+    // event falls between, and the client never holds two listeners). A
+    // destroyed connection keeps it: it may still report its end.
     if (destroy === undefined) client.off?.("error", ignoreConnectionError);
+    client.release(destroy);
   }
 }
 

@@ -206,7 +206,12 @@ export class ReadExecutor implements ReplicaOutcome {
       result.node === read.node ? read.floor : null,
       read.asOfMs,
     );
-    result.node.breaker!.recordSuccess();
+    const breaker = result.node.breaker!;
+    const state = breaker.state;
+    // Closed with no failure counted, a success changes nothing (recording
+    // it would only replace the state with an equal one).
+    if (state.name !== "closed" || state.failures !== 0)
+      breaker.recordSuccess();
     observer.onQuery?.(result.node, "read", result.seconds);
     noteServedBy(req.ctx, result.node.name);
     req.served(result.node);

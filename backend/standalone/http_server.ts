@@ -116,20 +116,22 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         sendError(res, 500, "internal", "internal error");
     });
   }) as DrainableServer;
-  // Open sockets and since when each has been idle (no request in progress;
-  // null while one is), so a drain can leave the closing to their clients.
-  const sockets = new Map<net.Socket, number | null>();
+  // Open sockets: requests in progress on each, and since when it has been
+  // idle (none in progress), so a drain can leave the closing to clients.
+  const sockets = new Map<net.Socket, { busy: number; idleSince: number }>();
   server.on("connection", (socket: net.Socket) => {
-    sockets.set(socket, Date.now());
+    sockets.set(socket, { busy: 0, idleSince: Date.now() });
     socket.once("close", () => sockets.delete(socket));
   });
   server.on(
     "request",
     (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const socket = req.socket;
-      sockets.set(socket, null);
-      res.once("finish", () => {
-        if (sockets.has(socket)) sockets.set(socket, Date.now());
+      const state = sockets.get(req.socket);
+      if (state === undefined) return;
+      // Pipelined requests overlap: idle only when none is in progress.
+      state.busy++;
+      res.once("close", () => {
+        if (--state.busy === 0) state.idleSince = Date.now();
       });
     },
   );
@@ -151,8 +153,8 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     // is parked in a client's pool.
     for (;;) {
       const now = Date.now();
-      for (const [socket, idleSince] of sockets)
-        if (idleSince !== null && now - idleSince >= idleCloseMs)
+      for (const [socket, state] of sockets)
+        if (state.busy === 0 && now - state.idleSince >= idleCloseMs)
           socket.destroy();
       if (inFlight === 0 && sockets.size === 0) break;
       if (now >= deadline) break;

@@ -209,9 +209,18 @@ describe.skipIf(process.getuid?.() !== 0)(
     beforeAll(async () => {
       parent = await mkdtemp(path.join(os.tmpdir(), "rr-closed-"));
       requested = path.join(parent, ".data", "cluster");
-      // An old cluster folder there (postgres could never reach it): it is replaced.
+      // An old cluster folder there (postgres could never reach it): it is
+      // replaced, being only what this project writes (its roster, and an
+      // empty folder of a node it names).
       await mkdir(path.join(requested, "primary"), { recursive: true });
-      await writeFile(path.join(requested, "cluster.json"), "{}\n");
+      await writeFile(
+        path.join(requested, "cluster.json"),
+        JSON.stringify({
+          version: 1,
+          database: "app",
+          nodes: [{ name: "primary", role: "primary", port: 1 }],
+        }) + "\n",
+      );
     });
 
     afterAll(async () => {

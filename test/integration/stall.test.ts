@@ -221,8 +221,9 @@ describe("a replica that stops answering without failing", () => {
     );
     expect(samples.every((s) => s.error === null)).toBe(true);
     expect(reads).toBeGreaterThan(100);
-    // The hedge budget (REPLICA_HEDGE_MAX_EXTRA_LOAD, 5 % by default) caps them.
-    expect(hedges / reads).toBeLessThan(0.05);
+    // The budgets cap them: hedges that win at 5 % of reads
+    // (REPLICA_HEDGE_MAX_EXTRA_LOAD), losing ones at a burst of 10 plus 1 %.
+    expect(hedges).toBeLessThanOrEqual(Math.ceil(0.05 * reads) + 10);
   });
 
   it("SIGSTOP of replica_1: no read fails or waits for the thaw; it serves again after SIGCONT", async () => {

@@ -203,6 +203,13 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
       this.hedged.close();
       this.factory.close();
       await this.cache.close();
+      // Reads still running hold their pooled connection, and pool.end()
+      // waits for every one: a hedge's loser on a slow replica would hold the
+      // stop for up to the statement timeout. (After the HTTP drain, losers
+      // are all that is left.) Abandoned like a stall: connection destroyed.
+      for (const c of this.clusters)
+        for (const n of c.nodes)
+          for (const a of n.outstandingAttempts()) a.abort("stalled");
       await Promise.allSettled(
         this.clusters.flatMap((c) => c.nodes.map((n) => n.pool.end())),
       );

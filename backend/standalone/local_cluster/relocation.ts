@@ -19,6 +19,7 @@ import {
   unlink,
   writeFile,
 } from "node:fs/promises";
+import { readState } from "./cluster_roster";
 import path from "node:path";
 import {
   existingClusterDir,
@@ -86,7 +87,17 @@ export async function removeClusterAt(requested: string): Promise<void> {
   const real = await existingClusterDir(requested);
   // On a symlink, rm removes the link only.
   await rm(requested, { recursive: true, force: true });
-  if (real !== requested) await rm(real, { recursive: true, force: true });
+  // The folder a link leads to goes only when it is a relocated cluster of
+  // this path: a link of the user's own (to $HOME/data, say) keeps its target.
+  if (real !== requested && (await linkedFrom(real)) === requested)
+    await rm(real, { recursive: true, force: true });
+}
+
+/** The path a relocated cluster folder names as linking to it; "" when none. */
+async function linkedFrom(dir: string): Promise<string> {
+  return (
+    await readFile(path.join(dir, LINKED_FROM), "utf8").catch(() => "")
+  ).trim();
 }
 
 /**
@@ -148,17 +159,31 @@ async function replaceUnreachable(
   const entries = (await lstat(dir)).isDirectory()
     ? await readdir(dir, { withFileTypes: true })
     : null;
-  const clusterOnly =
-    entries !== null &&
-    (entries.length === 0 ||
-      (entries.some((e) => e.name === "cluster.json") &&
-        entries.every(
-          (e) =>
-            e.isDirectory() ||
-            e.name === "cluster.json" ||
-            e.name === "cluster.json.tmp",
-        )));
-  if (!clusterOnly) {
+  // Only what this project writes: a cluster.json it can read, and folders
+  // named after its nodes, each empty or a PostgreSQL data directory.
+  const roster = await readState(dir).catch(() => null);
+  const nodeNames = new Set(roster?.nodes.map((n) => n.name) ?? []);
+  const isNodeFolder = async (name: string): Promise<boolean> => {
+    const inside = await readdir(path.join(dir, name)).catch(() => null);
+    return (
+      inside !== null && (inside.length === 0 || inside.includes("PG_VERSION"))
+    );
+  };
+  let clusterOnly = entries !== null && entries.length === 0;
+  if (entries !== null && roster !== null) {
+    clusterOnly = true;
+    for (const e of entries) {
+      if (e.name === "cluster.json" || e.name === "cluster.json.tmp") continue;
+      if (
+        e.isDirectory() &&
+        nodeNames.has(e.name) &&
+        (await isNodeFolder(e.name))
+      )
+        continue;
+      clusterOnly = false;
+    }
+  }
+  if (!clusterOnly || entries === null) {
     throw new Error(
       `local cluster: ${because}, and ${dir} holds more than a local cluster; move it away or pick another dir`,
     );
@@ -195,10 +220,11 @@ async function sweepOrphans(base: string, keep: string): Promise<void> {
   for (const name of await readdir(base).catch(() => [] as string[])) {
     const dir = path.join(base, name);
     if (dir === keep || !name.startsWith("cluster-")) continue;
-    const from = (
-      await readFile(path.join(dir, LINKED_FROM), "utf8").catch(() => "")
-    ).trim();
+    const from = await linkedFrom(dir);
     if (from === "") continue; // being made (the marker comes last), or not ours
+    // A checkout moved or renamed whole leaves its old path's folder gone:
+    // its data stays (the link inside the moved checkout still leads here).
+    if ((await lstat(path.dirname(from)).catch(() => null)) === null) continue;
     const real = await realpath(dir).catch(() => dir);
     if ((await realpath(from).catch(() => null)) === real) continue;
     if (await anyServerRuns(dir)) continue;

@@ -256,6 +256,37 @@ describe("rows of a write that brings its position", () => {
   });
 });
 
+describe("a type parser that throws on a row of the write", () => {
+  it("rejects the write with the parser's error, as pg's own query does, and keeps the connection usable", async () => {
+    const types = {
+      getTypeParser: ((oid: number, format?: "text" | "binary") =>
+        oid === 20
+          ? () => {
+              throw new Error("bad int8");
+            }
+          : pg.types.getTypeParser(oid, format as "text")) as never,
+    };
+    const pool = new pg.Pool({
+      connectionString: cluster.primary.url,
+      max: 1,
+      types,
+    });
+    try {
+      const text = "SELECT $1::int8 AS big";
+      await expect(pool.query(text, ["1"])).rejects.toThrow("bad int8");
+      // Before the fix the throw escaped pg's socket handler: an uncaught
+      // exception that ends the process.
+      await expect(runPipelinedWrite(pool, text, ["1"])).rejects.toThrow(
+        "bad int8",
+      );
+      const ok = await pool.query("SELECT 1::int AS one");
+      expect(ok.rows).toEqual([{ one: 1 }]);
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
 describe("the cache after writes, with lazy fences", () => {
   const ORG = 7;
   const count = (r: ReplicaRouter) => {

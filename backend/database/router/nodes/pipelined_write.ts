@@ -98,6 +98,7 @@ export class PipelinedWrite {
   private phase: number;
   private lsn: string | null = null;
   private settled = false;
+  private parseError: Error | null = null;
 
   /**
    * @param text the caller's single statement (see primary/pipelinable.ts).
@@ -198,7 +199,15 @@ export class PipelinedWrite {
   handleDataRow(msg: { fields: unknown[] }): void {
     if (this.phase === STATEMENT) {
       const r = this._result as unknown as ResultInternals;
-      r.addRow(r.parseRow(msg.fields));
+      // A type parser that throws must not throw inside pg's socket handler
+      // (an uncaught exception): kept, and reported at ReadyForQuery, as
+      // pg's own Query does.
+      if (this.parseError !== null) return;
+      try {
+        r.addRow(r.parseRow(msg.fields));
+      } catch (err) {
+        this.parseError = err instanceof Error ? err : new Error(String(err));
+      }
     } else if (this.phase === POSITION) {
       const v = msg.fields[0];
       this.lsn = typeof v === "string" ? v : null;
@@ -225,7 +234,7 @@ export class PipelinedWrite {
   }
 
   handleReadyForQuery(): void {
-    this.finish(null);
+    this.finish(this.parseError);
   }
 
   handlePortalSuspended(): void {}

@@ -1,29 +1,33 @@
 /**
  * The most recent read latencies of one node (or one cluster), with cached
- * quantiles: recording is O(1) and allocation-free; quantiles come from a
- * snapshot of the samples taken once every {@link RECOMPUTE_EVERY} samples,
- * each selected in linear time (quickselect) and remembered until the next
- * snapshot. A read pays a few nanoseconds for it (a full sort of 256 samples
- * costs about 20 µs; a p99 one pass of a fraction of a microsecond, any
- * other quantile a quickselect of a microsecond or two).
+ * quantiles: recording is O(1) and allocation-free; a quantile is selected
+ * in linear time (a p99 by one pass keeping the largest few, any other by
+ * quickselect on a copy) and remembered until {@link RECOMPUTE_EVERY} new
+ * samples came in. The hedge delay asks for the cluster's p99 on every read,
+ * so this is on the read path: a full sort of 256 samples every 32 reads
+ * cost about 20 µs, i.e. most of a microsecond per read.
  */
 export class LatencyWindow {
-  private readonly samples: Float64Array;
-  /** The snapshot; selections reorder it in place (it stays a permutation). */
-  private readonly scratch: Float64Array;
+  // Single precision: half the memory a read and a recompute touch, and
+  // far finer than the microsecond the latencies mean anything to.
+  private readonly samples: Float32Array;
+  /** A copy for quickselect, which reorders it in place (it stays a permutation). */
+  private readonly scratch: Float32Array;
   private count = 0;
   private next = 0;
   private sinceRecompute = 0;
-  /** How many samples the snapshot holds (0 = none yet). */
-  private snapshotCount = 0;
-  /** Ranks already selected from the snapshot, and their values (few distinct quantiles are asked). */
+  /** How many samples the current generation of answers is over (0 = none yet). */
+  private answeredCount = 0;
+  /** True once `scratch` holds this generation's copy. */
+  private copied = false;
+  /** Ranks already selected in this generation, and their values (few distinct quantiles are asked). */
   private readonly selectedRanks: number[] = [];
   private readonly selectedValues: number[] = [];
 
   /** @param size samples kept (default 256). */
   constructor(size = 256) {
-    this.samples = new Float64Array(size);
-    this.scratch = new Float64Array(size);
+    this.samples = new Float32Array(size);
+    this.scratch = new Float32Array(size);
   }
 
   /** Samples recorded and kept (at most the window size). */
@@ -42,29 +46,37 @@ export class LatencyWindow {
   /**
    * The `q` quantile (0..1) of the kept samples in ms (the smallest sample
    * with at least `q` of them at or below it), or null with fewer than
-   * `minSamples`. The snapshot is retaken at most once per
+   * `minSamples`. Answers are recomputed at most once per
    * {@link RECOMPUTE_EVERY} new samples, whatever quantiles are asked for.
    */
   percentile(q: number, minSamples = 20): number | null {
     if (this.count < minSamples) return null;
     if (
-      this.snapshotCount < minSamples ||
+      this.answeredCount < minSamples ||
       this.sinceRecompute >= RECOMPUTE_EVERY
     ) {
-      const n = this.count;
-      if (n === this.samples.length) this.scratch.set(this.samples);
-      else for (let i = 0; i < n; i++) this.scratch[i] = this.samples[i]!;
-      this.snapshotCount = n;
+      this.answeredCount = this.count;
       this.sinceRecompute = 0;
+      this.copied = false;
       this.selectedRanks.length = 0;
       this.selectedValues.length = 0;
     }
-    // From the last snapshot: at most RECOMPUTE_EVERY samples old.
-    const n = this.snapshotCount;
+    // At most RECOMPUTE_EVERY samples old.
+    const n = this.answeredCount;
     const rank = Math.max(0, Math.min(n - 1, Math.ceil(q * n) - 1));
     for (let i = 0; i < this.selectedRanks.length; i++)
       if (this.selectedRanks[i] === rank) return this.selectedValues[i]!;
-    const value = select(this.scratch, n, rank);
+    let value: number;
+    if (n - 1 - rank < SCAN_TOP) {
+      // A high quantile (p99): one pass over the samples as they are.
+      value = largest(this.samples, n, n - 1 - rank);
+    } else {
+      if (!this.copied) {
+        this.scratch.set(this.samples.subarray(0, n));
+        this.copied = true;
+      }
+      value = quickselect(this.scratch, n, rank);
+    }
     this.selectedRanks.push(rank);
     this.selectedValues.push(value);
     return value;
@@ -74,21 +86,11 @@ export class LatencyWindow {
 /** Samples between two percentile computations. */
 export const RECOMPUTE_EVERY = 32;
 
-/** Above this many ranks from the top, a quantile is found by quickselect instead of a scan. */
+/** Within this many ranks of the top, a quantile is found by one scan instead of quickselect. */
 const SCAN_TOP = 8;
 
-/**
- * The `rank`-th smallest of `a[0..n)` (0-based). A rank near the top (a
- * p99 of a few hundred samples) is found in one pass keeping the largest
- * few; any other by quickselect, which reorders `a[0..n)` in place.
- */
-function select(a: Float64Array, n: number, rank: number): number {
-  const fromTop = n - 1 - rank;
-  return fromTop < SCAN_TOP ? largest(a, n, fromTop) : quickselect(a, n, rank);
-}
-
 /** The (`k`+1)-th largest of `a[0..n)`, `k` < {@link SCAN_TOP}, without reordering `a`. */
-function largest(a: Float64Array, n: number, k: number): number {
+function largest(a: Float32Array, n: number, k: number): number {
   // top[0..kept) holds the largest seen so far, in descending order.
   const top = TOP;
   let kept = 0;
@@ -104,10 +106,10 @@ function largest(a: Float64Array, n: number, k: number): number {
   }
   return top[k]!;
 }
-const TOP = new Float64Array(SCAN_TOP);
+const TOP = new Float32Array(SCAN_TOP);
 
 /** The `rank`-th smallest of `a[0..n)` by quickselect (median-of-three pivot); reorders `a[0..n)`. */
-function quickselect(a: Float64Array, n: number, rank: number): number {
+function quickselect(a: Float32Array, n: number, rank: number): number {
   let lo = 0;
   let hi = n - 1;
   while (hi > lo) {
@@ -132,7 +134,7 @@ function quickselect(a: Float64Array, n: number, rank: number): number {
   return a[rank]!;
 }
 
-function swap(a: Float64Array, i: number, j: number): void {
+function swap(a: Float32Array, i: number, j: number): void {
   const t = a[i]!;
   a[i] = a[j]!;
   a[j] = t;

@@ -17,7 +17,10 @@ const haveRedis = haveTool(REDIS_SERVER);
 
 const { primaryUrl, replicaUrls } = inject("clusterUrls");
 const orgs = orgIdBlock(20);
-const CACHE_TIMEOUT_MS = 25;
+// Not the 25 ms default: on a machine as busy as two test runs at once a
+// live Redis can take longer, trip the tier and leave no hits to count.
+// A killed Redis refuses at once, whatever the timeout.
+const CACHE_TIMEOUT_MS = 250;
 
 let redis: TestRedis;
 let cached: TestApp;

@@ -9,12 +9,12 @@ import { DurationHistogram } from "./duration_histogram";
 import {
   clusterFigures,
   replicaFigures,
-  type ReadCount,
   type ReadFailureCount,
   type ReplicaFigures,
   type RouterMetricsSnapshot,
 } from "./metrics_snapshot";
 import { CacheMetrics } from "./cache_metrics";
+import { RouteCounts } from "./metrics_route_counts";
 import type { DbNode } from "./router/nodes/db_node";
 import type { RouteReason } from "./router/read_planner";
 import type { ReadFailureOutcome, RouterObserver } from "./router/observer";
@@ -32,10 +32,7 @@ export class RouterMetrics implements RouterObserver {
   /** The Prometheus registry `render` exposes. */
   readonly registry = new Registry();
   private router: ReplicaRouter | null = null;
-  private readonly routeCounts = new Map<
-    DbNode,
-    Map<string, Map<RouteReason, { n: number }>>
-  >();
+  private readonly routeCounts = new RouteCounts();
   private readonly failureCounts = new Map<
     DbNode,
     Record<ReadFailureOutcome, number>
@@ -72,20 +69,20 @@ export class RouterMetrics implements RouterObserver {
       registers,
       collect() {
         this.reset();
-        for (const [node, byEndpoint] of self.routeCounts) {
-          for (const [endpoint, byReason] of byEndpoint) {
-            for (const [reason, c] of byReason) {
-              this.inc(
-                {
-                  target: node.name,
-                  endpoint: endpoint === "" ? "(none)" : endpoint,
-                  reason,
-                },
-                c.n,
-              );
-            }
-          }
-        }
+        for (const {
+          node,
+          endpoint,
+          reason,
+          count,
+        } of self.routeCounts.series())
+          this.inc(
+            {
+              target: node.name,
+              endpoint: endpoint === "" ? "(none)" : endpoint,
+              reason,
+            },
+            count,
+          );
       },
     });
     new Counter({
@@ -240,15 +237,7 @@ export class RouterMetrics implements RouterObserver {
 
   /** @inheritdoc */
   onRoute(node: DbNode, endpoint: string, reason: RouteReason): void {
-    let byEndpoint = this.routeCounts.get(node);
-    if (byEndpoint === undefined)
-      this.routeCounts.set(node, (byEndpoint = new Map()));
-    let byReason = byEndpoint.get(endpoint);
-    if (byReason === undefined)
-      byEndpoint.set(endpoint, (byReason = new Map()));
-    const c = byReason.get(reason);
-    if (c === undefined) byReason.set(reason, { n: 1 });
-    else c.n++;
+    this.routeCounts.add(node, endpoint, reason);
   }
 
   /** @inheritdoc */
@@ -281,7 +270,7 @@ export class RouterMetrics implements RouterObserver {
   snapshot(): RouterMetricsSnapshot {
     const clusters = this.router?.clusters ?? [];
     return {
-      reads: this.readCounts(),
+      reads: this.routeCounts.byNodeAndReason(),
       readFailures: this.readFailureCounts(),
       replicas: replicaFigures(clusters),
       clusters: clusterFigures(clusters),
@@ -300,22 +289,6 @@ export class RouterMetrics implements RouterObserver {
 
   private replicas(): ReplicaFigures[] {
     return replicaFigures(this.router?.clusters ?? []);
-  }
-
-  private readCounts(): ReadCount[] {
-    const byKey = new Map<string, ReadCount>();
-    for (const [node, byEndpoint] of this.routeCounts) {
-      for (const byReason of byEndpoint.values()) {
-        for (const [reason, c] of byReason) {
-          const key = `${node.name}\u0000${reason}`;
-          const entry = byKey.get(key);
-          if (entry === undefined)
-            byKey.set(key, { node: node.name, reason, count: c.n });
-          else entry.count += c.n;
-        }
-      }
-    }
-    return [...byKey.values()];
   }
 
   private readFailureCounts(): ReadFailureCount[] {

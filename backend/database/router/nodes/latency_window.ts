@@ -20,7 +20,10 @@ export class LatencyWindow {
   private answeredCount = 0;
   /** True once `scratch` holds this generation's copy. */
   private copied = false;
-  /** Ranks already selected in this generation, and their values (few distinct quantiles are asked). */
+  /** The last rank selected in this generation (-1: none) and its value: most callers ask for one quantile. */
+  private lastRank = -1;
+  private lastValue = 0;
+  /** Other ranks selected in this generation, and their values (few distinct quantiles are asked). */
   private readonly selectedRanks: number[] = [];
   private readonly selectedValues: number[] = [];
 
@@ -58,12 +61,16 @@ export class LatencyWindow {
       this.answeredCount = this.count;
       this.sinceRecompute = 0;
       this.copied = false;
-      this.selectedRanks.length = 0;
-      this.selectedValues.length = 0;
+      this.lastRank = -1;
+      if (this.selectedRanks.length > 0) {
+        this.selectedRanks.length = 0;
+        this.selectedValues.length = 0;
+      }
     }
     // At most RECOMPUTE_EVERY samples old.
     const n = this.answeredCount;
     const rank = Math.max(0, Math.min(n - 1, Math.ceil(q * n) - 1));
+    if (rank === this.lastRank) return this.lastValue;
     for (let i = 0; i < this.selectedRanks.length; i++)
       if (this.selectedRanks[i] === rank) return this.selectedValues[i]!;
     let value: number;
@@ -77,8 +84,12 @@ export class LatencyWindow {
       }
       value = quickselect(this.scratch, n, rank);
     }
-    this.selectedRanks.push(rank);
-    this.selectedValues.push(value);
+    if (this.lastRank !== -1) {
+      this.selectedRanks.push(this.lastRank);
+      this.selectedValues.push(this.lastValue);
+    }
+    this.lastRank = rank;
+    this.lastValue = value;
     return value;
   }
 }

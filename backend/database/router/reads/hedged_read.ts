@@ -76,6 +76,8 @@ export class HedgedReader implements PendingReadHost {
   /** Hedges that answered before the first attempt, since start. */
   hedgesWon = 0;
   private readonly windows = new WeakMap<NodeCluster, LatencyWindow>();
+  private lastCluster: NodeCluster | null = null;
+  private lastWindow: LatencyWindow | null = null;
   private readonly schedule: HedgeSchedule;
   private readonly timers: HedgeTimers;
 
@@ -151,8 +153,12 @@ export class HedgedReader implements PendingReadHost {
 
   /** @internal the cluster's latency window. */
   window(cluster: NodeCluster): LatencyWindow {
+    // Most reads go to one cluster: the last one is kept at hand.
+    if (cluster === this.lastCluster) return this.lastWindow!;
     let w = this.windows.get(cluster);
     if (w === undefined) this.windows.set(cluster, (w = new LatencyWindow()));
+    this.lastCluster = cluster;
+    this.lastWindow = w;
     return w;
   }
 

@@ -23,7 +23,21 @@ export type RouteReason =
 export interface Choice {
   node: DbNode;
   reason: RouteReason;
+  /**
+   * A read-your-writes token's position `node` is not known to have
+   * replayed: the read checks it in its own round trip (nodes/guarded_read.ts).
+   */
+  guard?: bigint;
 }
+
+/**
+ * After a replica was found behind a token, token reads wait for its replay
+ * (tiny queries shared by the waiting reads) instead of sending their read
+ * with its check, until a replay position at or past that token is seen
+ * there, or this long (ms) has passed: while it lags, a check would cost
+ * the replica a read whose rows are thrown away.
+ */
+export const BEHIND_WINDOW_MS = 1_000;
 
 /**
  * Decides which node serves a read, from the switches (global, per
@@ -95,6 +109,8 @@ export class ReadPlanner {
     consistency: Consistency,
     endpoint: string,
     tried: readonly DbNode[] | undefined,
+    /** May a token read carry its replay check (one statement)? */
+    guardable = false,
   ): Choice | Promise<Choice> {
     const primary = cluster.primary;
     if (!this.replicaReadsEnabled)
@@ -127,7 +143,12 @@ export class ReadPlanner {
         };
       }
       case "read_your_writes":
-        return this.chooseForToken(cluster, consistency.token, tried);
+        return this.chooseForToken(
+          cluster,
+          consistency.token,
+          tried,
+          guardable,
+        );
     }
   }
 
@@ -170,6 +191,7 @@ export class ReadPlanner {
     cluster: NodeCluster,
     token: ConsistencyToken,
     tried: readonly DbNode[] | undefined,
+    guardable: boolean,
   ): Choice | Promise<Choice> {
     const primary = cluster.primary;
     if (token.cluster !== cluster.name)
@@ -183,18 +205,34 @@ export class ReadPlanner {
     const zone = this.serviceZone;
     const local =
       zone === null ? [] : cluster.serving.filter((n) => n.zone === zone);
-    const pool = local.length > 0 ? local : cluster.serving;
+    const localOnly = local.length > 0;
+    const pool = localOnly ? local : cluster.serving;
     const caughtUp = pool.filter((n) => n.hasReplayed(token.lsn));
     const node = this.picker.pick(cluster, caughtUp, tried);
     if (node !== undefined)
       return { node, reason: this.picker.replicaReason(node) };
-    if (this.maxWaitMs <= 0)
-      return this.tokenElsewhere(cluster, token, tried, local.length > 0);
-    // Wait on the replica known to be furthest along: a paused or slow one is
-    // passed over instead of costing every token read the whole wait.
+    // None known to have: the one known furthest along, so a paused or slow
+    // replica is passed over instead of costing every token read.
     const candidate = this.picker.pick(cluster, furthestAlong(pool), tried);
     if (candidate === undefined)
-      return this.tokenElsewhere(cluster, token, tried, local.length > 0);
+      return this.tokenElsewhere(cluster, token, tried, localOnly);
+    // One round trip: the read carries its replay check. Not on a replica
+    // just found behind (it would read only to throw the rows away), nor
+    // where the check cannot go in the same flight: there, wait for replay.
+    if (
+      guardable &&
+      candidate.pipelines &&
+      !candidate.stillBehind(BEHIND_WINDOW_MS)
+    )
+      return {
+        node: candidate,
+        reason: this.picker.replicaReason(candidate),
+        guard: token.lsn,
+      };
+    if (this.maxWaitMs <= 0) {
+      candidate.breaker!.release();
+      return this.tokenElsewhere(cluster, token, tried, localOnly);
+    }
     return waitForReplay(candidate, token.lsn, this.maxWaitMs).then(
       (reached) => {
         if (reached)
@@ -203,7 +241,7 @@ export class ReadPlanner {
             reason: this.picker.replicaReason(candidate),
           };
         candidate.breaker!.release();
-        return this.tokenElsewhere(cluster, token, tried, local.length > 0);
+        return this.tokenElsewhere(cluster, token, tried, localOnly);
       },
     );
   }

@@ -4,7 +4,8 @@ import type { DbNode } from "../nodes/db_node";
 
 /**
  * Asks `node` for its replay position until it reaches `lsn`, at most
- * READ_YOUR_WRITES_MAX_WAIT: a bounded handful of tiny queries per read.
+ * READ_YOUR_WRITES_MAX_WAIT: a bounded handful of tiny queries, each shared
+ * by every read waiting on that replica at the time (see {@link refreshReplayed}).
  */
 export async function waitForReplay(
   node: DbNode,
@@ -14,22 +15,14 @@ export async function waitForReplay(
   const deadline = performance.now() + maxWaitMs;
   let pauseMs = 1;
   for (;;) {
-    try {
-      // Bounded by the time left (at least 5 ms): a replica that froze
-      // must not hold a token read until the statement timeout.
-      const rows = await withTimeout(
-        node.query("SELECT pg_last_wal_replay_lsn()::text AS lsn", []),
-        Math.max(5, deadline - performance.now()),
-        node.name,
-      );
-      const text = rows[0]?.lsn;
-      if (typeof text === "string") {
-        node.noteReplayed(parseLsn(text));
-        if (node.hasReplayed(lsn)) return true;
-      }
-    } catch {
-      return false;
-    }
+    // Bounded by the time left (at least 5 ms): a replica that froze
+    // must not hold a token read until the statement timeout.
+    const answered = await refreshReplayed(
+      node,
+      Math.max(5, deadline - performance.now()),
+    );
+    if (!answered) return false;
+    if (node.hasReplayed(lsn)) return true;
     const left = deadline - performance.now();
     if (left <= 0) return false;
     // Local replay usually takes well under a millisecond: ask again soon,
@@ -49,14 +42,14 @@ export function furthestAlong(nodes: readonly DbNode[]): readonly DbNode[] {
 /**
  * Asks `node` once for its replay position and records it (replay only
  * moves forward, so the value is a floor of what later reads there see).
- * Never throws: a replica that does not answer within `timeoutMs` keeps
- * its last known position.
+ * Resolves true when it answered. Never throws: a replica that does not
+ * answer within `timeoutMs` keeps its last known position. Concurrent
+ * callers share one question per replica (and the first caller's timeout).
  */
 export function refreshReplayed(
   node: DbNode,
   timeoutMs: number,
-): Promise<void> {
-  // One question at a time per replica: concurrent fills share its answer.
+): Promise<boolean> {
   let pending = refreshing.get(node);
   if (pending === undefined) {
     pending = askReplayed(node, timeoutMs).finally(() =>
@@ -67,9 +60,9 @@ export function refreshReplayed(
   return pending;
 }
 
-const refreshing = new WeakMap<DbNode, Promise<void>>();
+const refreshing = new WeakMap<DbNode, Promise<boolean>>();
 
-async function askReplayed(node: DbNode, timeoutMs: number): Promise<void> {
+async function askReplayed(node: DbNode, timeoutMs: number): Promise<boolean> {
   try {
     const rows = await withTimeout(
       node.query("SELECT pg_last_wal_replay_lsn()::text AS lsn", []),
@@ -78,7 +71,9 @@ async function askReplayed(node: DbNode, timeoutMs: number): Promise<void> {
     );
     const text = rows[0]?.lsn;
     if (typeof text === "string") node.noteReplayed(parseLsn(text));
+    return true;
   } catch {
-    // Its last known position stands: the fill is then not stored.
+    // Its last known position stands (a fill is then not stored).
+    return false;
   }
 }

@@ -1,3 +1,4 @@
+import pg from "pg";
 import { CircuitBreaker } from "../health/circuit_breaker";
 import type { Clock } from "../support/clock";
 import { HealthTracker } from "../health/health_tracker";
@@ -62,6 +63,15 @@ export class DbNode implements SelectableNode {
    */
   replayedLsn = 0n;
   /**
+   * Clock time (ms) a read-your-writes check last found this replica behind
+   * its token ({@link behindLsn}); 0 = never.
+   */
+  guardMissAtMs = 0;
+  /** The highest token a check found this replica behind. */
+  behindLsn = 0n;
+  /** Read-your-writes checks that found this replica behind, since start. */
+  guardMisses = 0;
+  /**
    * Replica reads outstanding now (see {@link ReadAttempt}), oldest first:
    * an intrusive list (no allocation or hashing per read; the oldest is the
    * head, since attempts join in start order).
@@ -79,6 +89,12 @@ export class DbNode implements SelectableNode {
   stall: { sinceMs: number; reason: string; confirmed: boolean } | null = null;
   /** Recent successful read latencies on this node (ms). */
   readonly latency = new LatencyWindow();
+  /**
+   * True when {@link pool} is a real `pg.Pool`, whose clients run custom
+   * submittables (a read-your-writes read's replay check and read go in one
+   * flight); unit tests' fake pools take only text queries.
+   */
+  readonly pipelines: boolean;
   /** Bounds the request-path statements running and waiting on this node. */
   readonly admission: NodeAdmission;
   readonly health: HealthTracker;
@@ -103,6 +119,7 @@ export class DbNode implements SelectableNode {
     readonly probeAlone?: (timeoutMs: number) => Promise<void>,
   ) {
     const clock = options.clock;
+    this.pipelines = pool instanceof pg.Pool;
     this.admission = new NodeAdmission(name, {
       slots: options.maxConnections,
       queueMax: options.queueMax,
@@ -146,6 +163,25 @@ export class DbNode implements SelectableNode {
   /** Records a replay position seen on this replica (keeps the highest). */
   noteReplayed(lsn: bigint): void {
     if (lsn > this.replayedLsn) this.replayedLsn = lsn;
+  }
+
+  /** A read-your-writes check just found this replica behind `lsn`. */
+  noteBehind(lsn: bigint): void {
+    this.guardMisses++;
+    this.guardMissAtMs = this.options.clock.now();
+    if (lsn > this.behindLsn) this.behindLsn = lsn;
+  }
+
+  /**
+   * Is this replica still behind the last token a check found it behind,
+   * as far as is known (no replay position at or past it seen since), and
+   * was that within the last `windowMs`?
+   */
+  stillBehind(windowMs: number): boolean {
+    return (
+      this.replayedLsn < this.behindLsn &&
+      this.options.clock.now() - this.guardMissAtMs < windowMs
+    );
   }
 
   /** May a read start here now (not removed, stalled, or anything but healthy)? */

@@ -27,7 +27,7 @@ import pg from "pg";
  */
 
 /** The pieces of pg's connection a submittable writes to (pg/lib/connection.js). */
-interface PgConnection {
+export interface PgConnection {
   readonly stream: { cork?(): void; uncork?(): void };
   parse(msg: { text: string; name?: string }): void;
   bind(msg: { statement?: string; values?: unknown[]; binary?: boolean }): void;
@@ -255,8 +255,8 @@ export class PipelinedWrite {
   }
 }
 
-/** The parts of pg's Result the write drives (pg/lib/result.js). */
-interface ResultInternals {
+/** The parts of pg's Result a submittable drives (pg/lib/result.js). */
+export interface ResultInternals {
   addFields(fields: unknown[]): void;
   parseRow(fields: unknown[]): Record<string, unknown>;
   addRow(row: Record<string, unknown>): void;
@@ -281,7 +281,7 @@ export function isServerError(err: unknown): boolean {
   );
 }
 
-function sqlstate(err: unknown): string | undefined {
+export function sqlstate(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === "string" ? code : undefined;
 }

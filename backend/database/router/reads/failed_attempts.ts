@@ -5,6 +5,7 @@ import type { NodeCluster } from "../nodes/node_cluster";
 import { classifyPgError, describePgError } from "../nodes/pg_errors";
 import type { RouterObserver } from "../observer";
 import type { Logger } from "../support/logger";
+import { ReplayGuardMiss } from "../nodes/guarded_read";
 import type { AttemptFailure } from "./pending_read";
 
 /** What the failed attempts of one round say about the next. */
@@ -17,6 +18,8 @@ export interface Settled {
   overloaded: OverloadedError | undefined;
   /** Nodes not to plan again for this read. */
   tried: DbNode[] | undefined;
+  /** A replica answered that it had not replayed the read's token (planned again, not counted as an attempt). */
+  behind: boolean;
 }
 
 /**
@@ -51,6 +54,7 @@ export class FailedAttempts {
       refused: undefined,
       overloaded: undefined,
       tried,
+      behind: false,
     };
     for (const f of failures) {
       const kind =
@@ -61,7 +65,9 @@ export class FailedAttempts {
             // is answered as it is (503), so no request waits twice.
             f.error instanceof OverloadedError && f.error.why === "queue_full"
             ? "overloaded"
-            : classifyPgError(f.error);
+            : f.error instanceof ReplayGuardMiss
+              ? "behind"
+              : classifyPgError(f.error);
       if (kind === "node") {
         this.replicaFailed(cluster, f.node, f.error);
         observer.onReadFailed?.(f.node, endpoint, "retried");
@@ -70,13 +76,15 @@ export class FailedAttempts {
         if (kind === "stalled")
           observer.onReadFailed?.(f.node, endpoint, "retried");
       }
-      if (kind === "caller") out.callerError ??= f.error;
+      if (kind === "behind") out.behind = true;
+      else if (kind === "caller") out.callerError ??= f.error;
       else if (kind === "read_only") out.refused ??= f;
       else if (kind === "overloaded") {
         out.overloaded ??= f.error as OverloadedError;
         (out.tried ??= []).push(f.node);
       }
-      // A node that stalled or failed is not tried again for this read.
+      // A node that stalled or failed is not tried again for this read (one
+      // found behind is: after waiting for its replay).
       else if (kind !== "lost") (out.tried ??= []).push(f.node);
     }
     return out;

@@ -46,6 +46,12 @@ export interface ReadSpec {
   readonly endpoint: string;
   /** Nodes this read already failed on. */
   readonly tried: readonly DbNode[] | undefined;
+  /**
+   * A token's position the first node is not known to have replayed: its
+   * attempt checks it in the same round trip (0n or absent: none). A hedge
+   * goes only to a node known to have replayed it.
+   */
+  readonly guard?: bigint;
 }
 
 /**
@@ -131,6 +137,7 @@ export class PendingRead implements AttemptOwner, Hedgeable {
       this.params,
       this.host.clock,
       this,
+      this.spec.guard,
     );
   }
 

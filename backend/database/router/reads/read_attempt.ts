@@ -4,6 +4,8 @@ import type { OverloadedError } from "../errors";
 import type { AdmissionWaiter } from "../limits/node_admission";
 import { classifyPgError } from "../nodes/pg_errors";
 import type { PgClient } from "../nodes/pg_pool";
+import { GuardedRead, ReplayGuardMiss } from "../nodes/guarded_read";
+import { serializeParams } from "../nodes/pipelined_write";
 
 type Row = Record<string, unknown>;
 
@@ -85,6 +87,12 @@ export class ReadAttempt implements AdmissionWaiter {
     private readonly params: unknown[],
     private readonly clock: Clock,
     private readonly owner: AttemptOwner,
+    /**
+     * A read-your-writes token's position not yet known replayed here:
+     * checked in the read's own round trip (see nodes/guarded_read.ts);
+     * 0n = none. Only on nodes whose pool is a real `pg.Pool`.
+     */
+    private readonly guard = 0n,
   ) {
     let now: boolean;
     try {
@@ -184,6 +192,7 @@ export class ReadAttempt implements AdmissionWaiter {
     // Errors of the connection surface through the query below; the listener
     // only keeps an 'error' event of a dying connection from being unhandled.
     client.on?.("error", ignoreConnectionError);
+    if (this.guard !== 0n) return this.sendGuarded(client);
     let pending: PromiseLike<{ rows: Row[] }> | undefined;
     try {
       pending = (client as unknown as CallbackForms).query(
@@ -199,6 +208,26 @@ export class ReadAttempt implements AdmissionWaiter {
         (result) => this.succeeded(result),
         (error: unknown) => this.failed(error),
       );
+  }
+
+  /** The replay check and the read in one flight; a miss fails the attempt with a `ReplayGuardMiss`. */
+  private sendGuarded(client: PgClient): void {
+    try {
+      const read = new GuardedRead(
+        this.sql,
+        serializeParams(this.params),
+        this.guard,
+        (err, rows, replayed) => {
+          if (replayed !== null) this.node.noteReplayed(replayed);
+          if (err instanceof ReplayGuardMiss) this.node.noteBehind(this.guard);
+          if (err) this.failed(err);
+          else this.succeeded({ rows: rows! });
+        },
+      );
+      (client as unknown as { query(s: GuardedRead): unknown }).query(read);
+    } catch (error) {
+      this.failed(error);
+    }
   }
 
   private succeeded(result: { rows: Row[] }): void {

@@ -11,6 +11,7 @@ import type { ReadRequest, ReadResult } from "../routed_connections";
 import type { RawSqlGate } from "../sql/raw_sql_gate";
 import type { Logger } from "../support/logger";
 import { refreshReplayed } from "../consistency/replay_wait";
+import { ReplayGuardMiss, singleStatement } from "../nodes/guarded_read";
 import { FailedAttempts } from "./failed_attempts";
 import type { AttemptFailure, HedgedReader, HedgedResult } from "./hedged_read";
 import { ReadProgress, type ReplicaOutcome } from "./read_progress";
@@ -72,6 +73,7 @@ export class ReadExecutor implements ReplicaOutcome {
         req.consistency,
         req.endpoint,
         undefined,
+        req.consistency.level === "read_your_writes" && singleStatement(sql),
       );
       // Most reads are planned synchronously; read-your-writes waits are not.
       if (choice instanceof Promise) return this.attempts(read, choice);
@@ -97,6 +99,8 @@ export class ReadExecutor implements ReplicaOutcome {
               consistency,
               endpoint,
               read.tried,
+              consistency.level === "read_your_writes" &&
+                singleStatement(read.sql),
             ));
       planned = undefined;
       if (choice instanceof Promise) {
@@ -119,7 +123,7 @@ export class ReadExecutor implements ReplicaOutcome {
   /** Sends the current attempt to its planned node. */
   private dispatch(
     read: ReadProgress,
-    { node, reason }: Choice,
+    { node, reason, guard }: Choice,
   ): Promise<ReadResult> {
     if (node.role === "replica") this.noteZone(read.cluster, node);
     // Replicas too busy is not a reason to load the primary with their
@@ -130,6 +134,7 @@ export class ReadExecutor implements ReplicaOutcome {
     this.deps.observer.onRoute?.(node, read.endpoint, reason);
     if (node.role === "primary") return this.onPrimary(read, node);
     read.node = node;
+    read.guard = guard ?? 0n;
     // A cache fill: its data must include the scopes' fence to be stored.
     if (read.req.position !== undefined) return this.fillOnReplica(read, node);
     read.floor = 0n;
@@ -196,9 +201,15 @@ export class ReadExecutor implements ReplicaOutcome {
           return this.retryRefused(read, settled.refused);
       }
     }
-    // Every attempt failed for a node's fault: plan again without those nodes.
+    // Every attempt failed for a node's fault: plan again without those
+    // nodes. A replica found behind the token is no failed attempt: the
+    // plan then waits for its replay, or goes where the token is visible.
     if (result.rows === null) {
-      read.attempt++;
+      if (!(
+        result.failures.length === 1 &&
+        result.failures[0]!.error instanceof ReplayGuardMiss
+      ))
+        read.attempt++;
       return this.attempts(read);
     }
     // A hedge target's position was not taken before its read: unknown.

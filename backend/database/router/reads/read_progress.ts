@@ -37,6 +37,8 @@ export class ReadProgress implements ReadSpec, HedgedContinuation<ReadResult> {
   floor = 0n;
   /** Time a cache fill's data is at least as fresh as (0 when unknown or not a fill). */
   asOfMs = 0;
+  /** The token position the current attempt's node must show it replayed (0n: none). */
+  guard = 0n;
   readonly cluster: NodeCluster;
   readonly consistency: Consistency;
   readonly endpoint: string;

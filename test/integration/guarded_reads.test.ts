@@ -1,0 +1,379 @@
+/**
+ * Read-your-writes reads in one round trip (nodes/guarded_read.ts): the
+ * replica's replay check and the read go in one flight on one connection,
+ * against a real primary and 2 streaming replicas:
+ * - the flight returns the read's rows, parsed exactly as pg's own query
+ *   parses them, once the replica has replayed the token;
+ * - a replica behind the token, a session under REPEATABLE READ (whose
+ *   snapshot would predate the check) and a server out of recovery are
+ *   misses, never rows; a check whose prepared statement is gone is a miss
+ *   too, and the next flight prepares it again; the read's own error
+ *   reaches the caller; the connection stays usable after each;
+ * - through the router, a token read asks no separate replay question when
+ *   its replica has replayed the token, and never serves a stale row when
+ *   it has not (paused replay), whatever the session's isolation default.
+ */
+import pg from "pg";
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  describe,
+  expect,
+  it,
+  vi,
+} from "vitest";
+import { loadConfig } from "../../backend/database/router/config/load_config";
+import { parseToken } from "../../backend/database/router/consistency/consistency";
+import {
+  formatLsn,
+  parseLsn,
+} from "../../backend/database/router/lag/lag_tracker";
+import {
+  GuardedRead,
+  ReplayGuardMiss,
+} from "../../backend/database/router/nodes/guarded_read";
+import { DbNode } from "../../backend/database/router/nodes/db_node";
+import { serializeParams } from "../../backend/database/router/nodes/pipelined_write";
+import { ReplicaRouter } from "../../backend/database/router/replica_router";
+import {
+  runWithRequestContext,
+  type RequestContext,
+} from "../../backend/database/router/request_context";
+import { silentLogger } from "../../backend/database/router/support/logger";
+import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
+import { eventually, sql, withFreshCluster } from "./helpers/clusters";
+import { report } from "../support/verbose";
+
+let cluster: LocalCluster;
+
+beforeAll(async () => {
+  cluster = await withFreshCluster(2);
+  await sql(
+    cluster.primary.url,
+    `CREATE TABLE gr (id bigserial PRIMARY KEY, n int NOT NULL, big int8, price numeric(12,2),
+       at timestamptz, doc jsonb, flag bool, note text)`,
+  );
+  await sql(
+    cluster.primary.url,
+    `INSERT INTO gr (n, big, price, at, doc, flag, note)
+     VALUES (1, 9007199254740993, 12.5, '2026-05-01T10:00:00Z', '{"a":[1,2]}', true, NULL)`,
+  );
+});
+
+afterAll(async () => {
+  await cluster?.destroy();
+});
+
+const pause = (i: number) =>
+  sql(cluster.replicas[i]!.url, "SELECT pg_wal_replay_pause()");
+const resume = (i: number) =>
+  sql(cluster.replicas[i]!.url, "SELECT pg_wal_replay_resume()");
+
+async function primaryLsn(): Promise<bigint> {
+  const [r] = await sql(
+    cluster.primary.url,
+    "SELECT pg_current_wal_lsn()::text AS lsn",
+  );
+  return parseLsn(r.lsn as string);
+}
+
+/** Waits until replica `i` has replayed `lsn`. */
+const replayedOn = (i: number, lsn: bigint) =>
+  eventually(async () => {
+    const [r] = await sql(
+      cluster.replicas[i]!.url,
+      "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok",
+      [formatLsn(lsn)],
+    );
+    if (r.ok !== true) throw new Error(`replica ${i} has not replayed`);
+  }, 30_000);
+
+type Outcome =
+  | { rows: Record<string, unknown>[]; replayed: bigint | null }
+  | { error: Error; replayed: bigint | null };
+
+/** Runs one guarded read on `client`. */
+function guarded(
+  client: pg.Client,
+  text: string,
+  params: unknown[],
+  lsn: bigint,
+): Promise<Outcome> {
+  return new Promise((resolve) => {
+    client.query(
+      new GuardedRead(
+        text,
+        serializeParams(params),
+        lsn,
+        (err, rows, replayed) =>
+          resolve(err ? { error: err, replayed } : { rows: rows!, replayed }),
+      ) as unknown as pg.QueryConfig,
+    );
+  });
+}
+
+describe("GuardedRead on one connection", () => {
+  let client: pg.Client;
+
+  beforeAll(async () => {
+    client = new pg.Client({ connectionString: cluster.replicas[0]!.url });
+    await client.connect();
+  });
+
+  afterAll(async () => {
+    await client?.end();
+  });
+
+  const SELECT_ROW =
+    "SELECT id, n, big, price, at, doc, flag, note FROM gr WHERE n = $1";
+
+  it("returns the rows as pg parses them, and the replay position, once the replica has replayed the token", async () => {
+    const lsn = await primaryLsn();
+    await replayedOn(0, lsn);
+    const got = await guarded(client, SELECT_ROW, [1], lsn);
+    const plain = await client.query(SELECT_ROW, [1]);
+    expect("rows" in got && got.rows).toEqual(plain.rows);
+    expect(plain.rows).toHaveLength(1);
+    expect(got.replayed! >= lsn).toBe(true);
+  });
+
+  it("is a miss, never rows, while the replica is behind the token; the connection stays usable", async () => {
+    await pause(0);
+    try {
+      await eventually(async () => {
+        const [p] = await sql(
+          cluster.replicas[0]!.url,
+          "SELECT pg_get_wal_replay_pause_state() AS s",
+        );
+        if (p.s !== "paused") throw new Error(`replay ${p.s}`);
+      }, 30_000);
+      await sql(cluster.primary.url, "INSERT INTO gr (n) VALUES (2)");
+      const token = await primaryLsn();
+      const got = await guarded(
+        client,
+        "SELECT count(*) AS c FROM gr WHERE n = $1",
+        [2],
+        token,
+      );
+      expect("error" in got && got.error).toBeInstanceOf(ReplayGuardMiss);
+      expect(got.replayed).not.toBeNull();
+      expect(got.replayed! < token).toBe(true);
+      const after = await client.query("SELECT 1 AS one");
+      expect(after.rows).toEqual([{ one: 1 }]);
+    } finally {
+      await resume(0);
+    }
+  });
+
+  it("is a miss under REPEATABLE READ, whose snapshot would be taken before the check", async () => {
+    const lsn = await primaryLsn();
+    await replayedOn(0, lsn);
+    await client.query("SET default_transaction_isolation = 'repeatable read'");
+    try {
+      const got = await guarded(client, SELECT_ROW, [1], lsn);
+      expect("error" in got && got.error).toBeInstanceOf(ReplayGuardMiss);
+    } finally {
+      await client.query("RESET default_transaction_isolation");
+    }
+    const again = await guarded(client, SELECT_ROW, [1], lsn);
+    expect("rows" in again && again.rows).toHaveLength(1);
+  });
+
+  it("is a miss after DISCARD ALL took its prepared check away, and the next flight prepares it again", async () => {
+    const lsn = await primaryLsn();
+    await replayedOn(0, lsn);
+    expect("rows" in (await guarded(client, SELECT_ROW, [1], lsn))).toBe(true);
+    await client.query("DISCARD ALL");
+    const gone = await guarded(client, SELECT_ROW, [1], lsn);
+    expect("error" in gone && gone.error).toBeInstanceOf(ReplayGuardMiss);
+    expect(gone.replayed).toBeNull();
+    const back = await guarded(client, SELECT_ROW, [1], lsn);
+    expect("rows" in back && back.rows).toHaveLength(1);
+  });
+
+  it("passes the read's own error to the caller, and the connection stays usable", async () => {
+    const lsn = await primaryLsn();
+    await replayedOn(0, lsn);
+    const got = await guarded(client, "SELECT 1 / $1::int AS q", [0], lsn);
+    expect("error" in got && (got.error as { code?: string }).code).toBe(
+      "22012",
+    );
+    const ok = await guarded(client, "SELECT 6 / $1::int AS q", [3], lsn);
+    expect("rows" in ok && ok.rows).toEqual([{ q: 2 }]);
+  });
+
+  it("is a miss on a server that is not in recovery (a primary, or a promoted replica)", async () => {
+    const primary = new pg.Client({ connectionString: cluster.primary.url });
+    await primary.connect();
+    try {
+      const got = await guarded(primary, "SELECT 1 AS one", [], 1n);
+      expect("error" in got && got.error).toBeInstanceOf(ReplayGuardMiss);
+    } finally {
+      await primary.end();
+    }
+  });
+});
+
+describe("token reads through the router", () => {
+  let router: ReplicaRouter;
+  let replayQuestions = 0;
+
+  beforeAll(async () => {
+    router = new ReplicaRouter(
+      loadConfig({
+        DATABASE_URL: cluster.primary.url,
+        READ_REPLICA_URLS: cluster.replicas.map((r) => r.url).join(","),
+        // Known replay positions come from the reads alone, not lag samples.
+        REPLICA_LAG_POLL_INTERVAL: "1h",
+        REPLICA_MAX_LAG_SECONDS: "3600s",
+        CACHE_ENABLED: "false",
+      }).router,
+      { logger: silentLogger },
+    );
+    await router.start();
+    const original = DbNode.prototype.query;
+    vi.spyOn(DbNode.prototype, "query").mockImplementation(function (
+      this: DbNode,
+      text: string,
+      params?: unknown[],
+    ) {
+      if (text.includes("pg_last_wal_replay_lsn")) replayQuestions++;
+      return original.call(this, text, params ?? []);
+    } as typeof original);
+  });
+
+  afterEach(() => {
+    replayQuestions = 0;
+  });
+
+  afterAll(async () => {
+    vi.restoreAllMocks();
+    await router?.close();
+  });
+
+  /** A write through the router and the token that came with it. */
+  async function write(n: number): Promise<{ id: string; token: string }> {
+    const ctx: RequestContext = { servedBy: [], wantsToken: true };
+    const row = await runWithRequestContext(
+      ctx,
+      () =>
+        router.getWriteConnection().queryRow<{
+          id: string;
+        }>`INSERT INTO gr (n) VALUES (${n}) RETURNING id`,
+    );
+    const token = await router.tokenAfterWrite(ctx.wroteCluster!, ctx);
+    return { id: row!.id, token: token! };
+  }
+
+  function readBack(id: string, token: string) {
+    const db = router.getReadConnection({
+      consistency: { level: "read_your_writes", token: parseToken(token) },
+    });
+    return db.queryRow<{ n: number }>`SELECT n FROM gr WHERE id = ${id}`.then(
+      (row) => ({ row, servedBy: db.servedBy }),
+    );
+  }
+
+  it("write then read back, 200 times: every row seen, served by replicas, with no separate replay question on most", async () => {
+    let stale = 0;
+    let byReplica = 0;
+    for (let i = 0; i < 200; i++) {
+      const { id, token } = await write(1_000 + i);
+      const { row, servedBy } = await readBack(id, token);
+      if (row?.n !== 1_000 + i) stale++;
+      if (servedBy !== "primary") byReplica++;
+    }
+    const misses = router.clusters[0]!.replicas.reduce(
+      (n, r) => n + r.guardMisses,
+      0,
+    );
+    report(
+      `guarded reads: 200 write-then-read pairs, ${byReplica} served by a replica, ${misses} checks found it behind, ${replayQuestions} separate replay questions`,
+    );
+    expect(stale).toBe(0);
+    expect(byReplica).toBeGreaterThan(100);
+    // A replica found behind is then waited on with replay questions (they
+    // are why reads still go there); one read in two asking would mean the
+    // check did not travel with the read.
+    expect(replayQuestions).toBeLessThan(100);
+  });
+
+  it("with replay paused on both replicas: no stale row; each read finds them behind and is answered by the primary", async () => {
+    await pause(0);
+    await pause(1);
+    try {
+      for (let i = 0; i < 20; i++) {
+        const { id, token } = await write(2_000 + i);
+        const { row, servedBy } = await readBack(id, token);
+        expect(row?.n).toBe(2_000 + i);
+        expect(servedBy).toBe("primary");
+      }
+      expect(
+        router.clusters[0]!.replicas.some((r) => r.guardMissAtMs > 0),
+      ).toBe(true);
+    } finally {
+      await resume(0);
+      await resume(1);
+    }
+  });
+
+  it("under a REPEATABLE READ default on the database: no stale row (every check misses; reads wait for replay instead)", async () => {
+    const [{ db }] = await sql(
+      cluster.primary.url,
+      "SELECT current_database() AS db",
+    );
+    await sql(
+      cluster.primary.url,
+      `ALTER DATABASE "${db}" SET default_transaction_isolation = 'repeatable read'`,
+    );
+    // The setting reaches a replica's new sessions once it replayed the ALTER.
+    for (const r of cluster.replicas)
+      await eventually(async () => {
+        const [s] = await sql(r.url, "SHOW default_transaction_isolation");
+        if (s.default_transaction_isolation !== "repeatable read")
+          throw new Error("not replayed yet");
+      }, 30_000);
+    // New sessions only: a fresh router opens fresh connections.
+    const rr = new ReplicaRouter(
+      loadConfig({
+        DATABASE_URL: cluster.primary.url,
+        READ_REPLICA_URLS: cluster.replicas.map((r) => r.url).join(","),
+        REPLICA_LAG_POLL_INTERVAL: "1h",
+        REPLICA_MAX_LAG_SECONDS: "3600s",
+        CACHE_ENABLED: "false",
+      }).router,
+      { logger: silentLogger },
+    );
+    try {
+      await rr.start();
+      for (let i = 0; i < 30; i++) {
+        const ctx: RequestContext = { servedBy: [], wantsToken: true };
+        const row = await runWithRequestContext(
+          ctx,
+          () =>
+            rr.getWriteConnection().queryRow<{
+              id: string;
+            }>`INSERT INTO gr (n) VALUES (${3_000 + i}) RETURNING id`,
+        );
+        const token = await rr.tokenAfterWrite(ctx.wroteCluster!, ctx);
+        const db = rr.getReadConnection({
+          consistency: { level: "read_your_writes", token: parseToken(token!) },
+        });
+        const got = await db.queryRow<{
+          n: number;
+        }>`SELECT n FROM gr WHERE id = ${row!.id}`;
+        expect(got?.n).toBe(3_000 + i);
+      }
+      expect(rr.clusters[0]!.replicas.some((r) => r.guardMissAtMs > 0)).toBe(
+        true,
+      );
+    } finally {
+      await rr.close();
+      await sql(
+        cluster.primary.url,
+        `ALTER DATABASE "${db}" RESET default_transaction_isolation`,
+      );
+    }
+  });
+});

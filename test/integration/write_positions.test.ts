@@ -1,6 +1,6 @@
 /**
  * Writes that bring their WAL position (one round trip: BEGIN, the
- * statement, COMMIT, pg_current_wal_lsn(), Sync) and lazy cache fences,
+ * statement, COMMIT, pg_current_wal_insert_lsn(), Sync) and lazy cache fences,
  * against a real primary and 2 streaming replicas:
  * - the token that came with a write is at or past its commit: a replica
  *   that has replayed it shows the row, and token reads never miss, also
@@ -15,6 +15,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 import { parseToken } from "../../backend/database/router/consistency/consistency";
+import { formatLsn } from "../../backend/database/router/lag/lag_tracker";
 import { runPipelinedWrite } from "../../backend/database/router/primary/write_with_position";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {
@@ -125,6 +126,82 @@ describe("the token that comes with a write", () => {
     expect(Object.values(stats.servedBy).reduce((a, b) => a + b, 0)).toBe(
       WRITES,
     );
+  });
+});
+
+describe("under synchronous_commit = off", () => {
+  it("the token is still past the commit (COMMIT returns before its record is written): 300 write-then-read pairs, 0 stale", async () => {
+    const [{ db }] = await sql(
+      cluster.primary.url,
+      "SELECT current_database() AS db",
+    );
+    // New sessions only: the router below opens its own.
+    await sql(
+      cluster.primary.url,
+      `ALTER DATABASE "${db}" SET synchronous_commit = off`,
+    );
+    const off = newRouter({ CACHE_ENABLED: "false" });
+    let stale = 0;
+    let byReplica = 0;
+    try {
+      await off.start();
+      const s = await off.getWriteConnection(1)
+        .queryRow`SELECT current_setting('synchronous_commit') AS v`;
+      expect(s!.v).toBe("off");
+      for (let i = 0; i < 300; i++) {
+        const ctx = wanting();
+        // Every third write runs in a transaction with SET LOCAL instead.
+        const row = await runWithRequestContext(ctx, () =>
+          i % 3 === 2
+            ? off.transaction(1, async (tx) => {
+                await tx.exec`SET LOCAL synchronous_commit = off`;
+                return tx.queryRow<{
+                  id: string;
+                }>`INSERT INTO wp (org_id, n) VALUES (3, ${i}) RETURNING id`;
+              })
+            : off.getWriteConnection(1).queryRow<{
+                id: string;
+              }>`INSERT INTO wp (org_id, n) VALUES (3, ${i}) RETURNING id`,
+        );
+        const token = await off.tokenAfterWrite(ctx.wroteCluster!, ctx);
+        const read = off.getReadConnection({
+          consistency: { level: "read_your_writes", token: parseToken(token!) },
+        });
+        const got = await read.queryRow`SELECT n FROM wp WHERE id = ${row!.id}`;
+        if (got?.n !== i) stale++;
+        if (read.servedBy !== "primary") byReplica++;
+      }
+    } finally {
+      await off.close();
+      await sql(
+        cluster.primary.url,
+        `ALTER DATABASE "${db}" RESET synchronous_commit`,
+      );
+    }
+    expect(stale).toBe(0);
+    // Replicas served them (else the test says nothing about tokens).
+    expect(byReplica).toBeGreaterThan(30);
+  });
+});
+
+describe("a token asked for with nothing written since a WAL segment switch", () => {
+  it("is a position replicas reach (the insert position is past the new segment's header; replay stops at the boundary)", async () => {
+    await sql(cluster.primary.url, "SELECT pg_switch_wal()");
+    const [raw] = await sql(
+      cluster.primary.url,
+      "SELECT pg_current_wal_insert_lsn()::text AS lsn",
+    );
+    const token = parseToken(await router.consistencyToken("main"));
+    // Skipped when something else wrote WAL in between (then no header to skip).
+    if ((raw.lsn as string).endsWith("000028"))
+      expect(token.lsn % 8192n).toBe(0n);
+    for (let i = 0; i < cluster.replicas.length; i++)
+      await replayed(i, formatLsn(token.lsn));
+    const read = router.getReadConnection({
+      consistency: { level: "read_your_writes", token },
+    });
+    expect(await read.queryRow`SELECT 1 AS one`).toEqual({ one: 1 });
+    expect(read.servedBy).not.toBe("primary");
   });
 });
 

@@ -22,7 +22,7 @@ import { FakePool } from "./helpers/fake_pool";
 import { FakeWirePool, serverError, type Answer } from "./helpers/fake_wire";
 
 const INSERT = "INSERT INTO revenues (org_id, amount) VALUES ($1, $2)";
-const POSITION = "SELECT pg_current_wal_lsn()::text";
+const POSITION = "SELECT pg_current_wal_insert_lsn()::text";
 const FLIGHT = ["BEGIN", INSERT, "COMMIT", POSITION];
 
 /**
@@ -99,8 +99,8 @@ describe("a write whose caller wants no token", () => {
     await warmCache(router);
     const asked = primary.statements
       .slice(before)
-      .filter((t) => t.includes("pg_current_wal_lsn()"));
-    expect(asked).toEqual(["SELECT pg_current_wal_lsn()::text AS lsn"]);
+      .filter((t) => t.includes("pg_current_wal_insert_lsn()"));
+    expect(asked).toEqual(["SELECT pg_current_wal_insert_lsn()::text AS lsn"]);
   });
 });
 
@@ -199,7 +199,7 @@ describe("a write in a request that wants a token", () => {
     primary.lsn = "0/6000";
     expect(await router.tokenAfterWrite("main", ctx)).toBe("main:0/6000");
     expect(primary.statements.slice(sent)).toEqual([
-      "SELECT pg_current_wal_lsn()::text AS lsn",
+      "SELECT pg_current_wal_insert_lsn()::text AS lsn",
     ]);
   });
 
@@ -260,7 +260,7 @@ describe("a write in a request that wants a token", () => {
     const sent = primary.statements.length;
     expect(await router.tokenAfterWrite("main", ctx)).toBe("main:0/3000A58");
     expect(primary.statements.slice(sent)).toEqual([
-      "SELECT pg_current_wal_lsn()::text AS lsn",
+      "SELECT pg_current_wal_insert_lsn()::text AS lsn",
     ]);
   });
 

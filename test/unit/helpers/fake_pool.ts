@@ -53,7 +53,10 @@ export class FakePool implements PgPool {
       };
     if (text.includes("pg_last_wal_replay_lsn()"))
       return { rows: [{ lsn: this.replayLsn }] };
-    if (text.includes("pg_current_wal_lsn()"))
+    if (
+      text.includes("pg_current_wal_lsn()") ||
+      text.includes("pg_current_wal_insert_lsn()")
+    )
       return { rows: [{ lsn: this.primaryLsn }] };
     if (text.includes("pg_proc")) return { rows: [] };
     this.calls.push(text);

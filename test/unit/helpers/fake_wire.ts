@@ -61,7 +61,7 @@ export class FakeWirePool implements PgPool {
   readonly named = new Map<string, string>();
   /** The server's answer to a statement; default: no rows. */
   answer: (text: string) => Answer = () => ({});
-  /** What `pg_current_wal_lsn()` says. */
+  /** What `pg_current_wal_lsn()` and `pg_current_wal_insert_lsn()` say. */
   lsn = "0/3000A58";
   /** Set: the next position read fails with it (once). */
   positionError: Error | null = null;
@@ -151,7 +151,10 @@ export class FakeWirePool implements PgPool {
     text: string,
   ): Promise<{ rows: Record<string, unknown>[] }> {
     this.statements.push(text);
-    if (text.includes("pg_current_wal_lsn()"))
+    if (
+      text.includes("pg_current_wal_lsn()") ||
+      text.includes("pg_current_wal_insert_lsn()")
+    )
       return { rows: [{ lsn: this.lsn }] };
     const a = this.answer(text);
     if ("error" in a) throw a.error;
@@ -203,7 +206,7 @@ export class FakeWirePool implements PgPool {
         const st = bound;
         flight.push(st);
         this.statements.push(st.text);
-        if (st.text.includes("pg_current_wal_lsn()")) {
+        if (st.text.includes("pg_current_wal_insert_lsn()")) {
           if (this.positionError !== null) {
             fail(this.positionError);
             this.positionError = null;

@@ -5,7 +5,7 @@ import pg from "pg";
  * trip on one connection: one flight of extended-protocol messages,
  *
  *   Bind/Execute BEGIN, Parse/Bind/Describe/Execute <the caller's statement>,
- *   Bind/Execute COMMIT, Bind/Execute SELECT pg_current_wal_lsn()::text, Sync
+ *   Bind/Execute COMMIT, Bind/Execute SELECT pg_current_wal_insert_lsn()::text, Sync
  *
  * The position is read after COMMIT, so it is at or past the commit record:
  * a replica that has replayed it sees the write. (Without the explicit
@@ -48,7 +48,9 @@ const WRAP = {
   commit: { name: "rr_commit", text: "COMMIT" },
   position: {
     name: "rr_wal_position",
-    text: "SELECT pg_current_wal_lsn()::text",
+    // The insert position (see primary/wal_positions.ts): past the commit
+    // record even when synchronous_commit = off let COMMIT return first.
+    text: "SELECT pg_current_wal_insert_lsn()::text",
   },
 } as const;
 
@@ -70,7 +72,7 @@ export interface PipelinedResult {
   /** The caller's rows, parsed as pg parses a normal query's. */
   readonly rows: Record<string, unknown>[];
   /**
-   * The primary's `pg_current_wal_lsn()` after COMMIT (text, e.g.
+   * The primary's `pg_current_wal_insert_lsn()` after COMMIT (text, e.g.
    * `0/3000A58`); null when the write committed but that read failed.
    */
   readonly lsn: string | null;

@@ -11,7 +11,36 @@ import { primaryFailure } from "./primary_failure";
 /** Longest wait for the primary's position for a fence (a missing fence only delays caching). */
 const FENCE_TIMEOUT_MS = 250;
 
-const POSITION_SQL = "SELECT pg_current_wal_lsn()::text AS lsn";
+/**
+ * The primary's WAL position as a token or fence needs it: at or past the
+ * end of every commit that has returned. The insert position, not
+ * `pg_current_wal_lsn()` (the write position): under
+ * `synchronous_commit = off` (a session's, or a transaction's SET LOCAL) a
+ * COMMIT returns before its record is written, so the write position can
+ * precede it, and a replica that replayed that far would not show the
+ * write. See {@link recordEnd} for how the insert position is read.
+ */
+export const POSITION_EXPRESSION = "pg_current_wal_insert_lsn()::text";
+
+const POSITION_SQL = `SELECT ${POSITION_EXPRESSION} AS lsn`;
+
+/** XLOG_BLCKSZ, PostgreSQL's WAL page size (a build option; 8 kB everywhere in practice). */
+const WAL_PAGE = 8192n;
+
+/**
+ * The insert position as a record end. When the insert position is at a
+ * page boundary PostgreSQL reports it past the next page's header (where
+ * the next record will start: 24 bytes, 40 at a segment's first page),
+ * while a replica's replay position is the end of the last record it
+ * replayed, the boundary itself: with nothing written after, it would
+ * never reach the token. No record ends 24 or 40 bytes into a page (one
+ * ending at the boundary ends there), so those offsets are taken back to
+ * the boundary.
+ */
+export function recordEnd(lsn: bigint): bigint {
+  const offset = lsn % WAL_PAGE;
+  return offset === 24n || offset === 40n ? lsn - offset : lsn;
+}
 
 /**
  * The primary's WAL position when it is asked for with a statement of its
@@ -55,7 +84,7 @@ export class WalPositions {
     }
     return formatToken({
       cluster: cluster.name,
-      lsn: parseLsn(String(rows[0]?.lsn)),
+      lsn: recordEnd(parseLsn(String(rows[0]?.lsn))),
     });
   }
 
@@ -97,11 +126,11 @@ export class WalPositions {
       primary.name,
     );
     const text = rows[0]?.lsn;
-    return typeof text === "string" ? parseLsn(text) : null;
+    return typeof text === "string" ? recordEnd(parseLsn(text)) : null;
   }
 }
 
-/** A position as `pg_current_wal_lsn()::text` gave it; null when absent or not one. */
+/** A position as {@link POSITION_EXPRESSION} gave it, as a record end; null when absent or not one. */
 export function lsnOrNull(text: string | null): bigint | null {
-  return text !== null && isValidLsn(text) ? parseLsn(text) : null;
+  return text !== null && isValidLsn(text) ? recordEnd(parseLsn(text)) : null;
 }

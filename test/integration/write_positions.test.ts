@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 import { parseToken } from "../../backend/database/router/consistency/consistency";
 import { formatLsn } from "../../backend/database/router/lag/lag_tracker";
+import { TransactionRolledBackError } from "../../backend/database/router/errors";
 import { runPipelinedWrite } from "../../backend/database/router/primary/write_with_position";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {
@@ -202,6 +203,36 @@ describe("a token asked for with nothing written since a WAL segment switch", ()
     });
     expect(await read.queryRow`SELECT 1 AS one`).toEqual({ one: 1 });
     expect(read.servedBy).not.toBe("primary");
+  });
+});
+
+describe("a transaction whose failed statement was caught inside it", () => {
+  it("is rolled back by PostgreSQL at COMMIT, and the router says so (with or without a token wanted): no write taken for committed", async () => {
+    for (const ctx of [wanting(), undefined]) {
+      const tag = `caught-${ctx === undefined ? "plain" : "token"}`;
+      const run = () =>
+        router.transaction(1, async (tx) => {
+          await tx.exec`INSERT INTO wp (org_id, n, tag) VALUES (1, 1, ${tag})`;
+          // A duplicate tag: 23505, caught, and the function goes on.
+          await tx.exec`INSERT INTO wp (org_id, n, tag) VALUES (1, 2, ${tag})`.catch(
+            () => undefined,
+          );
+          return "done";
+        });
+      await expect(
+        ctx === undefined ? run() : runWithRequestContext(ctx, run),
+      ).rejects.toBeInstanceOf(TransactionRolledBackError);
+      expect(
+        await sql(cluster.primary.url, "SELECT id FROM wp WHERE tag = $1", [
+          tag,
+        ]),
+      ).toEqual([]);
+      expect(ctx?.wroteCluster).toBeUndefined();
+    }
+    // The connection went back usable.
+    expect(
+      await router.transaction(1, (tx) => tx.queryRow`SELECT 1 AS one`),
+    ).toEqual({ one: 1 });
   });
 });
 

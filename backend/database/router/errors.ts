@@ -102,6 +102,22 @@ export class OverloadedError extends RouterError {
   }
 }
 
+/**
+ * A transaction's COMMIT was answered ROLLBACK: a statement in it had
+ * failed and the error was caught inside the transaction function, which
+ * then returned normally. PostgreSQL rolls such a transaction back without
+ * an error; the router raises one, so no caller takes the rolled-back
+ * writes for committed.
+ */
+export class TransactionRolledBackError extends RouterError {
+  constructor() {
+    super(
+      "internal",
+      "the transaction was rolled back at COMMIT because a statement in it failed (its error was caught inside the transaction); nothing in it was written",
+    );
+  }
+}
+
 /** The router was used after `close()`. */
 export class RouterClosedError extends RouterError {
   constructor() {

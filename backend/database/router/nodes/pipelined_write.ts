@@ -76,6 +76,8 @@ export interface PipelinedResult {
    * `0/3000A58`); null when the write committed but that read failed.
    */
   readonly lsn: string | null;
+  /** The command tag of the caller's statement (`INSERT`, `COMMIT`, or `ROLLBACK` for a COMMIT of a failed transaction). */
+  readonly command: string | null;
 }
 
 /**
@@ -124,7 +126,13 @@ export class PipelinedWrite {
       if (err) {
         this.failedIn = this.phase;
         reject(err);
-      } else resolve({ rows: this._result.rows, lsn: this.lsn });
+      } else
+        resolve({
+          rows: this._result.rows,
+          lsn: this.lsn,
+          command: (this._result as unknown as { command: string | null })
+            .command,
+        });
     };
   }
 

@@ -22,7 +22,11 @@ import { pipelinable } from "./pipelinable";
 import { primaryFailure, readOnlyPrimary } from "./primary_failure";
 import { TransactionConnection } from "./transaction_connection";
 import { lsnOrNull, WalPositions } from "./wal_positions";
-import { commitWithPosition, runPipelinedWrite } from "./write_with_position";
+import {
+  commit,
+  commitWithPosition,
+  runPipelinedWrite,
+} from "./write_with_position";
 import { WriteInvalidation } from "./write_invalidation";
 
 /** What {@link PrimaryExecutor} works with. */
@@ -245,7 +249,7 @@ export class PrimaryExecutor {
       const mark = wantsToken ? this.invalidation.mark() : undefined;
       const lsn = wantsToken
         ? lsnOrNull(await commitWithPosition(client))
-        : (await client.query("COMMIT"), null);
+        : (await commit(client), null);
       if (ctx !== undefined) ctx.wroteCluster = cluster.name;
       if (wantsToken) noteWritePosition(ctx!, cluster.name, lsn);
       noteServedBy(ctx, primary.name);

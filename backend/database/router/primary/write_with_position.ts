@@ -5,6 +5,7 @@ import {
   type PipelinedResult,
 } from "../nodes/pipelined_write";
 import type { PgClient, PgPool } from "../nodes/pg_pool";
+import { TransactionRolledBackError } from "../errors";
 
 /** A pg client that runs submittables (every `pg` client does). */
 interface SubmittingClient {
@@ -64,14 +65,27 @@ export async function runPipelinedWrite(
  * COMMITs the transaction open on `client` and reads the primary's WAL
  * position after it, in one round trip. Returns the position (null when
  * the commit succeeded but the read did not). The client stays checked out.
- * @throws the COMMIT's error (the transaction is then over, rolled back).
+ * @throws the COMMIT's error, or {@link TransactionRolledBackError} when
+ *   the server answered ROLLBACK (the transaction is then over, rolled back).
  */
 export async function commitWithPosition(
   client: PgClient,
 ): Promise<string | null> {
   const write = new PipelinedWrite("COMMIT", [], false);
   (client as unknown as SubmittingClient).query(write);
-  return (await write.done).lsn;
+  const done = await write.done;
+  if (done.command === "ROLLBACK") throw new TransactionRolledBackError();
+  return done.lsn;
+}
+
+/**
+ * COMMITs the transaction open on `client`.
+ * @throws the COMMIT's error, or {@link TransactionRolledBackError} when
+ *   the server answered ROLLBACK.
+ */
+export async function commit(client: PgClient): Promise<void> {
+  const result = (await client.query("COMMIT")) as { command?: string };
+  if (result.command === "ROLLBACK") throw new TransactionRolledBackError();
 }
 
 function asError(err: unknown): Error {

@@ -10,6 +10,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../backend/database/router/config/load_config";
+import { PipelinedWrite } from "../../backend/database/router/nodes/pipelined_write";
 import { pipelinable } from "../../backend/database/router/primary/pipelinable";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {
@@ -304,5 +305,41 @@ describe("pipelinable", () => {
     ["/* unterminated", false],
   ])("%s → %s", (sql, expected) => {
     expect(pipelinable(sql)).toBe(expected);
+  });
+});
+
+describe("pg giving a write's flight up (its query_timeout) part way", () => {
+  /** Sends a flight to a connection that records nothing and answers nothing. */
+  function sent(): PipelinedWrite {
+    const write = new PipelinedWrite(INSERT, [1, 5]);
+    write.submit({
+      stream: {},
+      parse: () => undefined,
+      bind: () => undefined,
+      describe: () => undefined,
+      execute: () => undefined,
+      sync: () => undefined,
+      sendCopyFail: () => undefined,
+    });
+    return write;
+  }
+  const timeout = () => new Error("Query read timeout");
+
+  it("before the COMMIT's answer: the write fails (its outcome is unknown to the caller, as for any statement)", async () => {
+    const write = sent();
+    write.handleCommandComplete({ text: "BEGIN" });
+    write.handleCommandComplete({ text: "INSERT 0 1" });
+    write.callback(timeout());
+    await expect(write.done).rejects.toThrow("Query read timeout");
+  });
+
+  it("after the COMMIT's answer: the write succeeded, its position unknown, and the connection is not reused", async () => {
+    const write = sent();
+    write.handleCommandComplete({ text: "BEGIN" });
+    write.handleCommandComplete({ text: "INSERT 0 1" });
+    write.handleCommandComplete({ text: "COMMIT" });
+    write.callback(timeout());
+    await expect(write.done).resolves.toMatchObject({ lsn: null });
+    expect(write.abandoned).toBe(true);
   });
 });

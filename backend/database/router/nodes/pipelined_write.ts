@@ -99,6 +99,8 @@ export class PipelinedWrite {
   failedIn = -1;
   /** The connection the flight went out on, once submitted. */
   connection: object | null = null;
+  /** Set when pg gave the flight up after its COMMIT was answered: the connection must not be reused. */
+  abandoned = false;
   private phase: number;
   private lsn: string | null = null;
   private settled = false;
@@ -123,16 +125,21 @@ export class PipelinedWrite {
       reject = rej;
     });
     this.callback = (err) => {
-      if (err) {
+      if (err && this.phase < POSITION) {
         this.failedIn = this.phase;
         reject(err);
-      } else
+      } else {
+        // An error after the COMMIT's answer (pg's query_timeout firing
+        // before the flight's ReadyForQuery): the write has committed,
+        // only its position is unknown; the connection is not reused.
+        if (err) this.abandoned = true;
         resolve({
           rows: this._result.rows,
           lsn: this.lsn,
           command: (this._result as unknown as { command: string | null })
             .command,
         });
+      }
     };
   }
 

@@ -247,9 +247,13 @@ export class PrimaryExecutor {
       const wantsToken = ctx?.wantsToken === true;
       // Before the COMMIT is sent, so its position may fence what it changed.
       const mark = wantsToken ? this.invalidation.mark() : undefined;
-      const lsn = wantsToken
-        ? lsnOrNull(await commitWithPosition(client))
-        : (await commit(client), null);
+      let lsn: bigint | null = null;
+      if (wantsToken) {
+        const committed = await commitWithPosition(client);
+        lsn = lsnOrNull(committed.lsn);
+        if (!committed.reusable)
+          broken = new Error("COMMIT flight given up after its answer");
+      } else await commit(client);
       if (ctx !== undefined) ctx.wroteCluster = cluster.name;
       if (wantsToken) noteWritePosition(ctx!, cluster.name, lsn);
       noteServedBy(ctx, primary.name);

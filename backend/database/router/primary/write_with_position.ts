@@ -40,7 +40,10 @@ export async function runPipelinedWrite(
       const write = new PipelinedWrite(sql, values);
       (client as unknown as SubmittingClient).query(write);
       try {
-        return await write.done;
+        const done = await write.done;
+        if (write.abandoned)
+          broken = new Error("write flight given up after its COMMIT");
+        return done;
       } catch (err) {
         if (!isServerError(err)) {
           broken = asError(err);
@@ -64,18 +67,20 @@ export async function runPipelinedWrite(
 /**
  * COMMITs the transaction open on `client` and reads the primary's WAL
  * position after it, in one round trip. Returns the position (null when
- * the commit succeeded but the read did not). The client stays checked out.
+ * the commit succeeded but the read did not), and whether the client may
+ * be reused (not when pg gave the flight up after the COMMIT's answer).
+ * The client stays checked out.
  * @throws the COMMIT's error, or {@link TransactionRolledBackError} when
  *   the server answered ROLLBACK (the transaction is then over, rolled back).
  */
 export async function commitWithPosition(
   client: PgClient,
-): Promise<string | null> {
+): Promise<{ lsn: string | null; reusable: boolean }> {
   const write = new PipelinedWrite("COMMIT", [], false);
   (client as unknown as SubmittingClient).query(write);
   const done = await write.done;
   if (done.command === "ROLLBACK") throw new TransactionRolledBackError();
-  return done.lsn;
+  return { lsn: done.lsn, reusable: !write.abandoned };
 }
 
 /**

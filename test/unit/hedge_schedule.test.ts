@@ -41,6 +41,25 @@ describe("HedgeSchedule", () => {
     expect(timers.armed).toBe(0);
   });
 
+  it("a read whose hedge throws goes unhedged; the others still fall due and the timer re-arms (nothing escapes the timer)", () => {
+    const timers = new ManualTimers();
+    const schedule = new HedgeSchedule(timers);
+    const fired: number[] = [];
+    schedule.add({
+      ...item(10, fired),
+      fallDue: () => {
+        throw new Error("no target");
+      },
+    });
+    schedule.add(item(12, fired));
+    schedule.add(item(50, fired));
+    expect(() => timers.advance(20)).not.toThrow();
+    expect(fired).toEqual([12]);
+    expect(timers.armed).toBe(1);
+    timers.advance(40);
+    expect(fired).toEqual([12, 50]);
+  });
+
   it("a removed read never falls due, and removing is idempotent", () => {
     const timers = new ManualTimers();
     const schedule = new HedgeSchedule(timers);

@@ -104,11 +104,19 @@ export class HedgeSchedule {
     this.armedForMs = Infinity;
     const now = this.timers.now();
     let read: Hedgeable | null;
-    while ((read = this.head) !== null && read.dueMs <= now) {
-      this.remove(read);
-      read.fallDue();
+    try {
+      while ((read = this.head) !== null && read.dueMs <= now) {
+        this.remove(read);
+        try {
+          read.fallDue();
+        } catch {
+          // A hedge that cannot be sent leaves its read unhedged. Nothing
+          // may escape: this runs in a timer, where it would end the process.
+        }
+      }
+    } finally {
+      if (this.head !== null) this.arm(this.head.dueMs);
     }
-    if (this.head !== null) this.arm(this.head.dueMs);
   }
 
   private arm(dueMs: number): void {

@@ -211,24 +211,26 @@ export class ReadPlanner {
     const node = this.picker.pick(cluster, caughtUp, tried);
     if (node !== undefined)
       return { node, reason: this.picker.replicaReason(node) };
-    // None known to have: the one known furthest along, so a paused or slow
+    // None known to have: one that can check in the read's own round trip
+    // (the strategy balancing among them), unless it was just found behind
+    // (it would read only to throw the rows away).
+    if (guardable) {
+      const checkable = pool.filter(
+        (n) => n.pipelines && !n.stillBehind(BEHIND_WINDOW_MS),
+      );
+      const node = this.picker.pick(cluster, checkable, tried);
+      if (node !== undefined)
+        return {
+          node,
+          reason: this.picker.replicaReason(node),
+          guard: token.lsn,
+        };
+    }
+    // Else wait on the one known furthest along, so a paused or slow
     // replica is passed over instead of costing every token read.
     const candidate = this.picker.pick(cluster, furthestAlong(pool), tried);
     if (candidate === undefined)
       return this.tokenElsewhere(cluster, token, tried, localOnly);
-    // One round trip: the read carries its replay check. Not on a replica
-    // just found behind (it would read only to throw the rows away), nor
-    // where the check cannot go in the same flight: there, wait for replay.
-    if (
-      guardable &&
-      candidate.pipelines &&
-      !candidate.stillBehind(BEHIND_WINDOW_MS)
-    )
-      return {
-        node: candidate,
-        reason: this.picker.replicaReason(candidate),
-        guard: token.lsn,
-      };
     if (this.maxWaitMs <= 0) {
       candidate.breaker!.release();
       return this.tokenElsewhere(cluster, token, tried, localOnly);

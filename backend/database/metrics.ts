@@ -169,6 +169,18 @@ export class RouterMetrics implements RouterObserver {
       },
     });
     new Counter({
+      name: "read_your_writes_behind_total",
+      help: "Read-your-writes checks (sent with the read) that found the replica behind the token; the read then waited for replay or went elsewhere",
+      labelNames: ["replica"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const c of self.router?.clusters ?? [])
+          for (const r of c.replicas)
+            this.inc({ replica: r.name }, r.guardMisses);
+      },
+    });
+    new Counter({
       name: "db_requests_shed_total",
       help: "Request statements refused by admission control (503 + Retry-After), by node and reason (queue_full, queue_timeout)",
       labelNames: ["node", "reason"] as const,

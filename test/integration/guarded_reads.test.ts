@@ -35,6 +35,7 @@ import {
 } from "../../backend/database/router/nodes/guarded_read";
 import { DbNode } from "../../backend/database/router/nodes/db_node";
 import { serializeParams } from "../../backend/database/router/nodes/pipelined_write";
+import { RouterMetrics } from "../../backend/database/metrics";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {
   runWithRequestContext,
@@ -218,6 +219,7 @@ describe("GuardedRead on one connection", () => {
 describe("token reads through the router", () => {
   let router: ReplicaRouter;
   let replayQuestions = 0;
+  const metrics = new RouterMetrics({ defaultMetrics: false });
 
   beforeAll(async () => {
     router = new ReplicaRouter(
@@ -229,8 +231,9 @@ describe("token reads through the router", () => {
         REPLICA_MAX_LAG_SECONDS: "3600s",
         CACHE_ENABLED: "false",
       }).router,
-      { logger: silentLogger },
+      { logger: silentLogger, observer: metrics },
     );
+    metrics.attach(router);
     await router.start();
     const original = DbNode.prototype.query;
     vi.spyOn(DbNode.prototype, "query").mockImplementation(function (
@@ -312,6 +315,16 @@ describe("token reads through the router", () => {
       expect(
         router.clusters[0]!.replicas.some((r) => r.guardMissAtMs > 0),
       ).toBe(true);
+      const exported = (await metrics.render()).body;
+      const behind = [
+        ...exported.matchAll(
+          /^read_your_writes_behind_total\{replica="replica_\d"\} (\d+)$/gm,
+        ),
+      ].reduce((n, m) => n + Number(m[1]), 0);
+      expect(behind).toBeGreaterThan(0);
+      expect(behind).toBe(
+        router.clusters[0]!.replicas.reduce((n, r) => n + r.guardMisses, 0),
+      );
     } finally {
       await resume(0);
       await resume(1);

@@ -10,10 +10,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 import type { Consistency } from "../../backend/database/router/consistency/consistency";
 import type { DbNode } from "../../backend/database/router/nodes/db_node";
-import {
-  BEHIND_WINDOW_MS,
-  type Choice,
-} from "../../backend/database/router/read_planner";
+import { MAX_BEHIND_MS } from "../../backend/database/router/nodes/db_node";
+import type { Choice } from "../../backend/database/router/read_planner";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import { ManualClock } from "../../backend/database/router/support/clock";
 import { silentLogger } from "../../backend/database/router/support/logger";
@@ -81,13 +79,42 @@ describe("a token no replica is known to have replayed", () => {
     void r2;
   });
 
-  it(`checks a behind replica again after ${BEHIND_WINDOW_MS} ms without news; with both behind it waits`, async () => {
+  it("checks a behind replica again after 2 ms, 4 ms, 8 ms... (doubling with each miss in a row, at most 1 s), and after a check that passed, 2 ms again; with both behind it waits", async () => {
     const { plan, r1, r2, clock } = await setup();
-    r1.noteBehind(2_000n);
-    r2.noteBehind(2_000n);
-    expect(name(plan(2_000n))).toBe("waits");
-    clock.advance(BEHIND_WINDOW_MS);
-    expect(name(plan(2_000n))).toMatch(/checked$/);
+    r2.noteBehind(1_000_000n);
+    const waited: number[] = [];
+    for (let miss = 1; miss <= 12; miss++) {
+      r1.noteBehind(2_000n + BigInt(miss));
+      let ms = 0;
+      for (;;) {
+        const n = name(plan(3_000n));
+        // replica_2 kept behind throughout: only replica_1's window counts.
+        if (n === "replica_2 checked") r2.noteBehind(1_000_000n);
+        else if (n === "waits") (clock.advance(1), ms++);
+        else break;
+      }
+      waited.push(ms);
+    }
+    expect(waited).toEqual([
+      2,
+      4,
+      8,
+      16,
+      32,
+      64,
+      128,
+      256,
+      512,
+      MAX_BEHIND_MS,
+      MAX_BEHIND_MS,
+      MAX_BEHIND_MS,
+    ]);
+    r1.noteCaughtUp();
+    r1.noteBehind(4_000n);
+    for (let i = 0; i < 12; i++) r2.noteBehind(1_000_000n);
+    expect(name(plan(5_000n))).toBe("waits");
+    clock.advance(2);
+    expect(name(plan(5_000n))).toBe("replica_1 checked");
   });
 
   it("waits when the read cannot carry the check (several statements), and goes to the primary without waiting when READ_YOUR_WRITES_MAX_WAIT=0 and both are behind", async () => {

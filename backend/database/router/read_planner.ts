@@ -31,15 +31,6 @@ export interface Choice {
 }
 
 /**
- * After a replica was found behind a token, token reads wait for its replay
- * (tiny queries shared by the waiting reads) instead of sending their read
- * with its check, until a replay position at or past that token is seen
- * there, or this long (ms) has passed: while it lags, a check would cost
- * the replica a read whose rows are thrown away.
- */
-export const BEHIND_WINDOW_MS = 1_000;
-
-/**
  * Decides which node serves a read, from the switches (global, per
  * endpoint), the requested consistency, and the replicas the cluster
  * currently lets serve. Conservative: when in doubt, the primary.
@@ -213,11 +204,9 @@ export class ReadPlanner {
       return { node, reason: this.picker.replicaReason(node) };
     // None known to have: one that can check in the read's own round trip
     // (the strategy balancing among them), unless it was just found behind
-    // (it would read only to throw the rows away).
+    // (it would read only to throw the rows away; see DbNode.noteBehind).
     if (guardable) {
-      const checkable = pool.filter(
-        (n) => n.pipelines && !n.stillBehind(BEHIND_WINDOW_MS),
-      );
+      const checkable = pool.filter((n) => n.pipelines && !n.stillBehind());
       const node = this.picker.pick(cluster, checkable, tried);
       if (node !== undefined)
         return {

@@ -9,6 +9,9 @@ import type { PgPool } from "./pg_pool";
 import type { ReadAttempt } from "../reads/read_attempt";
 import type { SelectableNode } from "../selection/replica_selector";
 
+/** The longest a replica found behind a token is passed over by token reads' checks (ms). */
+export const MAX_BEHIND_MS = 1_000;
+
 /** Why a node is or is not serving, as the status endpoint shows it. */
 export type NodeState =
   | "healthy"
@@ -71,6 +74,8 @@ export class DbNode implements SelectableNode {
   behindLsn = 0n;
   /** Read-your-writes checks that found this replica behind, since start. */
   guardMisses = 0;
+  private missesInARow = 0;
+  private behindForMs = 0;
   /**
    * Replica reads outstanding now (see {@link ReadAttempt}), oldest first:
    * an intrusive list (no allocation or hashing per read; the oldest is the
@@ -165,22 +170,38 @@ export class DbNode implements SelectableNode {
     if (lsn > this.replayedLsn) this.replayedLsn = lsn;
   }
 
-  /** A read-your-writes check just found this replica behind `lsn`. */
+  /**
+   * A read-your-writes check just found this replica behind `lsn`: for a
+   * while, token reads newer than what it is known to have replayed wait
+   * for its replay instead of checking there. The while doubles with each
+   * miss in a row (2, 4, 8 ms... at most 1 s) and starts again after a
+   * check that passed: a replica racing the reader (replay a fraction of a
+   * millisecond behind the commit) is checked again almost at once, one
+   * that lags costs about ten discarded reads in its first second and then
+   * one a second.
+   */
   noteBehind(lsn: bigint): void {
     this.guardMisses++;
+    this.missesInARow++;
     this.guardMissAtMs = this.options.clock.now();
+    this.behindForMs = Math.min(MAX_BEHIND_MS, 2 ** this.missesInARow);
     if (lsn > this.behindLsn) this.behindLsn = lsn;
   }
 
+  /** A read-your-writes check passed here. */
+  noteCaughtUp(): void {
+    this.missesInARow = 0;
+  }
+
   /**
-   * Is this replica still behind the last token a check found it behind,
-   * as far as is known (no replay position at or past it seen since), and
-   * was that within the last `windowMs`?
+   * Is this replica still taken to be behind: a check found it behind a
+   * token it is not known to have replayed since, within the while set by
+   * {@link noteBehind}?
    */
-  stillBehind(windowMs: number): boolean {
+  stillBehind(): boolean {
     return (
       this.replayedLsn < this.behindLsn &&
-      this.options.clock.now() - this.guardMissAtMs < windowMs
+      this.options.clock.now() - this.guardMissAtMs < this.behindForMs
     );
   }
 

@@ -220,6 +220,7 @@ export class ReadAttempt implements AdmissionWaiter {
         (err, rows, replayed) => {
           if (replayed !== null) this.node.noteReplayed(replayed);
           if (err instanceof ReplayGuardMiss) this.node.noteBehind(this.guard);
+          else if (err === null) this.node.noteCaughtUp();
           if (err) this.failed(err);
           else this.succeeded({ rows: rows! });
         },

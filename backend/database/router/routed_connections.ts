@@ -123,12 +123,22 @@ export class PrimaryConnection extends QueryApi implements WriteConnection {
     return this.paths.consistencyToken(this.cluster.name, this.ctx);
   }
 
-  protected async run(sql: string, params: unknown[]): Promise<Row[]> {
+  protected run(sql: string, params: unknown[]): Promise<Row[]> {
     if (this.ctx !== undefined) this.ctx.wroteCluster = this.cluster.name;
-    const caps = this.paths.caps;
-    const release = caps.enabled
-      ? await caps.acquire(this.ctx?.userId, this.orgId)
-      : undefined;
+    // Without caps (the default), no async step of its own.
+    if (!this.paths.caps.enabled)
+      return this.paths.onPrimary(
+        this.cluster,
+        sql,
+        params,
+        this.ctx,
+        this.orgId,
+      );
+    return this.runCapped(sql, params);
+  }
+
+  private async runCapped(sql: string, params: unknown[]): Promise<Row[]> {
+    const release = await this.paths.caps.acquire(this.ctx?.userId, this.orgId);
     try {
       return await this.paths.onPrimary(
         this.cluster,
@@ -138,7 +148,7 @@ export class PrimaryConnection extends QueryApi implements WriteConnection {
         this.orgId,
       );
     } finally {
-      release?.();
+      release();
     }
   }
 }

@@ -22,10 +22,32 @@ export interface CacheScope {
 
 /** A table name as the cache keys it: lower-case, schema dropped, safe characters only. */
 export function tableKey(name: string): string {
+  return remembered(tableKeys, name, tableKeyOf);
+}
+
+function tableKeyOf(name: string): string {
   const last = name.slice(name.lastIndexOf(".") + 1).toLowerCase();
   return /^[a-z_][a-z0-9_$]{0,62}$/.test(last)
     ? last
     : `h${hash(last).slice(0, 16)}`;
+}
+
+// Table and cluster names come from the code and configuration: few, and
+// asked for on every write and cached read. Bounded anyway.
+const tableKeys = new Map<string, string>();
+const safeNames = new Map<string, string>();
+
+function remembered(
+  memo: Map<string, string>,
+  name: string,
+  of: (name: string) => string,
+): string {
+  let v = memo.get(name);
+  if (v === undefined) {
+    if (memo.size >= 1_000) memo.clear();
+    memo.set(name, (v = of(name)));
+  }
+  return v;
 }
 
 /** The key of an entry: its namespace (code-chosen) and the hash of its parts. */
@@ -86,7 +108,11 @@ export function writeGenKeys(
 ): string[] {
   if (tables === null) return [clusterGenKey(cluster)];
   const keys: string[] = [];
-  for (const t of [...new Set(tables.map(tableKey))].sort()) {
+  const names =
+    tables.length === 1
+      ? [tableKey(tables[0]!)]
+      : [...new Set(tables.map(tableKey))].sort();
+  for (const t of names) {
     keys.push(tableAnyGenKey(cluster, t));
     keys.push(
       orgId === undefined
@@ -103,6 +129,10 @@ export function fenceKey(genKey: string, gen: number): string {
 }
 
 function safe(name: string): string {
+  return remembered(safeNames, name, safeOf);
+}
+
+function safeOf(name: string): string {
   return /^[A-Za-z0-9_.-]{1,64}$/.test(name)
     ? name
     : `h${hash(name).slice(0, 16)}`;

@@ -51,7 +51,20 @@ interface GenRecord {
   gen: number;
   /** WAL position past every write to the key up to `gen`; null until known. */
   fence: bigint | null;
+  /** {@link LocalGenerations} counter when the record last moved to the map's end. */
+  moved: number;
 }
+
+/**
+ * A bumped record moves to the map's end (delete and re-insert, the map's
+ * order standing for least recently bumped first) only once it has fallen
+ * this many bumps behind (or the map's size, when larger): re-inserting
+ * on every bump churned the map's backing store (a rehash, and garbage,
+ * every few writes to the same keys). The order is then least recently
+ * bumped within that window, which is all eviction needs: forgetting any
+ * key is safe (see the class), a recent one only costs more misses.
+ */
+const MOVE_AFTER = 1_024;
 
 /**
  * A position read after a write committed, usable as the fence of the
@@ -113,16 +126,29 @@ export class LocalGenerations {
    * position may not include) gets none; its first fill sets one.
    */
   bump(keys: readonly string[], known?: KnownFence): number[] {
-    return keys.map((k) => {
-      const prev = this.records.get(k)?.gen ?? this.floor;
+    const gens = new Array<number>(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      const r = this.records.get(k);
+      const prev = r?.gen ?? this.floor;
       const gen = ++this.counter;
       const fence =
         known !== undefined && prev <= known.mark ? known.lsn : null;
-      this.records.delete(k); // re-insert: the map's order is least recently bumped first
-      this.records.set(k, { gen, fence });
-      if (this.records.size > this.maxKeys) this.evictOldest();
-      return gen;
-    });
+      gens[i] = gen;
+      if (r === undefined) {
+        this.records.set(k, { gen, fence, moved: gen });
+        if (this.records.size > this.maxKeys) this.evictOldest();
+        continue;
+      }
+      r.gen = gen;
+      r.fence = fence;
+      if (gen - r.moved > Math.max(MOVE_AFTER, this.records.size)) {
+        r.moved = gen;
+        this.records.delete(k);
+        this.records.set(k, r);
+      }
+    }
+    return gens;
   }
 
   /** Sets the fence of `key` at `gen` unless one is set (any value set is past the writes it covers). */

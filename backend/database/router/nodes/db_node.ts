@@ -9,6 +9,18 @@ import type { PgPool } from "./pg_pool";
 import type { ReadAttempt } from "../reads/read_attempt";
 import type { SelectableNode } from "../selection/replica_selector";
 
+/** pg's callback form of `Pool.query` (returns nothing); fakes return a Promise instead. */
+interface CallbackQuery {
+  query(
+    text: string,
+    values: unknown[],
+    callback: (
+      err: Error | null,
+      result: { rows: Record<string, unknown>[] },
+    ) => void,
+  ): PromiseLike<{ rows: Record<string, unknown>[] }> | undefined;
+}
+
 /** The longest a replica found behind a token is passed over by token reads' checks (ms). */
 export const MAX_BEHIND_MS = 1_000;
 
@@ -265,17 +277,60 @@ export class DbNode implements SelectableNode {
    * slot (bounded), runs, gives the slot back.
    * @throws {OverloadedError} when the node is saturated.
    */
-  async runAdmitted(
+  runAdmitted(
     sql: string,
     params: unknown[],
   ): Promise<Record<string, unknown>[]> {
-    const wait = this.admission.acquire();
-    if (wait !== undefined) await wait;
+    let wait: Promise<void> | undefined;
     try {
-      return await this.query(sql, params);
-    } finally {
-      this.admission.release();
+      wait = this.admission.acquire();
+    } catch (error) {
+      return Promise.reject(error);
     }
+    if (wait !== undefined) return wait.then(() => this.onSlot(sql, params));
+    return this.onSlot(sql, params);
+  }
+
+  /**
+   * Runs a statement on the slot just taken and gives it back as the
+   * statement settles: one Promise, and pg's callback form of `query` (no
+   * Promise on pg's side) where the pool has it. A pool with only the
+   * Promise form (unit tests' fakes) ignores the callback and returns one.
+   */
+  private onSlot(
+    sql: string,
+    params: unknown[],
+  ): Promise<Record<string, unknown>[]> {
+    this.inFlight++;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const done = (
+        err: unknown,
+        result?: { rows: Record<string, unknown>[] },
+      ): void => {
+        if (settled) return;
+        settled = true;
+        this.inFlight--;
+        this.admission.release();
+        if (err) reject(err);
+        else resolve(result!.rows);
+      };
+      let pending: PromiseLike<{ rows: Record<string, unknown>[] }> | undefined;
+      try {
+        pending = (this.pool as unknown as CallbackQuery).query(
+          sql,
+          params,
+          done,
+        );
+      } catch (error) {
+        return done(error ?? new Error("query failed"));
+      }
+      if (pending !== undefined)
+        pending.then(
+          (result) => done(null, result),
+          (error: unknown) => done(error ?? new Error("query failed")),
+        );
+    });
   }
 
   /** Runs one statement on this node's pool and returns its rows (no admission: probes, samples). */

@@ -125,7 +125,9 @@ export class PipelinedWrite {
       reject = rej;
     });
     this.callback = (err) => {
-      if (err && this.phase < POSITION) {
+      // A type parser's error (at ReadyForQuery) rejects, as pg's own query
+      // does, even though the write committed.
+      if (err && (this.phase < POSITION || err === this.parseError)) {
         this.failedIn = this.phase;
         reject(err);
       } else {

@@ -147,18 +147,12 @@ export class QueryCache {
         `cachedRead ${spec.namespace}: ttlMs must be a positive number of milliseconds`,
       );
     const t0 = this.deps.clock.now();
-    const done = (outcome: CacheOutcome) =>
-      this.deps.observer.onRead?.(
-        endpoint,
-        outcome,
-        (this.deps.clock.now() - t0) / 1000,
-      );
     if (consistency.level === "strong") {
-      done("bypass_strong");
+      this.reported(endpoint, t0, "bypass_strong");
       return fill(new FillPosition());
     }
     if (!this.enabled || !this.endpointEnabled(endpoint)) {
-      done("bypass_off");
+      this.reported(endpoint, t0, "bypass_off");
       return fill(new FillPosition());
     }
     const shared = this.deps.shared;
@@ -179,12 +173,16 @@ export class QueryCache {
             local === undefined ? shared.getEntry(key) : undefined,
           ]);
     if (gens === undefined) {
-      done("bypass_unavailable");
+      this.reported(endpoint, t0, "bypass_unavailable");
       return fill(new FillPosition());
     }
     const hit = await this.lookup(key, gens, consistency, local, sharedText);
     if (hit !== undefined) {
-      done(hit.tier === "memory" ? "hit_memory" : "hit_shared");
+      this.reported(
+        endpoint,
+        t0,
+        hit.tier === "memory" ? "hit_memory" : "hit_shared",
+      );
       onHit?.();
       return hit.value as T;
     }
@@ -192,7 +190,7 @@ export class QueryCache {
     const position = new FillPosition();
     if (fences !== undefined) position.required = fences;
     const value = await fill(position);
-    done("miss");
+    this.reported(endpoint, t0, "miss");
     this.store(key, spec, scope, gens, fences, position, value);
     return value;
   }
@@ -237,6 +235,19 @@ export class QueryCache {
     return bumped.then(() => {
       this.deps.observer.onInvalidate?.(keys.length, shared);
     });
+  }
+
+  /** Tells the observer how a cached read went (a method, not a closure per read). */
+  private reported(endpoint: string, t0: number, outcome: CacheOutcome): void {
+    this.deps.observer.onRead?.(
+      endpoint,
+      outcome,
+      (this.deps.clock.now() - t0) / 1000,
+    );
+  }
+
+  private skipped(reason: SkipReason): void {
+    this.deps.observer.onSkip?.(reason);
   }
 
   /** For the status endpoint: tiers, their state and size. Never a URL. */
@@ -287,10 +298,9 @@ export class QueryCache {
     position: FillPosition,
     value: unknown,
   ): void {
-    const skip = (reason: SkipReason) => this.deps.observer.onSkip?.(reason);
-    if (!position.known) return skip("unknown_position");
+    if (!position.known) return this.skipped("unknown_position");
     if (fence === undefined || position.floor! < fence)
-      return skip("behind_fence");
+      return this.skipped("behind_fence");
     const entry: CacheEntry = {
       v: value,
       g: gens,
@@ -303,9 +313,10 @@ export class QueryCache {
     try {
       text = encodeEntry(entry);
     } catch {
-      return skip("not_json");
+      return this.skipped("not_json");
     }
-    if (text.length > this.config.maxEntryBytes) return skip("too_large");
+    if (text.length > this.config.maxEntryBytes)
+      return this.skipped("too_large");
     const shared = this.deps.shared;
     if (shared === null) {
       this.entries.set(key, text, spec.ttlMs);
@@ -314,7 +325,7 @@ export class QueryCache {
     this.entries.set(key, text, Math.min(spec.ttlMs, this.config.localTtlMs));
     // Not awaited: the caller has its value; a slow shared tier costs it nothing.
     void shared.setEntry(key, text, Math.round(spec.ttlMs)).then((stored) => {
-      if (!stored) skip("shared_unavailable");
+      if (!stored) this.skipped("shared_unavailable");
     });
   }
 }

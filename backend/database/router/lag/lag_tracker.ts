@@ -31,8 +31,10 @@ export function isValidLsn(text: string): boolean {
 export function parseLsn(text: string): bigint {
   if (!isValidLsn(text)) throw new InvalidLsnError(text);
   const slash = text.indexOf("/");
-  const high = BigInt(`0x${text.slice(0, slash)}`);
-  const low = BigInt(`0x${text.slice(slash + 1)}`);
+  // Each half is at most 8 hex digits: exact as a number, and a BigInt
+  // from a number is far cheaper than one parsed from text.
+  const high = BigInt(parseInt(text.slice(0, slash), 16));
+  const low = BigInt(parseInt(text.slice(slash + 1), 16));
   return (high << 32n) | low;
 }
 
@@ -43,8 +45,12 @@ export function parseLsn(text: string): bigint {
 export function formatLsn(lsn: bigint): string {
   if (lsn < 0n || lsn > MAX_LSN)
     throw new RangeError(`lsn must be within 0..2^64-1, got ${lsn}`);
-  const high = (lsn >> 32n).toString(16).toUpperCase();
-  const low = (lsn & 0xffffffffn).toString(16).toUpperCase();
+  const high = Number(lsn >> 32n)
+    .toString(16)
+    .toUpperCase();
+  const low = Number(lsn & 0xffffffffn)
+    .toString(16)
+    .toUpperCase();
   return `${high}/${low}`;
 }
 

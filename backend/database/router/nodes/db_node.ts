@@ -21,6 +21,25 @@ interface CallbackQuery {
   ): PromiseLike<{ rows: Record<string, unknown>[] }> | undefined;
 }
 
+/** One statement on an admitted slot of a node, settled once. */
+class SlotStatement {
+  private settled = false;
+
+  constructor(
+    private readonly node: DbNode,
+    private readonly resolve: (rows: Record<string, unknown>[]) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {}
+
+  settle(err: unknown, result?: { rows: Record<string, unknown>[] }): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.node.slotDone();
+    if (err) this.reject(err);
+    else this.resolve(result!.rows);
+  }
+}
+
 /** The longest a replica found behind a token is passed over by token reads' checks (ms). */
 export const MAX_BEHIND_MS = 1_000;
 
@@ -303,34 +322,29 @@ export class DbNode implements SelectableNode {
   ): Promise<Record<string, unknown>[]> {
     this.inFlight++;
     return new Promise((resolve, reject) => {
-      let settled = false;
-      const done = (
-        err: unknown,
-        result?: { rows: Record<string, unknown>[] },
-      ): void => {
-        if (settled) return;
-        settled = true;
-        this.inFlight--;
-        this.admission.release();
-        if (err) reject(err);
-        else resolve(result!.rows);
-      };
+      const slot = new SlotStatement(this, resolve, reject);
       let pending: PromiseLike<{ rows: Record<string, unknown>[] }> | undefined;
       try {
         pending = (this.pool as unknown as CallbackQuery).query(
           sql,
           params,
-          done,
+          (err, result) => slot.settle(err, result),
         );
       } catch (error) {
-        return done(error ?? new Error("query failed"));
+        return slot.settle(error ?? new Error("query failed"));
       }
       if (pending !== undefined)
         pending.then(
-          (result) => done(null, result),
-          (error: unknown) => done(error ?? new Error("query failed")),
+          (result) => slot.settle(null, result),
+          (error: unknown) => slot.settle(error ?? new Error("query failed")),
         );
     });
+  }
+
+  /** @internal a statement on a slot settled: the slot goes back. */
+  slotDone(): void {
+    this.inFlight--;
+    this.admission.release();
   }
 
   /** Runs one statement on this node's pool and returns its rows (no admission: probes, samples). */

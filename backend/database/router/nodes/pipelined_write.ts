@@ -67,6 +67,20 @@ const STATEMENT = 1;
 const COMMIT = 2;
 const POSITION = 3;
 
+/** Adds one of the flight's own statements: Bind/Execute of its prepared form, or Parse/Bind/Execute. */
+function runWrapper(
+  connection: PgConnection,
+  s: { readonly name: string; readonly text: string },
+  named: boolean,
+): void {
+  if (named) connection.bind({ statement: s.name });
+  else {
+    connection.parse({ text: s.text });
+    connection.bind({});
+  }
+  connection.execute({});
+}
+
 /** What one pipelined write returns. */
 export interface PipelinedResult {
   /** The caller's rows, parsed as pg parses a normal query's. */
@@ -155,22 +169,15 @@ export class PipelinedWrite {
         for (const s of Object.values(WRAP)) connection.parse(s);
         statementsOn.set(connection, (state = "named"));
       }
-      const run = (s: { name: string; text: string }) => {
-        if (state === "named") connection.bind({ statement: s.name });
-        else {
-          connection.parse({ text: s.text });
-          connection.bind({});
-        }
-        connection.execute({});
-      };
-      if (this.wrap) run(WRAP.begin);
+      const named = state === "named";
+      if (this.wrap) runWrapper(connection, WRAP.begin, named);
       connection.parse({ text: this.text });
       connection.bind({ values: [...this.values], binary: this.binary });
       connection.describe({ type: "P" });
       connection.execute({});
-      if (this.wrap) run(WRAP.commit);
+      if (this.wrap) runWrapper(connection, WRAP.commit, named);
       // No Describe: its one text column is read from the DataRow as is.
-      run(WRAP.position);
+      runWrapper(connection, WRAP.position, named);
       connection.sync();
     } finally {
       connection.stream.uncork?.();

@@ -18,6 +18,20 @@ const PIPELINED_VERBS = new Set([
  * string) runs alone, and a token for it is read with a statement of its own.
  */
 export function pipelinable(sql: string): boolean {
+  // Asked on every write that wants a token; repositories send few texts
+  // (long ones are not kept: a bounded count of short texts).
+  if (sql.length > 2_048) return decide(sql);
+  let known = verdicts.get(sql);
+  if (known === undefined) {
+    if (verdicts.size >= 1_000) verdicts.clear();
+    verdicts.set(sql, (known = decide(sql)));
+  }
+  return known;
+}
+
+const verdicts = new Map<string, boolean>();
+
+function decide(sql: string): boolean {
   const semi = sql.indexOf(";");
   if (semi !== -1 && sql.slice(semi + 1).trim() !== "") return false;
   let i = 0;

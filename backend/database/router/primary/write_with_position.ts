@@ -33,8 +33,7 @@ export async function runPipelinedWrite(
   const client = await pool.connect();
   let broken: Error | undefined;
   // A checked-out client that dies emits `error`; without a listener that would crash the process.
-  const onError = (): void => undefined;
-  client.on?.("error", onError);
+  client.on?.("error", ignoreError);
   try {
     for (let attempt = 1; ; attempt++) {
       const write = new PipelinedWrite(sql, values);
@@ -59,7 +58,7 @@ export async function runPipelinedWrite(
       }
     }
   } finally {
-    client.off?.("error", onError);
+    client.off?.("error", ignoreError);
     client.release(broken);
   }
 }
@@ -92,6 +91,8 @@ export async function commit(client: PgClient): Promise<void> {
   const result = (await client.query("COMMIT")) as { command?: string };
   if (result.command === "ROLLBACK") throw new TransactionRolledBackError();
 }
+
+function ignoreError(): void {}
 
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));

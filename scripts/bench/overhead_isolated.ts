@@ -80,7 +80,7 @@ class FakePool implements PgPool {
         ],
       });
     }
-    if (text.includes("pg_current_wal_lsn"))
+    if (text.includes("pg_current_wal"))
       return Promise.resolve({ rows: [{ lsn: LSN }] });
     return Promise.resolve({ rows: [] }); // the catalog of volatile functions: none
   }

@@ -79,7 +79,7 @@ describe("a token no replica is known to have replayed", () => {
     void r2;
   });
 
-  it("checks a behind replica again after 2 ms, 4 ms, 8 ms... (doubling with each miss in a row, at most 1 s), and after a check that passed, 2 ms again; with both behind it waits", async () => {
+  it("checks a behind replica again after 2 ms, 4 ms, 8 ms... (doubling with each miss in a row, at most 1 s), and 2 ms again after a check that passed once caught up with that token; with both behind it waits", async () => {
     const { plan, r1, r2, clock } = await setup();
     r2.noteBehind(1_000_000n);
     const waited: number[] = [];
@@ -109,6 +109,16 @@ describe("a token no replica is known to have replayed", () => {
       MAX_BEHIND_MS,
       MAX_BEHIND_MS,
     ]);
+    // A check that passed for an older token (still short of the one it
+    // was found behind) does not start the doubling again...
+    r1.noteCaughtUp();
+    r1.noteBehind(3_500n);
+    clock.advance(2);
+    r2.noteBehind(1_000_000n);
+    expect(name(plan(3_600n))).toBe("waits");
+    clock.advance(MAX_BEHIND_MS);
+    // ...one that passed once it caught up does.
+    r1.noteReplayed(3_500n);
     r1.noteCaughtUp();
     r1.noteBehind(4_000n);
     for (let i = 0; i < 12; i++) r2.noteBehind(1_000_000n);

@@ -110,7 +110,10 @@ export class OverloadedError extends RouterError {
  * writes for committed.
  */
 export class TransactionRolledBackError extends RouterError {
-  constructor() {
+  constructor(
+    /** False when the connection must not be reused (pg gave its flight up). */
+    readonly connectionReusable = true,
+  ) {
     super(
       "internal",
       "the transaction was rolled back at COMMIT because a statement in it failed (its error was caught inside the transaction); nothing in it was written",

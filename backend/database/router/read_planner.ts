@@ -206,7 +206,7 @@ export class ReadPlanner {
     // (the strategy balancing among them), unless it was just found behind
     // (it would read only to throw the rows away; see DbNode.noteBehind).
     if (guardable) {
-      const checkable = pool.filter((n) => n.pipelines && !n.stillBehind());
+      const checkable = pool.filter((n) => n.checkable());
       const node = this.picker.pick(cluster, checkable, tried);
       if (node !== undefined)
         return {
@@ -215,15 +215,13 @@ export class ReadPlanner {
           guard: token.lsn,
         };
     }
+    if (this.maxWaitMs <= 0)
+      return this.tokenElsewhere(cluster, token, tried, localOnly);
     // Else wait on the one known furthest along, so a paused or slow
     // replica is passed over instead of costing every token read.
     const candidate = this.picker.pick(cluster, furthestAlong(pool), tried);
     if (candidate === undefined)
       return this.tokenElsewhere(cluster, token, tried, localOnly);
-    if (this.maxWaitMs <= 0) {
-      candidate.breaker!.release();
-      return this.tokenElsewhere(cluster, token, tried, localOnly);
-    }
     return waitForReplay(candidate, token.lsn, this.maxWaitMs).then(
       (reached) => {
         if (reached)

@@ -58,11 +58,11 @@ interface GenRecord {
 /**
  * A bumped record moves to the map's end (delete and re-insert, the map's
  * order standing for least recently bumped first) only once it has fallen
- * this many bumps behind (or the map's size, when larger): re-inserting
- * on every bump churned the map's backing store (a rehash, and garbage,
- * every few writes to the same keys). The order is then least recently
- * bumped within that window, which is all eviction needs: forgetting any
- * key is safe (see the class), a recent one only costs more misses.
+ * this many bumps behind: re-inserting on every bump churned the map's
+ * backing store (a rehash, and garbage, every few writes to the same
+ * keys). The order is then least recently bumped to within that many
+ * bumps, which is all eviction needs: forgetting any key is safe (see the
+ * class), a recent one only costs more misses.
  */
 const MOVE_AFTER = 1_024;
 
@@ -142,7 +142,7 @@ export class LocalGenerations {
       }
       r.gen = gen;
       r.fence = fence;
-      if (gen - r.moved > Math.max(MOVE_AFTER, this.records.size)) {
+      if (gen - r.moved > MOVE_AFTER) {
         r.moved = gen;
         this.records.delete(k);
         this.records.set(k, r);

@@ -21,8 +21,9 @@ export async function waitForReplay(
       node,
       Math.max(5, deadline - performance.now()),
     );
-    if (!answered) return false;
-    if (node.hasReplayed(lsn)) return true;
+    if (answered && node.hasReplayed(lsn)) return true;
+    // A question shared with another waiter may end on that waiter's
+    // shorter deadline: unanswered, this one asks again while it has time.
     const left = deadline - performance.now();
     if (left <= 0) return false;
     // Local replay usually takes well under a millisecond: ask again soon,

@@ -7,6 +7,7 @@ import { LatencyWindow } from "./latency_window";
 import { NodeAdmission } from "../limits/node_admission";
 import type { PgPool } from "./pg_pool";
 import type { ReadAttempt } from "../reads/read_attempt";
+import type { ReplayGuardMiss } from "./guarded_read";
 import type { SelectableNode } from "../selection/replica_selector";
 
 /** pg's callback form of `Pool.query` (returns nothing); fakes return a Promise instead. */
@@ -39,6 +40,9 @@ class SlotStatement {
     else this.resolve(result!.rows);
   }
 }
+
+/** How long no read-your-writes check goes to a replica whose session or role could not vouch for one (ms). */
+const UNCHECKABLE_MS = 60_000;
 
 /** The longest a replica found behind a token is passed over by token reads' checks (ms). */
 export const MAX_BEHIND_MS = 1_000;
@@ -107,6 +111,7 @@ export class DbNode implements SelectableNode {
   guardMisses = 0;
   private missesInARow = 0;
   private behindForMs = 0;
+  private uncheckableUntilMs = 0;
   /**
    * Replica reads outstanding now (see {@link ReadAttempt}), oldest first:
    * an intrusive list (no allocation or hashing per read; the oldest is the
@@ -219,9 +224,33 @@ export class DbNode implements SelectableNode {
     if (lsn > this.behindLsn) this.behindLsn = lsn;
   }
 
-  /** A read-your-writes check passed here. */
+  /**
+   * A read-your-writes check did not pass here: `behind` the token (see
+   * {@link noteBehind}); or the session is not READ COMMITTED, or the
+   * server is out of recovery: then no check is sent here for a minute
+   * (token reads wait for replay with separate questions instead).
+   */
+  noteMiss(miss: ReplayGuardMiss, lsn: bigint): void {
+    if (miss.reason === "behind") this.noteBehind(lsn);
+    else if (miss.reason !== "check_failed")
+      this.uncheckableUntilMs = this.options.clock.now() + UNCHECKABLE_MS;
+  }
+
+  /** May a token read carry its check here (see {@link noteMiss})? */
+  checkable(): boolean {
+    return (
+      this.pipelines &&
+      this.options.clock.now() >= this.uncheckableUntilMs &&
+      !this.stillBehind()
+    );
+  }
+
+  /**
+   * A read-your-writes check passed here: a replica known to have caught
+   * up with the token it was last found behind starts its window again.
+   */
   noteCaughtUp(): void {
-    this.missesInARow = 0;
+    if (this.replayedLsn >= this.behindLsn) this.missesInARow = 0;
   }
 
   /**

@@ -15,8 +15,8 @@ import {
  *
  * where the check is
  *
- *   SELECT pg_last_wal_replay_lsn()::text,
- *          pg_is_in_recovery() AND current_setting('transaction_isolation') = 'read committed'
+ *   SELECT pg_last_wal_replay_lsn()::text, pg_is_in_recovery(),
+ *          current_setting('transaction_isolation') = 'read committed'
  *
  * Both run in the flight's one implicit transaction, the check first. Under
  * READ COMMITTED every statement takes its own snapshot when it starts, so
@@ -30,7 +30,9 @@ import {
  * says (the flight is already sent): a miss costs the replica that read,
  * and the router then waits for replay or goes elsewhere (see
  * read_planner.ts). A check that fails (its prepared statement gone) is a
- * miss with an unknown position, never an error for the caller.
+ * miss with an unknown position, never an error for the caller; so is a
+ * server error of the read on a replica the check did not vouch for (the
+ * token's write may have created what the read names).
  *
  * The check is prepared once per connection (its Parse leads that
  * connection's first flight). As in pipelined_write.ts, node-postgres runs
@@ -41,7 +43,7 @@ import {
 const CHECK = {
   name: "rr_replay_check",
   text:
-    "SELECT pg_last_wal_replay_lsn()::text, pg_is_in_recovery() AND " +
+    "SELECT pg_last_wal_replay_lsn()::text, pg_is_in_recovery(), " +
     "current_setting('transaction_isolation') = 'read committed'",
 } as const;
 
@@ -58,13 +60,23 @@ const READ_PHASE = 1;
  */
 export class ReplayGuardMiss extends Error {
   constructor(
+    /**
+     * `behind`: the replica had not replayed the token; `isolation`: the
+     * session is not READ COMMITTED; `not_in_recovery`: the server is no
+     * standby (promoted?); `check_failed`: the check raised an error.
+     */
+    readonly reason: MissReason,
     /** The replay position the check reported; null when unknown. */
     readonly replayed: bigint | null,
   ) {
-    super("replica had not replayed the consistency token's position");
+    super(`read-your-writes check did not pass (${reason})`);
     this.name = "ReplayGuardMiss";
   }
 }
+
+/** Why a check did not pass (see {@link ReplayGuardMiss.reason}). */
+export type MissReason =
+  "behind" | "isolation" | "not_in_recovery" | "check_failed";
 
 /**
  * The submittable. Calls `onDone` once: the rows (and the replay position
@@ -80,7 +92,8 @@ export class GuardedRead {
   callback: (err: Error | null | undefined) => void;
   private phase = CHECK_PHASE;
   private position: string | null = null;
-  private satisfied = false;
+  private inRecovery = false;
+  private readCommitted = false;
   /** The check itself failed (a server error): a miss, position unknown. */
   private checkFailed = false;
   private settled = false;
@@ -104,14 +117,29 @@ export class GuardedRead {
     ) => void,
   ) {
     this.callback = (err) => {
+      const replayed = this.replayed();
+      // An error for the read itself (a parser's, or the server's when the
+      // check passed) is the read's; pg's own (query_timeout, a broken
+      // connection) likewise.
       if (err) return onDone(err, null, null);
-      const replayed = this.position === null ? null : parseLsn(this.position);
-      if (this.checkFailed || !this.satisfied || replayed === null)
-        return onDone(new ReplayGuardMiss(replayed), null, replayed);
-      if (replayed < this.lsn)
-        return onDone(new ReplayGuardMiss(replayed), null, replayed);
+      const miss = this.missReason(replayed);
+      if (miss !== null)
+        return onDone(new ReplayGuardMiss(miss, replayed), null, replayed);
       onDone(null, this._result.rows, replayed);
     };
+  }
+
+  private replayed(): bigint | null {
+    return this.position === null ? null : parseLsn(this.position);
+  }
+
+  /** Why the check did not pass, once its row (or error) came; null when it passed. */
+  private missReason(replayed: bigint | null): MissReason | null {
+    if (this.checkFailed) return "check_failed";
+    if (!this.inRecovery) return "not_in_recovery";
+    if (!this.readCommitted) return "isolation";
+    if (replayed === null) return "check_failed";
+    return replayed < this.lsn ? "behind" : null;
   }
 
   /** Writes the whole flight, corked into as few packets as the socket allows. */
@@ -148,9 +176,10 @@ export class GuardedRead {
 
   handleDataRow(msg: { fields: unknown[] }): void {
     if (this.phase === CHECK_PHASE) {
-      const [lsn, ok] = msg.fields;
+      const [lsn, inRecovery, readCommitted] = msg.fields;
       this.position = typeof lsn === "string" ? lsn : null;
-      this.satisfied = ok === "t";
+      this.inRecovery = inRecovery === "t";
+      this.readCommitted = readCommitted === "t";
       return;
     }
     if (this.parseError !== null) return;
@@ -188,6 +217,15 @@ export class GuardedRead {
       this.checkFailed = true;
       return this.finish(null);
     }
+    // The read failed on a replica the check found behind (or could not
+    // vouch for): most likely for that, e.g. a column or table the token's
+    // write created, not replayed there yet. A miss, not the caller's error.
+    if (
+      this.phase === READ_PHASE &&
+      isServerError(err) &&
+      this.missReason(this.replayed()) !== null
+    )
+      return this.finish(null);
     this.finish(err);
   }
 

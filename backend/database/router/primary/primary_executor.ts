@@ -1,7 +1,7 @@
 import type { FillPosition } from "../cache/cache_types";
 import type { QueryCache } from "../cache/query_cache";
 import type { WriteGate } from "../cache/write_targets";
-import { RouterClosedError } from "../errors";
+import { RouterClosedError, TransactionRolledBackError } from "../errors";
 import type { ClusterDirectory } from "../fleet/cluster_directory";
 import type { HealthChecker } from "../health/health_checker";
 import type { ConcurrencyCaps } from "../limits/concurrency_caps";
@@ -142,6 +142,10 @@ export class PrimaryExecutor {
       // The "primary" refuses writes: it was demoted or is in recovery. Not the
       // caller's fault, and not fixable by retrying here: unavailable.
       if (fault === "read_only") throw readOnlyPrimary(cluster, err);
+      // A write can fail after its commit (a type parser throwing on its
+      // returned rows): invalidating costs at most some misses.
+      if (invalidates)
+        void this.invalidation.invalidate(cluster, [sql], opts.orgId);
       throw err;
     }
   }
@@ -259,6 +263,11 @@ export class PrimaryExecutor {
       noteServedBy(ctx, primary.name);
       return { result, statements: tx.statements, lsn, mark };
     } catch (err) {
+      // Over already (rolled back at COMMIT): nothing to roll back.
+      if (err instanceof TransactionRolledBackError) {
+        if (!err.connectionReusable) broken = err;
+        throw err;
+      }
       const kind = classifyPgError(err);
       if (kind === "node") {
         broken = err instanceof Error ? err : new Error(String(err));

@@ -33,9 +33,18 @@ const WAL_PAGE = 8192n;
  * the next record will start: 24 bytes, 40 at a segment's first page),
  * while a replica's replay position is the end of the last record it
  * replayed, the boundary itself: with nothing written after, it would
- * never reach the token. No record ends 24 or 40 bytes into a page (one
- * ending at the boundary ends there), so those offsets are taken back to
- * the boundary.
+ * never reach the token. So an insert position 24 or 40 bytes into a page
+ * is taken back to the boundary. Safe either way: the insert position is
+ * where the next record starts, so between the boundary and it lie only a
+ * page header or the tail of a record continued from the page before (a
+ * 40-byte offset on a page with a short header). No record ends between
+ * the boundary and that offset except such a tail, at the offset itself,
+ * and none ends at the boundary when a record spans it: a replica whose
+ * replay position is at or past the boundary has replayed everything up
+ * to the offset. Assumes 8 kB WAL pages (PostgreSQL's default and the
+ * managed services'); on a build with larger pages an offset of 24 or 40
+ * bytes from an 8 kB multiple may be a real record end, and a token would
+ * then fall short of it by those bytes.
  */
 export function recordEnd(lsn: bigint): bigint {
   const offset = lsn % WAL_PAGE;

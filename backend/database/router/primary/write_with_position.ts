@@ -78,7 +78,8 @@ export async function commitWithPosition(
   const write = new PipelinedWrite("COMMIT", [], false);
   (client as unknown as SubmittingClient).query(write);
   const done = await write.done;
-  if (done.command === "ROLLBACK") throw new TransactionRolledBackError();
+  if (done.command === "ROLLBACK")
+    throw new TransactionRolledBackError(!write.abandoned);
   return { lsn: done.lsn, reusable: !write.abandoned };
 }
 

@@ -18,7 +18,7 @@ export interface Settled {
   overloaded: OverloadedError | undefined;
   /** Nodes not to plan again for this read. */
   tried: DbNode[] | undefined;
-  /** A replica answered that it had not replayed the read's token (planned again, not counted as an attempt). */
+  /** A replica's read-your-writes check did not pass (planned again, not counted as an attempt). */
   behind: boolean;
 }
 
@@ -76,8 +76,12 @@ export class FailedAttempts {
         if (kind === "stalled")
           observer.onReadFailed?.(f.node, endpoint, "retried");
       }
-      if (kind === "behind") out.behind = true;
-      else if (kind === "caller") out.callerError ??= f.error;
+      if (kind === "behind") {
+        out.behind = true;
+        // A "replica" out of recovery: promoted, or not a replica at all.
+        if ((f.error as ReplayGuardMiss).reason === "not_in_recovery")
+          this.deps.health.checkSoon(cluster, f.node);
+      } else if (kind === "caller") out.callerError ??= f.error;
       else if (kind === "read_only") out.refused ??= f;
       else if (kind === "overloaded") {
         out.overloaded ??= f.error as OverloadedError;

@@ -219,7 +219,8 @@ export class ReadAttempt implements AdmissionWaiter {
         this.guard,
         (err, rows, replayed) => {
           if (replayed !== null) this.node.noteReplayed(replayed);
-          if (err instanceof ReplayGuardMiss) this.node.noteBehind(this.guard);
+          if (err instanceof ReplayGuardMiss)
+            this.node.noteMiss(err, this.guard);
           else if (err === null) this.node.noteCaughtUp();
           if (err) this.failed(err);
           else this.succeeded({ rows: rows! });

@@ -11,7 +11,7 @@ import type { ReadRequest, ReadResult } from "../routed_connections";
 import type { RawSqlGate } from "../sql/raw_sql_gate";
 import type { Logger } from "../support/logger";
 import { refreshReplayed } from "../consistency/replay_wait";
-import { ReplayGuardMiss, singleStatement } from "../nodes/guarded_read";
+import { singleStatement } from "../nodes/guarded_read";
 import { FailedAttempts } from "./failed_attempts";
 import type { AttemptFailure, HedgedReader, HedgedResult } from "./hedged_read";
 import { ReadProgress, type ReplicaOutcome } from "./read_progress";
@@ -100,6 +100,7 @@ export class ReadExecutor implements ReplicaOutcome {
               endpoint,
               read.tried,
               consistency.level === "read_your_writes" &&
+                !read.checked &&
                 singleStatement(read.sql),
             ));
       planned = undefined;
@@ -135,6 +136,7 @@ export class ReadExecutor implements ReplicaOutcome {
     if (node.role === "primary") return this.onPrimary(read, node);
     read.node = node;
     read.guard = guard ?? 0n;
+    if (guard !== undefined) read.checked = true;
     // A cache fill: its data must include the scopes' fence to be stored.
     if (read.req.position !== undefined) return this.fillOnReplica(read, node);
     read.floor = 0n;
@@ -186,6 +188,7 @@ export class ReadExecutor implements ReplicaOutcome {
       observer.onRoute?.(result.hedgedTo, endpoint, "hedge");
       this.noteZone(cluster, result.hedgedTo);
     }
+    let behind = false;
     if (result.failures.length > 0) {
       const settled = this.failures.sort(
         cluster,
@@ -195,6 +198,7 @@ export class ReadExecutor implements ReplicaOutcome {
       );
       read.tried = settled.tried;
       read.overloaded ??= settled.overloaded;
+      behind = settled.behind;
       if (result.rows === null) {
         if (settled.callerError !== undefined) throw settled.callerError;
         if (settled.refused !== undefined)
@@ -205,11 +209,9 @@ export class ReadExecutor implements ReplicaOutcome {
     // nodes. A replica found behind the token is no failed attempt: the
     // plan then waits for its replay, or goes where the token is visible.
     if (result.rows === null) {
-      if (!(
-        result.failures.length === 1 &&
-        result.failures[0]!.error instanceof ReplayGuardMiss
-      ))
-        read.attempt++;
+      // A check that did not pass is no failed attempt: the read sends at
+      // most one (read.checked), then waits for replay or goes elsewhere.
+      if (!(behind && result.failures.length === 1)) read.attempt++;
       return this.attempts(read);
     }
     // A hedge target's position was not taken before its read: unknown.

@@ -39,6 +39,8 @@ export class ReadProgress implements ReadSpec, HedgedContinuation<ReadResult> {
   asOfMs = 0;
   /** The token position the current attempt's node must show it replayed (0n: none). */
   guard = 0n;
+  /** Set once an attempt carried a replay check: a read sends at most one. */
+  checked = false;
   readonly cluster: NodeCluster;
   readonly consistency: Consistency;
   readonly endpoint: string;

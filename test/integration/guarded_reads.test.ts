@@ -221,18 +221,21 @@ describe("token reads through the router", () => {
   let replayQuestions = 0;
   const metrics = new RouterMetrics({ defaultMetrics: false });
 
-  beforeAll(async () => {
-    router = new ReplicaRouter(
+  /** A router over the cluster whose known replay positions come from its reads alone, not lag samples. */
+  const newRouter = (observer?: RouterMetrics): ReplicaRouter =>
+    new ReplicaRouter(
       loadConfig({
         DATABASE_URL: cluster.primary.url,
         READ_REPLICA_URLS: cluster.replicas.map((r) => r.url).join(","),
-        // Known replay positions come from the reads alone, not lag samples.
         REPLICA_LAG_POLL_INTERVAL: "1h",
         REPLICA_MAX_LAG_SECONDS: "3600s",
         CACHE_ENABLED: "false",
       }).router,
-      { logger: silentLogger, observer: metrics },
+      { logger: silentLogger, ...(observer ? { observer } : {}) },
     );
+
+  beforeAll(async () => {
+    router = newRouter(metrics);
     metrics.attach(router);
     await router.start();
     const original = DbNode.prototype.query;
@@ -375,16 +378,7 @@ describe("token reads through the router", () => {
           throw new Error("not replayed yet");
       }, 30_000);
     // New sessions only: a fresh router opens fresh connections.
-    const rr = new ReplicaRouter(
-      loadConfig({
-        DATABASE_URL: cluster.primary.url,
-        READ_REPLICA_URLS: cluster.replicas.map((r) => r.url).join(","),
-        REPLICA_LAG_POLL_INTERVAL: "1h",
-        REPLICA_MAX_LAG_SECONDS: "3600s",
-        CACHE_ENABLED: "false",
-      }).router,
-      { logger: silentLogger },
-    );
+    const rr = newRouter();
     try {
       await rr.start();
       for (let i = 0; i < 30; i++) {

@@ -8,38 +8,8 @@ import { NodeAdmission } from "../limits/node_admission";
 import type { PgPool } from "./pg_pool";
 import type { ReadAttempt } from "../reads/read_attempt";
 import type { ReplayGuardMiss } from "./guarded_read";
+import { runOnSlot } from "./slot_statement";
 import type { SelectableNode } from "../selection/replica_selector";
-
-/** pg's callback form of `Pool.query` (returns nothing); fakes return a Promise instead. */
-interface CallbackQuery {
-  query(
-    text: string,
-    values: unknown[],
-    callback: (
-      err: Error | null,
-      result: { rows: Record<string, unknown>[] },
-    ) => void,
-  ): PromiseLike<{ rows: Record<string, unknown>[] }> | undefined;
-}
-
-/** One statement on an admitted slot of a node, settled once. */
-class SlotStatement {
-  private settled = false;
-
-  constructor(
-    private readonly node: DbNode,
-    private readonly resolve: (rows: Record<string, unknown>[]) => void,
-    private readonly reject: (err: unknown) => void,
-  ) {}
-
-  settle(err: unknown, result?: { rows: Record<string, unknown>[] }): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.node.slotDone();
-    if (err) this.reject(err);
-    else this.resolve(result!.rows);
-  }
-}
 
 /** How long no read-your-writes check goes to a replica whose session or role could not vouch for one (ms). */
 const UNCHECKABLE_MS = 60_000;
@@ -339,35 +309,13 @@ export class DbNode implements SelectableNode {
     return this.onSlot(sql, params);
   }
 
-  /**
-   * Runs a statement on the slot just taken and gives it back as the
-   * statement settles: one Promise, and pg's callback form of `query` (no
-   * Promise on pg's side) where the pool has it. A pool with only the
-   * Promise form (unit tests' fakes) ignores the callback and returns one.
-   */
+  /** Runs a statement on the slot just taken; the slot goes back as it settles. */
   private onSlot(
     sql: string,
     params: unknown[],
   ): Promise<Record<string, unknown>[]> {
     this.inFlight++;
-    return new Promise((resolve, reject) => {
-      const slot = new SlotStatement(this, resolve, reject);
-      let pending: PromiseLike<{ rows: Record<string, unknown>[] }> | undefined;
-      try {
-        pending = (this.pool as unknown as CallbackQuery).query(
-          sql,
-          params,
-          (err, result) => slot.settle(err, result),
-        );
-      } catch (error) {
-        return slot.settle(error ?? new Error("query failed"));
-      }
-      if (pending !== undefined)
-        pending.then(
-          (result) => slot.settle(null, result),
-          (error: unknown) => slot.settle(error ?? new Error("query failed")),
-        );
-    });
+    return runOnSlot(this.pool, sql, params, this);
   }
 
   /** @internal a statement on a slot settled: the slot goes back. */

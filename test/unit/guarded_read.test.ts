@@ -158,7 +158,37 @@ describe("GuardedRead", () => {
     expect(conn.sent[0]).toBe("parse rr_replay_check");
   });
 
-  it("pg's own errors (query_timeout, a connection lost) reach the caller as they are, once", () => {
+  it("a connection lost, or the server shutting the session down (FATAL), after a check that found it behind: the error as it is (the node's fault), not a miss", () => {
+    const lost = flight();
+    lost.check("0/4000");
+    lost.read.handleError(
+      Object.assign(new Error("Connection terminated unexpectedly"), {}),
+    );
+    expect(lost.outcome().err!.message).toBe(
+      "Connection terminated unexpectedly",
+    );
+    const fatal = flight();
+    fatal.check("0/4000");
+    fatal.read.handleError(
+      Object.assign(
+        new Error("terminating connection due to administrator command"),
+        { code: "57P01", severity: "FATAL" },
+      ),
+    );
+    expect((fatal.outcome().err as { code?: string }).code).toBe("57P01");
+    // Also when the severity is translated (lc_messages): SQLSTATE decides.
+    const translated = flight();
+    translated.check("0/4000");
+    translated.read.handleError(
+      Object.assign(new Error("Verbindung wird abgebrochen"), {
+        code: "57P01",
+        severity: "FATAL-de",
+      }),
+    );
+    expect((translated.outcome().err as { code?: string }).code).toBe("57P01");
+  });
+
+  it("pg's own query_timeout reaches the caller as it is, once", () => {
     const f = flight();
     f.check("0/4000");
     // What pg's query_timeout does: the callback it wrapped, then a no-op

@@ -1,4 +1,4 @@
-import { withTimeout } from "../support/timeout";
+import { TimeoutError, withTimeout } from "../support/timeout";
 import { parseLsn } from "../lag/lag_tracker";
 import type { DbNode } from "../nodes/db_node";
 
@@ -17,13 +17,14 @@ export async function waitForReplay(
   for (;;) {
     // Bounded by the time left (at least 5 ms): a replica that froze
     // must not hold a token read until the statement timeout.
-    const answered = await refreshReplayed(
+    const outcome = await refreshReplayed(
       node,
       Math.max(5, deadline - performance.now()),
     );
-    if (answered && node.hasReplayed(lsn)) return true;
-    // A question shared with another waiter may end on that waiter's
-    // shorter deadline: unanswered, this one asks again while it has time.
+    if (outcome === "error") return false;
+    if (outcome === "answered" && node.hasReplayed(lsn)) return true;
+    // A question shared with another waiter may time out on that waiter's
+    // shorter deadline: this one asks again while it has time.
     const left = deadline - performance.now();
     if (left <= 0) return false;
     // Local replay usually takes well under a millisecond: ask again soon,
@@ -40,17 +41,20 @@ export function furthestAlong(nodes: readonly DbNode[]): readonly DbNode[] {
   return nodes.filter((n) => n.replayedLsn === best);
 }
 
+/** How a replay question ended. */
+export type ReplayAnswer = "answered" | "timeout" | "error";
+
 /**
  * Asks `node` once for its replay position and records it (replay only
  * moves forward, so the value is a floor of what later reads there see).
- * Resolves true when it answered. Never throws: a replica that does not
- * answer within `timeoutMs` keeps its last known position. Concurrent
- * callers share one question per replica (and the first caller's timeout).
+ * Never throws: a replica that does not answer within `timeoutMs`, or
+ * fails, keeps its last known position. Concurrent callers share one
+ * question per replica (and the first caller's timeout).
  */
 export function refreshReplayed(
   node: DbNode,
   timeoutMs: number,
-): Promise<boolean> {
+): Promise<ReplayAnswer> {
   let pending = refreshing.get(node);
   if (pending === undefined) {
     pending = askReplayed(node, timeoutMs).finally(() =>
@@ -61,9 +65,12 @@ export function refreshReplayed(
   return pending;
 }
 
-const refreshing = new WeakMap<DbNode, Promise<boolean>>();
+const refreshing = new WeakMap<DbNode, Promise<ReplayAnswer>>();
 
-async function askReplayed(node: DbNode, timeoutMs: number): Promise<boolean> {
+async function askReplayed(
+  node: DbNode,
+  timeoutMs: number,
+): Promise<ReplayAnswer> {
   try {
     const rows = await withTimeout(
       node.query("SELECT pg_last_wal_replay_lsn()::text AS lsn", []),
@@ -72,9 +79,9 @@ async function askReplayed(node: DbNode, timeoutMs: number): Promise<boolean> {
     );
     const text = rows[0]?.lsn;
     if (typeof text === "string") node.noteReplayed(parseLsn(text));
-    return true;
-  } catch {
+    return "answered";
+  } catch (err) {
     // Its last known position stands (a fill is then not stored).
-    return false;
+    return err instanceof TimeoutError ? "timeout" : "error";
   }
 }

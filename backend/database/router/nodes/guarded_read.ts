@@ -1,5 +1,6 @@
 import pg from "pg";
 import { parseLsn } from "../lag/lag_tracker";
+import { classifyPgError } from "./pg_errors";
 import {
   isServerError,
   sqlstate,
@@ -223,6 +224,7 @@ export class GuardedRead {
     if (
       this.phase === READ_PHASE &&
       isServerError(err) &&
+      classifyPgError(err) !== "node" &&
       this.missReason(this.replayed()) !== null
     )
       return this.finish(null);

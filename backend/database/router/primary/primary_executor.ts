@@ -7,6 +7,7 @@ import type { HealthChecker } from "../health/health_checker";
 import type { ConcurrencyCaps } from "../limits/concurrency_caps";
 import type { NodeCluster } from "../nodes/node_cluster";
 import { classifyPgError } from "../nodes/pg_errors";
+import { isServerError } from "../nodes/pipelined_write";
 import type { DbNode } from "../nodes/db_node";
 import type { PgClient } from "../nodes/pg_pool";
 import type { RouterObserver } from "../observer";
@@ -143,7 +144,11 @@ export class PrimaryExecutor {
       // caller's fault, and not fixable by retrying here: unavailable.
       if (fault === "read_only") throw readOnlyPrimary(cluster, err);
       // A write can fail after its commit (a type parser throwing on its
-      // returned rows): invalidating costs at most some misses.
+      // returned rows; the server's own refusals carry a SQLSTATE and
+      // committed nothing): invalidating costs at most some misses, and
+      // the request's token must not claim to cover it.
+      if (wantsToken && !isServerError(err))
+        noteWritePosition(ctx!, cluster.name, null);
       if (invalidates)
         void this.invalidation.invalidate(cluster, [sql], opts.orgId);
       throw err;
@@ -263,8 +268,9 @@ export class PrimaryExecutor {
       noteServedBy(ctx, primary.name);
       return { result, statements: tx.statements, lsn, mark };
     } catch (err) {
-      // Over already (rolled back at COMMIT): nothing to roll back.
-      if (err instanceof TransactionRolledBackError) {
+      // Over already (rolled back at its own COMMIT): nothing to roll back.
+      // (One thrown by `fn`, e.g. from a nested transaction, is not.)
+      if (committing && err instanceof TransactionRolledBackError) {
         if (!err.connectionReusable) broken = err;
         throw err;
       }

@@ -14,15 +14,21 @@ export function withTimeout<T>(
     timer = setTimeout(
       () =>
         setImmediate(() =>
-          reject(
-            Object.assign(new Error(`${what}: timed out after ${ms} ms`), {
-              code: "ETIMEDOUT",
-            }),
-          ),
+          reject(new TimeoutError(`${what}: timed out after ${ms} ms`)),
         ),
       ms,
     );
     timer.unref();
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** What {@link withTimeout} rejects with (code ETIMEDOUT, as a node fault). */
+export class TimeoutError extends Error {
+  readonly code = "ETIMEDOUT";
+
+  constructor(message: string) {
+    super(message);
+    this.name = "TimeoutError";
+  }
 }

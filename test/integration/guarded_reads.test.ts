@@ -334,6 +334,38 @@ describe("token reads through the router", () => {
     }
   });
 
+  it("a read sends at most one check: with replay paused on both replicas, a fresh router's token read finds one behind, then waits (no check goes to the other) and the primary answers", async () => {
+    const fresh = newRouter();
+    await fresh.start();
+    await pause(0);
+    await pause(1);
+    try {
+      const ctx: RequestContext = { servedBy: [], wantsToken: true };
+      const row = await runWithRequestContext(
+        ctx,
+        () =>
+          fresh.getWriteConnection().queryRow<{
+            id: string;
+          }>`INSERT INTO gr (n) VALUES (5000) RETURNING id`,
+      );
+      const token = await fresh.tokenAfterWrite(ctx.wroteCluster!, ctx);
+      const db = fresh.getReadConnection({
+        consistency: { level: "read_your_writes", token: parseToken(token!) },
+      });
+      expect(await db.queryRow`SELECT n FROM gr WHERE id = ${row!.id}`).toEqual(
+        { n: 5000 },
+      );
+      expect(db.servedBy).toBe("primary");
+      expect(
+        fresh.clusters[0]!.replicas.map((r) => r.guardMisses).sort(),
+      ).toEqual([0, 1]);
+    } finally {
+      await resume(0);
+      await resume(1);
+      await fresh.close();
+    }
+  });
+
   it("a token read of a column its write's ALTER added, on a replica that has not replayed it: the row, never the replica's error", async () => {
     // A router of its own: the earlier tests left theirs' replicas marked
     // behind, whose token reads would wait instead of sending a check.

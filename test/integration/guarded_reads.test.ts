@@ -36,6 +36,7 @@ import {
 import { DbNode } from "../../backend/database/router/nodes/db_node";
 import { serializeParams } from "../../backend/database/router/nodes/pipelined_write";
 import { RouterMetrics } from "../../backend/database/metrics";
+import type { WriteConnection } from "../../backend/database/router/connections";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {
   runWithRequestContext,
@@ -258,24 +259,39 @@ describe("token reads through the router", () => {
     await router?.close();
   });
 
-  /** A write through the router and the token that came with it. */
-  async function write(n: number): Promise<{ id: string; token: string }> {
+  /** Inserts a row with `n` (and `added`, once that column exists); its id. */
+  const insert =
+    (n: number, added?: number) =>
+    (db: WriteConnection): Promise<{ id: string } | null> =>
+      added === undefined
+        ? db.queryRow<{
+            id: string;
+          }>`INSERT INTO gr (n) VALUES (${n}) RETURNING id`
+        : db.queryRow<{
+            id: string;
+          }>`INSERT INTO gr (n, added) VALUES (${n}, ${added}) RETURNING id`;
+
+  /** A write through `on` in a request that wants a token: the row's id and that token. */
+  async function write(
+    row: (db: WriteConnection) => Promise<{ id: string } | null>,
+    on: ReplicaRouter = router,
+  ): Promise<{ id: string; token: string }> {
     const ctx: RequestContext = { servedBy: [], wantsToken: true };
-    const row = await runWithRequestContext(
-      ctx,
-      () =>
-        router.getWriteConnection().queryRow<{
-          id: string;
-        }>`INSERT INTO gr (n) VALUES (${n}) RETURNING id`,
+    const written = await runWithRequestContext(ctx, () =>
+      row(on.getWriteConnection()),
     );
-    const token = await router.tokenAfterWrite(ctx.wroteCluster!, ctx);
-    return { id: row!.id, token: token! };
+    const token = await on.tokenAfterWrite(ctx.wroteCluster!, ctx);
+    return { id: written!.id, token: token! };
   }
 
-  function readBack(id: string, token: string) {
-    const db = router.getReadConnection({
+  /** A read connection of `on` carrying `token`. */
+  const withToken = (token: string, on: ReplicaRouter = router) =>
+    on.getReadConnection({
       consistency: { level: "read_your_writes", token: parseToken(token) },
     });
+
+  function readBack(id: string, token: string) {
+    const db = withToken(token);
     return db.queryRow<{ n: number }>`SELECT n FROM gr WHERE id = ${id}`.then(
       (row) => ({ row, servedBy: db.servedBy }),
     );
@@ -285,7 +301,7 @@ describe("token reads through the router", () => {
     let stale = 0;
     let byReplica = 0;
     for (let i = 0; i < 200; i++) {
-      const { id, token } = await write(1_000 + i);
+      const { id, token } = await write(insert(1_000 + i));
       const { row, servedBy } = await readBack(id, token);
       if (row?.n !== 1_000 + i) stale++;
       if (servedBy !== "primary") byReplica++;
@@ -310,7 +326,7 @@ describe("token reads through the router", () => {
     await pause(1);
     try {
       for (let i = 0; i < 20; i++) {
-        const { id, token } = await write(2_000 + i);
+        const { id, token } = await write(insert(2_000 + i));
         const { row, servedBy } = await readBack(id, token);
         expect(row?.n).toBe(2_000 + i);
         expect(servedBy).toBe("primary");
@@ -340,21 +356,11 @@ describe("token reads through the router", () => {
     await pause(0);
     await pause(1);
     try {
-      const ctx: RequestContext = { servedBy: [], wantsToken: true };
-      const row = await runWithRequestContext(
-        ctx,
-        () =>
-          fresh.getWriteConnection().queryRow<{
-            id: string;
-          }>`INSERT INTO gr (n) VALUES (5000) RETURNING id`,
-      );
-      const token = await fresh.tokenAfterWrite(ctx.wroteCluster!, ctx);
-      const db = fresh.getReadConnection({
-        consistency: { level: "read_your_writes", token: parseToken(token!) },
+      const { id, token } = await write(insert(5_000), fresh);
+      const db = withToken(token, fresh);
+      expect(await db.queryRow`SELECT n FROM gr WHERE id = ${id}`).toEqual({
+        n: 5_000,
       });
-      expect(await db.queryRow`SELECT n FROM gr WHERE id = ${row!.id}`).toEqual(
-        { n: 5000 },
-      );
       expect(db.servedBy).toBe("primary");
       expect(
         fresh.clusters[0]!.replicas.map((r) => r.guardMisses).sort(),
@@ -375,21 +381,10 @@ describe("token reads through the router", () => {
     await pause(1);
     try {
       await sql(cluster.primary.url, "ALTER TABLE gr ADD COLUMN added int");
-      const ctx: RequestContext = { servedBy: [], wantsToken: true };
-      const row = await runWithRequestContext(
-        ctx,
-        () =>
-          fresh.getWriteConnection().queryRow<{
-            id: string;
-          }>`INSERT INTO gr (n, added) VALUES (4000, 41) RETURNING id`,
-      );
-      const token = await fresh.tokenAfterWrite(ctx.wroteCluster!, ctx);
-      const db = fresh.getReadConnection({
-        consistency: { level: "read_your_writes", token: parseToken(token!) },
-      });
-      const got = await db.queryRow<{
+      const { id, token } = await write(insert(4_000, 41), fresh);
+      const got = await withToken(token, fresh).queryRow<{
         added: number;
-      }>`SELECT added FROM gr WHERE id = ${row!.id}`;
+      }>`SELECT added FROM gr WHERE id = ${id}`;
       expect(got).toEqual({ added: 41 });
       // The read did go to a replica with its check, and found it behind.
       expect(
@@ -423,21 +418,10 @@ describe("token reads through the router", () => {
     try {
       await rr.start();
       for (let i = 0; i < 30; i++) {
-        const ctx: RequestContext = { servedBy: [], wantsToken: true };
-        const row = await runWithRequestContext(
-          ctx,
-          () =>
-            rr.getWriteConnection().queryRow<{
-              id: string;
-            }>`INSERT INTO gr (n) VALUES (${3_000 + i}) RETURNING id`,
-        );
-        const token = await rr.tokenAfterWrite(ctx.wroteCluster!, ctx);
-        const db = rr.getReadConnection({
-          consistency: { level: "read_your_writes", token: parseToken(token!) },
-        });
-        const got = await db.queryRow<{
+        const { id, token } = await write(insert(3_000 + i), rr);
+        const got = await withToken(token, rr).queryRow<{
           n: number;
-        }>`SELECT n FROM gr WHERE id = ${row!.id}`;
+        }>`SELECT n FROM gr WHERE id = ${id}`;
         expect(got?.n).toBe(3_000 + i);
       }
       // The checks that found a REPEATABLE READ session send no more

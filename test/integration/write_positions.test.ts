@@ -326,19 +326,23 @@ describe("statements that cannot run in the flight's block", () => {
   });
 });
 
-describe("rows of a write that brings its position", () => {
-  it("parse exactly as pg's own query's, with the pool's own type parsers", async () => {
-    const types = {
+/** A one-connection pool on the primary whose int8 (OID 20) parser is `parse`; pg's own for the rest. */
+function poolParsingInt8(parse: (v: string) => unknown): pg.Pool {
+  return new pg.Pool({
+    connectionString: cluster.primary.url,
+    max: 1,
+    types: {
       getTypeParser: ((oid: number, format?: "text" | "binary") =>
         oid === 20
-          ? (v: string) => `int8:${v}`
+          ? parse
           : pg.types.getTypeParser(oid, format as "text")) as never,
-    };
-    const pool = new pg.Pool({
-      connectionString: cluster.primary.url,
-      max: 1,
-      types,
-    });
+    },
+  });
+}
+
+describe("rows of a write that brings its position", () => {
+  it("parse exactly as pg's own query's, with the pool's own type parsers", async () => {
+    const pool = poolParsingInt8((v) => `int8:${v}`);
     try {
       const text = `SELECT $1::int8 AS big, $2::numeric AS num, $3::timestamptz AS at,
         $4::jsonb AS doc, $5::bool AS yes, $6::text AS none, $7::int[] AS arr,
@@ -366,18 +370,8 @@ describe("rows of a write that brings its position", () => {
 
 describe("a type parser that throws on a row of the write", () => {
   it("rejects the write with the parser's error, as pg's own query does, and keeps the connection usable", async () => {
-    const types = {
-      getTypeParser: ((oid: number, format?: "text" | "binary") =>
-        oid === 20
-          ? () => {
-              throw new Error("bad int8");
-            }
-          : pg.types.getTypeParser(oid, format as "text")) as never,
-    };
-    const pool = new pg.Pool({
-      connectionString: cluster.primary.url,
-      max: 1,
-      types,
+    const pool = poolParsingInt8(() => {
+      throw new Error("bad int8");
     });
     try {
       const text = "SELECT $1::int8 AS big";

@@ -101,7 +101,7 @@ export async function segment(
 
 let shuffleState = 12345;
 /** A pseudo-random permutation (seeded: the same sequence every run). */
-function shuffled<T>(xs: readonly T[]): T[] {
+export function shuffled<T>(xs: readonly T[]): T[] {
   const out = [...xs];
   for (let i = out.length - 1; i > 0; i--) {
     shuffleState = (shuffleState * 48271) % 2147483647;

@@ -17,15 +17,13 @@
 import path from "node:path";
 import v8 from "node:v8";
 import pg from "pg";
-import { RouterMetrics } from "../../backend/database/metrics";
-import { loadConfig } from "../../backend/database/router/config/load_config";
-import { ReplicaRouter } from "../../backend/database/router/replica_router";
-import { silentLogger } from "../../backend/database/router/support/logger";
+import type { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {
   removeLocalCluster,
   startLocalCluster,
 } from "../../backend/standalone/local_cluster/local_cluster";
 import { sqlOnce } from "./db";
+import { defaultRouter } from "./hot_path_api";
 import { ROWS, segment, shuffled, type Variant } from "./hot_path_rounds";
 import { printFrames, profileInterleaved } from "./read_path_frames";
 
@@ -85,19 +83,7 @@ async function main(): Promise<void> {
       name: string,
       env: Record<string, string>,
     ): Promise<Variant> => {
-      const config = loadConfig({
-        ...env,
-        DATABASE_URL: cluster.primary.url,
-        READ_REPLICA_URLS: replicaUrls.join(","),
-      });
-      const metrics = new RouterMetrics();
-      const router = new ReplicaRouter(config.router, {
-        logger: silentLogger,
-        observer: metrics,
-        cacheObserver: metrics.cache,
-      });
-      metrics.attach(router);
-      await router.start();
+      const { router } = await defaultRouter(cluster, env);
       routers.push(router);
       return {
         name,

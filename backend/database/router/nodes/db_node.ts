@@ -181,10 +181,11 @@ export class DbNode implements SelectableNode {
    * while, token reads newer than what it is known to have replayed wait
    * for its replay instead of checking there. The while doubles with each
    * miss in a row (2, 4, 8 ms... at most 1 s) and starts again after a
-   * check that passed: a replica racing the reader (replay a fraction of a
-   * millisecond behind the commit) is checked again almost at once, one
-   * that lags costs about ten discarded reads in its first second and then
-   * one a second.
+   * check that passes once the replica caught up with that token (see
+   * {@link noteCaughtUp}): a replica racing the reader (replay a fraction
+   * of a millisecond behind the commit) is checked again almost at once,
+   * one that lags costs about ten discarded reads in its first second and
+   * then one a second.
    */
   noteBehind(lsn: bigint): void {
     this.guardMisses++;

@@ -36,6 +36,7 @@ function tableKeyOf(name: string): string {
 // asked for on every write and cached read. Bounded anyway.
 const tableKeys = new Map<string, string>();
 const safeNames = new Map<string, string>();
+const clusterGenKeys = new Map<string, string>();
 
 function remembered(
   memo: Map<string, string>,
@@ -61,6 +62,10 @@ export function entryKey(
 
 /** Cluster-wide generation: bumped by writes whose tables are unknown, and after lost invalidations. */
 export function clusterGenKey(cluster: string): string {
+  return remembered(clusterGenKeys, cluster, clusterGenKeyOf);
+}
+
+function clusterGenKeyOf(cluster: string): string {
   return `${KEY_PREFIX}g:${safe(cluster)}:*`;
 }
 
@@ -70,17 +75,59 @@ export function orgTableGenKey(
   table: string,
   orgId: number,
 ): string {
-  return `${KEY_PREFIX}g:${safe(cluster)}:t:${tableKey(table)}:o:${orgId}`;
+  const keys = tableGenKeys(cluster, table);
+  let key = keys.byOrg.get(orgId);
+  if (key === undefined) {
+    if (keys.byOrg.size >= 10_000) keys.byOrg.clear();
+    keys.byOrg.set(orgId, (key = `${keys.prefix}o:${orgId}`));
+  }
+  return key;
 }
 
 /** Generation bumped by writes to `table` whose org is unknown (every org's entries depend on it). */
 export function tableFlushGenKey(cluster: string, table: string): string {
-  return `${KEY_PREFIX}g:${safe(cluster)}:t:${tableKey(table)}:flush`;
+  return tableGenKeys(cluster, table).flush;
 }
 
 /** Generation bumped by every write to `table` (cross-org entries depend on it). */
 export function tableAnyGenKey(cluster: string, table: string): string {
-  return `${KEY_PREFIX}g:${safe(cluster)}:t:${tableKey(table)}:any`;
+  return tableGenKeys(cluster, table).any;
+}
+
+/**
+ * The generation keys of one table of one cluster, built once: every write
+ * and every cached read asks for them, and a string built once keeps its
+ * hash, so the generation map finds it without hashing it again.
+ */
+interface TableGenKeys {
+  readonly prefix: string;
+  readonly any: string;
+  readonly flush: string;
+  /** Per-org keys, bounded like the other memos. */
+  readonly byOrg: Map<number, string>;
+}
+
+const genKeysByCluster = new Map<string, Map<string, TableGenKeys>>();
+
+function tableGenKeys(cluster: string, table: string): TableGenKeys {
+  let tables = genKeysByCluster.get(cluster);
+  if (tables === undefined) {
+    if (genKeysByCluster.size >= 1_000) genKeysByCluster.clear();
+    genKeysByCluster.set(cluster, (tables = new Map()));
+  }
+  let keys = tables.get(table);
+  if (keys === undefined) {
+    if (tables.size >= 1_000) tables.clear();
+    const prefix = `${KEY_PREFIX}g:${safe(cluster)}:t:${tableKey(table)}:`;
+    keys = {
+      prefix,
+      any: `${prefix}any`,
+      flush: `${prefix}flush`,
+      byOrg: new Map(),
+    };
+    tables.set(table, keys);
+  }
+  return keys;
 }
 
 /** Generation keys an entry of `scope` depends on, in a stable order. */

@@ -3,12 +3,14 @@ import { defineConfig } from "vitest/config";
 // Three tiers. Unit tests need nothing; integration tests share one local
 // primary + 2 replicas started by globalSetup (only when they run). Each
 // PostgreSQL server costs memory and CPU, so at most 2 test files run at once.
-// The load tests (a frozen replica under 8 readers, 1,000 concurrent clients)
+// The load tests (a frozen replica under 8 readers, both replicas slowed
+// alike, 1,000 concurrent clients)
 // fill both cores: they run last and alone (sequence.groupOrder), so they do
 // not starve the others, and no other file's load is in what they print.
 // No test asserts a latency; the figures and their goals are `npm run bench`.
 const LOAD_TESTS = [
   "test/integration/stall.test.ts",
+  "test/integration/shared_slowness.test.ts",
   "test/integration/overload.test.ts",
 ];
 

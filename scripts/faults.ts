@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import { performance } from "node:perf_hooks";
 import type { ClusterNode } from "../backend/standalone/local_cluster/local_cluster";
 
 /** Every process of `node`'s server: the postmaster and its children. */
@@ -137,23 +138,45 @@ function connectPair([a, b]: [net.Socket, net.Socket]): void {
 
 /**
  * A loopback TCP proxy to `target` that delays every chunk, in both
- * directions, by `delayMs` (in order): a replica in a farther zone.
+ * directions, by {@link delayMs} (in order, also when the delay changes):
+ * a replica in a farther zone, or one slowed down on demand.
  */
 export class DelayProxy extends LoopbackProxy {
   constructor(
     target: { host: string; port: number },
-    private readonly delayMs: number,
+    /** Added to every chunk from now on (ms); may be changed at any time. */
+    public delayMs: number,
   ) {
     super(target);
   }
 
   protected wire([client, upstream]: [net.Socket, net.Socket]): void {
-    const forward = (from: net.Socket, to: net.Socket) =>
-      from.on("data", (chunk) =>
-        setTimeout(() => {
+    const forward = (from: net.Socket, to: net.Socket) => {
+      // One queue per direction: a chunk never overtakes an earlier one.
+      const queue: { due: number; chunk: Buffer }[] = [];
+      let timer: NodeJS.Timeout | null = null;
+      const pump = () => {
+        timer = null;
+        const now = performance.now();
+        while (queue.length > 0 && queue[0]!.due <= now) {
+          const { chunk } = queue.shift()!;
           if (!to.destroyed) to.write(chunk);
-        }, this.delayMs),
-      );
+        }
+        if (queue.length > 0) timer = setTimeout(pump, queue[0]!.due - now);
+      };
+      from.on("data", (chunk: Buffer) => {
+        const last = queue.at(-1)?.due ?? 0;
+        queue.push({
+          due: Math.max(performance.now() + this.delayMs, last),
+          chunk,
+        });
+        if (timer === null)
+          timer = setTimeout(pump, queue[0]!.due - performance.now());
+      });
+      from.on("close", () => {
+        if (timer !== null) clearTimeout(timer);
+      });
+    };
     forward(client, upstream);
     forward(upstream, client);
   }

@@ -181,6 +181,30 @@ export class RouterMetrics implements RouterObserver {
       },
     });
     new Counter({
+      name: "replica_stalls_total",
+      help: "Replicas found silent by the stall watch, by replica and verdict: suspected (no new reads until a probe answers), confirmed (the probe failed too; outstanding reads moved), withheld (silent, but its peers were as slow or enough replicas were out: not taken out)",
+      labelNames: ["replica", "verdict"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const c of self.router?.clusters ?? [])
+          for (const r of c.replicas) {
+            this.inc(
+              { replica: r.name, verdict: "suspected" },
+              r.stallsSuspected,
+            );
+            this.inc(
+              { replica: r.name, verdict: "confirmed" },
+              r.stallsConfirmed,
+            );
+            this.inc(
+              { replica: r.name, verdict: "withheld" },
+              r.stallsWithheld,
+            );
+          }
+      },
+    });
+    new Counter({
       name: "db_requests_shed_total",
       help: "Request statements refused by admission control (503 + Retry-After), by node and reason (queue_full, queue_timeout)",
       labelNames: ["node", "reason"] as const,

@@ -23,6 +23,24 @@ export interface NodeStatus {
   lastError: string | null;
   pool: PoolStats;
   reads: number;
+  /** Times the stall watch found this replica silent, by verdict (always 0 for a primary). */
+  stalls: StallCounts;
+}
+
+/** Stall-watch verdicts on one replica since start. */
+export interface StallCounts {
+  /** Taken out of rotation until a probe answered. */
+  suspected: number;
+  /** The probe failed too: its outstanding reads were moved. */
+  confirmed: number;
+  /** Silent, but not taken out: its peers were as slow, or enough replicas were out. */
+  withheld: number;
+}
+
+/** This process's event-loop delay over the last whole second. */
+export interface EventLoopStatus {
+  delayP99Ms: number;
+  delayMaxMs: number;
 }
 
 /** Body of GET /v1/system/database/replicas/status. */
@@ -45,6 +63,8 @@ export interface ReplicaStatusResponse {
   cache: CacheStatus;
   /** This instance in the fleet control plane: applied version, store reachable, settings not applied yet. */
   fleet: ControlStatus | null;
+  /** How late this process's event loop runs (high: the process is overloaded; answers and timers come late). */
+  eventLoop: EventLoopStatus;
   /** Further org-range clusters, if configured. */
   clusters: {
     name: string;
@@ -121,6 +141,7 @@ export function replicaStatus(
     serviceZone: router.config.serviceZone,
     cache: router.cache.status(),
     fleet: fleetStatus(control, show.addresses ? null : hide),
+    eventLoop: eventLoopStatus(router),
     clusters: router.clusters.slice(1).map((c) => ({
       name: c.name,
       primary: node(c.primary),
@@ -261,6 +282,19 @@ export function nodeStatus(router: ReplicaRouter, node: DbNode): NodeStatus {
     lastError: health.lastError ?? node.lag?.lastError ?? null,
     pool: node.poolStats(),
     reads: node.reads,
+    stalls: {
+      suspected: node.stallsSuspected,
+      confirmed: node.stallsConfirmed,
+      withheld: node.stallsWithheld,
+    },
+  };
+}
+
+function eventLoopStatus(router: ReplicaRouter): EventLoopStatus {
+  const f = router.eventLoopDelay();
+  return {
+    delayP99Ms: Math.round(f.p99Ms * 10) / 10,
+    delayMaxMs: Math.round(f.maxMs * 10) / 10,
   };
 }
 

@@ -3,7 +3,9 @@
  * past its deadline that answered nothing for as long becomes a suspect
  * (out of the serving set); a probe that answers clears it and leaves the
  * read running; a probe that fails abandons the node's outstanding reads.
- * A node that keeps answering is never suspected.
+ * A node that keeps answering is never suspected. Silence is relative:
+ * replicas silent alike are not suspected, at most half of them are out at
+ * once, and this process's own event-loop delay stretches the deadline.
  */
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../backend/database/router/support/clock";
@@ -44,7 +46,10 @@ function fakeAttempt(startedAtMs: number) {
   return a;
 }
 
-function setup(probe: () => Promise<void>) {
+function setup(
+  probe: () => Promise<void>,
+  opts: { replicas?: number; loopDelayMs?: () => number } = {},
+) {
   const clock = new ManualClock();
   const options = {
     clock,
@@ -65,21 +70,25 @@ function setup(probe: () => Promise<void>) {
     1,
     options,
   );
-  const replica = new DbNode(
-    "replica_1",
-    "main",
-    "replica",
-    "r",
-    pool,
-    1,
-    options,
-    probe,
-  );
-  replica.health.recordProbe({ ok: true, inRecovery: true }, null);
+  const replicas = Array.from({ length: opts.replicas ?? 1 }, (_, i) => {
+    const r = new DbNode(
+      `replica_${i + 1}`,
+      "main",
+      "replica",
+      "r",
+      pool,
+      1,
+      options,
+      probe,
+    );
+    r.health.recordProbe({ ok: true, inRecovery: true }, null);
+    return r;
+  });
+  const replica = replicas[0]!;
   const cluster = new NodeCluster(
     "main",
     primary,
-    [replica],
+    replicas,
     new RoundRobinSelector(),
     {},
   );
@@ -88,13 +97,14 @@ function setup(probe: () => Promise<void>) {
     maxMs: 1_000,
     clock,
     logger: silentLogger,
+    loop: { recentMaxMs: opts.loopDelayMs ?? (() => 0) },
   });
   /** One watch pass, then let its setImmediate and probe settle. */
   const pass = async () => {
     watch.tick();
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
   };
-  return { clock, replica, cluster, pass };
+  return { clock, replica, replicas, cluster, pass };
 }
 
 describe("StallWatch", () => {
@@ -144,5 +154,90 @@ describe("StallWatch", () => {
     await pass();
     expect(replica.stall).toBeNull();
     expect(read.aborted).toBeNull();
+  });
+});
+
+describe("StallWatch: silence is judged against the peers and this process", () => {
+  it("two replicas silent alike (the machine is busy): neither is suspected, and it counts as withheld once", async () => {
+    let probes = 0;
+    const { clock, replicas, cluster, pass } = setup(
+      async () => {
+        probes++;
+      },
+      { replicas: 2 },
+    );
+    clock.set(1);
+    for (const r of replicas)
+      r.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
+    for (const t of [300, 600, 2_000]) {
+      clock.set(t);
+      await pass();
+    }
+    expect(replicas.map((r) => r.stall)).toEqual([null, null]);
+    expect(probes).toBe(0);
+    expect(cluster.serving).toEqual(replicas);
+    expect(replicas.map((r) => r.stallsWithheld)).toEqual([1, 1]);
+  });
+
+  it("one replica silent while its peer answers: the silent one is suspected", async () => {
+    const { clock, replicas, cluster, pass } = setup(
+      async () => {
+        throw new Error("no answer");
+      },
+      { replicas: 2 },
+    );
+    const [frozen, live] = replicas as [DbNode, DbNode];
+    clock.set(1);
+    frozen.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
+    live.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
+    clock.set(495);
+    live.answered(); // its other reads keep completing
+    clock.set(500);
+    await pass();
+    expect(frozen.stall?.confirmed).toBe(true);
+    expect(live.stall).toBeNull();
+    expect(cluster.serving).toEqual([live]);
+    expect(frozen.stallsSuspected).toBe(1);
+    expect(frozen.stallsConfirmed).toBe(1);
+  });
+
+  it("at most half the replicas (at least one) are out for silence at once", async () => {
+    const { clock, replicas, pass } = setup(
+      async () => {
+        throw new Error("no answer");
+      },
+      { replicas: 2 },
+    );
+    const [first, second] = replicas as [DbNode, DbNode];
+    clock.set(1);
+    first.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
+    second.beginAttempt(fakeAttempt(400) as unknown as ReadAttempt);
+    clock.set(400);
+    second.answered();
+    clock.set(500);
+    await pass(); // the first is the outlier: out
+    expect(first.stall).not.toBeNull();
+    clock.set(5_000); // now the second goes silent too, with no serving peer left
+    await pass();
+    expect(first.stall).not.toBeNull();
+    expect(second.stall).toBeNull();
+    expect(second.stallsWithheld).toBe(1);
+  });
+
+  it("this process's own event-loop delay stretches the deadline, but a frozen replica is still caught", async () => {
+    const { clock, replica, pass } = setup(
+      async () => {
+        throw new Error("no answer");
+      },
+      { loopDelayMs: () => 300 },
+    );
+    clock.set(1);
+    replica.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
+    clock.set(350); // past the 100 ms deadline, within 100 + 300
+    await pass();
+    expect(replica.stall).toBeNull();
+    clock.set(500);
+    await pass();
+    expect(replica.stall).not.toBeNull();
   });
 });

@@ -184,6 +184,9 @@ function render(st, hist, evs) {
   $("strategy").textContent = "strategy " + st.strategy;
   $("enabled").textContent = st.enabled ? "replica reads enabled" : "replica reads disabled";
   $("enabled").className = "pill " + (st.enabled ? "ok" : "warn");
+  const loop = st.eventLoop || { delayP99Ms: 0 };
+  $("loop").textContent = "event loop delay " + loop.delayP99Ms + " ms";
+  $("loop").className = "pill " + (loop.delayP99Ms < 100 ? "ok" : "warn");
   const fb = $("fallback");
   fb.hidden = st.fallbackReason == null;
   fb.textContent = st.fallbackReason == null ? "" : "All reads go to the primary: " + st.fallbackReason;
@@ -351,6 +354,7 @@ const HTML = `<!doctype html>
 <span id="instance" class="pill" hidden></span>
 <span id="strategy" class="pill"></span>
 <span id="enabled" class="pill"></span>
+<span id="loop" class="pill" title="How late this process's event loop ran over the last second (p99): high means the service itself is overloaded"></span>
 <span id="updated" class="muted">loading…</span>
 </header>
 <div id="contact-lost" role="alert" hidden></div>

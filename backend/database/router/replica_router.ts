@@ -45,6 +45,7 @@ import { systemClock, type Clock } from "./support/clock";
 import { jsonLogger, type Logger } from "./support/logger";
 import type { RouterDeps } from "./router_deps";
 import { Watchers } from "./watchers";
+import type { LoopDelayFigures } from "./support/event_loop_delay";
 
 /** Hedges that may be sent back to back before the budget has to refill. */
 const HEDGE_BURST = 20;
@@ -238,6 +239,11 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
       options.endpoint ?? ctx?.endpoint ?? "",
       ctx,
     );
+  }
+
+  /** This process's event-loop delay over the last whole second (status pages). */
+  eventLoopDelay(): LoopDelayFigures {
+    return this.watchers.loop.figures();
   }
 
   /** @inheritdoc */

@@ -8,6 +8,11 @@ import type { NodeCluster } from "./nodes/node_cluster";
 import { describePgError } from "./nodes/pg_errors";
 import type { RawSqlGate } from "./sql/raw_sql_gate";
 import type { Clock } from "./support/clock";
+import {
+  EventLoopDelayMonitor,
+  type LoopDelay,
+  type LoopDelayFigures,
+} from "./support/event_loop_delay";
 import type { Logger } from "./support/logger";
 import { PeriodicTasks } from "./support/periodic_tasks";
 
@@ -28,16 +33,31 @@ export class Watchers {
   readonly roleWatch: RoleWatch;
   /** Probe timeout of background checks (ms): the connect timeout, at most 5 s. */
   readonly timeoutMs: number;
+  /** This process's event-loop delay (the stall watch discounts it; status pages show it). */
+  readonly loop: LoopDelay & { figures(): LoopDelayFigures };
+  private readonly loopMonitor: EventLoopDelayMonitor | null;
   private readonly tasks: PeriodicTasks;
   private readonly logger: Logger;
 
   constructor(
     private readonly clusters: () => readonly NodeCluster[],
     private readonly config: RouterConfig,
-    opts: { clock: Clock; logger: Logger },
+    opts: {
+      clock: Clock;
+      logger: Logger;
+      /** Replaces the process's own event-loop delay (tests). */
+      loop?: LoopDelay;
+    },
   ) {
     this.logger = opts.logger;
     const { clock } = opts;
+    this.loopMonitor =
+      opts.loop === undefined ? new EventLoopDelayMonitor() : null;
+    const given = opts.loop;
+    this.loop = this.loopMonitor ?? {
+      recentMaxMs: () => given!.recentMaxMs(),
+      figures: () => ({ p99Ms: 0, maxMs: given!.recentMaxMs() }),
+    };
     const timeoutMs = Math.min(5_000, config.pool.connectionTimeoutMs);
     this.timeoutMs = timeoutMs;
     this.tasks = new PeriodicTasks(opts.logger, describePgError);
@@ -52,6 +72,7 @@ export class Watchers {
     this.stallWatch = new StallWatch(clusters, {
       ...config.attemptDeadline,
       ...opts,
+      loop: this.loop,
     });
     this.roleWatch = new RoleWatch(clusters, {
       timeoutMs: config.attemptDeadline.maxMs,
@@ -66,6 +87,7 @@ export class Watchers {
    */
   async start(rawSql: RawSqlGate): Promise<void> {
     const { config, tasks } = this;
+    this.loopMonitor?.start();
     await this.health.checkAll();
     await Promise.all([this.lagMonitor.sampleAll(), rawSql.refresh()]);
     tasks.every(config.healthCheckIntervalMs, async () => {
@@ -92,5 +114,6 @@ export class Watchers {
   /** Stops the timers; checks in progress finish on their own. */
   stop(): void {
     this.tasks.stop();
+    this.loopMonitor?.stop();
   }
 }

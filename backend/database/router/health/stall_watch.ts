@@ -1,5 +1,6 @@
 import type { Clock } from "../support/clock";
 import type { DbNode } from "../nodes/db_node";
+import type { LoopDelay } from "../support/event_loop_delay";
 import { withTimeout } from "../support/timeout";
 import type { Logger } from "../support/logger";
 import type { NodeCluster } from "../nodes/node_cluster";
@@ -20,6 +21,38 @@ const PROBE_MIN_TIMEOUT_MS = 250;
 const P99_MULTIPLIER = 4;
 
 /**
+ * A silent replica is an outlier only when it has kept a read waiting this
+ * many times longer than some serving peer is slow now.
+ */
+const PEER_FACTOR = 4;
+
+/**
+ * Share of a cluster's replicas (at least one) that may be out for silence
+ * at once, as Envoy's `max_ejection_percent` bounds outlier ejection: a
+ * wrong verdict must not move every replica's reads onto the primary.
+ */
+const MAX_OUT_SHARE = 0.5;
+
+/** Why a silent replica was not suspected. */
+type Withheld = "peers_as_slow" | "max_out";
+
+/**
+ * How long `node` has kept a read waiting without answering anything (ms):
+ * the age of its oldest outstanding read, or the time since its last
+ * answer if that is shorter; 0 with nothing outstanding.
+ */
+function silentMs(node: DbNode, now: number): number {
+  const oldest = node.oldestAttemptStartMs();
+  if (oldest === undefined) return 0;
+  return Math.min(now - oldest, now - node.lastAnsweredAtMs);
+}
+
+/** How slow a peer is now (ms): its recent p99, or its own silence if longer. */
+function slownessMs(node: DbNode, now: number): number {
+  return Math.max(node.latency.percentile(0.99) ?? 0, silentMs(node, now));
+}
+
+/**
  * A replica's per-attempt deadline: four times its recent p99 read latency,
  * kept between the floor and the ceiling. A read outstanding longer than
  * this, on a node that has answered nothing since the read started, makes
@@ -38,9 +71,23 @@ export function attemptDeadlineMs(node: DbNode, o: DeadlineOptions): number {
  *
  * Every tick it looks at each replica's oldest outstanding read. Older than
  * the node's deadline while the node has answered nothing for a deadline:
- * the node is a **suspect** and gets no new reads (this is cheap to be wrong
- * about). A probe on a fresh connection (off the request path) then decides:
- * an answer clears the suspicion and leaves slow queries running; no answer
+ * the node is silent. Silence is judged relative to the rest:
+ * - this process's own event-loop delay (its recent maximum) stretches
+ *   every deadline: a read's clock starts when it gets its slot, and a busy
+ *   loop, a GC pause or a saturated CPU here may send it that much later.
+ *   (Answers that did arrive are never missed for our lateness: a pass runs
+ *   after the loop's pending I/O, see {@link tick}.)
+ * - with serving peers, a silent replica is suspected only if it has been
+ *   silent {@link PEER_FACTOR} times longer than at least one peer is slow
+ *   now (its p99, or its own silence): when every replica slows down
+ *   together it is load, not a stall, and nobody is taken out. A replica
+ *   without serving peers is judged by its own history (its deadline);
+ * - at most {@link MAX_OUT_SHARE} of a cluster's replicas (at least one)
+ *   are out for silence at once.
+ *
+ * A silent replica that passes is a **suspect**: it gets no new reads (this
+ * is cheap to be wrong about). A probe on a fresh connection (off the
+ * request path) then decides: an answer clears the suspicion and leaves slow queries running; no answer
  * within the deadline **confirms** the stall and abandons every outstanding
  * read on the node, so their callers retry elsewhere at once; their
  * connections are destroyed and their slots freed, also those of hedges'
@@ -50,12 +97,16 @@ export function attemptDeadlineMs(node: DbNode, o: DeadlineOptions): number {
 export class StallWatch {
   private readonly probing = new Set<DbNode>();
   private readonly lastProbeMs = new Map<DbNode, number>();
+  /** Silent replicas not suspected, and why: one log line and one count per episode. */
+  private readonly withheld = new Map<DbNode, Withheld>();
 
   constructor(
     private readonly clusters: () => readonly NodeCluster[],
     private readonly options: DeadlineOptions & {
       clock: Clock;
       logger: Logger;
+      /** This process's event-loop delay. */
+      loop: LoopDelay;
     },
   ) {}
 
@@ -72,26 +123,34 @@ export class StallWatch {
 
   private evaluate(): void {
     const now = this.options.clock.now();
+    // Our own lateness is not the replicas': a loop that ran late may have
+    // sent their reads late.
+    const lateMs = this.options.loop.recentMaxMs();
     for (const cluster of this.clusters()) {
       for (const node of cluster.replicas) {
         if (node.disabled) continue;
         const deadline = attemptDeadlineMs(node, this.options);
         if (node.stall === null) {
-          const oldest = node.oldestAttemptStartMs();
-          // Suspect: work outstanding past the deadline, and no answer at all
+          // Silent: work outstanding past the deadline, and no answer at all
           // for a whole deadline. (Comparing answers with the oldest read's
           // start would miss a node that answered once just as it froze.)
-          if (
-            oldest === undefined ||
-            now - oldest <= deadline ||
-            now - node.lastAnsweredAtMs <= deadline
-          )
+          const silent = silentMs(node, now);
+          if (silent <= deadline + lateMs) {
+            this.withheld.delete(node);
             continue;
+          }
+          const why = this.withhold(cluster, node, silent, now);
+          if (why !== null) {
+            this.noteWithheld(node, why, silent);
+            continue;
+          }
+          this.withheld.delete(node);
           node.stall = {
             sinceMs: now,
             reason: `stalled: ${node.attemptCount} read(s) outstanding, no answer for ${Math.round(now - node.lastAnsweredAtMs)} ms (deadline ${Math.round(deadline)} ms)`,
             confirmed: false,
           };
+          node.stallsSuspected++;
           cluster.refresh();
           this.options.logger.warn(
             "replica suspected stalled; no new reads until it answers",
@@ -99,6 +158,7 @@ export class StallWatch {
               node: node.name,
               outstanding: node.attemptCount,
               deadlineMs: Math.round(deadline),
+              loopDelayMs: Math.round(lateMs),
             },
           );
         }
@@ -115,6 +175,51 @@ export class StallWatch {
           );
       }
     }
+  }
+
+  /**
+   * Why silent `node` is not to be suspected, or null to suspect it: its
+   * serving peers are as slow, or enough replicas are out already.
+   */
+  private withhold(
+    cluster: NodeCluster,
+    node: DbNode,
+    silent: number,
+    now: number,
+  ): Withheld | null {
+    let peers = 0;
+    let outlier = false;
+    let out = 0;
+    for (const p of cluster.replicas) {
+      if (p.stall !== null) out++;
+      if (p === node || !p.acceptsReads() || p.breaker?.stateName === "open")
+        continue;
+      peers++;
+      if (PEER_FACTOR * slownessMs(p, now) < silent) outlier = true;
+    }
+    if (peers > 0 && !outlier) return "peers_as_slow";
+    const maxOut = Math.max(
+      1,
+      Math.floor(cluster.replicas.length * MAX_OUT_SHARE),
+    );
+    if (out >= maxOut) return "max_out";
+    return null;
+  }
+
+  private noteWithheld(node: DbNode, why: Withheld, silent: number): void {
+    if (this.withheld.get(node) === why) return;
+    this.withheld.set(node, why);
+    node.stallsWithheld++;
+    this.options.logger.info(
+      why === "peers_as_slow"
+        ? "replica silent past its deadline, but its peers are as slow: load, not a stall"
+        : "replica silent past its deadline, but as many replicas as may be are out already",
+      {
+        node: node.name,
+        silentMs: Math.round(silent),
+        outstanding: node.attemptCount,
+      },
+    );
   }
 
   /** `SELECT 1` on a connection of its own, bounded by `deadlineMs`. */
@@ -141,6 +246,7 @@ export class StallWatch {
       if (node.stall !== null) {
         const first = !node.stall.confirmed;
         node.stall.confirmed = true;
+        if (first) node.stallsConfirmed++;
         // Every failed probe abandons what is outstanding there by now
         // (reads that were already waiting for a slot when it stalled).
         const abandoned = node.outstandingAttempts();

@@ -98,6 +98,15 @@ export class DbNode implements SelectableNode {
    * `confirmed` once a probe timed out too (its reads were then abandoned).
    */
   stall: { sinceMs: number; reason: string; confirmed: boolean } | null = null;
+  /** Times this node was suspected stalled, and confirmed so by a failed probe. */
+  stallsSuspected = 0;
+  stallsConfirmed = 0;
+  /**
+   * Times the node went silent past its deadline but was not suspected:
+   * its peers were as slow (load, not a stall), or the most replicas that
+   * may be out for silence at once were out already.
+   */
+  stallsWithheld = 0;
   /** Recent successful read latencies on this node (ms). */
   readonly latency = new LatencyWindow();
   /**

@@ -9,6 +9,7 @@ import { RedisStore } from "../database/router/cache/redis_store";
 import type { RouteDef } from "../shared/http/route";
 import { allRoutes } from "../app_routes";
 import { createHttpServer } from "./http_server";
+import { addAcceptHandles, EXTRA_ACCEPT_HANDLES } from "./accept_handles";
 import { createFleetControl } from "../database/fleet/create_fleet_control";
 import type { FleetControl } from "../database/fleet/fleet_control";
 import { readFileSync } from "node:fs";
@@ -109,7 +110,7 @@ export async function createApp(
     feeds,
     server,
     listen: (port, host = "127.0.0.1") =>
-      new Promise((resolve, reject) => {
+      new Promise<number>((resolve, reject) => {
         server.once("error", reject);
         // Node's default backlog (511) drops connection attempts of a burst of
         // clients, who then retry their SYN after 1, 3, 7 s: accept up to the
@@ -117,6 +118,13 @@ export async function createApp(
         server.listen({ port, host, backlog: 4096 }, () =>
           resolve((server.address() as AddressInfo).port),
         );
+      }).then(async (bound) => {
+        // One accept per handle per loop turn (see accept_handles.ts): more
+        // handles, so a busy service still takes new connections at once.
+        server.adoptListeners(
+          await addAcceptHandles(server, EXTRA_ACCEPT_HANDLES, logger),
+        );
+        return bound;
       }),
     close: (drainMs = 8_000, idleCloseMs?: number) =>
       (closing ??= (async () => {

@@ -73,6 +73,8 @@ export interface DrainableServer extends http.Server {
    * (default 2 s), then closes every socket.
    */
   shutdown(drainMs: number, idleCloseMs?: number): Promise<void>;
+  /** More listeners on the same socket whose connections this server answers (closed by {@link shutdown} too). */
+  adoptListeners(listeners: readonly net.Server[]): void;
 }
 
 /**
@@ -136,13 +138,20 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     },
   );
   server.inFlight = () => inFlight;
+  const extraListeners: net.Server[] = [];
+  server.adoptListeners = (listeners) => extraListeners.push(...listeners);
   server.shutdown = async (drainMs, idleCloseMs = DRAIN_IDLE_CLOSE_MS) => {
     closing = true;
     // net.Server#close stops accepting without http.Server#close's extra step
     // of dropping idle keep-alive sockets, which races a client's next request
     // (ECONNRESET). Those sockets get one more answer, with Connection: close.
-    const stopped = new Promise<void>((resolve) =>
-      net.Server.prototype.close.call(server, () => resolve()),
+    const stopped = Promise.all(
+      [server, ...extraListeners].map(
+        (listener) =>
+          new Promise<void>((resolve) =>
+            net.Server.prototype.close.call(listener, () => resolve()),
+          ),
+      ),
     );
     const deadline = Date.now() + drainMs;
     // A busy client's next request gets its answer with Connection: close,

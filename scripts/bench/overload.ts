@@ -14,7 +14,12 @@ import { fmtInt, rng, sleep } from "./common";
 import type { ClientFigures } from "./overload_clients";
 import type { ProberFigures } from "./overload_prober";
 import { KEYS, type Level, report } from "./overload_report";
-import { rssMiB, serverSideTimes, spawnBenchService } from "./service";
+import {
+  metricSum,
+  rssMiB,
+  serverSideTimes,
+  spawnBenchService,
+} from "./service";
 
 const HEALTH = "/v1/system/database/replicas/health";
 const STATUS = "/v1/system/database/replicas/status";
@@ -105,16 +110,23 @@ async function runLevel(
       return `${seed.orgOf[k]}:${seed.idOf[k]}`;
     });
     const [org, id] = keys[0]!.split(":");
-    for (const path of [HEALTH, STATUS]) {
-      const r = await timedGet(base + path, agent);
-      if (r.status !== 200)
-        throw new Error(`warm-up GET ${path}: HTTP ${r.status}`);
-    }
+    // Both at once: the agent opens one connection for each before the load
+    // (probing them is about answers on open connections, not about connecting).
+    await Promise.all(
+      [HEALTH, STATUS].map(async (path) => {
+        const r = await timedGet(base + path, agent);
+        if (r.status !== 200)
+          throw new Error(`warm-up GET ${path}: HTTP ${r.status}`);
+      }),
+    );
     // Not fatal: statuses other than 200 and 503 show in the table (goal 0).
     const read = `/v1/finance/orgs/${org}/revenues/${id}`;
     const first = await timedGet(base + read, agent);
     if (first.status !== 200)
       ctx.log(`overload: warm-up GET ${read} answered HTTP ${first.status}`);
+    // A scrape restarts prom-client's event-loop histogram: the one at the
+    // end then covers the load alone.
+    await (await fetch(`${base}/metrics`)).text();
     const rssBefore = rssMiB(pid);
     let rssPeak = rssBefore;
     const started = performance.now();
@@ -153,6 +165,16 @@ async function runLevel(
       health: health.sort((a, b) => a - b),
       status: status.sort((a, b) => a - b),
       server: serverSideTimes(metrics),
+      loopP99Ms: 1000 * metricSum(metrics, "nodejs_eventloop_lag_p99_seconds"),
+      loopMaxMs: 1000 * metricSum(metrics, "nodejs_eventloop_lag_max_seconds"),
+      stalls: {
+        suspected: metricSum(metrics, "replica_stalls_total", {
+          verdict: "suspected",
+        }),
+        withheld: metricSum(metrics, "replica_stalls_total", {
+          verdict: "withheld",
+        }),
+      },
       rssBefore,
       rssPeak,
     };

@@ -9,7 +9,7 @@
  * client would. Prints one JSON line of {@link ClientFigures} at the end.
  */
 import http from "node:http";
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 
 /** What the load generator reports. */
 export interface ClientFigures {
@@ -24,31 +24,53 @@ export interface ClientFigures {
   maxMs: number;
   /** Slowest first request of a client (it also opened the connection), ms. */
   maxFirstMs: number;
+  /** Of the first requests, the longest wait for the TCP connection, ms. */
+  maxConnectMs: number;
   /** 503s without a Retry-After header. */
   missingRetryAfter: number;
+  /**
+   * This generator's own event-loop delay (p99 and max, ms): how late it
+   * could notice an answer. Client-side times include it.
+   */
+  loopP99Ms: number;
+  loopMaxMs: number;
 }
 
-/** One GET on `agent`, body drained: status, ms from request to last byte, Retry-After. */
+/**
+ * One GET on `agent`, body drained: status, ms from request to last byte,
+ * Retry-After, and for a request that opened its connection the ms until
+ * the TCP connection was established (NaN otherwise).
+ */
 function timedGet(
   url: string,
   agent: http.Agent,
-): Promise<{ status: number; ms: number; retryAfter: string | null }> {
+): Promise<{
+  status: number;
+  ms: number;
+  connectMs: number;
+  retryAfter: string | null;
+}> {
   const t0 = performance.now();
+  let connectMs = NaN;
   return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent }, (res) => {
-        res.resume();
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            ms: performance.now() - t0,
-            retryAfter:
-              (res.headers["retry-after"] as string | undefined) ?? null,
-          }),
-        );
-        res.on("error", reject);
-      })
-      .on("error", reject);
+    const req = http.get(url, { agent }, (res) => {
+      res.resume();
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          ms: performance.now() - t0,
+          connectMs,
+          retryAfter:
+            (res.headers["retry-after"] as string | undefined) ?? null,
+        }),
+      );
+      res.on("error", reject);
+    });
+    req.on("socket", (socket) => {
+      if (socket.connecting)
+        socket.once("connect", () => (connectMs = performance.now() - t0));
+    });
+    req.on("error", reject);
   });
 }
 
@@ -65,12 +87,15 @@ async function main(): Promise<void> {
       "usage: overload_clients.ts <url> <clients> <ms> <org:id,...>",
     );
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients + 1 });
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const until = performance.now() + durationMs;
   const statuses: Record<string, number> = {};
   const served: number[] = [];
   const errors: string[] = [];
   let maxMs = 0;
   let maxFirstMs = 0;
+  let maxConnectMs = 0;
   let missingRetryAfter = 0;
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
@@ -80,6 +105,8 @@ async function main(): Promise<void> {
           const r = await timedGet(paths[i % paths.length]!, agent);
           statuses[r.status] = (statuses[r.status] ?? 0) + 1;
           if (first) maxFirstMs = Math.max(maxFirstMs, r.ms);
+          if (r.connectMs >= 0)
+            maxConnectMs = Math.max(maxConnectMs, r.connectMs);
           else maxMs = Math.max(maxMs, r.ms);
           first = false;
           if (r.status === 200) served.push(r.ms);
@@ -108,7 +135,10 @@ async function main(): Promise<void> {
     servedP99: q(0.99),
     maxMs,
     maxFirstMs,
+    maxConnectMs,
     missingRetryAfter,
+    loopP99Ms: loop.percentile(99) / 1e6,
+    loopMaxMs: loop.max / 1e6,
   };
   process.stdout.write(JSON.stringify(figures) + "\n");
   agent.destroy();

@@ -171,3 +171,25 @@ export function serverSideTimes(metrics: string): {
   }
   return { api: total, over1s: total - within1, over2500ms: total - within25 };
 }
+
+/**
+ * The sum of every series of `name` in a Prometheus text exposition whose
+ * labels include each of `labels` (e.g. `{ verdict: "suspected" }`); 0 when
+ * there is none.
+ */
+export function metricSum(
+  metrics: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number {
+  let sum = 0;
+  for (const line of metrics.split("\n")) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (m === null || m[1] !== name) continue;
+    const have = m[2] ?? "";
+    if (Object.entries(labels).every(([k, v]) => have.includes(`${k}="${v}"`)))
+      sum += Number(m[3]);
+  }
+  return sum;
+}

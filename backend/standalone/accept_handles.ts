@@ -46,11 +46,16 @@ interface WithHandle {
   _handle?: object | null;
 }
 
+/** The listen backlog of the server's socket: the kernel's usual cap (net.core.somaxconn) rather than Node's 511. */
+export const LISTEN_BACKLOG = 4_096;
+
 /**
  * Adds up to `count` listening handles on `server`'s socket, each handing its
- * connections to `server` (which must be listening). Best effort: if the
- * helper cannot run or answer in time, the server keeps the handles it got
- * (perhaps none) and this logs why.
+ * connections to `server` (which must be listening, with
+ * {@link LISTEN_BACKLOG}). Best effort: if the helper cannot run or answer
+ * in time, the server keeps the handles it got (perhaps none) and this logs
+ * why. Returns once the helper has exited, so no other process holds the
+ * socket.
  * @returns the extra listeners, to close with the server.
  */
 export async function addAcceptHandles(
@@ -61,9 +66,28 @@ export async function addAcceptHandles(
   const handle = (server as WithHandle)._handle;
   if (count <= 0 || handle === null || handle === undefined) return [];
   const extra: net.Server[] = [];
+  let settled = false;
   const child = spawn(process.execPath, ["-e", HELPER, String(count)], {
     stdio: ["ignore", "ignore", "ignore", "ipc"],
   });
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    child.once("exit", () => resolve());
+    child.once("error", () => resolve());
+  });
+  const adopt = (returned: object) => {
+    // The same options as the HTTP server's own connections.
+    const listener = net.createServer(
+      { noDelay: true, allowHalfOpen: true },
+      (socket) => server.emit("connection", socket),
+    );
+    listener.on("error", (err) =>
+      logger.warn("an extra accept handle failed", { error: err.message }),
+    );
+    // listen() on a handle listens again: keep the socket's backlog.
+    listener.listen(returned as net.Server, LISTEN_BACKLOG);
+    return listener;
+  };
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
@@ -79,16 +103,12 @@ export async function addAcceptHandles(
       child.on("exit", (code) => done(new Error(`helper exited (${code})`)));
       child.on("message", (_m, returned) => {
         if (returned === undefined) return;
-        const listener = net.createServer((socket) =>
-          server.emit("connection", socket),
-        );
-        listener.on("error", (err) =>
-          logger.warn("an extra accept handle failed", {
-            error: err.message,
-          }),
-        );
-        listener.listen(returned as net.Server);
-        extra.push(listener);
+        if (settled) {
+          // Late, after a timeout: close this descriptor, never listen on it.
+          (returned as { close?: () => void }).close?.();
+          return;
+        }
+        extra.push(adopt(returned as object));
         if (extra.length === count) done();
       });
       for (let i = 0; i < count; i++)
@@ -105,7 +125,19 @@ export async function addAcceptHandles(
       },
     );
   } finally {
-    if (child.exitCode === null) child.kill();
+    settled = true;
+    const running = () => child.exitCode === null && child.signalCode === null;
+    // Having sent them all, it leaves on its own; otherwise it is told to.
+    if (extra.length < count && running()) child.kill();
+    await Promise.race([
+      exited,
+      new Promise((r) => setTimeout(r, HELPER_TIMEOUT_MS).unref()),
+    ]);
+    if (running()) {
+      child.kill("SIGKILL");
+      await exited;
+    }
+    child.removeAllListeners("message");
   }
   return extra;
 }

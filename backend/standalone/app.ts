@@ -9,7 +9,11 @@ import { RedisStore } from "../database/router/cache/redis_store";
 import type { RouteDef } from "../shared/http/route";
 import { allRoutes } from "../app_routes";
 import { createHttpServer } from "./http_server";
-import { addAcceptHandles, EXTRA_ACCEPT_HANDLES } from "./accept_handles";
+import {
+  addAcceptHandles,
+  EXTRA_ACCEPT_HANDLES,
+  LISTEN_BACKLOG,
+} from "./accept_handles";
 import { createFleetControl } from "../database/fleet/create_fleet_control";
 import type { FleetControl } from "../database/fleet/fleet_control";
 import { readFileSync } from "node:fs";
@@ -115,7 +119,7 @@ export async function createApp(
         // Node's default backlog (511) drops connection attempts of a burst of
         // clients, who then retry their SYN after 1, 3, 7 s: accept up to the
         // kernel's cap (net.core.somaxconn) instead.
-        server.listen({ port, host, backlog: 4096 }, () =>
+        server.listen({ port, host, backlog: LISTEN_BACKLOG }, () =>
           resolve((server.address() as AddressInfo).port),
         );
       }).then(async (bound) => {

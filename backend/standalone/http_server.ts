@@ -139,7 +139,11 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
   );
   server.inFlight = () => inFlight;
   const extraListeners: net.Server[] = [];
-  server.adoptListeners = (listeners) => extraListeners.push(...listeners);
+  server.adoptListeners = (listeners) => {
+    // Arriving after a shutdown began: they must not accept anything.
+    if (closing) for (const l of listeners) l.close();
+    else extraListeners.push(...listeners);
+  };
   server.shutdown = async (drainMs, idleCloseMs = DRAIN_IDLE_CLOSE_MS) => {
     closing = true;
     // net.Server#close stops accepting without http.Server#close's extra step

@@ -215,7 +215,7 @@ export function report(levels: readonly Level[], loadMs: number): Section {
         "libuv accepts one connection per listening handle per loop turn, so the service listens with 16 handles on its socket (backend/standalone/accept_handles.ts). " +
         "At 5,000 clients the burst also exceeds the listen backlog (the kernel's somaxconn, 4,096), so some connections wait for a SYN retry (1, 3, 7 s).",
       "Event-loop delays are prom-client's `nodejs_eventloop_lag_p99_seconds` / `_max_seconds` of the service (reset by a scrape just before the load; they include its 10 ms sampling interval) and the generator's own monitorEventLoopDelay. " +
-        "Stall verdicts are the service's `replica_stalls_total` over both replicas: suspected = taken out of rotation until a probe answered; withheld = found silent past its deadline but kept, its peers being as slow.",
+        "Stall verdicts are the service's `replica_stalls_total` over both replicas: suspected = taken out of rotation until a probe answered; withheld = found silent past its deadline but kept, no peer showing that answers could arrive (or all the other replicas being out already).",
       `Probes per level (keep-alive health / status / separate process): ${probes}.`,
       ...(errors.length > 0
         ? [`Errors seen: ${errors.slice(0, 4).join("; ")}.`]

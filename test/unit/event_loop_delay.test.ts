@@ -40,6 +40,18 @@ describe("EventLoopDelayMonitor", () => {
     expect(seen).toBeGreaterThanOrEqual(BLOCK_MS / 2);
   });
 
+  it("a pause that starts right at a window's end is still seen (the gap in progress counts)", async () => {
+    monitor = new EventLoopDelayMonitor();
+    monitor.start();
+    // Blocks of BLOCK_MS at 7 points spread over a window: wherever the
+    // window boundary falls, each one shows in the recent maximum.
+    for (let i = 0; i < 7; i++) {
+      await tick(150);
+      blockFor(BLOCK_MS);
+      expect(monitor.recentMaxMs()).toBeGreaterThanOrEqual(BLOCK_MS / 2);
+    }
+  });
+
   it("an idle loop reads as no delay past the sampling interval, and stop() ends the sampling", async () => {
     monitor = new EventLoopDelayMonitor();
     expect(monitor.recentMaxMs()).toBe(0);

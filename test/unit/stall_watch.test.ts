@@ -4,8 +4,10 @@
  * (out of the serving set); a probe that answers clears it and leaves the
  * read running; a probe that fails abandons the node's outstanding reads.
  * A node that keeps answering is never suspected. Silence is relative:
- * replicas silent alike are not suspected, at most half of them are out at
- * once, and this process's own event-loop delay stretches the deadline.
+ * replicas silent alike are not suspected, all but one at most are out at
+ * once for slowness (past the deadline ceiling a silent replica is down,
+ * not slow, and goes anyway), and this process's own event-loop delay
+ * stretches the deadline.
  */
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../backend/database/router/support/clock";
@@ -169,8 +171,8 @@ describe("StallWatch: silence is judged against the peers and this process", () 
     clock.set(1);
     for (const r of replicas)
       r.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
-    for (const t of [300, 600, 2_000]) {
-      clock.set(t);
+    for (const t of [300, 600, 950]) {
+      clock.set(t); // silent alike, within the 1 s deadline ceiling
       await pass();
     }
     expect(replicas.map((r) => r.stall)).toEqual([null, null]);
@@ -189,9 +191,13 @@ describe("StallWatch: silence is judged against the peers and this process", () 
     const [frozen, live] = replicas as [DbNode, DbNode];
     clock.set(1);
     frozen.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
-    live.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
+    const done = fakeAttempt(1);
+    live.beginAttempt(done as unknown as ReadAttempt);
     clock.set(495);
-    live.answered(); // its other reads keep completing
+    // Its reads keep completing, and new ones start.
+    live.endAttempt(done as unknown as ReadAttempt);
+    live.answered();
+    live.beginAttempt(fakeAttempt(495) as unknown as ReadAttempt);
     clock.set(500);
     await pass();
     expect(frozen.stall?.confirmed).toBe(true);
@@ -201,7 +207,7 @@ describe("StallWatch: silence is judged against the peers and this process", () 
     expect(frozen.stallsConfirmed).toBe(1);
   });
 
-  it("at most half the replicas (at least one) are out for silence at once", async () => {
+  it("at most all replicas but one are out for slowness; silent past the deadline ceiling, the last goes too", async () => {
     const { clock, replicas, pass } = setup(
       async () => {
         throw new Error("no answer");
@@ -217,11 +223,56 @@ describe("StallWatch: silence is judged against the peers and this process", () 
     clock.set(500);
     await pass(); // the first is the outlier: out
     expect(first.stall).not.toBeNull();
-    clock.set(5_000); // now the second goes silent too, with no serving peer left
+    clock.set(1_200); // the second silent too (800 ms), with no serving peer left
     await pass();
     expect(first.stall).not.toBeNull();
     expect(second.stall).toBeNull();
     expect(second.stallsWithheld).toBe(1);
+    clock.set(1_500); // 1.1 s: past the 1 s ceiling, down rather than slow
+    await pass();
+    expect(second.stall).not.toBeNull();
+  });
+
+  it("two replicas of three frozen while the third answers: both are out", async () => {
+    const { clock, replicas, cluster, pass } = setup(
+      async () => {
+        throw new Error("no answer");
+      },
+      { replicas: 3 },
+    );
+    const [a, b, live] = replicas as [DbNode, DbNode, DbNode];
+    clock.set(1);
+    a.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
+    b.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
+    clock.set(290);
+    live.answered(); // idle now, after an answer 10 ms ago
+    clock.set(300);
+    await pass();
+    expect([a.stall !== null, b.stall !== null, live.stall]).toEqual([
+      true,
+      true,
+      null,
+    ]);
+    expect(cluster.serving).toEqual([live]);
+  });
+
+  it("an idle peer that answered long ago says nothing of the present: two replicas silent alike stay in", async () => {
+    const { clock, replicas, pass } = setup(
+      async () => {
+        throw new Error("would fail");
+      },
+      { replicas: 3 },
+    );
+    const [a, b, idle] = replicas as [DbNode, DbNode, DbNode];
+    clock.set(1);
+    idle.answered();
+    clock.set(100);
+    a.beginAttempt(fakeAttempt(100) as unknown as ReadAttempt);
+    b.beginAttempt(fakeAttempt(100) as unknown as ReadAttempt);
+    clock.set(700); // silent 600 ms alike; the idle one last answered 699 ms ago
+    await pass();
+    expect([a.stall, b.stall, idle.stall]).toEqual([null, null, null]);
+    expect([a.stallsWithheld, b.stallsWithheld]).toEqual([1, 1]);
   });
 
   it("this process's own event-loop delay stretches the deadline, but a frozen replica is still caught", async () => {

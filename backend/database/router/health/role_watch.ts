@@ -92,6 +92,10 @@ export class RoleWatch {
     void run.settled.then(() => this.inFlight.delete(node));
     run.inRecovery.then(
       (inRecovery) => {
+        // An answer: the stall watch's evidence that this node (and so the
+        // network and machine it shares with its peers) answers now, also
+        // while no read goes there.
+        node.answered();
         if (inRecovery === false) this.takeOut(cluster, node, startedAtMs);
       },
       () => undefined,

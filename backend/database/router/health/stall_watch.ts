@@ -27,11 +27,14 @@ const P99_MULTIPLIER = 4;
 const PEER_FACTOR = 4;
 
 /**
- * Share of a cluster's replicas (at least one) that may be out for silence
- * at once, as Envoy's `max_ejection_percent` bounds outlier ejection: a
- * wrong verdict must not move every replica's reads onto the primary.
+ * How many of a cluster's `n` replicas may be out for slowness at once, as
+ * Envoy's `max_ejection_percent` bounds outlier ejection: all but one (one
+ * of one), so a wrong verdict never moves every replica's reads onto the
+ * primary, while a zone of two frozen replicas out of three still goes.
  */
-const MAX_OUT_SHARE = 0.5;
+function maxOutForSlowness(n: number): number {
+  return Math.max(1, n - 1);
+}
 
 /** Why a silent replica was not suspected. */
 type Withheld = "peers_as_slow" | "max_out";
@@ -47,9 +50,21 @@ function silentMs(node: DbNode, now: number): number {
   return Math.min(now - oldest, now - node.lastAnsweredAtMs);
 }
 
-/** How slow a peer is now (ms): its recent p99, or its own silence if longer. */
-function slownessMs(node: DbNode, now: number): number {
-  return Math.max(node.latency.percentile(0.99) ?? 0, silentMs(node, now));
+/**
+ * Does `peer` show that answers can arrive now while `node` has been silent
+ * for `silent` ms? A peer with reads outstanding does when it is far less
+ * slow: PEER_FACTOR times its recent p99, and the age of its oldest
+ * outstanding read, both below `silent` (replicas slowed alike keep reads
+ * waiting alike, however their answers happen to bunch). An idle peer does
+ * only if it answered within the last `silent / PEER_FACTOR` ms: one with
+ * no reads now says nothing of the present.
+ */
+function testifies(peer: DbNode, silent: number, now: number): boolean {
+  const oldest = peer.oldestAttemptStartMs();
+  if (oldest === undefined)
+    return PEER_FACTOR * (now - peer.lastAnsweredAtMs) < silent;
+  const p99 = peer.latency.percentile(0.99) ?? 0;
+  return PEER_FACTOR * Math.max(p99, now - oldest) < silent;
 }
 
 /**
@@ -77,13 +92,17 @@ export function attemptDeadlineMs(node: DbNode, o: DeadlineOptions): number {
  *   loop, a GC pause or a saturated CPU here may send it that much later.
  *   (Answers that did arrive are never missed for our lateness: a pass runs
  *   after the loop's pending I/O, see {@link tick}.)
- * - with serving peers, a silent replica is suspected only if it has been
- *   silent {@link PEER_FACTOR} times longer than at least one peer is slow
- *   now (its p99, or its own silence): when every replica slows down
+ * - with serving peers, a silent replica is suspected only if at least one
+ *   peer shows that answers can arrive now ({@link testifies}: far less
+ *   slow, or idle after a recent answer): when every replica slows down
  *   together it is load, not a stall, and nobody is taken out. A replica
  *   without serving peers is judged by its own history (its deadline);
- * - at most {@link MAX_OUT_SHARE} of a cluster's replicas (at least one)
- *   are out for silence at once.
+ * - at most all but one of a cluster's replicas (one of one) are out for
+ *   slowness at once ({@link maxOutForSlowness});
+ * - a replica silent for longer than the deadline ceiling
+ *   (REPLICA_ATTEMPT_DEADLINE_MAX, plus the loop delay) is down, not slow:
+ *   it is suspected whatever its peers do and whatever the bound, so a
+ *   frozen zone, or every replica frozen, still moves reads elsewhere.
  *
  * A silent replica that passes is a **suspect**: it gets no new reads (this
  * is cheap to be wrong about). A probe on a fresh connection (off the
@@ -96,9 +115,10 @@ export function attemptDeadlineMs(node: DbNode, o: DeadlineOptions): number {
  */
 export class StallWatch {
   private readonly probing = new Set<DbNode>();
-  private readonly lastProbeMs = new Map<DbNode, number>();
+  // Weak: a replica removed from the cluster is forgotten with it.
+  private readonly lastProbeMs = new WeakMap<DbNode, number>();
   /** Silent replicas not suspected, and why: one log line and one count per episode. */
-  private readonly withheld = new Map<DbNode, Withheld>();
+  private readonly withheld = new WeakMap<DbNode, Withheld>();
 
   constructor(
     private readonly clusters: () => readonly NodeCluster[],
@@ -124,8 +144,12 @@ export class StallWatch {
   private evaluate(): void {
     const now = this.options.clock.now();
     // Our own lateness is not the replicas': a loop that ran late may have
-    // sent their reads late.
-    const lateMs = this.options.loop.recentMaxMs();
+    // sent their reads late. (At most one deadline ceiling more, so a frozen
+    // replica is still caught within two of them.)
+    const lateMs = Math.min(
+      this.options.loop.recentMaxMs(),
+      this.options.maxMs,
+    );
     for (const cluster of this.clusters()) {
       for (const node of cluster.replicas) {
         if (node.disabled) continue;
@@ -139,7 +163,7 @@ export class StallWatch {
             this.withheld.delete(node);
             continue;
           }
-          const why = this.withhold(cluster, node, silent, now);
+          const why = this.withhold(cluster, node, silent, now, lateMs);
           if (why !== null) {
             this.noteWithheld(node, why, silent);
             continue;
@@ -186,6 +210,7 @@ export class StallWatch {
     node: DbNode,
     silent: number,
     now: number,
+    lateMs: number,
   ): Withheld | null {
     let peers = 0;
     let outlier = false;
@@ -195,21 +220,22 @@ export class StallWatch {
       if (p === node || !p.acceptsReads() || p.breaker?.stateName === "open")
         continue;
       peers++;
-      if (PEER_FACTOR * slownessMs(p, now) < silent) outlier = true;
+      if (testifies(p, silent, now)) outlier = true;
     }
+    // Silent for the longest deadline there is: down, not slow. Neither its
+    // peers nor the bound on slowness keep it in (a zone, or every replica,
+    // frozen at once; the primary then serves).
+    if (silent > this.options.maxMs + lateMs) return null;
     if (peers > 0 && !outlier) return "peers_as_slow";
-    const maxOut = Math.max(
-      1,
-      Math.floor(cluster.replicas.length * MAX_OUT_SHARE),
-    );
-    if (out >= maxOut) return "max_out";
+    if (out >= maxOutForSlowness(cluster.replicas.length)) return "max_out";
     return null;
   }
 
   private noteWithheld(node: DbNode, why: Withheld, silent: number): void {
-    if (this.withheld.get(node) === why) return;
+    const before = this.withheld.get(node);
+    if (before === why) return;
     this.withheld.set(node, why);
-    node.stallsWithheld++;
+    if (before === undefined) node.stallsWithheld++;
     this.options.logger.info(
       why === "peers_as_slow"
         ? "replica silent past its deadline, but its peers are as slow: load, not a stall"

@@ -1,10 +1,11 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
+import { performance } from "node:perf_hooks";
 
 /** How late this process's event loop has been running, recently. */
 export interface LoopDelay {
   /**
-   * The longest delay seen over the last one to two seconds (ms): how late
-   * a timer, or an answer already in a socket buffer, may have been noticed.
+   * The longest delay seen over the last one to two seconds, including a
+   * gap still in progress (ms): how late a timer, or an answer already in
+   * a socket buffer, may have been noticed.
    */
   recentMaxMs(): number;
 }
@@ -16,33 +17,34 @@ export interface LoopDelayFigures {
   readonly maxMs: number;
 }
 
-/** Sampling interval of the histogram (ms); its own interval is not delay. */
+/** Sampling interval (ms): a timer due every this long records how late it ran. */
 const RESOLUTION_MS = 10;
 /** Length of one window (ms). */
 const WINDOW_MS = 1_000;
 
 /**
- * Event-loop delay of this process, from Node's own histogram
- * (`perf_hooks.monitorEventLoopDelay`, a timer in libuv that records how
- * late each of its ticks ran), read in one-second windows. The stall watch
- * uses it so that this process's own lateness (a busy loop, a GC pause, a
- * saturated CPU) is never taken for a replica's silence; the status page
- * shows it. prom-client exports the same histogram as
- * `nodejs_eventloop_lag_*_seconds`.
+ * Event-loop delay of this process: a timer due every 10 ms records how
+ * late each of its runs is, in one-second windows. (Node's
+ * `monitorEventLoopDelay` measures the same, but resetting its histogram at
+ * the end of a window also drops the gap in progress, so a pause that began
+ * just then was seen by neither window; prom-client exports that one as
+ * `nodejs_eventloop_lag_*_seconds`, with its sampling interval included.)
+ * The stall watch uses this so that this process's own lateness (a busy
+ * loop, a GC pause, a saturated CPU) is never taken for a replica's
+ * silence; the status page shows it. Costs one timer callback per 10 ms.
  */
 export class EventLoopDelayMonitor implements LoopDelay {
-  private readonly histogram: IntervalHistogram;
   private timer: NodeJS.Timeout | null = null;
+  private lastTickMs = 0;
+  private windowStartMs = 0;
+  private samples: number[] = [];
+  private windowMaxMs = 0;
   private last: LoopDelayFigures = { p99Ms: 0, maxMs: 0 };
-
-  constructor() {
-    this.histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
-  }
 
   start(): void {
     if (this.timer !== null) return;
-    this.histogram.enable();
-    this.timer = setInterval(() => this.rotate(), WINDOW_MS);
+    this.lastTickMs = this.windowStartMs = performance.now();
+    this.timer = setInterval(() => this.tick(), RESOLUTION_MS);
     this.timer.unref();
   }
 
@@ -50,11 +52,14 @@ export class EventLoopDelayMonitor implements LoopDelay {
     if (this.timer === null) return;
     clearInterval(this.timer);
     this.timer = null;
-    this.histogram.disable();
   }
 
   recentMaxMs(): number {
-    return Math.max(this.last.maxMs, delayMs(this.histogram.max));
+    const pending =
+      this.timer === null
+        ? 0
+        : performance.now() - this.lastTickMs - RESOLUTION_MS;
+    return Math.max(this.last.maxMs, this.windowMaxMs, pending, 0);
   }
 
   /** The last whole second's figures. */
@@ -62,16 +67,22 @@ export class EventLoopDelayMonitor implements LoopDelay {
     return this.last;
   }
 
-  private rotate(): void {
-    const h = this.histogram;
-    this.last = { p99Ms: delayMs(h.percentile(99)), maxMs: delayMs(h.max) };
-    h.reset();
+  private tick(): void {
+    const now = performance.now();
+    const delay = Math.max(0, now - this.lastTickMs - RESOLUTION_MS);
+    this.lastTickMs = now;
+    this.samples.push(delay);
+    if (delay > this.windowMaxMs) this.windowMaxMs = delay;
+    if (now - this.windowStartMs < WINDOW_MS) return;
+    const sorted = this.samples.sort((a, b) => a - b);
+    this.last = {
+      p99Ms: sorted[Math.ceil(0.99 * sorted.length) - 1] ?? 0,
+      maxMs: this.windowMaxMs,
+    };
+    this.samples = [];
+    this.windowMaxMs = 0;
+    this.windowStartMs = now;
   }
-}
-
-/** A histogram value (ns between ticks) as delay past the tick's due time (ms). */
-function delayMs(ns: number): number {
-  return Math.max(0, ns / 1e6 - RESOLUTION_MS);
 }
 
 /** No delay ever: for tests driven by a manual clock. */

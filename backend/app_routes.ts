@@ -6,7 +6,7 @@ import { fleetRoutes } from "./database/fleet_handlers";
 import type { DashboardFeeds } from "./database/dashboard/dashboard_feeds";
 import { dashboardRoutes } from "./database/dashboard/dashboard_handlers";
 import type { Tokens } from "./shared/http/monitoring_auth";
-import type { ReplicaRouter } from "./database/router/replica_router";
+import type { ReplicaRouter } from "./database/router/index";
 import { CursorCodec } from "./shared/http/cursor";
 import { financeRoutes } from "./finance/finance_handlers";
 import { invoiceRoutes } from "./invoices/invoice_handlers";

@@ -1,8 +1,12 @@
 import { z } from "zod";
-import { isPostgresUrl, MAIN_CLUSTER } from "./router/config/config";
-import { InvalidArgumentError, NotFoundError } from "./router/errors";
-import { ZONE_RE } from "./router/config/zones";
-import type { ReplicaRouter } from "./router/replica_router";
+import {
+  InvalidArgumentError,
+  isPostgresUrl,
+  MAIN_CLUSTER,
+  NotFoundError,
+  type ReplicaRouter,
+  ZONE_RE,
+} from "./router/index";
 import { replicaStatus } from "./monitoring_handlers";
 import { parseBody } from "../shared/http/validation";
 import type { RouteDef, RouteInput } from "../shared/http/route";

@@ -28,20 +28,20 @@ import { EncoreCacheStore, queryCacheKeyspaces } from "./encore_cache_store";
 import { startEncoreMetrics } from "./encore_metrics";
 import { encoreEnvironment } from "./encore_settings";
 import { RouterMetrics } from "./metrics";
-import { loadConfig } from "./router/config/load_config";
-import { jsonLogger } from "./router/support/logger";
 import {
   createPgPool,
   createPgPoolSettingSessionOnConnect,
+  jsonLogger,
+  loadConfig,
+  type PoolFactory,
+  type Primitive,
   probeConnection,
-} from "./router/nodes/pg_pool";
-import type { Primitive } from "./router/query_api";
-import type { PoolFactory } from "./router/nodes/pg_pool";
+  ReplicaRouter,
+} from "./router/index";
 import { createFleetControl } from "./fleet/create_fleet_control";
 import { DashboardFeeds } from "./dashboard/dashboard_feeds";
 import { appMeta } from "encore.dev";
 import { serviceVersion } from "../shared/service_version";
-import { ReplicaRouter } from "./router/replica_router";
 
 /**
  * The primary, with the finance migrations (applied by Encore). The path is

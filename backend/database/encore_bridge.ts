@@ -1,15 +1,13 @@
 import { APIError, ErrCode } from "encore.dev/api";
-import type { Consistency } from "./router/consistency/consistency";
 import {
+  type Consistency,
   parseConsistencyHeader,
   parseToken,
-} from "./router/consistency/consistency";
-import type { RouterErrorCode } from "./router/errors";
-import { toRouterError } from "./router/nodes/pg_errors";
-import {
-  runWithRequestContext,
   type RequestContext,
-} from "./router/request_context";
+  type RouterErrorCode,
+  runWithRequestContext,
+  toRouterError,
+} from "./router/index";
 import { checkAdminToken } from "../shared/http/admin_auth";
 import {
   MONITORING_DENIED,

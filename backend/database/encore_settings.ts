@@ -1,6 +1,5 @@
 import { z } from "zod";
-import { ConfigError, isPostgresUrl } from "./router/config/config";
-import { ZONE_RE } from "./router/config/zones";
+import { ConfigError, isPostgresUrl, ZONE_RE } from "./router/index";
 
 /**
  * The values of the app's Encore secrets, as `secret(name)()` returns them:

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "./router/errors";
+import { InvalidArgumentError } from "./router/index";
 import type { FleetControl } from "./fleet/fleet_control";
 import type { AuditEntry } from "./fleet/control_store";
 import type { FleetViewResponse } from "./fleet/fleet_view";

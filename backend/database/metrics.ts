@@ -15,10 +15,13 @@ import {
 } from "./metrics_snapshot";
 import { CacheMetrics } from "./cache_metrics";
 import { RouteCounts } from "./metrics_route_counts";
-import type { DbNode } from "./router/nodes/db_node";
-import type { RouteReason } from "./router/read_planner";
-import type { ReadFailureOutcome, RouterObserver } from "./router/observer";
-import type { ReplicaRouter } from "./router/replica_router";
+import type {
+  DbNode,
+  ReadFailureOutcome,
+  ReplicaRouter,
+  RouteReason,
+  RouterObserver,
+} from "./router/index";
 
 /**
  * The router's key figures. The query path only adds to plain numbers held

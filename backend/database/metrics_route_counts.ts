@@ -1,6 +1,5 @@
 import type { ReadCount } from "./metrics_snapshot";
-import type { DbNode } from "./router/nodes/db_node";
-import type { RouteReason } from "./router/read_planner";
+import type { DbNode, RouteReason } from "./router/index";
 
 /** Reads routed to one node, by endpoint and reason, and the counter used last. */
 interface NodeRoutes {

@@ -1,7 +1,9 @@
-import type { CircuitStateName } from "./router/health/circuit_breaker";
-import type { NodeCluster } from "./router/nodes/node_cluster";
-import type { RouteReason } from "./router/read_planner";
-import type { ReadFailureOutcome } from "./router/observer";
+import type {
+  CircuitStateName,
+  NodeCluster,
+  ReadFailureOutcome,
+  RouteReason,
+} from "./router/index";
 
 /** Reads routed to one node for one reason since start, summed over endpoints. */
 export interface ReadCount {

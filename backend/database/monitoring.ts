@@ -34,8 +34,11 @@ import {
   forwardedHttps,
   MONITORING_DENIED,
 } from "../shared/http/monitoring_auth";
-import { HTTP_STATUS, InvalidArgumentError } from "./router/errors";
-import { toRouterError } from "./router/nodes/pg_errors";
+import {
+  HTTP_STATUS,
+  InvalidArgumentError,
+  toRouterError,
+} from "./router/index";
 import {
   dashboardLogin as login,
   dashboardPage,

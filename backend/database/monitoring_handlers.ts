@@ -1,8 +1,11 @@
-import type { DbNode, PoolStats } from "./router/nodes/db_node";
-import { formatLsn } from "./router/lag/lag_tracker";
-import type { CacheStatus } from "./router/cache/cache_types";
+import {
+  type CacheStatus,
+  type DbNode,
+  formatLsn,
+  type PoolStats,
+  type ReplicaRouter,
+} from "./router/index";
 import type { ControlStatus } from "./fleet/fleet_view";
-import type { ReplicaRouter } from "./router/replica_router";
 import { HttpResponse, type RouteDef } from "../shared/http/route";
 
 /** A node as the status endpoint shows it (no credentials, only host:port/db). */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { InvalidArgumentError, NotFoundError } from "../database/router/errors";
+import { InvalidArgumentError, NotFoundError } from "../database/router/index";
 import { amountCentsSchema, currencySchema } from "../shared/http/money";
 import type { RouteDef, RouteInput } from "../shared/http/route";
 import {

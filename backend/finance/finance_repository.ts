@@ -1,9 +1,10 @@
-import { InvalidArgumentError } from "../database/router/errors";
-import type {
-  DatabaseRouter,
-  ReadConnection,
-} from "../database/router/connections";
-import type { Primitive, Row } from "../database/router/query_api";
+import {
+  type DatabaseRouter,
+  InvalidArgumentError,
+  type Primitive,
+  type ReadConnection,
+  type Row,
+} from "../database/router/index";
 import { BaseRepository } from "../shared/repositories/base_repository";
 import { SQL, type KindSql } from "./finance_sql";
 

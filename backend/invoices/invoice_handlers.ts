@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { NotFoundError } from "../database/router/errors";
+import { NotFoundError } from "../database/router/index";
 import {
   CursorCodec,
   type CursorScope,

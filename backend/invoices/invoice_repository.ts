@@ -1,10 +1,10 @@
-import type { Consistency } from "../database/router/consistency/consistency";
 import {
   ConnectionCapExceededError,
+  type Consistency,
+  type DatabaseRouter,
   InvalidArgumentError,
-} from "../database/router/errors";
-import type { DatabaseRouter } from "../database/router/connections";
-import type { Row } from "../database/router/query_api";
+  type Row,
+} from "../database/router/index";
 import { BaseRepository } from "../shared/repositories/base_repository";
 
 /** Allowed `status` values; the migration's CHECK constraint holds the same set. */

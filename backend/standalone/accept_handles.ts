@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import net from "node:net";
-import type { Logger } from "../database/router/support/logger";
+import type { Logger } from "../database/router/index";
 
 /*
  * Why a listening socket gets more than one handle here.

@@ -1,11 +1,14 @@
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import { RouterMetrics } from "../database/metrics";
-import type { ServiceConfig } from "../database/router/config/config";
-import { jsonLogger, type Logger } from "../database/router/support/logger";
-import { ReplicaRouter } from "../database/router/replica_router";
-import type { RouterDeps } from "../database/router/router_deps";
-import { RedisStore } from "../database/router/cache/redis_store";
+import {
+  jsonLogger,
+  type Logger,
+  RedisStore,
+  ReplicaRouter,
+  type RouterDeps,
+  type ServiceConfig,
+} from "../database/router/index";
 import type { RouteDef } from "../shared/http/route";
 import { allRoutes } from "../app_routes";
 import { createHttpServer } from "./http_server";

@@ -1,13 +1,11 @@
 import type http from "node:http";
 import {
+  InvalidArgumentError,
   parseConsistencyHeader,
   parseToken,
-} from "../database/router/consistency/consistency";
-import {
-  InvalidArgumentError,
+  type RequestContext,
   type RouterErrorCode,
-} from "../database/router/errors";
-import type { RequestContext } from "../database/router/request_context";
+} from "../database/router/index";
 
 /* Reading requests and writing responses for the standalone server. */
 

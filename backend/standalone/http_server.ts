@@ -1,15 +1,14 @@
 import http from "node:http";
 import net from "node:net";
-import { OverloadedError, HTTP_STATUS } from "../database/router/errors";
-import type { Logger } from "../database/router/support/logger";
 import {
   describePgError,
-  toRouterError,
-} from "../database/router/nodes/pg_errors";
-import {
-  runWithRequestContext,
+  HTTP_STATUS,
+  type Logger,
+  OverloadedError,
   type RequestContext,
-} from "../database/router/request_context";
+  runWithRequestContext,
+  toRouterError,
+} from "../database/router/index";
 import { checkAdminToken } from "../shared/http/admin_auth";
 import {
   forwardedHttps,

@@ -6,9 +6,7 @@
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError } from "../database/router/config/config";
-import { loadConfig } from "../database/router/config/load_config";
-import { jsonLogger } from "../database/router/support/logger";
+import { ConfigError, jsonLogger, loadConfig } from "../database/router/index";
 import {
   localClusterLocation,
   startLocalCluster,

@@ -1,4 +1,4 @@
-import type { ReplicaRouter } from "../router/replica_router";
+import type { ReplicaRouter } from "../router/index";
 import { EventLog } from "./event_log";
 import { History, readingsOf, type NodeReading } from "./history";
 

@@ -6,7 +6,7 @@ import {
   sessionFor,
   type Tokens,
 } from "../../shared/http/monitoring_auth";
-import { RouterError } from "../router/errors";
+import { RouterError } from "../router/index";
 import type { DashboardFeeds } from "./dashboard_feeds";
 import type { EventsResponse } from "./event_log";
 import { dashboardHtml, SCRIPT_SOURCE } from "./dashboard_page";

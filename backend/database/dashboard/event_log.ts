@@ -1,4 +1,4 @@
-import type { Logger } from "../router/support/logger";
+import type { Logger } from "../router/index";
 
 /** One event as the dashboard and GET .../replicas/events show it. */
 export interface RouterEvent {

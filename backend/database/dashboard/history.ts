@@ -1,4 +1,4 @@
-import type { ReplicaRouter } from "../router/replica_router";
+import type { ReplicaRouter } from "../router/index";
 import { nodeStatus } from "../monitoring_handlers";
 
 /** One node in one sample. */

@@ -1,8 +1,10 @@
-import type { DbNode } from "../router/nodes/db_node";
-import { describePgError } from "../router/nodes/pg_errors";
-import { describeAddress } from "../router/nodes/pg_pool";
-import type { ReplicaRouter } from "../router/replica_router";
-import type { Logger } from "../router/support/logger";
+import {
+  type DbNode,
+  describeAddress,
+  describePgError,
+  type Logger,
+  type ReplicaRouter,
+} from "../router/index";
 import { keyText, type ControlEntry } from "./control_state";
 
 /** How long a setting that failed to apply (an unreachable replica) waits before the next try. */

@@ -1,4 +1,4 @@
-import type { PgClient, PgPool } from "../router/nodes/pg_pool";
+import type { PgClient, PgPool } from "../router/index";
 import { keyText, type ControlKey } from "./control_state";
 
 /** A stored row of the control state, before it is checked. */

@@ -1,7 +1,10 @@
-import type { ServiceConfig } from "../router/config/config";
-import { createPgPool, type PoolFactory } from "../router/nodes/pg_pool";
-import type { ReplicaRouter } from "../router/replica_router";
-import type { Logger } from "../router/support/logger";
+import {
+  createPgPool,
+  type Logger,
+  type PoolFactory,
+  type ReplicaRouter,
+  type ServiceConfig,
+} from "../router/index";
 import {
   MemoryControlStore,
   PgControlStore,

@@ -1,16 +1,20 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import type { FleetConfig } from "../router/config/config";
-import { InvalidArgumentError, RouterError } from "../router/errors";
-import type { AddReplicaOptions } from "../router/fleet/membership";
-import type { DbNode } from "../router/nodes/db_node";
-import type { NodeCluster } from "../router/nodes/node_cluster";
-import { classifyPgError, describePgError } from "../router/nodes/pg_errors";
-import { describeAddress } from "../router/nodes/pg_pool";
-import type { ReplicaRouter } from "../router/replica_router";
-import type { Logger } from "../router/support/logger";
-import { PeriodicTasks } from "../router/support/periodic_tasks";
-import { withTimeout } from "../router/support/timeout";
+import {
+  type AddReplicaOptions,
+  classifyPgError,
+  type DbNode,
+  describeAddress,
+  describePgError,
+  type FleetConfig,
+  InvalidArgumentError,
+  type Logger,
+  type NodeCluster,
+  PeriodicTasks,
+  type ReplicaRouter,
+  RouterError,
+  withTimeout,
+} from "../router/index";
 import { nodeStatus } from "../monitoring_handlers";
 import { ControlApplier, shortName } from "./control_applier";
 import { keyText, parseEntry, type ControlEntry } from "./control_state";

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { RouterErrorCode } from "../../database/router/errors";
+import type { RouterErrorCode } from "../../database/router/index";
 
 /** Why an admin request is refused. */
 export interface AdminDenial {

@@ -5,7 +5,7 @@ import {
   timingSafeEqual,
 } from "node:crypto";
 import { z } from "zod";
-import { InvalidArgumentError } from "../../database/router/errors";
+import { InvalidArgumentError } from "../../database/router/index";
 
 /** Longest cursor accepted; real ones are about 250 characters. */
 export const MAX_CURSOR_LENGTH = 512;

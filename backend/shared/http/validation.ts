@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { InvalidArgumentError } from "../../database/router/errors";
+import { InvalidArgumentError } from "../../database/router/index";
 
 /**
  * Request validation shared by every handler. Each parser takes the raw value

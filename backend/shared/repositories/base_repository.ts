@@ -1,12 +1,12 @@
 import type {
+  CachedRead,
   DatabaseRouter,
+  JsonSafe,
+  QueryApi,
   ReadConnection,
   ReadOptions,
   WriteConnection,
-} from "../../database/router/connections";
-import type { JsonSafe } from "../../database/router/cache/cache_entry";
-import type { CachedRead } from "../../database/router/cache/cache_types";
-import type { QueryApi } from "../../database/router/query_api";
+} from "../../database/router/index";
 
 /**
  * Base class of every repository. Repositories never see pools or nodes:

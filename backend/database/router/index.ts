@@ -76,6 +76,6 @@ export type { AddReplicaOptions } from "./fleet/membership";
 export { formatLsn } from "./lag/lag_tracker";
 
 // Logging and small helpers.
-export { jsonLogger, type Logger } from "./support/logger";
+export { jsonLogger, silentLogger, type Logger } from "./support/logger";
 export { PeriodicTasks } from "./support/periodic_tasks";
 export { withTimeout } from "./support/timeout";

@@ -42,7 +42,7 @@ import {
 import { RawSqlGate } from "./sql/raw_sql_gate";
 import { VolatileFunctionCatalog } from "./sql/volatile_functions";
 import { systemClock, type Clock } from "./support/clock";
-import { jsonLogger, type Logger } from "./support/logger";
+import { silentLogger, type Logger } from "./support/logger";
 import type { RouterDeps } from "./router_deps";
 import { Watchers } from "./watchers";
 import type { LoopDelayFigures } from "./support/event_loop_delay";
@@ -90,7 +90,8 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
     deps: RouterDeps = {},
   ) {
     this.clock = deps.clock ?? systemClock;
-    this.logger = deps.logger ?? jsonLogger;
+    // A library logs nothing unless told where: the service passes its JSON logger.
+    this.logger = deps.logger ?? silentLogger;
     const observer = deps.observer ?? {};
     const isClosed = (): boolean => this.closed !== null;
     this.factory = new NodeFactory({

@@ -10,6 +10,7 @@ import type { Logger } from "./support/logger";
 export interface RouterDeps {
   clock?: Clock;
   poolFactory?: PoolFactory;
+  /** Where the router logs; absent, it logs nothing (both front doors pass the JSON logger). */
   logger?: Logger;
   observer?: RouterObserver;
   /** Hooks for the query cache's metrics. */

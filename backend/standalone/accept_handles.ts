@@ -56,12 +56,15 @@ export const LISTEN_BACKLOG = 4_096;
  * in time, the server keeps the handles it got (perhaps none) and this logs
  * why. Returns once the helper has exited, so no other process holds the
  * socket.
- * @returns the extra listeners, to close with the server.
+ * @returns the extra listeners (also given to `onListener` one by one), to
+ * close with the server.
  */
 export async function addAcceptHandles(
   server: net.Server,
   count: number,
   logger: Logger,
+  /** Called with each listener as soon as it accepts (before the helper exits), e.g. to close it with the server. */
+  onListener?: (listener: net.Server) => void,
 ): Promise<net.Server[]> {
   const handle = (server as WithHandle)._handle;
   if (count <= 0 || handle === null || handle === undefined) return [];
@@ -108,7 +111,9 @@ export async function addAcceptHandles(
           (returned as { close?: () => void }).close?.();
           return;
         }
-        extra.push(adopt(returned as object));
+        const listener = adopt(returned as object);
+        extra.push(listener);
+        onListener?.(listener);
         if (extra.length === count) done();
       });
       for (let i = 0; i < count; i++)

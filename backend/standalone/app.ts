@@ -128,8 +128,10 @@ export async function createApp(
       }).then(async (bound) => {
         // One accept per handle per loop turn (see accept_handles.ts): more
         // handles, so a busy service still takes new connections at once.
-        server.adoptListeners(
-          await addAcceptHandles(server, EXTRA_ACCEPT_HANDLES, logger),
+        // Each is adopted as it starts accepting: a shutdown that begins
+        // while the helper finishes closes it too.
+        await addAcceptHandles(server, EXTRA_ACCEPT_HANDLES, logger, (l) =>
+          server.adoptListeners([l]),
         );
         return bound;
       }),

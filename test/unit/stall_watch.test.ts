@@ -275,6 +275,63 @@ describe("StallWatch: silence is judged against the peers and this process", () 
     expect([a.stallsWithheld, b.stallsWithheld]).toEqual([1, 1]);
   });
 
+  it("every reader stuck on the frozen replica, the other idle: the idle one's role checks testify", async () => {
+    const { clock, replicas, pass } = setup(
+      async () => {
+        throw new Error("no answer");
+      },
+      { replicas: 2 },
+    );
+    const [frozen, idle] = replicas as [DbNode, DbNode];
+    clock.set(1);
+    frozen.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
+    clock.set(300);
+    idle.reached(); // its role check answered just now; no read there
+    clock.set(310);
+    await pass();
+    expect(frozen.stall).not.toBeNull();
+    expect(idle.stall).toBeNull();
+  });
+
+  it("reads that hang while the node's own role checks answer: still silent, still suspected", async () => {
+    const { clock, replicas, pass } = setup(
+      async () => {
+        throw new Error("no answer");
+      },
+      { replicas: 2 },
+    );
+    const [hung, live] = replicas as [DbNode, DbNode];
+    clock.set(1);
+    hung.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
+    clock.set(495);
+    hung.reached(); // pg_is_in_recovery() answers on another connection
+    live.answered();
+    clock.set(500);
+    await pass();
+    expect(hung.stall).not.toBeNull();
+  });
+
+  it("a peer with one long report among quick reads still testifies", async () => {
+    const { clock, replicas, pass } = setup(
+      async () => {
+        throw new Error("no answer");
+      },
+      { replicas: 2 },
+    );
+    const [frozen, busy] = replicas as [DbNode, DbNode];
+    clock.set(1);
+    busy.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt); // a long report
+    frozen.beginAttempt(fakeAttempt(100) as unknown as ReadAttempt);
+    clock.set(495);
+    for (const t of [490, 492, 494])
+      busy.beginAttempt(fakeAttempt(t) as unknown as ReadAttempt);
+    busy.answered();
+    clock.set(500); // frozen silent 400 ms, well under the 1 s ceiling
+    await pass();
+    expect(frozen.stall).not.toBeNull();
+    expect(busy.stall).toBeNull();
+  });
+
   it("this process's own event-loop delay stretches the deadline, but a frozen replica is still caught", async () => {
     const { clock, replica, pass } = setup(
       async () => {

@@ -1,8 +1,9 @@
 /**
  * The core's one entry point: everything domain services, the Encore
- * declarations and the standalone server may use of the router. Code
- * outside `backend/database/router/` imports the core only from here
- * (test/unit/core_entry_point.test.ts); code inside never does.
+ * declarations and the standalone server may use of the router. Code under
+ * `backend/` but outside `backend/database/router/` imports the core only
+ * from here (test/unit/core_entry_point.test.ts); code inside never does.
+ * Tests and benchmarks may reach inner modules: they test them.
  */
 
 // The router, its configuration and its construction.

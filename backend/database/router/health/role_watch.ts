@@ -36,8 +36,10 @@ export interface RoleWatchOptions {
  * node's). An answer of `false` takes the node out of the serving set
  * synchronously (health verdict `not_a_replica`, cluster refreshed), abandons
  * the reads outstanding on it so their callers retry elsewhere, logs, and
- * asks the regular probe to confirm. Anything else (true, an error, a
- * timeout) changes nothing: liveness is the health checker's and the stall
+ * asks the regular probe to confirm. Any answer also notes that the node is
+ * reachable now (`DbNode.reached`), which the stall watch takes as a peer's
+ * evidence, never as an answer to the node's own reads. An error or a
+ * timeout changes nothing: liveness is the health checker's and the stall
  * watch's job.
  */
 export class RoleWatch {
@@ -92,10 +94,10 @@ export class RoleWatch {
     void run.settled.then(() => this.inFlight.delete(node));
     run.inRecovery.then(
       (inRecovery) => {
-        // An answer: the stall watch's evidence that this node (and so the
-        // network and machine it shares with its peers) answers now, also
-        // while no read goes there.
-        node.answered();
+        // Evidence for the stall watch that this node (and so the network
+        // and machine it shares with its peers) answers now, also while no
+        // read goes there; not an answer to its reads (see DbNode.reached).
+        node.reached();
         if (inRecovery === false) this.takeOut(cluster, node, startedAtMs);
       },
       () => undefined,

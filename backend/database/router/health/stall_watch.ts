@@ -53,18 +53,22 @@ function silentMs(node: DbNode, now: number): number {
 /**
  * Does `peer` show that answers can arrive now while `node` has been silent
  * for `silent` ms? A peer with reads outstanding does when it is far less
- * slow: PEER_FACTOR times its recent p99, and the age of its oldest
- * outstanding read, both below `silent` (replicas slowed alike keep reads
- * waiting alike, however their answers happen to bunch). An idle peer does
- * only if it answered within the last `silent / PEER_FACTOR` ms: one with
- * no reads now says nothing of the present.
+ * slow: PEER_FACTOR times its recent p99, and the median age of its
+ * outstanding reads, both below `silent` (replicas slowed alike keep reads
+ * waiting alike, however their answers happen to bunch; one long report
+ * there does not count against it). An idle peer does only if it answered
+ * a read or a role check within the last `silent / PEER_FACTOR` ms: one
+ * with no reads now says nothing of the present otherwise.
  */
 function testifies(peer: DbNode, silent: number, now: number): boolean {
-  const oldest = peer.oldestAttemptStartMs();
-  if (oldest === undefined)
-    return PEER_FACTOR * (now - peer.lastAnsweredAtMs) < silent;
+  const ages = peer.outstandingAttempts().map((a) => now - a.startedAtMs);
+  if (ages.length === 0) {
+    const last = Math.max(peer.lastAnsweredAtMs, peer.lastReachedAtMs);
+    return PEER_FACTOR * (now - last) < silent;
+  }
+  ages.sort((a, b) => a - b);
   const p99 = peer.latency.percentile(0.99) ?? 0;
-  return PEER_FACTOR * Math.max(p99, now - oldest) < silent;
+  return PEER_FACTOR * Math.max(p99, ages[ages.length >> 1]!) < silent;
 }
 
 /**

@@ -90,8 +90,15 @@ export class DbNode implements SelectableNode {
   private oldest: ReadAttempt | null = null;
   private newest: ReadAttempt | null = null;
   private outstanding = 0;
-  /** Clock time this node last answered a statement (ms); 0 = never. */
+  /** Clock time this node last answered a read or a stall probe (ms); 0 = never. */
   lastAnsweredAtMs = 0;
+  /**
+   * Clock time a role check last got an answer from this node (ms); 0 =
+   * never. Evidence for the stall watch that the node is reachable now,
+   * kept apart from {@link lastAnsweredAtMs}: a node whose reads hang while
+   * its role checks answer is still silent.
+   */
+  lastReachedAtMs = 0;
   /**
    * Set while the node has outstanding reads and has answered nothing for
    * longer than its deadline: it gets no new reads until a probe answers.
@@ -293,6 +300,11 @@ export class DbNode implements SelectableNode {
   /** Notes that the node answered (successfully or with an SQL error). */
   answered(): void {
     this.lastAnsweredAtMs = this.options.clock.now();
+  }
+
+  /** Notes that a role check got an answer (see {@link lastReachedAtMs}). */
+  reached(): void {
+    this.lastReachedAtMs = this.options.clock.now();
   }
 
   /** Start time of the oldest outstanding read attempt, undefined when none. */

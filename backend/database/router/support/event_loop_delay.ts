@@ -44,6 +44,9 @@ export class EventLoopDelayMonitor implements LoopDelay {
   start(): void {
     if (this.timer !== null) return;
     this.lastTickMs = this.windowStartMs = performance.now();
+    this.samples = [];
+    this.windowMaxMs = 0;
+    this.last = { p99Ms: 0, maxMs: 0 };
     this.timer = setInterval(() => this.tick(), RESOLUTION_MS);
     this.timer.unref();
   }

@@ -1,9 +1,5 @@
 import { APIError, ErrCode } from "encore.dev/api";
 import {
-  type Consistency,
-  parseConsistencyHeader,
-  parseToken,
-  type RequestContext,
   type RouterErrorCode,
   runWithRequestContext,
   toRouterError,
@@ -16,7 +12,10 @@ import {
   type Credentials,
 } from "../shared/http/monitoring_auth";
 import type { RouteInput } from "../shared/http/route";
-import { parseUserIdHeader } from "../shared/http/validation";
+import {
+  requestContextFromHeaders,
+  type RouterHeaders,
+} from "../shared/http/router_headers";
 import { router, routerReady, routes, serviceConfig } from "./databases";
 
 /**
@@ -28,14 +27,7 @@ import { router, routerReady, routes, serviceConfig } from "./databases";
  */
 
 /** The request headers the router reads, as Encore hands them over. */
-export interface RouterHeaders {
-  /** `X-Consistency`: `strong | eventual | bounded=<seconds>`. */
-  consistency?: string;
-  /** `X-Consistency-Token` from an earlier write (read-your-writes). */
-  consistencyToken?: string;
-  /** `X-User-Id`: the caller, for per-user concurrency caps. */
-  userId?: string;
-}
+export type { RouterHeaders };
 
 const CODES: Readonly<Record<RouterErrorCode, ErrCode>> = {
   invalid_argument: ErrCode.InvalidArgument,
@@ -66,15 +58,7 @@ export async function callRoute<T>(
   if (route === undefined)
     throw new APIError(ErrCode.Internal, `no handler for ${endpoint}`);
   try {
-    const ctx: RequestContext = {
-      endpoint,
-      servedBy: [],
-      consistency: requestedConsistency(headers),
-      // Every response to a write carries a token: writes bring it along.
-      wantsToken: true,
-    };
-    const userId = parseUserIdHeader(headers?.userId);
-    if (userId !== undefined) ctx.userId = userId;
+    const ctx = requestContextFromHeaders(endpoint, headers);
     await routerReady;
     const body = (await runWithRequestContext(ctx, () =>
       route.handle(input),
@@ -88,19 +72,6 @@ export async function callRoute<T>(
   } catch (err) {
     throw toAPIError(err);
   }
-}
-
-/** The consistency a request asked for; a token wins over `X-Consistency`. */
-function requestedConsistency(
-  headers: RouterHeaders | undefined,
-): Consistency | undefined {
-  if (headers?.consistencyToken)
-    return {
-      level: "read_your_writes",
-      token: parseToken(headers.consistencyToken),
-    };
-  if (headers?.consistency) return parseConsistencyHeader(headers.consistency);
-  return undefined;
 }
 
 /** Maps a thrown error to an Encore `APIError`. */

@@ -1,9 +1,6 @@
 import type http from "node:http";
 import {
   InvalidArgumentError,
-  parseConsistencyHeader,
-  parseToken,
-  type RequestContext,
   type RouterErrorCode,
 } from "../database/router/index";
 
@@ -11,20 +8,6 @@ import {
 
 /** Largest request body accepted (1 MiB). */
 export const MAX_BODY_BYTES = 1024 * 1024;
-
-/** Puts `X-Consistency-Token` (wins) or `X-Consistency` into the request context; 400 when malformed. */
-export function readConsistencyHeaders(
-  req: http.IncomingMessage,
-  ctx: RequestContext,
-): void {
-  const token = header(req, "x-consistency-token");
-  const level = header(req, "x-consistency");
-  if (token !== undefined && token !== "") {
-    ctx.consistency = { level: "read_your_writes", token: parseToken(token) };
-  } else if (level !== undefined && level !== "") {
-    ctx.consistency = parseConsistencyHeader(level);
-  }
-}
 
 /** The first value of a request header. */
 export function header(

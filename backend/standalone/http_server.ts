@@ -19,13 +19,13 @@ import {
 import {
   header,
   queryObject,
-  readConsistencyHeaders,
   readJsonBody,
   sendError,
   sendJson,
 } from "./http_io";
 import { compile, match } from "./route_table";
-import { parseActorHeader, parseUserIdHeader } from "../shared/http/validation";
+import { parseActorHeader } from "../shared/http/validation";
+import { requestContextFromHeaders } from "../shared/http/router_headers";
 import {
   HttpResponse,
   type RouteDef,
@@ -237,15 +237,14 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
       privileged = access.privileged;
     } else privileged = false;
 
-    // Every response to a write carries a token: writes bring it along.
-    const ctx: RequestContext = {
-      endpoint: route.endpoint,
-      servedBy: [],
-      wantsToken: true,
-    };
+    let ctx: RequestContext;
     let input: RouteInput;
     try {
-      readConsistencyHeaders(req, ctx);
+      ctx = requestContextFromHeaders(route.endpoint, {
+        consistency: header(req, "x-consistency"),
+        consistencyToken: header(req, "x-consistency-token"),
+        userId: header(req, "x-user-id"),
+      });
       const body =
         method === "GET" || method === "DELETE"
           ? undefined
@@ -264,8 +263,6 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
           forwardedHttps(header(req, "x-forwarded-proto")),
         ...(actor !== undefined ? { actor } : {}),
       };
-      const userId = parseUserIdHeader(header(req, "x-user-id"));
-      if (userId !== undefined) ctx.userId = userId;
     } catch (err) {
       return sendFailure(res, err, route.endpoint);
     }

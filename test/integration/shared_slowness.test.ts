@@ -9,7 +9,6 @@
  *   the frozen one is still suspected and taken out, the other is not.
  * Only orders of events and counts are asserted (no timing bound).
  */
-import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
@@ -17,6 +16,7 @@ import { silentLogger } from "../../backend/database/router/support/logger";
 import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 import { DelayProxy, freeze } from "../../scripts/faults";
 import { withFreshCluster } from "./helpers/clusters";
+import { until } from "./helpers/until";
 import { report } from "../support/verbose";
 
 const READERS = 8;
@@ -86,18 +86,6 @@ async function readWhile(during: () => Promise<void>): Promise<{
 
 const replicas = () => router.clusters[0]!.replicas;
 const suspected = () => replicas().map((r) => r.stallsSuspected);
-
-async function until(
-  what: string,
-  condition: () => boolean,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`not seen: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe("slowness every replica shares is load, not a stall", () => {
   it("both replicas slowed alike: neither is taken out and both keep serving; one frozen among healthy: it still is", async () => {

@@ -16,6 +16,7 @@ import type { RouteReason } from "../../backend/database/router/read_planner";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 import { withFreshCluster } from "./helpers/clusters";
+import { until } from "./helpers/until";
 import { freeze, SilentProxy } from "../../scripts/faults";
 import { report } from "../support/verbose";
 
@@ -107,19 +108,6 @@ async function readWhile(
     ...Array.from({ length: READERS }, (_, i) => reader(i)),
     during().finally(() => (done = true)),
   ]);
-}
-
-/** Resolves once `condition` holds, checking every 20 ms; throws after `timeoutMs`. */
-async function until(
-  what: string,
-  condition: () => boolean,
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`not seen: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 function percentile(values: number[], q: number): number {

@@ -26,9 +26,6 @@ import { router, routerReady, routes, serviceConfig } from "./databases";
  * primary's WAL position, as the standalone server does.
  */
 
-/** The request headers the router reads, as Encore hands them over. */
-export type { RouterHeaders };
-
 const CODES: Readonly<Record<RouterErrorCode, ErrCode>> = {
   invalid_argument: ErrCode.InvalidArgument,
   not_found: ErrCode.NotFound,

@@ -76,7 +76,12 @@ describe("addAcceptHandles", () => {
 
   it("closing the extra listeners and the server stops every accept", async () => {
     const server = await listening();
-    const extra = await addAcceptHandles(server, 3, silentLogger);
+    const adopted: net.Server[] = [];
+    const extra = await addAcceptHandles(server, 3, silentLogger, (l) =>
+      adopted.push(l),
+    );
+    // Each was handed over as it started accepting, before the call returned.
+    expect(adopted).toEqual(extra);
     const { port } = server.address() as net.AddressInfo;
     await Promise.all(
       [server, ...extra].map(

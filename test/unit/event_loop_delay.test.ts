@@ -63,5 +63,10 @@ describe("EventLoopDelayMonitor", () => {
     monitor.start();
     monitor.stop();
     monitor.stop(); // twice is fine
+    // A restart forgets what happened while it was stopped.
+    blockFor(BLOCK_MS);
+    monitor.start();
+    expect(monitor.recentMaxMs()).toBeLessThan(BLOCK_MS / 2);
+    expect(monitor.figures()).toEqual({ p99Ms: 0, maxMs: 0 });
   });
 });

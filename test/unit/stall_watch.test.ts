@@ -286,7 +286,7 @@ describe("StallWatch: silence is judged against the peers and this process", () 
     clock.set(1);
     frozen.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
     clock.set(300);
-    idle.reached(); // its role check answered just now; no read there
+    idle.reached(1); // its role check answered just now, in 1 ms; no read there
     clock.set(310);
     await pass();
     expect(frozen.stall).not.toBeNull();
@@ -304,7 +304,7 @@ describe("StallWatch: silence is judged against the peers and this process", () 
     clock.set(1);
     hung.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
     clock.set(495);
-    hung.reached(); // pg_is_in_recovery() answers on another connection
+    hung.reached(1); // pg_is_in_recovery() answers on another connection
     live.answered();
     clock.set(500);
     await pass();
@@ -330,6 +330,50 @@ describe("StallWatch: silence is judged against the peers and this process", () 
     await pass();
     expect(frozen.stall).not.toBeNull();
     expect(busy.stall).toBeNull();
+  });
+
+  it("a peer that answered just now, but slowly, is no evidence: replicas slowed alike stay in", async () => {
+    const { clock, replicas, pass } = setup(
+      async () => {
+        throw new Error("would fail");
+      },
+      { replicas: 2 },
+    );
+    const [silent, slow] = replicas as [DbNode, DbNode];
+    clock.set(100);
+    silent.beginAttempt(fakeAttempt(100) as unknown as ReadAttempt);
+    clock.set(495);
+    slow.answered(350); // a read that took 350 ms, as long as the silence
+    slow.reached(300); // and a role check that took 300 ms
+    clock.set(500);
+    await pass();
+    expect(silent.stall).toBeNull();
+    expect(silent.stallsWithheld).toBe(1);
+  });
+
+  it("reads a probe's answer vouched for (a long report) do not make the node silent again; a newer read can", async () => {
+    let probes = 0;
+    const { clock, replica, pass } = setup(async () => {
+      probes++;
+    });
+    clock.set(1);
+    replica.beginAttempt(fakeAttempt(1) as unknown as ReadAttempt);
+    clock.set(500);
+    await pass(); // suspected; the probe answers: cleared
+    expect([probes, replica.stall, replica.stallsSuspected]).toEqual([
+      1,
+      null,
+      1,
+    ]);
+    for (const t of [700, 900, 1_500]) {
+      clock.set(t);
+      await pass();
+    }
+    expect(replica.stallsSuspected).toBe(1); // the report runs on
+    replica.beginAttempt(fakeAttempt(1_600) as unknown as ReadAttempt);
+    clock.set(1_900);
+    await pass();
+    expect(replica.stallsSuspected).toBe(2); // a newer read went unanswered
   });
 
   it("this process's own event-loop delay stretches the deadline, but a frozen replica is still caught", async () => {

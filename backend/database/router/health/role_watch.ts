@@ -36,11 +36,11 @@ export interface RoleWatchOptions {
  * node's). An answer of `false` takes the node out of the serving set
  * synchronously (health verdict `not_a_replica`, cluster refreshed), abandons
  * the reads outstanding on it so their callers retry elsewhere, logs, and
- * asks the regular probe to confirm. Any answer also notes that the node is
- * reachable now (`DbNode.reached`), which the stall watch takes as a peer's
- * evidence, never as an answer to the node's own reads. An error or a
- * timeout changes nothing: liveness is the health checker's and the stall
- * watch's job.
+ * asks the regular probe to confirm. An answer of true or false also notes
+ * that the node answered, and how fast (`DbNode.reached`), which the stall
+ * watch takes as a peer's evidence, never as an answer to the node's own
+ * reads. An error or a timeout changes nothing: liveness is the health
+ * checker's and the stall watch's job.
  */
 export class RoleWatch {
   /** Nodes with a check whose connection is not yet back (or destroyed). */
@@ -95,9 +95,9 @@ export class RoleWatch {
     run.inRecovery.then(
       (inRecovery) => {
         // Evidence for the stall watch that this node (and so the network
-        // and machine it shares with its peers) answers now, also while no
-        // read goes there; not an answer to its reads (see DbNode.reached).
-        node.reached();
+        // and machine it shares with its peers) answers now, and how fast,
+        // also while no read goes there; not an answer to its reads.
+        node.reached(this.options.clock.now() - startedAtMs);
         if (inRecovery === false) this.takeOut(cluster, node, startedAtMs);
       },
       () => undefined,

@@ -41,34 +41,29 @@ type Withheld = "peers_as_slow" | "max_out";
 
 /**
  * How long `node` has kept a read waiting without answering anything (ms):
- * the age of its oldest outstanding read, or the time since its last
- * answer if that is shorter; 0 with nothing outstanding.
+ * the age of its oldest outstanding read that started after `since`, or
+ * the time since its last answer if that is shorter; 0 with no such read.
+ * (`since`: when a probe last answered; the reads outstanding then are slow
+ * queries on a live node, not silence.)
  */
-function silentMs(node: DbNode, now: number): number {
-  const oldest = node.oldestAttemptStartMs();
+function silentMs(node: DbNode, now: number, since: number): number {
+  const oldest = node.oldestAttemptStartedAfter(since);
   if (oldest === undefined) return 0;
   return Math.min(now - oldest, now - node.lastAnsweredAtMs);
 }
 
 /**
- * Does `peer` show that answers can arrive now while `node` has been silent
- * for `silent` ms? A peer with reads outstanding does when it is far less
- * slow: PEER_FACTOR times its recent p99, and the median age of its
- * outstanding reads, both below `silent` (replicas slowed alike keep reads
- * waiting alike, however their answers happen to bunch; one long report
- * there does not count against it). An idle peer does only if it answered
- * a read or a role check within the last `silent / PEER_FACTOR` ms: one
- * with no reads now says nothing of the present otherwise.
+ * Does `peer` show that answers can arrive now while another replica has
+ * been silent for `silent` ms? Only if its latest answer (to a read, a
+ * probe or a role check, every REPLICA_ROLE_CHECK_INTERVAL) came within the
+ * last `silent / PEER_FACTOR` ms and took less than that: it answers, and
+ * fast, right now. Replicas slowed alike answer slowly alike (or not yet),
+ * however their answers happen to bunch; a peer with one long report still
+ * answers its quick reads; an idle healthy peer answers its role checks.
  */
 function testifies(peer: DbNode, silent: number, now: number): boolean {
-  const ages = peer.outstandingAttempts().map((a) => now - a.startedAtMs);
-  if (ages.length === 0) {
-    const last = Math.max(peer.lastAnsweredAtMs, peer.lastReachedAtMs);
-    return PEER_FACTOR * (now - last) < silent;
-  }
-  ages.sort((a, b) => a - b);
-  const p99 = peer.latency.percentile(0.99) ?? 0;
-  return PEER_FACTOR * Math.max(p99, ages[ages.length >> 1]!) < silent;
+  const limit = silent / PEER_FACTOR;
+  return now - peer.lastEvidenceAtMs < limit && peer.lastEvidenceTookMs < limit;
 }
 
 /**
@@ -97,10 +92,10 @@ export function attemptDeadlineMs(node: DbNode, o: DeadlineOptions): number {
  *   (Answers that did arrive are never missed for our lateness: a pass runs
  *   after the loop's pending I/O, see {@link tick}.)
  * - with serving peers, a silent replica is suspected only if at least one
- *   peer shows that answers can arrive now ({@link testifies}: far less
- *   slow, or idle after a recent answer): when every replica slows down
- *   together it is load, not a stall, and nobody is taken out. A replica
- *   without serving peers is judged by its own history (its deadline);
+ *   peer shows that answers can arrive now ({@link testifies}: it answered,
+ *   and fast, just now): when every replica slows down together it is
+ *   load, not a stall, and nobody is taken out. A replica without serving
+ *   peers is judged by its own history (its deadline);
  * - at most all but one of a cluster's replicas (one of one) are out for
  *   slowness at once ({@link maxOutForSlowness});
  * - a replica silent for longer than the deadline ceiling
@@ -123,6 +118,8 @@ export class StallWatch {
   private readonly lastProbeMs = new WeakMap<DbNode, number>();
   /** Silent replicas not suspected, and why: one log line and one count per episode. */
   private readonly withheld = new WeakMap<DbNode, Withheld>();
+  /** When a probe last answered, per node: reads outstanding then do not make it silent again. */
+  private readonly vouchedAtMs = new WeakMap<DbNode, number>();
 
   constructor(
     private readonly clusters: () => readonly NodeCluster[],
@@ -162,7 +159,11 @@ export class StallWatch {
           // Silent: work outstanding past the deadline, and no answer at all
           // for a whole deadline. (Comparing answers with the oldest read's
           // start would miss a node that answered once just as it froze.)
-          const silent = silentMs(node, now);
+          const silent = silentMs(
+            node,
+            now,
+            this.vouchedAtMs.get(node) ?? -Infinity,
+          );
           if (silent <= deadline + lateMs) {
             this.withheld.delete(node);
             continue;
@@ -259,10 +260,13 @@ export class StallWatch {
     deadlineMs: number,
   ): Promise<void> {
     this.probing.add(node);
-    this.lastProbeMs.set(node, this.options.clock.now());
+    const sentAtMs = this.options.clock.now();
+    this.lastProbeMs.set(node, sentAtMs);
     try {
       await probeNode(node, deadlineMs);
-      node.answered();
+      const now = this.options.clock.now();
+      node.answered(now - sentAtMs);
+      this.vouchedAtMs.set(node, now);
       if (node.stall !== null) {
         const { sinceMs } = node.stall;
         node.stall = null;

@@ -93,12 +93,15 @@ export class DbNode implements SelectableNode {
   /** Clock time this node last answered a read or a stall probe (ms); 0 = never. */
   lastAnsweredAtMs = 0;
   /**
-   * Clock time a role check last got an answer from this node (ms); 0 =
-   * never. Evidence for the stall watch that the node is reachable now,
-   * kept apart from {@link lastAnsweredAtMs}: a node whose reads hang while
-   * its role checks answer is still silent.
+   * The node's latest answer to anything (a read, a stall probe or a role
+   * check): when it came (clock ms, 0 = never) and how long it took. The
+   * stall watch takes "answered quickly just now" as a peer's evidence that
+   * answers can arrive; a role check never counts as an answer to the
+   * node's own reads (see {@link lastAnsweredAtMs}), so a node whose reads
+   * hang while its role checks answer is still silent.
    */
-  lastReachedAtMs = 0;
+  lastEvidenceAtMs = 0;
+  lastEvidenceTookMs = 0;
   /**
    * Set while the node has outstanding reads and has answered nothing for
    * longer than its deadline: it gets no new reads until a probe answers.
@@ -297,14 +300,25 @@ export class DbNode implements SelectableNode {
     return out;
   }
 
-  /** Notes that the node answered (successfully or with an SQL error). */
-  answered(): void {
-    this.lastAnsweredAtMs = this.options.clock.now();
+  /** Notes that the node answered (successfully or with an SQL error) a statement sent `tookMs` ago. */
+  answered(tookMs = 0): void {
+    const now = this.options.clock.now();
+    this.lastAnsweredAtMs = now;
+    this.lastEvidenceAtMs = now;
+    this.lastEvidenceTookMs = tookMs;
   }
 
-  /** Notes that a role check got an answer (see {@link lastReachedAtMs}). */
-  reached(): void {
-    this.lastReachedAtMs = this.options.clock.now();
+  /** Notes that a role check sent `tookMs` ago got an answer (see {@link lastEvidenceAtMs}). */
+  reached(tookMs: number): void {
+    this.lastEvidenceAtMs = this.options.clock.now();
+    this.lastEvidenceTookMs = tookMs;
+  }
+
+  /** Start time of the oldest outstanding read attempt that started after `ms`, undefined when none. */
+  oldestAttemptStartedAfter(ms: number): number | undefined {
+    for (let a = this.oldest; a !== null; a = a.nextOnNode)
+      if (a.startedAtMs > ms) return a.startedAtMs;
+    return undefined;
   }
 
   /** Start time of the oldest outstanding read attempt, undefined when none. */

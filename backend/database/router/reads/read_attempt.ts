@@ -235,7 +235,7 @@ export class ReadAttempt implements AdmissionWaiter {
   private succeeded(result: { rows: Row[] }): void {
     if (this.queryHeard) return;
     this.queryHeard = true;
-    this.node.answered();
+    this.node.answered(this.clock.now() - this.startedAtMs);
     this.release(this.client!, undefined);
     if (this.abortReason === "lost") this.owner.lostAttemptAnswered?.(this);
     else this.finish(result.rows, null, null);
@@ -246,7 +246,8 @@ export class ReadAttempt implements AdmissionWaiter {
     if (this.queryHeard) return;
     this.queryHeard = true;
     const nodeFault = classifyPgError(error) === "node";
-    if (!nodeFault && this.abortReason !== "stalled") this.node.answered();
+    if (!nodeFault && this.abortReason !== "stalled")
+      this.node.answered(this.clock.now() - this.startedAtMs);
     // A connection that failed at the node level is not reused.
     this.release(this.client!, nodeFault ? (error as Error) : undefined);
     this.finish(null, error, null);

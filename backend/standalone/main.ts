@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   if (applied.length > 0) log.info("migrations applied", { versions: applied });
 
   const app = await createApp(config, { logger: log });
-  const port = await app.listen(config.port, process.env.HOST ?? "127.0.0.1");
+  const port = await app.listen(config.port, config.host);
   log.info("listening", {
     url: `http://127.0.0.1:${port}`,
     status: `/v1/system/database/replicas/status`,

@@ -29,6 +29,7 @@ describe("loadConfig rejects bad values, naming the variable", () => {
     ["USE_READ_REPLICAS", "maybe"],
     ["REPLICA_FAILURE_THRESHOLD", "0"],
     ["PORT", "70000"],
+    ["HOST", "my host"],
     ["ADMIN_TOKEN", "short"],
     ["FLEET_CONTROL", "redis"],
     ["FLEET_NAME", "my fleet"],

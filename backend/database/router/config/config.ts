@@ -123,6 +123,8 @@ export interface CacheConfig {
 export interface ServiceConfig {
   readonly router: RouterConfig;
   readonly port: number;
+  /** Standalone HTTP listen address (HOST; default 127.0.0.1, this machine only). */
+  readonly host: string;
   /** Bearer token of the admin API; null disables every admin route. */
   readonly adminToken: string | null;
   /**

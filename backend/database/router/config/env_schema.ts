@@ -177,6 +177,13 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]{1,40}$/, "1-40 characters of A-Z a-z 0-9 _ . -")
     .default("replica-router"),
   PORT: int(4000, 0, 65_535),
+  HOST: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9.:-]{1,253}$/,
+      "a host name or IP address (e.g. 0.0.0.0 for every interface)",
+    )
+    .default("127.0.0.1"),
   FLEET_CONTROL: z
     .enum(["database", "local"], { message: "expected database or local" })
     .default("database"),

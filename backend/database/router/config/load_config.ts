@@ -182,6 +182,7 @@ export function loadConfig(
   return deepFreeze({
     router,
     port: e.PORT ?? 4000,
+    host: e.HOST,
     adminToken: e.ADMIN_TOKEN,
     monitoringToken: e.MONITORING_TOKEN,
     redisUrl: e.REDIS_URL,

@@ -10,6 +10,7 @@
  */
 import http from "node:http";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { timedGet } from "./timed_get";
 
 /** What the load generator reports. */
 export interface ClientFigures {
@@ -34,44 +35,6 @@ export interface ClientFigures {
    */
   loopP99Ms: number;
   loopMaxMs: number;
-}
-
-/**
- * One GET on `agent`, body drained: status, ms from request to last byte,
- * Retry-After, and for a request that opened its connection the ms until
- * the TCP connection was established (NaN otherwise).
- */
-function timedGet(
-  url: string,
-  agent: http.Agent,
-): Promise<{
-  status: number;
-  ms: number;
-  connectMs: number;
-  retryAfter: string | null;
-}> {
-  const t0 = performance.now();
-  let connectMs = NaN;
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent }, (res) => {
-      res.resume();
-      res.on("end", () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          ms: performance.now() - t0,
-          connectMs,
-          retryAfter:
-            (res.headers["retry-after"] as string | undefined) ?? null,
-        }),
-      );
-      res.on("error", reject);
-    });
-    req.on("socket", (socket) => {
-      if (socket.connecting)
-        socket.once("connect", () => (connectMs = performance.now() - t0));
-    });
-    req.on("error", reject);
-  });
 }
 
 async function main(): Promise<void> {

@@ -5,8 +5,8 @@
  * balancer or orchestrator probing from another host would, for `ms`.
  * Prints one JSON line of {@link ProberFigures} at the end.
  */
-import http from "node:http";
 import { performance } from "node:perf_hooks";
+import { timedGet } from "./timed_get";
 
 /** What the prober reports. */
 export interface ProberFigures {
@@ -21,30 +21,8 @@ export interface ProberFigures {
   connectMs: number[];
 }
 
-function probe(
-  url: string,
-): Promise<{ status: number; ms: number; connectMs: number }> {
-  const t0 = performance.now();
-  let connectMs = NaN;
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false }, (res) => {
-      res.resume();
-      res.on("end", () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          ms: performance.now() - t0,
-          connectMs,
-        }),
-      );
-      res.on("error", reject);
-    });
-    req.on("socket", (socket) =>
-      socket.once("connect", () => (connectMs = performance.now() - t0)),
-    );
-    req.setTimeout(10_000, () => req.destroy(new Error("no answer in 10 s")));
-    req.on("error", reject);
-  });
-}
+/** One probe on a connection of its own, as a load balancer's health check. */
+const probe = (url: string) => timedGet(url, false, 10_000);
 
 async function main(): Promise<void> {
   const [url, msArg] = process.argv.slice(2);

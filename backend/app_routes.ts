@@ -1,10 +1,10 @@
-import { adminRoutes } from "./database/admin_handlers";
-import type { RouterMetrics } from "./database/metrics";
-import { hostHider, monitoringRoutes } from "./database/monitoring_handlers";
-import type { FleetControl } from "./database/fleet/fleet_control";
-import { fleetRoutes } from "./database/fleet_handlers";
+import { adminRoutes } from "./database/http/admin_routes";
+import type { RouterMetrics } from "./database/metrics/router_metrics";
+import { hostHider, monitoringRoutes } from "./database/http/monitoring_routes";
+import type { FleetControl } from "./database/control/fleet_control";
+import { fleetRoutes } from "./database/http/fleet_routes";
 import type { DashboardFeeds } from "./database/dashboard/dashboard_feeds";
-import { dashboardRoutes } from "./database/dashboard/dashboard_handlers";
+import { dashboardRoutes } from "./database/http/dashboard_routes";
 import type { Tokens } from "./shared/http/monitoring_auth";
 import type { ReplicaRouter } from "./database/router/index";
 import { CursorCodec } from "./shared/http/cursor";
@@ -17,7 +17,7 @@ import { FinanceRepository } from "./finance/finance_repository";
 /*
  * The one route table of the service. The standalone server serves it as is;
  * the Encore files (backend/finance/api.ts, backend/invoices/api.ts,
- * backend/database/monitoring.ts) declare one api() per entry and dispatch
+ * backend/database/encore/monitoring_api.ts) declare one api() per entry and dispatch
  * to the same handlers by endpoint name. test/integration/contract.test.ts
  * holds the two to the same method, path and success status.
  */

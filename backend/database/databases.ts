@@ -14,7 +14,7 @@
  * empty, the READ_REPLICA_URLS environment variable), appended after the
  * declared ones. The admin token comes from the `AdminToken` secret (else
  * ADMIN_TOKEN), the cursor-signing key from `CursorSecret` (else
- * CURSOR_SECRET); see encore_settings.ts.
+ * CURSOR_SECRET); see encore/settings.ts.
  */
 import { secret } from "encore.dev/config";
 import {
@@ -24,10 +24,10 @@ import {
 import { allRoutes } from "../app_routes";
 import { CursorCodec } from "../shared/http/cursor";
 import type { RouteDef } from "../shared/http/route";
-import { EncoreCacheStore, queryCacheKeyspaces } from "./encore_cache_store";
-import { startEncoreMetrics } from "./encore_metrics";
-import { encoreEnvironment } from "./encore_settings";
-import { RouterMetrics } from "./metrics";
+import { EncoreCacheStore, queryCacheKeyspaces } from "./encore/cache_store";
+import { startEncoreMetrics } from "./encore/metrics";
+import { encoreEnvironment } from "./encore/settings";
+import { RouterMetrics } from "./metrics/router_metrics";
 import {
   createPgPool,
   createPgPoolSettingSessionOnConnect,
@@ -38,7 +38,7 @@ import {
   probeConnection,
   ReplicaRouter,
 } from "./router/index";
-import { createFleetControl } from "./fleet/create_fleet_control";
+import { createFleetControl } from "./control/create_fleet_control";
 import { DashboardFeeds } from "./dashboard/dashboard_feeds";
 import { appMeta } from "encore.dev";
 import { serviceVersion } from "../shared/service_version";

@@ -1,5 +1,5 @@
 import { api, HttpStatus, type Header, type Query } from "encore.dev/api";
-import { callRoute } from "../database/encore_bridge";
+import { callRoute } from "../database/encore/bridge";
 import type {
   CurrencyTotal,
   FinanceItem,

@@ -1,6 +1,6 @@
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
-import { RouterMetrics } from "../database/metrics";
+import { RouterMetrics } from "../database/metrics/router_metrics";
 import {
   jsonLogger,
   type Logger,
@@ -17,8 +17,8 @@ import {
   EXTRA_ACCEPT_HANDLES,
   LISTEN_BACKLOG,
 } from "./accept_handles";
-import { createFleetControl } from "../database/fleet/create_fleet_control";
-import type { FleetControl } from "../database/fleet/fleet_control";
+import { createFleetControl } from "../database/control/create_fleet_control";
+import type { FleetControl } from "../database/control/fleet_control";
 import { readFileSync } from "node:fs";
 import { DashboardFeeds } from "../database/dashboard/dashboard_feeds";
 import { serviceVersion } from "../shared/service_version";

@@ -13,7 +13,7 @@
  * - `guardMisses` (read-your-writes checks that found a replica behind)
  *   is null where DbNode has no such counter.
  */
-import { RouterMetrics } from "../../backend/database/metrics";
+import { RouterMetrics } from "../../backend/database/metrics/router_metrics";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {

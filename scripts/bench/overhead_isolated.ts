@@ -14,7 +14,7 @@
  *     -> only the router+metrics loop, for a CPU profile
  */
 import { performance } from "node:perf_hooks";
-import { RouterMetrics } from "../../backend/database/metrics";
+import { RouterMetrics } from "../../backend/database/metrics/router_metrics";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import type {

@@ -55,8 +55,8 @@ function areaOf(frame: CallFrame): string {
       : "V8 / native";
   if (u.includes("/backend/database/router/"))
     return "router core (backend/database/router)";
-  if (u.includes("/backend/database/metrics"))
-    return "RouterMetrics (backend/database/metrics.ts)";
+  if (u.includes("/backend/database/metrics/"))
+    return "RouterMetrics (backend/database/metrics/)";
   if (u.includes("/node_modules/prom-client/")) return "prom-client";
   if (u.includes("/scripts/bench/")) return "bench loop + fake pool";
   if (u.startsWith("node:")) return "Node.js internals";

@@ -4,7 +4,7 @@
  * does where this app depends on it (ENCORE.md section 6), the declared
  * `SQLDatabase`s point at the suite's real primary and replicas, and the
  * endpoint functions of backend/finance/api.ts, backend/invoices/api.ts
- * and backend/database/monitoring.ts are called as Encore's gateway would
+ * and backend/database/encore/monitoring_api.ts are called as Encore's gateway would
  * call them, after its auth step (mirrored from runtimes/core/src/api/auth/mod.rs
  * and api/gateway/mod.rs).
  *

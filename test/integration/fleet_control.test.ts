@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   NameTakenError,
   PgControlStore,
-} from "../../backend/database/fleet/control_store";
+} from "../../backend/database/control/control_store";
 import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 import {
   MIGRATIONS_DIR,

@@ -35,7 +35,7 @@ import {
 } from "../../backend/database/router/nodes/guarded_read";
 import { DbNode } from "../../backend/database/router/nodes/db_node";
 import { serializeParams } from "../../backend/database/router/nodes/pipelined_write";
-import { RouterMetrics } from "../../backend/database/metrics";
+import { RouterMetrics } from "../../backend/database/metrics/router_metrics";
 import type { WriteConnection } from "../../backend/database/router/connections";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {

@@ -4,8 +4,8 @@
  * setting of the same replica, and the cache switch awaited in order.
  */
 import { describe, expect, it } from "vitest";
-import { ControlApplier } from "../../backend/database/fleet/control_applier";
-import type { ControlEntry } from "../../backend/database/fleet/control_state";
+import { ControlApplier } from "../../backend/database/control/control_applier";
+import type { ControlEntry } from "../../backend/database/control/control_state";
 import type { ReplicaRouter } from "../../backend/database/router/replica_router";
 import { silentLogger } from "../../backend/database/router/support/logger";
 

@@ -118,7 +118,7 @@ interface StoreModule {
 
 // A variable specifier keeps tsconfig.core.json from type-checking
 // encore.dev's sources through this import.
-const storePath = "../../backend/database/encore_cache_store";
+const storePath = "../../backend/database/encore/cache_store";
 const mod = (await import(/* @vite-ignore */ storePath)) as StoreModule;
 const store = new mod.EncoreCacheStore(mod.queryCacheKeyspaces);
 

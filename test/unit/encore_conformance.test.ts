@@ -10,9 +10,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { allRoutes } from "../../backend/app_routes";
-import type { RouterMetrics } from "../../backend/database/metrics";
+import type { RouterMetrics } from "../../backend/database/metrics/router_metrics";
 import type { ReplicaRouter } from "../../backend/database/router/replica_router";
-import type { FleetControl } from "../../backend/database/fleet/fleet_control";
+import type { FleetControl } from "../../backend/database/control/fleet_control";
 import type { DashboardFeeds } from "../../backend/database/dashboard/dashboard_feeds";
 import { MAX_BODY_BYTES } from "../../backend/standalone/http_io";
 import {
@@ -58,7 +58,7 @@ describe("Encore conformance of this app", () => {
   it("sees every endpoint of every Encore service", () => {
     const files = new Set(result.endpoints.map((e) => e.file));
     expect([...files].sort()).toEqual([
-      "backend/database/monitoring.ts",
+      "backend/database/encore/monitoring_api.ts",
       "backend/finance/api.ts",
       "backend/invoices/api.ts",
     ]);
@@ -422,7 +422,7 @@ export function make() { return new CacheCluster("m"); }
   });
 
   it("checks the app's own cache declarations", () => {
-    const file = "backend/database/encore_cache_store.ts";
+    const file = "backend/database/encore/cache_store.ts";
     const result = checkEncoreApp({ root, files: [file] });
     expect(show(result.violations)).toBe("");
     const renamed = checkEncoreApp({

@@ -8,8 +8,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   MetricsPublisher,
   type MetricsSink,
-} from "../../backend/database/encore_metrics_publisher";
-import { RouterMetrics } from "../../backend/database/metrics";
+} from "../../backend/database/encore/metrics_publisher";
+import { RouterMetrics } from "../../backend/database/metrics/router_metrics";
 import { ManualClock } from "../../backend/database/router/support/clock";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 import type { DbNode } from "../../backend/database/router/nodes/db_node";
@@ -349,7 +349,7 @@ describe("encore_metrics.ts (the Encore edge file, encore.dev/metrics mocked)", 
   it("declares the metrics by literal name and publishes to them", async () => {
     // A specifier tsc does not follow: the core type-check (tsconfig.core.json,
     // which includes test/) must not pull in Encore's sources.
-    const edgeFile = "../../backend/database/encore_metrics";
+    const edgeFile = "../../backend/database/encore/metrics";
     const { startEncoreMetrics } = (await import(
       /* @vite-ignore */ edgeFile
     )) as {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   encoreEnvironment,
   type EncoreSecretValues,
-} from "../../backend/database/encore_settings";
+} from "../../backend/database/encore/settings";
 import { ConfigError } from "../../backend/database/router/config/config";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 import { CursorCodec } from "../../backend/shared/http/cursor";

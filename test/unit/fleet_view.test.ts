@@ -3,13 +3,13 @@ import {
   buildFleetView,
   type InstanceView,
   type ReplicaView,
-} from "../../backend/database/fleet/fleet_view";
-import type { HeartbeatRow } from "../../backend/database/fleet/control_store";
+} from "../../backend/database/control/fleet_view";
+import type { HeartbeatRow } from "../../backend/database/control/control_store";
 import {
   keyText,
   parseEntry,
   parseKey,
-} from "../../backend/database/fleet/control_state";
+} from "../../backend/database/control/control_state";
 
 const replica = (
   name: string,

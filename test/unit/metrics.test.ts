@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RouterMetrics } from "../../backend/database/metrics";
+import { RouterMetrics } from "../../backend/database/metrics/router_metrics";
 import type { DbNode } from "../../backend/database/router/nodes/db_node";
 
 const node = (name: string) => ({ name }) as DbNode;

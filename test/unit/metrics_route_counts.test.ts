@@ -1,6 +1,6 @@
 /** RouteCounts counts every (node, endpoint, reason) on its own, whatever the order reads come in. */
 import { describe, expect, it } from "vitest";
-import { RouteCounts } from "../../backend/database/metrics_route_counts";
+import { RouteCounts } from "../../backend/database/metrics/route_counts";
 import type { DbNode } from "../../backend/database/router/nodes/db_node";
 
 const node = (name: string) => ({ name }) as DbNode;

@@ -1,5 +1,5 @@
 import type { ReplicaRouter } from "../router/index";
-import { nodeStatus } from "../monitoring_handlers";
+import { nodeStatus } from "../http/monitoring_routes";
 
 /** One node in one sample. */
 export interface NodeSample {

@@ -73,7 +73,7 @@ export type { RouteReason } from "./read_planner";
 export type { DbNode, PoolStats } from "./nodes/db_node";
 export type { NodeCluster } from "./nodes/node_cluster";
 export type { CircuitStateName } from "./health/circuit_breaker";
-export type { AddReplicaOptions } from "./fleet/membership";
+export type { AddReplicaOptions } from "./topology/membership";
 export { formatLsn } from "./lag/lag_tracker";
 
 // Logging and small helpers.

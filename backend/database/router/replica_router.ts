@@ -10,9 +10,9 @@ import type {
   WriteConnection,
 } from "./connections";
 import { EVENTUAL } from "./consistency/consistency";
-import { ClusterDirectory } from "./fleet/cluster_directory";
-import { FleetMembership, type AddReplicaOptions } from "./fleet/membership";
-import { NodeFactory } from "./fleet/node_factory";
+import { ClusterDirectory } from "./topology/cluster_directory";
+import { FleetMembership, type AddReplicaOptions } from "./topology/membership";
+import { NodeFactory } from "./topology/node_factory";
 import type { HealthChecker } from "./health/health_checker";
 import type { RoleWatch } from "./health/role_watch";
 import type { StallWatch } from "./health/stall_watch";

@@ -1,6 +1,6 @@
 import type { CacheObserver } from "./cache/cache_types";
 import type { SharedStore } from "./cache/shared_store";
-import type { ProbeFn } from "./fleet/node_factory";
+import type { ProbeFn } from "./topology/node_factory";
 import type { PoolFactory } from "./nodes/pg_pool";
 import type { RouterObserver } from "./observer";
 import type { Clock } from "./support/clock";

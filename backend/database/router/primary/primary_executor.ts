@@ -2,7 +2,7 @@ import type { FillPosition } from "../cache/cache_types";
 import type { QueryCache } from "../cache/query_cache";
 import type { WriteGate } from "../cache/write_targets";
 import { RouterClosedError, TransactionRolledBackError } from "../errors";
-import type { ClusterDirectory } from "../fleet/cluster_directory";
+import type { ClusterDirectory } from "../topology/cluster_directory";
 import type { HealthChecker } from "../health/health_checker";
 import type { ConcurrencyCaps } from "../limits/concurrency_caps";
 import type { NodeCluster } from "../nodes/node_cluster";

@@ -1,5 +1,5 @@
 import { formatToken } from "../consistency/consistency";
-import type { ClusterDirectory } from "../fleet/cluster_directory";
+import type { ClusterDirectory } from "../topology/cluster_directory";
 import type { HealthChecker } from "../health/health_checker";
 import { isValidLsn, parseLsn } from "../lag/lag_tracker";
 import { classifyPgError, describePgError } from "../nodes/pg_errors";

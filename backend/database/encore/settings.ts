@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ConfigError, isPostgresUrl, ZONE_RE } from "./router/index";
+import { ConfigError, isPostgresUrl, ZONE_RE } from "../router/index";
 
 /**
  * The values of the app's Encore secrets, as `secret(name)()` returns them:

@@ -1,5 +1,5 @@
-import type { ReadCount } from "./metrics_snapshot";
-import type { DbNode, RouteReason } from "./router/index";
+import type { ReadCount } from "./snapshot";
+import type { DbNode, RouteReason } from "../router/index";
 
 /** Reads routed to one node, by endpoint and reason, and the counter used last. */
 interface NodeRoutes {

@@ -23,7 +23,7 @@ import {
   StringKeyspace,
   expireIn,
 } from "encore.dev/storage/cache";
-import type { SharedStore } from "./router/index";
+import type { SharedStore } from "../router/index";
 
 /**
  * The query cache's Redis. Eviction `volatile-ttl`: every key here has an

@@ -1,5 +1,5 @@
-import type { RouterMetricsSnapshot } from "./metrics_snapshot";
-import { jsonLogger, type Logger } from "./router/index";
+import type { RouterMetricsSnapshot } from "../metrics/snapshot";
+import { jsonLogger, type Logger } from "../router/index";
 
 /** A labelled counter that only goes up by the amount it is given (Encore's `CounterGroup`). */
 export interface CounterSink<L> {

@@ -1,5 +1,5 @@
 import { Counter, Histogram, type Registry } from "prom-client";
-import type { CacheObserver, CacheOutcome, SkipReason } from "./router/index";
+import type { CacheObserver, CacheOutcome, SkipReason } from "../router/index";
 
 /** Cache reads of one endpoint with one outcome since start. */
 export interface CacheReadCount {

@@ -1,8 +1,8 @@
-import { InvalidArgumentError } from "./router/index";
-import type { FleetControl } from "./fleet/fleet_control";
-import type { AuditEntry } from "./fleet/control_store";
-import type { FleetViewResponse } from "./fleet/fleet_view";
-import type { RouteDef } from "../shared/http/route";
+import { InvalidArgumentError } from "../router/index";
+import type { FleetControl } from "../control/fleet_control";
+import type { AuditEntry } from "../control/control_store";
+import type { FleetViewResponse } from "../control/fleet_view";
+import type { RouteDef } from "../../shared/http/route";
 
 /** Body of GET /v1/system/database/replicas/admin/audit. */
 export interface AuditResponse {

@@ -6,13 +6,13 @@ import {
   NotFoundError,
   type ReplicaRouter,
   ZONE_RE,
-} from "./router/index";
-import { replicaStatus } from "./monitoring_handlers";
-import { parseBody } from "../shared/http/validation";
-import type { RouteDef, RouteInput } from "../shared/http/route";
-import type { FleetControl } from "./fleet/fleet_control";
-import { shortName } from "./fleet/control_applier";
-import type { ControlKey } from "./fleet/control_state";
+} from "../router/index";
+import { replicaStatus } from "./monitoring_routes";
+import { parseBody } from "../../shared/http/validation";
+import type { RouteDef, RouteInput } from "../../shared/http/route";
+import type { FleetControl } from "../control/fleet_control";
+import { shortName } from "../control/control_applier";
+import type { ControlKey } from "../control/control_state";
 
 const NAME = z
   .string()

@@ -7,9 +7,9 @@ import {
   type Tokens,
 } from "../../shared/http/monitoring_auth";
 import { RouterError } from "../router/index";
-import type { DashboardFeeds } from "./dashboard_feeds";
-import type { EventsResponse } from "./event_log";
-import { dashboardHtml, SCRIPT_SOURCE } from "./dashboard_page";
+import type { DashboardFeeds } from "../dashboard/dashboard_feeds";
+import type { EventsResponse } from "../dashboard/event_log";
+import { dashboardHtml, SCRIPT_SOURCE } from "../dashboard/dashboard_page";
 
 /**
  * Response headers of the page: it loads nothing from elsewhere, runs only

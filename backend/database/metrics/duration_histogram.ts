@@ -1,4 +1,4 @@
-import type { DbNode } from "./router/index";
+import type { DbNode } from "../router/index";
 
 const DURATION_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,

@@ -12,16 +12,16 @@ import {
   type ReadFailureCount,
   type ReplicaFigures,
   type RouterMetricsSnapshot,
-} from "./metrics_snapshot";
+} from "./snapshot";
 import { CacheMetrics } from "./cache_metrics";
-import { RouteCounts } from "./metrics_route_counts";
+import { RouteCounts } from "./route_counts";
 import type {
   DbNode,
   ReadFailureOutcome,
   ReplicaRouter,
   RouteReason,
   RouterObserver,
-} from "./router/index";
+} from "../router/index";
 
 /**
  * The router's key figures. The query path only adds to plain numbers held

@@ -14,8 +14,8 @@
  * those would be dropped.
  */
 import { Counter, CounterGroup, GaugeGroup } from "encore.dev/metrics";
-import { MetricsPublisher, type MetricsSink } from "./encore_metrics_publisher";
-import type { RouterMetrics } from "./metrics";
+import { MetricsPublisher, type MetricsSink } from "./metrics_publisher";
+import type { RouterMetrics } from "../metrics/router_metrics";
 
 /** Labels of `db_reads_total`. */
 interface ReadLabels {

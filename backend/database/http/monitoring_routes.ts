@@ -4,9 +4,9 @@ import {
   formatLsn,
   type PoolStats,
   type ReplicaRouter,
-} from "./router/index";
-import type { ControlStatus } from "./fleet/fleet_view";
-import { HttpResponse, type RouteDef } from "../shared/http/route";
+} from "../router/index";
+import type { ControlStatus } from "../control/fleet_view";
+import { HttpResponse, type RouteDef } from "../../shared/http/route";
 
 /** A node as the status endpoint shows it (no credentials, only host:port/db). */
 export interface NodeStatus {

@@ -22,35 +22,35 @@ import {
   routerReady,
   routes,
   serviceConfig,
-} from "./databases";
+} from "../databases";
 import {
   monitoringAccessOf,
   requireAdmin,
   requireMonitoring,
   toAPIError,
-} from "./encore_bridge";
-import { HttpResponse } from "../shared/http/route";
+} from "./bridge";
+import { HttpResponse } from "../../shared/http/route";
 import {
   forwardedHttps,
   MONITORING_DENIED,
-} from "../shared/http/monitoring_auth";
+} from "../../shared/http/monitoring_auth";
 import {
   HTTP_STATUS,
   InvalidArgumentError,
   toRouterError,
-} from "./router/index";
+} from "../router/index";
 import {
   dashboardLogin as login,
   dashboardPage,
   eventsFor,
-} from "./dashboard/dashboard_handlers";
-import { fleetViewFor } from "./fleet_handlers";
-import type { HistoryResponse } from "./dashboard/history";
-import type { EventsResponse } from "./dashboard/event_log";
-import type { RouteInput } from "../shared/http/route";
-import { parseActorHeader } from "../shared/http/validation";
-import type { FleetViewResponse } from "./fleet/fleet_view";
-import type { AuditResponse } from "./fleet_handlers";
+} from "../http/dashboard_routes";
+import { fleetViewFor } from "../http/fleet_routes";
+import type { HistoryResponse } from "../dashboard/history";
+import type { EventsResponse } from "../dashboard/event_log";
+import type { RouteInput } from "../../shared/http/route";
+import { parseActorHeader } from "../../shared/http/validation";
+import type { FleetViewResponse } from "../control/fleet_view";
+import type { AuditResponse } from "../http/fleet_routes";
 import {
   poolStats,
   replicaHealth,
@@ -61,7 +61,7 @@ import {
   type ReplicaLagResponse,
   type ReplicaStatusResponse,
   hostHider,
-} from "./monitoring_handlers";
+} from "../http/monitoring_routes";
 
 /** Checks the admin token, then runs the shared admin handler of `endpoint`. */
 async function runAdmin<T>(

@@ -3,20 +3,20 @@ import {
   type RouterErrorCode,
   runWithRequestContext,
   toRouterError,
-} from "./router/index";
-import { checkAdminToken } from "../shared/http/admin_auth";
+} from "../router/index";
+import { checkAdminToken } from "../../shared/http/admin_auth";
 import {
   MONITORING_DENIED,
   monitoringAccess,
   sessionFromCookieHeader,
   type Credentials,
-} from "../shared/http/monitoring_auth";
-import type { RouteInput } from "../shared/http/route";
+} from "../../shared/http/monitoring_auth";
+import type { RouteInput } from "../../shared/http/route";
 import {
   requestContextFromHeaders,
   type RouterHeaders,
-} from "../shared/http/router_headers";
-import { router, routerReady, routes, serviceConfig } from "./databases";
+} from "../../shared/http/router_headers";
+import { router, routerReady, routes, serviceConfig } from "../databases";
 
 /**
  * Edge file: imports `encore.dev/api` at run time, so only Encore `api.ts`

@@ -3,7 +3,7 @@ import type {
   NodeCluster,
   ReadFailureOutcome,
   RouteReason,
-} from "./router/index";
+} from "../router/index";
 
 /** Reads routed to one node for one reason since start, summed over endpoints. */
 export interface ReadCount {

@@ -15,7 +15,7 @@ import {
   RouterError,
   withTimeout,
 } from "../router/index";
-import { nodeStatus } from "../monitoring_handlers";
+import { nodeStatus } from "../http/monitoring_routes";
 import { ControlApplier, shortName } from "./control_applier";
 import { keyText, parseEntry, type ControlEntry } from "./control_state";
 import {

@@ -1,6 +1,7 @@
 import { adminRoutes } from "./database/http/admin_routes";
 import type { RouterMetrics } from "./database/metrics/router_metrics";
-import { hostHider, monitoringRoutes } from "./database/http/monitoring_routes";
+import { monitoringRoutes } from "./database/http/monitoring_routes";
+import { hostHider } from "./database/status/host_hider";
 import type { FleetControl } from "./database/control/fleet_control";
 import { fleetRoutes } from "./database/http/fleet_routes";
 import type { DashboardFeeds } from "./database/dashboard/dashboard_feeds";

@@ -7,7 +7,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { replicaStatus } from "../../backend/database/http/monitoring_routes";
+import { replicaStatus } from "../../backend/database/status/router_status";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 import type { DbNode } from "../../backend/database/router/nodes/db_node";
 import { silentLogger } from "../../backend/database/router/support/logger";

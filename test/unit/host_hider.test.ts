@@ -4,7 +4,7 @@
  * certificate errors become `<host>`; times and plain words stay.
  */
 import { describe, expect, it } from "vitest";
-import { hostHider } from "../../backend/database/http/monitoring_routes";
+import { hostHider } from "../../backend/database/status/host_hider";
 import type { ReplicaRouter } from "../../backend/database/router/replica_router";
 
 const router = {

@@ -15,7 +15,7 @@ import {
   RouterError,
   withTimeout,
 } from "../router/index";
-import { nodeStatus } from "../http/monitoring_routes";
+import { nodeStatus } from "../status/router_status";
 import { ControlApplier, shortName } from "./control_applier";
 import { keyText, parseEntry, type ControlEntry } from "./control_state";
 import {

@@ -1,5 +1,5 @@
 import type { ReplicaRouter } from "../router/index";
-import { nodeStatus } from "../http/monitoring_routes";
+import { nodeStatus } from "../status/router_status";
 
 /** One node in one sample. */
 export interface NodeSample {

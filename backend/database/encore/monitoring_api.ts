@@ -60,8 +60,8 @@ import {
   type ReplicaHealthResponse,
   type ReplicaLagResponse,
   type ReplicaStatusResponse,
-  hostHider,
-} from "../http/monitoring_routes";
+} from "../status/router_status";
+import { hostHider } from "../status/host_hider";
 
 /** Checks the admin token, then runs the shared admin handler of `endpoint`. */
 async function runAdmin<T>(

@@ -7,7 +7,7 @@ import {
   type ReplicaRouter,
   ZONE_RE,
 } from "../router/index";
-import { replicaStatus } from "./monitoring_routes";
+import { replicaStatus } from "../status/router_status";
 import { parseBody } from "../../shared/http/validation";
 import type { RouteDef, RouteInput } from "../../shared/http/route";
 import type { FleetControl } from "../control/fleet_control";

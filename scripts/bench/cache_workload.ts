@@ -13,7 +13,7 @@ import {
   silentLogger,
   type Logger,
 } from "../../backend/database/router/support/logger";
-import { runWithRequestContext } from "../../backend/database/router/request_context";
+import { runWithRequestContext } from "../../backend/database/router/base/request_context";
 import type { FinanceRepository } from "../../backend/finance/finance_repository";
 import {
   KINDS,

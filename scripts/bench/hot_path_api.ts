@@ -19,7 +19,7 @@ import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {
   runWithRequestContext,
   type RequestContext,
-} from "../../backend/database/router/request_context";
+} from "../../backend/database/router/base/request_context";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 

@@ -22,7 +22,7 @@ import type {
   PgPool,
 } from "../../backend/database/router/nodes/pg_pool";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
-import { runWithRequestContext } from "../../backend/database/router/request_context";
+import { runWithRequestContext } from "../../backend/database/router/base/request_context";
 import { POINT_SQL } from "./common";
 
 /** JSON printed by a measuring run. */

@@ -18,7 +18,7 @@ import {
 } from "../../backend/database/router/consistency/consistency";
 import type { RouteReason } from "../../backend/database/router/read_planner";
 import type { ReplicaRouter } from "../../backend/database/router/replica_router";
-import { runWithRequestContext } from "../../backend/database/router/request_context";
+import { runWithRequestContext } from "../../backend/database/router/base/request_context";
 import type { BenchContext, Section, Table } from "./common";
 import { fmt, fmtInt, median, pct, percentile, rng, sleep } from "./common";
 import { startRouter } from "./db";

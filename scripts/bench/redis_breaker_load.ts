@@ -8,7 +8,7 @@
 import { performance } from "node:perf_hooks";
 import { RedisStore } from "../../backend/database/router/cache/redis_store";
 import type { ReplicaRouter } from "../../backend/database/router/replica_router";
-import { runWithRequestContext } from "../../backend/database/router/request_context";
+import { runWithRequestContext } from "../../backend/database/router/base/request_context";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import { FinanceRepository } from "../../backend/finance/finance_repository";
 import type { BenchContext, Table } from "./common";

@@ -15,12 +15,12 @@ import pg from "pg";
 import {
   ConnectionCapExceededError,
   InvalidArgumentError,
-} from "../../backend/database/router/errors";
+} from "../../backend/database/router/base/errors";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {
   runWithRequestContext,
   type RequestContext,
-} from "../../backend/database/router/request_context";
+} from "../../backend/database/router/base/request_context";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import {
   InvoiceRepository,

@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 import { silentLogger } from "../../backend/database/router/support/logger";
-import { classifyPgError } from "../../backend/database/router/nodes/pg_errors";
+import { classifyPgError } from "../../backend/database/router/base/pg_errors";
 import { RECOVERY_REFUSING_FUNCTIONS } from "../../backend/database/router/sql/recovery_refusing_functions";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import { NEVER_CALLED_KEYWORDS } from "../../backend/database/router/sql/sql_keywords";

@@ -16,13 +16,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 import { parseToken } from "../../backend/database/router/consistency/consistency";
 import { formatLsn } from "../../backend/database/router/lag/lag_tracker";
-import { TransactionRolledBackError } from "../../backend/database/router/errors";
+import { TransactionRolledBackError } from "../../backend/database/router/base/errors";
 import { runPipelinedWrite } from "../../backend/database/router/primary/write_with_position";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {
   runWithRequestContext,
   type RequestContext,
-} from "../../backend/database/router/request_context";
+} from "../../backend/database/router/base/request_context";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import type { LocalCluster } from "../../backend/standalone/local_cluster/local_cluster";
 import { eventually, sql, withFreshCluster } from "./helpers/clusters";

@@ -13,7 +13,7 @@ import { RouterMetrics } from "../../backend/database/metrics/router_metrics";
 import { ManualClock } from "../../backend/database/router/support/clock";
 import { loadConfig } from "../../backend/database/router/config/load_config";
 import type { DbNode } from "../../backend/database/router/nodes/db_node";
-import { NodeUnavailableError } from "../../backend/database/router/errors";
+import { NodeUnavailableError } from "../../backend/database/router/base/errors";
 import type { Logger } from "../../backend/database/router/support/logger";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import { FakePool } from "./helpers/fake_pool";

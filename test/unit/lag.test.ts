@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../backend/database/router/support/clock";
-import { RouterError } from "../../backend/database/router/errors";
+import { RouterError } from "../../backend/database/router/base/errors";
 import {
   evaluateLag,
   formatLsn,

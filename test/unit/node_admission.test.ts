@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { OverloadedError } from "../../backend/database/router/errors";
+import { OverloadedError } from "../../backend/database/router/base/errors";
 import { NodeAdmission } from "../../backend/database/router/limits/node_admission";
 
 afterEach(() => {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { NodeUnavailableError } from "../../backend/database/router/errors";
+import { NodeUnavailableError } from "../../backend/database/router/base/errors";
 import {
   classifyPgError,
   describePgError,
   isStandbyRefusal,
   toRouterError,
-} from "../../backend/database/router/nodes/pg_errors";
+} from "../../backend/database/router/base/pg_errors";
 
 const pgError = (code: string, message = "x") =>
   Object.assign(new Error(message), { code });

@@ -6,7 +6,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../backend/database/router/support/clock";
 import { loadConfig } from "../../backend/database/router/config/load_config";
-import { NodeUnavailableError } from "../../backend/database/router/errors";
+import { NodeUnavailableError } from "../../backend/database/router/base/errors";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import type { RouteReason } from "../../backend/database/router/read_planner";
 import { ReplicaRouter } from "../../backend/database/router/replica_router";

@@ -16,7 +16,7 @@ import { ReplicaRouter } from "../../backend/database/router/replica_router";
 import {
   runWithRequestContext,
   type RequestContext,
-} from "../../backend/database/router/request_context";
+} from "../../backend/database/router/base/request_context";
 import { ManualClock } from "../../backend/database/router/support/clock";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import { FakePool } from "./helpers/fake_pool";

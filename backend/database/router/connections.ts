@@ -1,7 +1,7 @@
 import type { JsonSafe } from "./cache/cache_entry";
 import type { CachedRead } from "./cache/cache_types";
 import type { Consistency } from "./consistency/consistency";
-import type { QueryApi } from "./query_api";
+import type { QueryApi } from "./base/query_api";
 
 /** What a read asks of the router. Unset fields come from the request context. */
 export interface ReadOptions {

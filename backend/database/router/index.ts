@@ -21,12 +21,15 @@ export type {
   ReadOptions,
   WriteConnection,
 } from "./connections";
-export type { Primitive, QueryApi, Row } from "./query_api";
+export type { Primitive, QueryApi, Row } from "./base/query_api";
 
 // Consistency and the request context, for the front doors.
 export { parseConsistencyHeader, parseToken } from "./consistency/consistency";
 export type { Consistency } from "./consistency/consistency";
-export { runWithRequestContext, type RequestContext } from "./request_context";
+export {
+  runWithRequestContext,
+  type RequestContext,
+} from "./base/request_context";
 
 // Errors and what a front door answers for them.
 export {
@@ -37,12 +40,12 @@ export {
   OverloadedError,
   RouterError,
   type RouterErrorCode,
-} from "./errors";
+} from "./base/errors";
 export {
   classifyPgError,
   describePgError,
   toRouterError,
-} from "./nodes/pg_errors";
+} from "./base/pg_errors";
 
 // The query cache: what a cached read is, and its shared tiers.
 export type { JsonSafe } from "./cache/cache_entry";

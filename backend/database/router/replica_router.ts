@@ -22,7 +22,7 @@ import type { DbNode } from "./nodes/db_node";
 import type { NodeCluster } from "./nodes/node_cluster";
 import { createPgPool, probeConnection } from "./nodes/pg_pool";
 import { PrimaryExecutor } from "./primary/primary_executor";
-import type { QueryApi, Row } from "./query_api";
+import type { QueryApi, Row } from "./base/query_api";
 import { ReadPlanner } from "./read_planner";
 import { HedgeBudget } from "./reads/hedge_budget";
 import { HedgedReader } from "./reads/hedged_read";
@@ -31,7 +31,7 @@ import {
   currentRequestContext,
   noteServedBy,
   type RequestContext,
-} from "./request_context";
+} from "./base/request_context";
 import {
   PrimaryConnection,
   RoutedReadConnection,

@@ -4,8 +4,8 @@ import type { ReadConnection, WriteConnection } from "./connections";
 import type { ConcurrencyCaps } from "./limits/concurrency_caps";
 import type { DbNode } from "./nodes/db_node";
 import type { NodeCluster } from "./nodes/node_cluster";
-import { QueryApi, type Row } from "./query_api";
-import type { RequestContext } from "./request_context";
+import { QueryApi, type Row } from "./base/query_api";
+import type { RequestContext } from "./base/request_context";
 
 /** One read: which cluster, how fresh, for which endpoint and request. */
 export interface ReadRequest {

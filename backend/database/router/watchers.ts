@@ -5,7 +5,7 @@ import { StallWatch } from "./health/stall_watch";
 import { LagMonitor } from "./lag/lag_monitor";
 import type { DbNode } from "./nodes/db_node";
 import type { NodeCluster } from "./nodes/node_cluster";
-import { describePgError } from "./nodes/pg_errors";
+import { describePgError } from "./base/pg_errors";
 import type { RawSqlGate } from "./sql/raw_sql_gate";
 import type { Clock } from "./support/clock";
 import {

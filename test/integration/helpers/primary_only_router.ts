@@ -9,7 +9,10 @@ import type {
   ReadConnection,
   WriteConnection,
 } from "../../../backend/database/router/connections";
-import { QueryApi, type Row } from "../../../backend/database/router/query_api";
+import {
+  QueryApi,
+  type Row,
+} from "../../../backend/database/router/base/query_api";
 
 /** Statements run against one pool (or one checked-out client). */
 class PoolConnection

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "../errors";
+import { InvalidArgumentError } from "../base/errors";
 import { formatLsn, isValidLsn, parseLsn } from "../lag/lag_tracker";
 
 /**

@@ -4,7 +4,7 @@ import type { DbNode } from "../nodes/db_node";
 import type { ProbeResult } from "./health_tracker";
 import type { Logger } from "../support/logger";
 import type { NodeCluster } from "../nodes/node_cluster";
-import { describePgError } from "../nodes/pg_errors";
+import { describePgError } from "../base/pg_errors";
 
 const PROBE_SQL =
   "SELECT pg_is_in_recovery() AS in_recovery, (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier";

@@ -4,7 +4,7 @@ import type { LoopDelay } from "../support/event_loop_delay";
 import { withTimeout } from "../support/timeout";
 import type { Logger } from "../support/logger";
 import type { NodeCluster } from "../nodes/node_cluster";
-import { describePgError } from "../nodes/pg_errors";
+import { describePgError } from "../base/pg_errors";
 
 /** Per-attempt deadline settings (REPLICA_ATTEMPT_DEADLINE_MIN / _MAX). */
 export interface DeadlineOptions {

@@ -3,7 +3,7 @@ import type { DbNode } from "../nodes/db_node";
 import { withTimeout } from "../support/timeout";
 import { parseLsn } from "./lag_tracker";
 import type { NodeCluster } from "../nodes/node_cluster";
-import { describePgError } from "../nodes/pg_errors";
+import { describePgError } from "../base/pg_errors";
 
 const PRIMARY_SQL = "SELECT pg_current_wal_lsn()::text AS lsn";
 // Replay age is computed on the replica (its now() against the primary's

@@ -1,6 +1,6 @@
 import { Listeners } from "../support/listeners";
 import { type Clock, systemClock } from "../support/clock";
-import { InvalidArgumentError } from "../errors";
+import { InvalidArgumentError } from "../base/errors";
 
 const LSN_PATTERN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
 const MAX_LSN = (1n << 64n) - 1n;

@@ -1,4 +1,4 @@
-import { ConnectionCapExceededError } from "../errors";
+import { ConnectionCapExceededError } from "../base/errors";
 
 interface Slot {
   active: number;

@@ -1,4 +1,4 @@
-import { OverloadedError } from "../errors";
+import { OverloadedError } from "../base/errors";
 
 /** Limits of {@link NodeAdmission} (DB_MAX_CONNECTIONS, DB_POOL_QUEUE_MAX, DB_POOL_QUEUE_TIMEOUT). */
 export interface AdmissionLimits {

@@ -1,6 +1,6 @@
 import pg from "pg";
 import { parseLsn } from "../lag/lag_tracker";
-import { classifyPgError } from "./pg_errors";
+import { classifyPgError } from "../base/pg_errors";
 import {
   isServerError,
   sqlstate,

@@ -1,22 +1,22 @@
 import type { FillPosition } from "../cache/cache_types";
 import type { QueryCache } from "../cache/query_cache";
 import type { WriteGate } from "../cache/write_targets";
-import { RouterClosedError, TransactionRolledBackError } from "../errors";
+import { RouterClosedError, TransactionRolledBackError } from "../base/errors";
 import type { ClusterDirectory } from "../topology/cluster_directory";
 import type { HealthChecker } from "../health/health_checker";
 import type { ConcurrencyCaps } from "../limits/concurrency_caps";
 import type { NodeCluster } from "../nodes/node_cluster";
-import { classifyPgError } from "../nodes/pg_errors";
+import { classifyPgError } from "../base/pg_errors";
 import { isServerError } from "../nodes/pipelined_write";
 import type { DbNode } from "../nodes/db_node";
 import type { PgClient } from "../nodes/pg_pool";
 import type { RouterObserver } from "../observer";
-import type { QueryApi, Row } from "../query_api";
+import type { QueryApi, Row } from "../base/query_api";
 import {
   noteServedBy,
   noteWritePosition,
   type RequestContext,
-} from "../request_context";
+} from "../base/request_context";
 import type { Clock } from "../support/clock";
 import type { Logger } from "../support/logger";
 import { pipelinable } from "./pipelinable";

@@ -1,7 +1,7 @@
-import { NodeUnavailableError } from "../errors";
+import { NodeUnavailableError } from "../base/errors";
 import type { HealthChecker } from "../health/health_checker";
 import type { NodeCluster } from "../nodes/node_cluster";
-import { describePgError } from "../nodes/pg_errors";
+import { describePgError } from "../base/pg_errors";
 
 /**
  * Counts a failure of the primary of `cluster`, asks for a health check,

@@ -1,5 +1,5 @@
 import type { PgClient } from "../nodes/pg_pool";
-import { QueryApi, type Row } from "../query_api";
+import { QueryApi, type Row } from "../base/query_api";
 
 /** Statements inside a transaction, on one checked-out primary connection. */
 export class TransactionConnection extends QueryApi {

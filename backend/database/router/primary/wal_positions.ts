@@ -2,8 +2,11 @@ import { formatToken } from "../consistency/consistency";
 import type { ClusterDirectory } from "../topology/cluster_directory";
 import type { HealthChecker } from "../health/health_checker";
 import { isValidLsn, parseLsn } from "../lag/lag_tracker";
-import { classifyPgError, describePgError } from "../nodes/pg_errors";
-import { knownWritePosition, type RequestContext } from "../request_context";
+import { classifyPgError, describePgError } from "../base/pg_errors";
+import {
+  knownWritePosition,
+  type RequestContext,
+} from "../base/request_context";
 import type { Logger } from "../support/logger";
 import { withTimeout } from "../support/timeout";
 import { primaryFailure } from "./primary_failure";

@@ -1,7 +1,7 @@
 import type { QueryCache } from "../cache/query_cache";
 import { writeTargets, type WriteGate } from "../cache/write_targets";
 import type { NodeCluster } from "../nodes/node_cluster";
-import { describePgError } from "../nodes/pg_errors";
+import { describePgError } from "../base/pg_errors";
 import type { Logger } from "../support/logger";
 
 /**

@@ -5,7 +5,7 @@ import {
   type PipelinedResult,
 } from "../nodes/pipelined_write";
 import type { PgClient, PgPool } from "../nodes/pg_pool";
-import { TransactionRolledBackError } from "../errors";
+import { TransactionRolledBackError } from "../base/errors";
 
 /** A pg client that runs submittables (every `pg` client does). */
 interface SubmittingClient {

@@ -1,8 +1,8 @@
-import { OverloadedError } from "../errors";
+import { OverloadedError } from "../base/errors";
 import type { HealthChecker } from "../health/health_checker";
 import type { DbNode } from "../nodes/db_node";
 import type { NodeCluster } from "../nodes/node_cluster";
-import { classifyPgError, describePgError } from "../nodes/pg_errors";
+import { classifyPgError, describePgError } from "../base/pg_errors";
 import type { RouterObserver } from "../observer";
 import type { Logger } from "../support/logger";
 import { ReplayGuardMiss } from "../nodes/guarded_read";

@@ -1,8 +1,8 @@
 import type { Clock } from "../support/clock";
 import type { DbNode } from "../nodes/db_node";
-import type { OverloadedError } from "../errors";
+import type { OverloadedError } from "../base/errors";
 import type { AdmissionWaiter } from "../limits/node_admission";
-import { classifyPgError } from "../nodes/pg_errors";
+import { classifyPgError } from "../base/pg_errors";
 import type { PgClient } from "../nodes/pg_pool";
 import { GuardedRead, ReplayGuardMiss } from "../nodes/guarded_read";
 import { serializeParams } from "../nodes/pipelined_write";

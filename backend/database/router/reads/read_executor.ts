@@ -1,12 +1,12 @@
-import { RouterClosedError } from "../errors";
+import { RouterClosedError } from "../base/errors";
 import type { HealthChecker } from "../health/health_checker";
 import type { DbNode } from "../nodes/db_node";
 import type { NodeCluster } from "../nodes/node_cluster";
-import { describePgError } from "../nodes/pg_errors";
+import { describePgError } from "../base/pg_errors";
 import type { RouterObserver } from "../observer";
 import type { PrimaryExecutor } from "../primary/primary_executor";
 import type { Choice, ReadPlanner } from "../read_planner";
-import { noteServedBy } from "../request_context";
+import { noteServedBy } from "../base/request_context";
 import type { ReadRequest, ReadResult } from "../routed_connections";
 import type { RawSqlGate } from "../sql/raw_sql_gate";
 import type { Logger } from "../support/logger";

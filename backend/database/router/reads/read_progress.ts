@@ -1,5 +1,5 @@
 import type { Consistency } from "../consistency/consistency";
-import type { OverloadedError } from "../errors";
+import type { OverloadedError } from "../base/errors";
 import type { DbNode } from "../nodes/db_node";
 import type { NodeCluster } from "../nodes/node_cluster";
 import type { ReadRequest, ReadResult } from "../routed_connections";

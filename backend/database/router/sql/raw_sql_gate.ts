@@ -2,7 +2,7 @@ import type { Clock } from "../support/clock";
 import type { DbNode } from "../nodes/db_node";
 import { withTimeout } from "../support/timeout";
 import type { Logger } from "../support/logger";
-import { describePgError } from "../nodes/pg_errors";
+import { describePgError } from "../base/pg_errors";
 import { RefusalMemory, type RefusalNote } from "./refusal_memory";
 import { classifySqlCached } from "./classification_cache";
 import type { VolatileFunctionCatalog } from "./volatile_functions";

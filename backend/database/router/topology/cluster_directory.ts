@@ -1,5 +1,5 @@
 import type { OrgRangeConfig } from "../config/config";
-import { NotFoundError } from "../errors";
+import { NotFoundError } from "../base/errors";
 import type { NodeCluster } from "../nodes/node_cluster";
 import { OrgRanges } from "./org_ranges";
 

@@ -2,7 +2,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
   RouterClosedError,
-} from "../errors";
+} from "../base/errors";
 import type { HealthChecker } from "../health/health_checker";
 import type { LagMonitor } from "../lag/lag_monitor";
 import type { DbNode } from "../nodes/db_node";

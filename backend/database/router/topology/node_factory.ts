@@ -5,7 +5,7 @@ import {
 } from "../config/config";
 import { DbNode, type NodeOptions } from "../nodes/db_node";
 import { NodeCluster, type LagBound } from "../nodes/node_cluster";
-import { describePgError } from "../nodes/pg_errors";
+import { describePgError } from "../base/pg_errors";
 import { describeAddress, type PoolFactory } from "../nodes/pg_pool";
 import { createSelector } from "../selection/selectors";
 import type { Clock } from "../support/clock";

@@ -1,4 +1,4 @@
-import { OrgOutOfRangeError, InvalidArgumentError } from "../errors";
+import { OrgOutOfRangeError, InvalidArgumentError } from "../base/errors";
 import type { OrgRangeConfig } from "../config/config";
 
 /**

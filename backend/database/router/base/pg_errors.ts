@@ -1,4 +1,4 @@
-import { InvalidArgumentError, RouterError } from "../errors";
+import { InvalidArgumentError, RouterError } from "./errors";
 
 /**
  * Sorts a `pg` error by whose fault it is, which decides retry and blame:

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { Consistency } from "./consistency/consistency";
+import type { Consistency } from "../consistency/consistency";
 
 /**
  * What one API request tells the router, and what the router tells it back.

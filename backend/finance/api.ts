@@ -1,5 +1,6 @@
 import { api, HttpStatus, type Header, type Query } from "encore.dev/api";
-import { callRoute } from "../database/encore/bridge";
+import { call, mount } from "../database/encore/bridge";
+import { financeDomain } from "./domain";
 import type {
   CurrencyTotal,
   FinanceItem,
@@ -12,10 +13,10 @@ import type {
 } from "./finance_handlers";
 
 /*
- * Encore front door of the finance endpoints. Each endpoint only forwards to
- * its handler in finance_handlers.ts (shared with the standalone server
- * through the route table in backend/app_routes.ts), so validation, status
- * codes and bodies are the same under both runtimes.
+ * Encore front door of the finance endpoints. Each endpoint calls its typed
+ * handler from finance_handlers.ts, mounted once on the process's service
+ * (the standalone server serves the same handlers: backend/domains.ts), so
+ * validation, status codes and bodies are the same under both runtimes.
  *
  * Request fields are typed loosely (path ids and numbers as strings, body
  * fields optional and `unknown`): Encore refuses a missing or mistyped field
@@ -120,6 +121,9 @@ interface TotalsResponse {
   servedBy: Header<"X-Served-By">;
 }
 
+/** This service's handlers, built on the process's router. */
+const finance = mount(financeDomain);
+
 export const createRevenue = api(
   {
     expose: true,
@@ -128,8 +132,8 @@ export const createRevenue = api(
     path: "/v1/finance/orgs/:orgId/revenues",
   },
   async (req: CreateRequest): Promise<CreatedResponse> => ({
-    ...(await callRoute<FinanceItem>(
-      "finance.createRevenue",
+    ...(await call(
+      finance.createRevenue,
       { params: { orgId: req.orgId }, query: {}, body: createBody(req) },
       req,
     )),
@@ -140,8 +144,8 @@ export const createRevenue = api(
 export const listRevenues = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/revenues" },
   async (req: ListRequest): Promise<ListResponse> =>
-    callRoute<FinanceListResponse>(
-      "finance.listRevenues",
+    call(
+      finance.listRevenues,
       { params: { orgId: req.orgId }, query: listQuery(req), body: undefined },
       req,
     ),
@@ -150,8 +154,8 @@ export const listRevenues = api(
 export const sumRevenues = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/revenues/sum" },
   async (req: SumRequest): Promise<SumResponse> =>
-    callRoute<FinanceSum>(
-      "finance.sumRevenues",
+    call(
+      finance.sumRevenues,
       { params: { orgId: req.orgId }, query: sumQuery(req), body: undefined },
       req,
     ),
@@ -160,8 +164,8 @@ export const sumRevenues = api(
 export const getRevenue = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/revenues/:id" },
   async (req: ItemRequest): Promise<ItemResponse> =>
-    callRoute<FinanceItem>(
-      "finance.getRevenue",
+    call(
+      finance.getRevenue,
       { params: { orgId: req.orgId, id: req.id }, query: {}, body: undefined },
       req,
     ),
@@ -175,8 +179,8 @@ export const updateRevenueStatus = api(
     path: "/v1/finance/orgs/:orgId/revenues/:id/status",
   },
   async (req: UpdateStatusRequest): Promise<ItemResponse> =>
-    callRoute<FinanceItem>(
-      "finance.updateRevenueStatus",
+    call(
+      finance.updateRevenueStatus,
       {
         params: { orgId: req.orgId, id: req.id },
         query: {},
@@ -189,8 +193,8 @@ export const updateRevenueStatus = api(
 export const revenueTotalsByOrg = api(
   { expose: true, method: "GET", path: "/v1/finance/revenues/totals" },
   async (req: TotalsRequest): Promise<TotalsResponse> =>
-    callRoute<FinanceTotalsResponse>(
-      "finance.revenueTotalsByOrg",
+    call(
+      finance.revenueTotalsByOrg,
       { params: {}, query: { orgIds: req.orgIds }, body: undefined },
       req,
     ),
@@ -204,8 +208,8 @@ export const createExpense = api(
     path: "/v1/finance/orgs/:orgId/expenses",
   },
   async (req: CreateRequest): Promise<CreatedResponse> => ({
-    ...(await callRoute<FinanceItem>(
-      "finance.createExpense",
+    ...(await call(
+      finance.createExpense,
       { params: { orgId: req.orgId }, query: {}, body: createBody(req) },
       req,
     )),
@@ -216,8 +220,8 @@ export const createExpense = api(
 export const listExpenses = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/expenses" },
   async (req: ListRequest): Promise<ListResponse> =>
-    callRoute<FinanceListResponse>(
-      "finance.listExpenses",
+    call(
+      finance.listExpenses,
       { params: { orgId: req.orgId }, query: listQuery(req), body: undefined },
       req,
     ),
@@ -226,8 +230,8 @@ export const listExpenses = api(
 export const sumExpenses = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/expenses/sum" },
   async (req: SumRequest): Promise<SumResponse> =>
-    callRoute<FinanceSum>(
-      "finance.sumExpenses",
+    call(
+      finance.sumExpenses,
       { params: { orgId: req.orgId }, query: sumQuery(req), body: undefined },
       req,
     ),
@@ -236,8 +240,8 @@ export const sumExpenses = api(
 export const getExpense = api(
   { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/expenses/:id" },
   async (req: ItemRequest): Promise<ItemResponse> =>
-    callRoute<FinanceItem>(
-      "finance.getExpense",
+    call(
+      finance.getExpense,
       { params: { orgId: req.orgId, id: req.id }, query: {}, body: undefined },
       req,
     ),
@@ -251,8 +255,8 @@ export const updateExpenseStatus = api(
     path: "/v1/finance/orgs/:orgId/expenses/:id/status",
   },
   async (req: UpdateStatusRequest): Promise<ItemResponse> =>
-    callRoute<FinanceItem>(
-      "finance.updateExpenseStatus",
+    call(
+      finance.updateExpenseStatus,
       {
         params: { orgId: req.orgId, id: req.id },
         query: {},
@@ -265,8 +269,8 @@ export const updateExpenseStatus = api(
 export const expenseTotalsByOrg = api(
   { expose: true, method: "GET", path: "/v1/finance/expenses/totals" },
   async (req: TotalsRequest): Promise<TotalsResponse> =>
-    callRoute<FinanceTotalsResponse>(
-      "finance.expenseTotalsByOrg",
+    call(
+      finance.expenseTotalsByOrg,
       { params: {}, query: { orgIds: req.orgIds }, body: undefined },
       req,
     ),

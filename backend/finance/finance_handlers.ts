@@ -13,7 +13,6 @@ import {
   textSchema,
 } from "../shared/http/validation";
 import {
-  FINANCE_KINDS,
   FINANCE_STATUSES,
   MAX_TOTALS_ORGS,
   type FinanceFilter,
@@ -24,7 +23,7 @@ import {
   type OrgTotals,
 } from "./finance_repository";
 import {
-  CursorCodec,
+  type CursorCodec,
   DEFAULT_PAGE_SIZE,
   filterHash,
   MAX_PAGE_SIZE,
@@ -45,6 +44,47 @@ export interface FinanceTotalsResponse {
   totals: OrgTotals[];
 }
 
+/** One kind's six endpoints. */
+interface KindEndpoints {
+  readonly create: RouteDef<FinanceItem>;
+  readonly list: RouteDef<FinanceListResponse>;
+  readonly sum: RouteDef<FinanceSum>;
+  readonly get: RouteDef<FinanceItem>;
+  readonly updateStatus: RouteDef<FinanceItem>;
+  readonly totals: RouteDef<FinanceTotalsResponse>;
+}
+
+/** The finance endpoints by name; each is `finance.<name>`. */
+export type FinanceEndpoints = ReturnType<typeof financeEndpoints>;
+
+/**
+ * The finance endpoints (six per kind), served the same way by Encore
+ * (`api.ts` calls each handler) and the standalone server (the composition
+ * root mounts the domain, backend/finance/domain.ts). Build them once at
+ * start-up; handlers allocate nothing per route.
+ *
+ * Date ranges are half-open: `from` inclusive, `to` exclusive; a date
+ * without a time means midnight UTC.
+ */
+export function financeEndpoints(repo: FinanceRepository, codec: CursorCodec) {
+  const revenues = kindEndpoints(repo, codec, "revenues");
+  const expenses = kindEndpoints(repo, codec, "expenses");
+  return {
+    createRevenue: revenues.create,
+    listRevenues: revenues.list,
+    sumRevenues: revenues.sum,
+    getRevenue: revenues.get,
+    updateRevenueStatus: revenues.updateStatus,
+    revenueTotalsByOrg: revenues.totals,
+    createExpense: expenses.create,
+    listExpenses: expenses.list,
+    sumExpenses: expenses.sum,
+    getExpense: expenses.get,
+    updateExpenseStatus: expenses.updateStatus,
+    expenseTotalsByOrg: expenses.totals,
+  } as const;
+}
+
 /** Names used in endpoint names and messages, per kind. */
 const NAMES: Readonly<
   Record<FinanceKind, { one: string; many: string; noun: string }>
@@ -53,37 +93,19 @@ const NAMES: Readonly<
   expenses: { one: "Expense", many: "Expenses", noun: "expense" },
 };
 
-/**
- * The finance endpoints (six per kind), served the same way by Encore
- * (`api.ts`) and the standalone server. Build the table once at start-up;
- * handlers allocate nothing per route.
- *
- * Date ranges are half-open: `from` inclusive, `to` exclusive; a date
- * without a time means midnight UTC.
- *
- * @param codec signs list cursors; default {@link CursorCodec.fromEnv}.
- * @throws {Error} when `CURSOR_SECRET` is set but too short (a start-up error).
- */
-export function financeRoutes(
-  repo: FinanceRepository,
-  codec: CursorCodec = CursorCodec.fromEnv(),
-): RouteDef[] {
-  return FINANCE_KINDS.flatMap((kind) => kindRoutes(repo, codec, kind));
-}
-
-function kindRoutes(
+function kindEndpoints(
   repo: FinanceRepository,
   codec: CursorCodec,
   kind: FinanceKind,
-): RouteDef[] {
+): KindEndpoints {
   const { one, many, noun } = NAMES[kind];
   const base = `/v1/finance/orgs/:orgId/${kind}`;
   const statuses = FINANCE_STATUSES[kind];
   const createSchema = createBodySchema(statuses);
   const statusSchema = z.strictObject({ status: statusField(statuses) });
 
-  return [
-    {
+  return {
+    create: {
       method: "POST",
       path: base,
       endpoint: `finance.create${one}`,
@@ -97,7 +119,7 @@ function kindRoutes(
         });
       },
     },
-    {
+    list: {
       method: "GET",
       path: base,
       endpoint: `finance.list${many}`,
@@ -122,7 +144,7 @@ function kindRoutes(
         };
       },
     },
-    {
+    sum: {
       method: "GET",
       path: `${base}/sum`,
       endpoint: `finance.sum${many}`,
@@ -131,7 +153,7 @@ function kindRoutes(
         return repo.sum(kind, orgId, parseFilter(query, statuses));
       },
     },
-    {
+    get: {
       method: "GET",
       path: `${base}/:id`,
       endpoint: `finance.get${one}`,
@@ -143,7 +165,7 @@ function kindRoutes(
         return item;
       },
     },
-    {
+    updateStatus: {
       method: "PATCH",
       path: `${base}/:id/status`,
       endpoint: `finance.update${one}Status`,
@@ -156,7 +178,7 @@ function kindRoutes(
         return item;
       },
     },
-    {
+    totals: {
       method: "GET",
       path: `/v1/finance/${kind}/totals`,
       endpoint: `finance.${noun}TotalsByOrg`,
@@ -166,7 +188,7 @@ function kindRoutes(
         };
       },
     },
-  ];
+  };
 }
 
 /** Filters of a list or sum request, as validated canonical text. */

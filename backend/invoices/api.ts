@@ -1,13 +1,14 @@
 import { api, HttpStatus, type Header, type Query } from "encore.dev/api";
-import { callRoute } from "../database/encore/bridge";
+import { call, mount } from "../database/encore/bridge";
+import { invoicesDomain } from "./domain";
 import type { InvoiceListResponse } from "./invoice_handlers";
 import type { Invoice } from "./invoice_repository";
 
 /*
- * Encore front door of the invoice endpoints. Each endpoint only forwards to
- * its handler in invoice_handlers.ts (the standalone server serves the same
- * handlers through backend/app_routes.ts), so validation, status codes and
- * bodies are the same under both runtimes.
+ * Encore front door of the invoice endpoints. Each endpoint calls its typed
+ * handler from invoice_handlers.ts, mounted once on the process's service
+ * (the standalone server serves the same handlers: backend/domains.ts), so
+ * validation, status codes and bodies are the same under both runtimes.
  *
  * As in backend/finance/api.ts: options are inline literals (Encore's parser
  * reads them statically); path ids and query values are strings and body
@@ -72,6 +73,9 @@ interface ListInvoicesResponse {
   servedBy: Header<"X-Served-By">;
 }
 
+/** This service's handlers, built on the process's router. */
+const invoices = mount(invoicesDomain);
+
 export const createInvoice = api(
   {
     expose: true,
@@ -80,8 +84,8 @@ export const createInvoice = api(
     path: "/v1/invoices/orgs/:orgId/invoices",
   },
   async (req: CreateInvoiceRequest): Promise<CreatedInvoiceResponse> => ({
-    ...(await callRoute<Invoice>(
-      "invoices.createInvoice",
+    ...(await call(
+      invoices.createInvoice,
       {
         params: { orgId: req.orgId },
         query: {},
@@ -102,8 +106,8 @@ export const createInvoice = api(
 export const listInvoices = api(
   { expose: true, method: "GET", path: "/v1/invoices/orgs/:orgId/invoices" },
   async (req: ListInvoicesRequest): Promise<ListInvoicesResponse> =>
-    callRoute<InvoiceListResponse>(
-      "invoices.listInvoices",
+    call(
+      invoices.listInvoices,
       {
         params: { orgId: req.orgId },
         query: { status: req.status, limit: req.limit, cursor: req.cursor },
@@ -120,8 +124,8 @@ export const getInvoice = api(
     path: "/v1/invoices/orgs/:orgId/invoices/:id",
   },
   async (req: GetInvoiceRequest): Promise<InvoiceResponse> =>
-    callRoute<Invoice>(
-      "invoices.getInvoice",
+    call(
+      invoices.getInvoice,
       { params: { orgId: req.orgId, id: req.id }, query: {}, body: undefined },
       req,
     ),

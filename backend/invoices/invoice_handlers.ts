@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { NotFoundError } from "../database/router/index";
 import {
-  CursorCodec,
+  type CursorCodec,
   type CursorScope,
   DEFAULT_PAGE_SIZE,
   filterHash,
@@ -36,22 +36,27 @@ export interface InvoiceListResponse {
 
 const BASE = "/v1/invoices/orgs/:orgId/invoices";
 
+/** The invoice endpoints by name; each is `invoices.<name>`. */
+export type InvoiceEndpoints = {
+  readonly createInvoice: RouteDef<Invoice>;
+  readonly listInvoices: RouteDef<InvoiceListResponse>;
+  readonly getInvoice: RouteDef<Invoice>;
+};
+
 /**
- * The invoice endpoints, served the same way by Encore (`api.ts`) and the
- * standalone server (through backend/app_routes.ts). Each handler validates
- * its raw input (a 400 naming the field), calls the repository, and returns
- * the body; the front doors add `X-Served-By` and, after a write,
+ * The invoice endpoints, served the same way by Encore (`api.ts` calls each
+ * handler) and the standalone server (the composition root mounts the
+ * domain, backend/invoices/domain.ts). Each handler validates its raw input
+ * (a 400 naming the field), calls the repository, and returns the body;
+ * the front doors add `X-Served-By` and, after a write,
  * `X-Consistency-Token`.
- *
- * @param codec signs list cursors; default {@link CursorCodec.fromEnv}.
- * @throws {Error} when `CURSOR_SECRET` is set but too short (a start-up error).
  */
-export function invoiceRoutes(
+export function invoiceEndpoints(
   repo: InvoiceRepository,
-  codec: CursorCodec = CursorCodec.fromEnv(),
-): RouteDef[] {
-  return [
-    {
+  codec: CursorCodec,
+): InvoiceEndpoints {
+  return {
+    createInvoice: {
       method: "POST",
       path: BASE,
       endpoint: "invoices.createInvoice",
@@ -65,7 +70,7 @@ export function invoiceRoutes(
         });
       },
     },
-    {
+    listInvoices: {
       method: "GET",
       path: BASE,
       endpoint: "invoices.listInvoices",
@@ -109,7 +114,7 @@ export function invoiceRoutes(
         };
       },
     },
-    {
+    getInvoice: {
       method: "GET",
       path: `${BASE}/:id`,
       endpoint: "invoices.getInvoice",
@@ -122,7 +127,7 @@ export function invoiceRoutes(
         return invoice;
       },
     },
-  ];
+  };
 }
 
 const customerSchema = z

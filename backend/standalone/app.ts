@@ -1,37 +1,27 @@
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
-import { RouterMetrics } from "../database/metrics/router_metrics";
-import {
-  jsonLogger,
-  type Logger,
-  RedisStore,
-  ReplicaRouter,
-  type RouterDeps,
-  type ServiceConfig,
+import { readFileSync } from "node:fs";
+import type {
+  Logger,
+  RouterDeps,
+  ServiceConfig,
 } from "../database/router/index";
-import type { RouteDef } from "../shared/http/route";
-import { allRoutes } from "../app_routes";
+import { composeService, type Service } from "../database/service";
+import { DOMAINS } from "../domains";
+import type { Domain } from "../shared/domain";
+import { serviceVersion } from "../shared/service_version";
 import { createHttpServer } from "./http_server";
 import {
   addAcceptHandles,
   EXTRA_ACCEPT_HANDLES,
   LISTEN_BACKLOG,
 } from "./accept_handles";
-import { createFleetControl } from "../database/control/create_fleet_control";
-import type { FleetControl } from "../database/control/fleet_control";
-import { readFileSync } from "node:fs";
-import { DashboardFeeds } from "../database/dashboard/dashboard_feeds";
-import { serviceVersion } from "../shared/service_version";
 
-/** The assembled standalone service. */
-export interface App {
-  readonly router: ReplicaRouter;
-  readonly metrics: RouterMetrics;
-  readonly routes: readonly RouteDef[];
-  /** The fleet control plane (admin changes shared by every instance). */
-  readonly control: FleetControl;
-  /** The dashboard's history and events. */
-  readonly feeds: DashboardFeeds;
+/** The assembled standalone service: the composed service and its HTTP server. */
+export interface App extends Pick<
+  Service,
+  "router" | "metrics" | "routes" | "control" | "feeds"
+> {
   readonly server: http.Server;
   /** Listens on 127.0.0.1-or-all at `port` (0 = any free port); resolves the bound port. */
   listen(port: number, host?: string): Promise<number>;
@@ -43,61 +33,40 @@ export interface App {
   close(drainMs?: number, idleCloseMs?: number): Promise<void>;
 }
 
-/** Builds the router, starts it, and wires the HTTP server. */
+/** Composes the service with every domain, starts it, and wires the HTTP server. */
 export async function createApp(
   config: ServiceConfig,
   deps: RouterDeps & {
     logger?: Logger;
     /** Dashboard history sampling; default 5 s (tests shorten it). */
     historyIntervalMs?: number;
+    /** The domains to serve; default every one of backend/domains.ts. */
+    domains?: readonly Domain[];
   } = {},
 ): Promise<App> {
-  const feeds = new DashboardFeeds(
-    deps.historyIntervalMs !== undefined
-      ? { historyIntervalMs: deps.historyIntervalMs }
-      : {},
+  const { logger: given, historyIntervalMs, domains, ...routerDeps } = deps;
+  const service = composeService(
+    {
+      config,
+      ...(given !== undefined ? { logger: given } : {}),
+      routerDeps,
+      serviceVersion: serviceVersion(
+        () =>
+          (
+            JSON.parse(
+              readFileSync(
+                new URL("../../package.json", import.meta.url),
+                "utf8",
+              ),
+            ) as { version?: string }
+          ).version,
+      ),
+      ...(historyIntervalMs !== undefined ? { historyIntervalMs } : {}),
+    },
+    domains ?? DOMAINS,
   );
-  // Every line the router logs also feeds the dashboard's event list.
-  const logger = feeds.events.tee(deps.logger ?? jsonLogger);
-  const metrics = new RouterMetrics();
-  const router = new ReplicaRouter(config.router, {
-    observer: metrics,
-    cacheObserver: metrics.cache,
-    // REDIS_URL: the cache's shared tier, so every instance sees every write.
-    ...(config.redisUrl !== null
-      ? { sharedCache: new RedisStore(config.redisUrl) }
-      : {}),
-    ...deps,
-    logger,
-  });
-  metrics.attach(router);
-  await router.start();
-  const control = createFleetControl(router, config, {
-    logger,
-    ...(deps.poolFactory !== undefined
-      ? { poolFactory: deps.poolFactory }
-      : {}),
-    serviceVersion: serviceVersion(
-      () =>
-        (
-          JSON.parse(
-            readFileSync(
-              new URL("../../package.json", import.meta.url),
-              "utf8",
-            ),
-          ) as { version?: string }
-        ).version,
-    ),
-  });
-  await control.start();
-  feeds.start(router);
-  const routes = allRoutes({
-    router,
-    metrics,
-    control,
-    feeds,
-    tokens: config,
-  });
+  await service.start();
+  const { router, metrics, routes, control, feeds, logger } = service;
   const server = createHttpServer({
     routes,
     logger,
@@ -138,9 +107,7 @@ export async function createApp(
     close: (drainMs = 8_000, idleCloseMs?: number) =>
       (closing ??= (async () => {
         await server.shutdown(drainMs, idleCloseMs);
-        feeds.stop();
-        await control.close();
-        await router.close();
+        await service.close();
       })()),
   };
 }

@@ -211,23 +211,24 @@ async function loadInstance(
     // Variable specifiers keep tsconfig.core.json from type-checking
     // encore.dev's own sources through these imports.
     const dir = "../../backend";
-    const databases = await import(
-      /* @vite-ignore */ `${dir}/database/databases`
+    const encoreService = await import(
+      /* @vite-ignore */ `${dir}/database/encore/service`
     );
     const finance = await import(/* @vite-ignore */ `${dir}/finance/api`);
     const invoices = await import(/* @vite-ignore */ `${dir}/invoices/api`);
-    const monitoring = await import(
-      /* @vite-ignore */ `${dir}/database/monitoring`
-    );
-    await databases.routerReady;
+    // The database service's endpoints, monitoring and admin, as one namespace.
+    const monitoring = {
+      ...(await import(
+        /* @vite-ignore */ `${dir}/database/encore/monitoring_api`
+      )),
+      ...(await import(/* @vite-ignore */ `${dir}/database/encore/admin_api`)),
+    };
+    await encoreService.serviceReady;
     return {
       finance,
       invoices,
       monitoring,
-      close: async () => {
-        await databases.control.close();
-        await databases.router.close();
-      },
+      close: () => encoreService.service.close(),
     };
   } finally {
     for (const [k, v] of saved) {

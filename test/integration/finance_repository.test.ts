@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { DatabaseRouter } from "../../backend/database/router/connections";
-import { InvalidArgumentError } from "../../backend/database/router/errors";
+import { InvalidArgumentError } from "../../backend/database/router/base/errors";
 import { CursorCodec } from "../../backend/shared/http/cursor";
-import { financeRoutes } from "../../backend/finance/finance_handlers";
+import { financeEndpoints } from "../../backend/finance/finance_handlers";
 import type { RouteDef } from "../../backend/shared/http/route";
 import {
   FinanceRepository,
@@ -38,10 +38,9 @@ beforeAll(async () => {
   router = new PrimaryOnlyRouter(primaryUrl, 20);
   repo = new FinanceRepository(router);
   routes = new Map(
-    financeRoutes(repo, new CursorCodec(randomBytes(32))).map((r) => [
-      r.endpoint,
-      r,
-    ]),
+    Object.values(financeEndpoints(repo, new CursorCodec(randomBytes(32)))).map(
+      (r) => [r.endpoint, r],
+    ),
   );
 });
 

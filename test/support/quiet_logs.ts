@@ -2,7 +2,7 @@
  * Vitest setup file (every project): the router's default JSON logger
  * writes straight to stderr, where vitest cannot label or hold it, from
  * modules that build their router at load time (the Encore front door's
- * backend/database/databases.ts, loaded afresh per app instance by
+ * backend/database/encore/service.ts, loaded afresh per app instance by
  * encore_path.test.ts). Unless `TEST_VERBOSE=1`, it logs nothing in the
  * test process (a mock survives `vi.resetModules()`, which an in-place
  * change would not); spawned services keep logging into the pipe their

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { CursorCodec } from "../../backend/shared/http/cursor";
-import { financeRoutes } from "../../backend/finance/finance_handlers";
+import { financeEndpoints } from "../../backend/finance/finance_handlers";
 import type {
   DatabaseRouter,
   ReadConnection,
@@ -9,8 +9,11 @@ import type {
 import {
   InvalidArgumentError,
   NotFoundError,
-} from "../../backend/database/router/errors";
-import { QueryApi, type Row } from "../../backend/database/router/query_api";
+} from "../../backend/database/router/base/errors";
+import {
+  QueryApi,
+  type Row,
+} from "../../backend/database/router/base/query_api";
 import type { RouteDef, RouteInput } from "../../backend/shared/http/route";
 import {
   parseDate,
@@ -93,10 +96,9 @@ let routes: Map<string, RouteDef>;
 beforeEach(() => {
   router = new FakeRouter();
   routes = new Map(
-    financeRoutes(new FinanceRepository(router), codec).map((r) => [
-      r.endpoint,
-      r,
-    ]),
+    Object.values(financeEndpoints(new FinanceRepository(router), codec)).map(
+      (r) => [r.endpoint, r],
+    ),
   );
 });
 
@@ -141,7 +143,9 @@ const list = (query: Record<string, string>, orgId = "7", kind = "Revenues") =>
 
 describe("route table", () => {
   it("has the six endpoints per kind, each path and method once", () => {
-    const all = financeRoutes(new FinanceRepository(router), codec);
+    const all = Object.values(
+      financeEndpoints(new FinanceRepository(router), codec),
+    );
     expect(
       all.map((r) => `${r.method} ${r.path} ${r.endpoint}`).sort(),
     ).toEqual(
@@ -505,9 +509,11 @@ describe("cursor", () => {
       /other filters/,
     );
     const other = new Map(
-      financeRoutes(
-        new FinanceRepository(router),
-        new CursorCodec("another-secret-0123456789"),
+      Object.values(
+        financeEndpoints(
+          new FinanceRepository(router),
+          new CursorCodec("another-secret-0123456789"),
+        ),
       ).map((r) => [r.endpoint, r]),
     );
     await expect(

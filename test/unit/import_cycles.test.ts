@@ -5,108 +5,28 @@
  * one. Type-only imports (`import type`, `import { type X }` only) are
  * erased at compile time and do not count.
  */
-import fs from "node:fs";
 import path from "node:path";
-import ts from "typescript";
 import { describe, expect, it } from "vitest";
-
-const root = path.resolve(import.meta.dirname, "../..");
-
-/** Relative specifiers a file imports, type-only imports included. */
-function allImports(fileName: string, text: string): string[] {
-  const sf = ts.createSourceFile(fileName, text, ts.ScriptTarget.ES2022);
-  return sf.statements
-    .flatMap((st) =>
-      (ts.isImportDeclaration(st) || ts.isExportDeclaration(st)) &&
-      st.moduleSpecifier !== undefined &&
-      ts.isStringLiteral(st.moduleSpecifier)
-        ? [st.moduleSpecifier.text]
-        : [],
-    )
-    .filter((s) => s.startsWith("."));
-}
-
-/** Relative specifiers a file imports at run time. */
-export function runtimeImports(fileName: string, text: string): string[] {
-  const sf = ts.createSourceFile(fileName, text, ts.ScriptTarget.ES2022);
-  const out: string[] = [];
-  for (const st of sf.statements) {
-    if (ts.isImportDeclaration(st) && ts.isStringLiteral(st.moduleSpecifier)) {
-      const clause = st.importClause;
-      const typeOnly =
-        clause !== undefined &&
-        (clause.isTypeOnly ||
-          (clause.name === undefined &&
-            clause.namedBindings !== undefined &&
-            ts.isNamedImports(clause.namedBindings) &&
-            clause.namedBindings.elements.length > 0 &&
-            clause.namedBindings.elements.every((e) => e.isTypeOnly)));
-      if (!typeOnly) out.push(st.moduleSpecifier.text);
-    } else if (
-      ts.isExportDeclaration(st) &&
-      !st.isTypeOnly &&
-      st.moduleSpecifier !== undefined &&
-      ts.isStringLiteral(st.moduleSpecifier)
-    ) {
-      out.push(st.moduleSpecifier.text);
-    }
-  }
-  return out.filter((s) => s.startsWith("."));
-}
-
-/** Every cycle of the run-time import graph of `files` (path -> source), each as a list of paths. */
-export function findCycles(files: ReadonlyMap<string, string>): string[][] {
-  const graph = new Map<string, string[]>();
-  for (const [file, text] of files) {
-    graph.set(
-      file,
-      runtimeImports(file, text)
-        .map((spec) => {
-          const base = path.join(path.dirname(file), spec);
-          return [base, `${base}.ts`, path.join(base, "index.ts")].find((c) =>
-            files.has(c),
-          );
-        })
-        .filter((f): f is string => f !== undefined),
-    );
-  }
-  const cycles: string[][] = [];
-  const state = new Map<string, "open" | "done">();
-  const stack: string[] = [];
-  const visit = (n: string): void => {
-    state.set(n, "open");
-    stack.push(n);
-    for (const d of graph.get(n) ?? []) {
-      if (state.get(d) === "open")
-        cycles.push([...stack.slice(stack.indexOf(d)), d]);
-      else if (!state.has(d)) visit(d);
-    }
-    stack.pop();
-    state.set(n, "done");
-  };
-  for (const f of graph.keys()) if (!state.has(f)) visit(f);
-  return cycles;
-}
-
-function backendFiles(): Map<string, string> {
-  const files = new Map<string, string>();
-  const walk = (dir: string): void => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (p.endsWith(".ts"))
-        files.set(path.relative(root, p), fs.readFileSync(p, "utf8"));
-    }
-  };
-  walk(path.join(root, "backend"));
-  return files;
-}
+import {
+  allImports,
+  backendFiles,
+  cyclesOf,
+  findCycles,
+  folderGraph,
+} from "../support/import_graph";
 
 describe("import graph", () => {
   it("backend/ has no run-time import cycle", () => {
     const files = backendFiles();
     expect(files.size).toBeGreaterThan(50);
     const cycles = findCycles(files).map((c) => c.join(" -> "));
+    expect(cycles).toEqual([]);
+  });
+
+  it("backend/ has no run-time import cycle between folders", () => {
+    const cycles = cyclesOf(folderGraph(backendFiles())).map((c) =>
+      c.join(" -> "),
+    );
     expect(cycles).toEqual([]);
   });
 

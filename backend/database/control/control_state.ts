@@ -146,3 +146,17 @@ export function parseEntry(row: {
   if (!parsed.success) return { skipped: "value not understood" };
   return { entry: { kind: "switch", key, value: parsed.data, version } };
 }
+
+/** The stored rows this version understands, as checked entries; `skipped` hears of each other row (its key cut to 100 characters). */
+export function parseEntries(
+  rows: readonly Parameters<typeof parseEntry>[0][],
+  skipped: (key: string, reason: string) => void,
+): ControlEntry[] {
+  const entries: ControlEntry[] = [];
+  for (const row of rows) {
+    const parsed = parseEntry(row);
+    if ("entry" in parsed) entries.push(parsed.entry);
+    else skipped(row.key.slice(0, 100), parsed.skipped);
+  }
+  return entries;
+}

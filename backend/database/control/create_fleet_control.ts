@@ -5,11 +5,8 @@ import {
   type ReplicaRouter,
   type ServiceConfig,
 } from "../router/index";
-import {
-  MemoryControlStore,
-  PgControlStore,
-  type ControlStore,
-} from "./control_store";
+import { PgControlStore, type ControlStore } from "./control_store";
+import { MemoryControlStore } from "./memory_control_store";
 import { FleetControl } from "./fleet_control";
 
 /**

@@ -1,47 +1,42 @@
-import { hostname } from "node:os";
-import { randomBytes } from "node:crypto";
 import {
   type AddReplicaOptions,
-  classifyPgError,
   type DbNode,
-  describeAddress,
   describePgError,
   type FleetConfig,
-  InvalidArgumentError,
   type Logger,
-  type NodeCluster,
   PeriodicTasks,
   type ReplicaRouter,
   RouterError,
   withTimeout,
 } from "../router/index";
-import { nodeStatus } from "../status/router_status";
-import { ControlApplier, shortName } from "./control_applier";
-import { keyText, parseEntry, type ControlEntry } from "./control_state";
+import { ControlApplier } from "./control_applier";
+import { keyText, parseEntries, type ControlEntry } from "./control_state";
 import {
   CommitUnconfirmedError,
   NameTakenError,
   type AuditEntry,
   type ControlChange,
   type ControlStore,
-  type HeartbeatRow,
 } from "./control_store";
 import {
-  buildFleetView,
-  type ControlStatus,
-  type FleetViewResponse,
-  type InstanceView,
+  addedReplicaChange,
+  freeReplicaName,
+  nameTaken,
+  replicaViews,
+  storedPresent,
+} from "./replica_control";
+import {
+  ControlStoreUnavailableError,
+  storeCallError,
+  unconfirmedCommit,
+} from "./store_errors";
+import type {
+  ControlStatus,
+  FleetViewResponse,
+  InstanceView,
 } from "./fleet_view";
-
-/**
- * The control store cannot be reached (or lacks its tables): the change was
- * made on no instance. 503.
- */
-export class ControlStoreUnavailableError extends RouterError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("unavailable", message, options);
-  }
-}
+import { FleetPresence, newInstanceId } from "./fleet_presence";
+import { StoreSubscription } from "./store_subscription";
 
 /** What {@link FleetControl} needs. */
 export interface FleetControlOptions {
@@ -53,12 +48,6 @@ export interface FleetControlOptions {
   readonly serviceVersion: string;
 }
 
-/** Heartbeats older than this are deleted. */
-const PRUNE_AFTER_MS = 3_600_000;
-/** Old heartbeats are pruned once per this many heartbeats of this instance. */
-const PRUNE_EVERY_BEATS = 60;
-/** The fleet view's reads of the store are shared by the requests of this period. */
-const VIEW_CACHE_MS = 500;
 /** Longest wait at start for replicas stored by other instances to be verified. */
 const START_WAIT_MS = 5_000;
 
@@ -74,32 +63,39 @@ const START_WAIT_MS = 5_000;
  */
 export class FleetControl {
   readonly instanceId: string;
-  private readonly startedAt = new Date();
+  private readonly presence: FleetPresence;
   private readonly tasks: PeriodicTasks;
   private readonly applier: ControlApplier;
   private entries: ControlEntry[] = [];
   private loadedVersion: number | null = null;
   private lock: Promise<unknown> = Promise.resolve();
-  private unsubscribe: (() => void) | null = null;
-  private subscribing = false;
+  private readonly subscription: StoreSubscription;
   private reachable = true;
   private reloadQueued = false;
   private closed = false;
-  private beats = 0;
   /** Ticks and heartbeats in progress, awaited by {@link close}. */
   private readonly running = new Set<Promise<void>>();
   /** Versions this instance committed (the last 100; for the log only). */
   private readonly ownVersions = new Set<number>();
-  private viewRead: {
-    atMs: number;
-    read: Promise<{ version: number; rows: HeartbeatRow[] }>;
-  } | null = null;
-
   constructor(private readonly o: FleetControlOptions) {
-    this.instanceId =
-      o.config.instanceId ??
-      `${hostname().slice(0, 60)}-${process.pid}-${randomBytes(3).toString("hex")}`;
+    this.instanceId = o.config.instanceId ?? newInstanceId();
     this.tasks = new PeriodicTasks(o.logger, describePgError);
+    this.subscription = new StoreSubscription(o.store, {
+      version: (version) => {
+        if (version !== this.loadedVersion)
+          this.reload().catch((err: unknown) =>
+            this.unreachable(err, "control state reload failed"),
+          );
+      },
+      trouble: (err, message) => this.unreachable(err, message),
+    });
+    this.presence = new FleetPresence({
+      store: o.store,
+      config: o.config,
+      instanceId: this.instanceId,
+      serviceVersion: o.serviceVersion,
+      view: () => this.view(),
+    });
     this.applier = new ControlApplier(
       o.router,
       o.logger,
@@ -126,7 +122,7 @@ export class FleetControl {
       START_WAIT_MS,
       "stored replicas",
     ).catch(() => undefined);
-    await this.ensureSubscribed();
+    await this.subscription.ensure();
     this.tasks.every(this.o.config.pollIntervalMs, () =>
       this.track(this.tick()),
     );
@@ -142,8 +138,7 @@ export class FleetControl {
     this.closed = true;
     this.tasks.stop();
     this.applier.close();
-    this.unsubscribe?.();
-    this.unsubscribe = null;
+    this.subscription.stop();
     // Bounded throughout: a stop must not wait on a primary that is down.
     await withTimeout(
       Promise.allSettled([...this.running, this.applier.idle()]),
@@ -182,39 +177,17 @@ export class FleetControl {
   ): Promise<DbNode> {
     return this.exclusive(async () => {
       await this.storeReachable();
-      const name = options.name ?? this.freeName(options.cluster);
+      const name =
+        options.name ??
+        freeReplicaName(this.o.router, this.entries, options.cluster);
       const key = { kind: "replica", cluster: options.cluster, name } as const;
-      if (this.storedPresent(options.cluster, name))
+      if (storedPresent(this.entries, options.cluster, name))
         throw nameTaken(options.cluster, name);
       const node = await this.o.router.addReplica(url, { ...options, name });
       let version: number;
       try {
         version = await this.commit(
-          {
-            set: [
-              {
-                key,
-                value: {
-                  present: true,
-                  ...(options.weight !== undefined
-                    ? { weight: options.weight }
-                    : {}),
-                  zone: options.zone ?? null,
-                },
-                connectionString: url,
-              },
-            ],
-            // A circuit forced on an earlier replica of this name does not carry over.
-            remove: [{ kind: "circuit", cluster: options.cluster, name }],
-            requireAbsent: [key],
-            action: "added a replica",
-            target: `${options.cluster}:${name}`,
-            detail: {
-              address: describeAddress(url),
-              weight: options.weight ?? 1,
-              zone: options.zone ?? null,
-            },
-          },
+          addedReplicaChange(key, url, options),
           actor,
         );
       } catch (err) {
@@ -231,33 +204,11 @@ export class FleetControl {
 
   /** The fleet as the heartbeats show it. @throws {ControlStoreUnavailableError} */
   async fleetView(): Promise<FleetViewResponse> {
-    const { config } = this.o;
-    // One store read serves every request of a short period: a burst of
-    // page loads must not take the control pool's connections.
-    const now = Date.now();
-    if (this.viewRead === null || now - this.viewRead.atMs > VIEW_CACHE_MS)
-      this.viewRead = {
-        atMs: now,
-        read: this.o.store.instances(config.instanceTimeoutMs * 10),
-      };
-    const { read } = this.viewRead;
-    let version: number, rows: HeartbeatRow[];
     try {
-      ({ version, rows } = await read);
+      return await this.presence.fleetView();
     } catch (err) {
-      if (this.viewRead?.read === read) this.viewRead = null;
       throw this.storeError(err, "the fleet view is read from it");
     }
-    return buildFleetView({
-      fleet: config.name,
-      mode: config.mode,
-      selfId: this.instanceId,
-      selfBeat: this.identity(),
-      selfView: this.view(),
-      rows,
-      storedVersion: version,
-      timeoutMs: config.instanceTimeoutMs,
-    });
   }
 
   /** The newest `limit` changes. @throws {ControlStoreUnavailableError} */
@@ -276,30 +227,15 @@ export class FleetControl {
       instanceId: this.instanceId,
       appliedVersion: this.loadedVersion,
       storeReachable: this.reachable,
-      listening: this.unsubscribe !== null,
+      listening: this.subscription.listening,
       pending: this.applier.pendingList(),
     };
   }
 
   /** This instance's view of its replicas and of the control state. */
   view(): InstanceView {
-    const { router } = this.o;
     return {
-      replicas: router.clusters.flatMap((c: NodeCluster) =>
-        c.replicas.map((n) => {
-          const s = nodeStatus(router, n);
-          return {
-            cluster: c.name,
-            name: shortName(c.name, n.name),
-            state: s.state,
-            circuit: s.circuit,
-            serving: c.serving.includes(n),
-            lagSeconds: s.lagSeconds,
-            lagBytes: s.lagBytes,
-            reads: s.reads,
-          };
-        }),
-      ),
+      replicas: replicaViews(this.o.router),
       control: {
         appliedVersion: this.loadedVersion ?? 0,
         pending: this.applier.pendingList(),
@@ -310,7 +246,7 @@ export class FleetControl {
   // ---- following the store ----
 
   private async tick(): Promise<void> {
-    await this.ensureSubscribed();
+    await this.subscription.ensure();
     let version: number;
     try {
       version = await this.o.store.version();
@@ -338,16 +274,12 @@ export class FleetControl {
   private async reloadLocked(): Promise<void> {
     const { version, rows } = await this.o.store.load();
     this.reachableAgain();
-    const entries: ControlEntry[] = [];
-    for (const row of rows) {
-      const parsed = parseEntry(row);
-      if ("entry" in parsed) entries.push(parsed.entry);
-      else
-        this.o.logger.warn("fleet control: stored setting skipped", {
-          key: row.key.slice(0, 100),
-          reason: parsed.skipped,
-        });
-    }
+    const entries = parseEntries(rows, (key, reason) =>
+      this.o.logger.warn("fleet control: stored setting skipped", {
+        key,
+        reason,
+      }),
+    );
     this.applier.retain(new Set(entries.map((e) => keyText(e.key))));
     this.entries = entries;
     this.loadedVersion = version;
@@ -369,31 +301,6 @@ export class FleetControl {
 
   private async applyLocked(): Promise<void> {
     if (!this.closed) await this.applier.applyAll(this.entries);
-  }
-
-  private async ensureSubscribed(): Promise<void> {
-    if (this.unsubscribe !== null || this.subscribing || this.closed) return;
-    this.subscribing = true;
-    try {
-      const stop = await this.o.store.subscribe(
-        (version) => {
-          if (version !== this.loadedVersion)
-            this.reload().catch((err: unknown) =>
-              this.unreachable(err, "control state reload failed"),
-            );
-        },
-        (err) => {
-          this.unsubscribe = null;
-          this.unreachable(err, "control LISTEN connection lost");
-        },
-      );
-      if (this.closed) stop();
-      else this.unsubscribe = stop;
-    } catch (err) {
-      this.unreachable(err, "control LISTEN failed");
-    } finally {
-      this.subscribing = false;
-    }
   }
 
   // ---- writing ----
@@ -426,10 +333,7 @@ export class FleetControl {
       if (err instanceof NameTakenError) throw nameTaken(err.cluster, err.name);
       if (err instanceof CommitUnconfirmedError) {
         this.unreachable(err.cause, "control COMMIT not confirmed");
-        throw new ControlStoreUnavailableError(
-          `the control store did not confirm the change (${describePgError(err.cause)}): it may have been stored; check GET /v1/system/database/replicas/admin/audit once the primary answers; every instance converges to whatever was stored`,
-          { cause: err },
-        );
+        throw unconfirmedCommit(err);
       }
       throw this.storeError(err, "the change was made on no instance");
     }
@@ -443,59 +347,15 @@ export class FleetControl {
     }
   }
 
-  /**
-   * The error a caller sees when a store call failed: 503 when the store is
-   * unreachable, busy or lacks its tables; 500 (logged) for anything else,
-   * such as missing privileges, which waiting will not fix.
-   */
+  /** The error a caller sees when a store call failed (see {@link storeCallError}). */
   private storeError(err: unknown, what: string): RouterError {
-    const code = (err as { code?: unknown } | null)?.code;
-    const busy = code === "57014" || code === "55P03" || code === "ETIMEDOUT";
-    if (code === "42P01")
-      return new ControlStoreUnavailableError(
-        `the fleet control tables are missing: apply the migrations (3_create_fleet_control); ${what}`,
-        { cause: err },
-      );
-    if (classifyPgError(err) === "node" || busy || code === "25006") {
-      this.unreachable(err, "control store call failed");
-      return new ControlStoreUnavailableError(
-        `the fleet's control store (the main cluster's primary) is unavailable (${describePgError(err)}); ${what}; retry when it is back`,
-        { cause: err },
-      );
-    }
-    this.o.logger.error("fleet control: control store call failed", {
-      error: describePgError(err),
-    });
-    return new RouterError(
-      "internal",
-      `the fleet's control store refused the call (${describePgError(err)}); ${what}`,
-      { cause: err },
-    );
-  }
-
-  /** `replica_<n>` for the lowest n that neither this instance nor the stored state uses. */
-  private freeName(clusterName: string): string {
-    const cluster = this.o.router.clusterNamed(clusterName);
-    for (let n = 1; ; n++) {
-      const name = `replica_${n}`;
-      if (
-        !cluster.replicas.some(
-          (r) => shortName(cluster.name, r.name) === name,
-        ) &&
-        !this.storedPresent(clusterName, name)
-      )
-        return name;
-    }
-  }
-
-  private storedPresent(cluster: string, name: string): boolean {
-    return this.entries.some(
-      (e) =>
-        e.kind === "replica" &&
-        e.value.present &&
-        e.key.cluster === cluster &&
-        e.key.name === name,
-    );
+    const { error, unreachable } = storeCallError(err, what);
+    if (unreachable) this.unreachable(err, "control store call failed");
+    else if (error.code === "internal")
+      this.o.logger.error("fleet control: control store call failed", {
+        error: describePgError(err),
+      });
+    return error;
   }
 
   private unreachable(err: unknown, message: string): void {
@@ -518,24 +378,10 @@ export class FleetControl {
   private async beat(): Promise<void> {
     if (this.closed) return;
     try {
-      await this.o.store.heartbeat({
-        ...this.identity(),
-        startedAt: this.startedAt,
-        view: this.view(),
-      });
-      if (++this.beats % PRUNE_EVERY_BEATS === 0)
-        await this.o.store.prune(PRUNE_AFTER_MS);
+      await this.presence.beat();
     } catch (err) {
       this.unreachable(err, "heartbeat failed");
     }
-  }
-
-  private identity() {
-    return {
-      instanceId: this.instanceId,
-      serviceVersion: this.o.serviceVersion,
-      startedAt: this.startedAt.toISOString(),
-    };
   }
 
   private track(p: Promise<void>): Promise<void> {
@@ -548,11 +394,4 @@ export class FleetControl {
     this.lock = run.catch(() => undefined);
     return run;
   }
-}
-
-function nameTaken(cluster: string, name: string): InvalidArgumentError {
-  return new InvalidArgumentError(
-    "name",
-    `"${name}" is already a replica of the fleet in cluster "${cluster}" (added through another instance); remove it first or choose another name`,
-  );
 }

@@ -11,12 +11,13 @@ import {
   sessionFromCookieHeader,
   type Credentials,
 } from "../../shared/http/monitoring_auth";
-import type { RouteInput } from "../../shared/http/route";
+import type { Domain, Endpoints } from "../../shared/domain";
+import type { RouteDef, RouteInput } from "../../shared/http/route";
 import {
   requestContextFromHeaders,
   type RouterHeaders,
 } from "../../shared/http/router_headers";
-import { router, routerReady, routes, serviceConfig } from "../databases";
+import { service, serviceReady } from "./service";
 
 /**
  * Edge file: imports `encore.dev/api` at run time, so only Encore `api.ts`
@@ -37,32 +38,36 @@ const CODES: Readonly<Record<RouterErrorCode, ErrCode>> = {
 };
 
 /**
- * Runs the handler of `endpoint` from the route table inside a request context
- * (endpoint name, requested consistency, caller), and returns its body plus
- * `servedBy` (nodes that ran its statements, comma-separated; empty when it
- * ran none) for the `X-Served-By` response header.
+ * Mounts `domain` on this process's service: builds its typed handlers on
+ * the shared router (once, as the domain's `api.ts` is loaded) and makes
+ * its endpoint names known to the admin switches.
+ */
+export function mount<E extends Endpoints>(domain: Domain<E>): E {
+  return service.mount(domain);
+}
+
+/**
+ * Runs `route`'s handler inside a request context (endpoint name,
+ * requested consistency, caller), and returns its body plus `servedBy`
+ * (nodes that ran its statements, comma-separated; empty when it ran none)
+ * for the `X-Served-By` response header.
  *
  * @throws {APIError} mapped from the handler's {@link RouterError} code;
  *   anything else becomes `internal` without its message (it may hold
  *   details the client must not see).
  */
-export async function callRoute<T>(
-  endpoint: string,
+export async function call<T>(
+  route: RouteDef<T>,
   input: RouteInput,
   headers?: RouterHeaders,
 ): Promise<T & { servedBy: string; consistencyToken?: string }> {
-  const route = routes.get(endpoint);
-  if (route === undefined)
-    throw new APIError(ErrCode.Internal, `no handler for ${endpoint}`);
   try {
-    const ctx = requestContextFromHeaders(endpoint, headers);
-    await routerReady;
-    const body = (await runWithRequestContext(ctx, () =>
-      route.handle(input),
-    )) as T;
+    const ctx = requestContextFromHeaders(route.endpoint, headers);
+    await serviceReady;
+    const body = await runWithRequestContext(ctx, () => route.handle(input));
     const servedBy = ctx.servedBy.join(",");
     if (ctx.wroteCluster === undefined) return { ...body, servedBy };
-    const token = await router.tokenAfterWrite(ctx.wroteCluster, ctx);
+    const token = await service.router.tokenAfterWrite(ctx.wroteCluster, ctx);
     return token === null
       ? { ...body, servedBy }
       : { ...body, servedBy, consistencyToken: token };
@@ -98,7 +103,7 @@ export function toAPIError(err: unknown): APIError {
  * @throws {APIError} `unauthenticated` or `permission_denied`.
  */
 export function requireAdmin(authorization: string | undefined): void {
-  const denied = checkAdminToken(authorization, serviceConfig.adminToken);
+  const denied = checkAdminToken(authorization, service.config.adminToken);
   if (denied !== null) throw new APIError(CODES[denied.code], denied.message);
 }
 
@@ -112,7 +117,7 @@ export function requireAdmin(authorization: string | undefined): void {
  * @throws {APIError} `unauthenticated` when the route needs the token.
  */
 export function requireMonitoring(credentials: Credentials): boolean {
-  const access = monitoringAccess(credentials, serviceConfig);
+  const access = monitoringAccess(credentials, service.config);
   if (!access.allowed)
     throw new APIError(ErrCode.Unauthenticated, MONITORING_DENIED.message);
   return access.privileged;
@@ -129,6 +134,6 @@ export function monitoringAccessOf(req: {
       authorization: one(req.headers.authorization),
       session: sessionFromCookieHeader(one(req.headers.cookie)),
     },
-    serviceConfig,
+    service.config,
   );
 }

@@ -56,7 +56,7 @@ export function adminRoutes(
   router: ReplicaRouter,
   control: FleetControl,
   /** Endpoint names that exist, so a typo in a switch is a 404 rather than a silent no-op. */
-  knownEndpoints?: () => ReadonlySet<string>,
+  knownEndpoints?: KnownEndpoints,
 ): RouteDef[] {
   const actorOf = (input: RouteInput) => input.actor ?? null;
   const replicaOf = ({ params, query }: RouteInput) => {
@@ -224,6 +224,14 @@ export function adminRoutes(
   ];
 }
 
+/**
+ * The endpoint names this process serves, read when a switch is set; null
+ * when it cannot tell (no domain service runs in this process: Encore
+ * deployed the services apart), and then a name is checked for its form
+ * only.
+ */
+export type KnownEndpoints = () => ReadonlySet<string> | null;
+
 /** The keys of the four switches. */
 type SwitchKey = ControlKey & {
   kind: "reads" | "reads_endpoint" | "cache" | "cache_endpoint";
@@ -251,7 +259,7 @@ function cacheSwitches(router: ReplicaRouter): CacheSwitches {
 /** A `service.endpointName` path parameter naming a known endpoint. */
 function checkEndpoint(
   raw: string | undefined,
-  knownEndpoints: (() => ReadonlySet<string>) | undefined,
+  knownEndpoints: KnownEndpoints | undefined,
 ): string {
   const endpoint = raw ?? "";
   if (!/^[a-z][A-Za-z0-9_]{0,62}\.[a-z][A-Za-z0-9_]{0,62}$/.test(endpoint)) {
@@ -260,7 +268,8 @@ function checkEndpoint(
       "expected service.endpointName, e.g. finance.listRevenues",
     );
   }
-  if (knownEndpoints !== undefined && !knownEndpoints().has(endpoint)) {
+  const known = knownEndpoints?.() ?? null;
+  if (known !== null && !known.has(endpoint)) {
     throw new NotFoundError(`no endpoint named "${endpoint}"`);
   }
   return endpoint;

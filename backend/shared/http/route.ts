@@ -19,8 +19,8 @@ export interface RouteInput {
   readonly https?: boolean;
 }
 
-/** One endpoint: its contract and its handler, written once. */
-export interface RouteDef {
+/** One endpoint: its contract and its handler, written once; `T` is what a success returns. */
+export interface RouteDef<T = unknown> {
   readonly method: HttpMethod;
   /** Encore-style path: `/v1/finance/orgs/:orgId/revenues`. */
   readonly path: string;
@@ -34,7 +34,7 @@ export interface RouteDef {
   readonly monitoring?: boolean;
   /** What a monitoring route answers without the token; default the 401 JSON error. */
   readonly whenDenied?: () => HttpResponse;
-  handle(input: RouteInput): Promise<unknown>;
+  handle(input: RouteInput): Promise<T>;
 }
 
 /**

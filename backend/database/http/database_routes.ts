@@ -1,0 +1,54 @@
+import type { ReplicaRouter } from "../router/index";
+import type { RouterMetrics } from "../metrics/router_metrics";
+import type { FleetControl } from "../control/fleet_control";
+import type { DashboardFeeds } from "../dashboard/dashboard_feeds";
+import { hostHider } from "../status/host_hider";
+import type { Tokens } from "../../shared/http/monitoring_auth";
+import { HttpResponse, type RouteDef } from "../../shared/http/route";
+import { adminRoutes, type KnownEndpoints } from "./admin_routes";
+import { dashboardRoutes } from "./dashboard_routes";
+import { fleetRoutes } from "./fleet_routes";
+import { monitoringRoutes } from "./monitoring_routes";
+
+/** What the database service's own routes are built from. */
+export interface DatabaseParts {
+  router: ReplicaRouter;
+  metrics: RouterMetrics;
+  /** The fleet control plane every admin change goes through. */
+  control: FleetControl;
+  /** The dashboard's history and events. */
+  feeds: DashboardFeeds;
+  /** MONITORING_TOKEN and ADMIN_TOKEN, for the dashboard's login; null = not set. */
+  tokens: Tokens;
+}
+
+/**
+ * The database service's routes: monitoring, admin, fleet, dashboard and
+ * `/metrics`. The Encore file database/encore/monitoring_api.ts declares
+ * one `api()` per entry.
+ *
+ * @param knownEndpoints the endpoints this process serves, so a typo in a
+ *   per-endpoint switch is a 404 (see {@link KnownEndpoints}).
+ */
+export function databaseRoutes(
+  parts: DatabaseParts,
+  knownEndpoints: KnownEndpoints,
+): RouteDef[] {
+  const { router, metrics, control } = parts;
+  return [
+    ...monitoringRoutes(router, control),
+    ...adminRoutes(router, control, knownEndpoints),
+    ...fleetRoutes(control, () => hostHider(router)),
+    ...dashboardRoutes(parts.feeds, parts.tokens, () => hostHider(router)),
+    {
+      method: "GET",
+      path: "/metrics",
+      endpoint: "database.metrics",
+      monitoring: true,
+      handle: async () => {
+        const { contentType, body } = await metrics.render();
+        return new HttpResponse(200, body, contentType);
+      },
+    },
+  ];
+}

@@ -8,4 +8,8 @@ import { invoicesDomain } from "./invoices/domain";
  * mounts its own domain (Encore finds the services by their
  * encore.service.ts), so nothing in backend/database/ imports this list.
  */
-export const DOMAINS: readonly Domain[] = [financeDomain, invoicesDomain];
+export const DOMAINS: readonly Domain[] = [
+  financeDomain,
+  invoicesDomain,
+  // A new domain: its import above, and its name here.
+];

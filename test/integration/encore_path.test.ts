@@ -1,12 +1,12 @@
 /**
  * The Encore front door, run for real without the Encore runtime: the
  * encore.dev modules are replaced by stand-ins that behave as the runtime
- * does where this app depends on it (ENCORE.md section 6), the declared
- * `SQLDatabase`s point at the suite's real primary and replicas, and the
- * endpoint functions of backend/finance/api.ts, backend/invoices/api.ts
- * and backend/database/encore/monitoring_api.ts are called as Encore's gateway would
- * call them, after its auth step (mirrored from runtimes/core/src/api/auth/mod.rs
- * and api/gateway/mod.rs).
+ * does where this app depends on it (ENCORE.md section 6; see
+ * helpers/encore_runtime.ts), the declared `SQLDatabase`s point at the
+ * suite's real primary and replicas, and the endpoint functions of every
+ * domain's api.ts and of backend/database/encore/{monitoring,admin}_api.ts
+ * are called as Encore's gateway would call them, after its auth step
+ * (mirrored from runtimes/core/src/api/auth/mod.rs and api/gateway/mod.rs).
  *
  * Two app instances are loaded (as two Encore instances would be): A with
  * the AdminToken, CursorSecret and ReplicaUrls secrets set, B with only
@@ -19,139 +19,31 @@ import {
 } from "../../backend/standalone/migrate";
 import { eventually } from "./helpers/clusters";
 import { orgIdBlock } from "./helpers/http";
+import {
+  callEndpoint,
+  encoreRuntime,
+  loadEncoreInstance,
+  type Endpoint,
+} from "./helpers/encore_runtime";
 
 const { primaryUrl, replicaUrls } = inject("clusterUrls");
 const ADMIN_TOKEN = "encore-admin-token-0123456789";
 const CURSOR_SECRET = "encore-cursor-secret-0123456789";
 
+const standIns = await vi.hoisted(() => import("./helpers/encore_runtime"));
+vi.mock("encore.dev", () => standIns.root());
+vi.mock("encore.dev/api", () => standIns.api());
+vi.mock("encore.dev/auth", () => standIns.auth());
+vi.mock("encore.dev/config", () => standIns.config());
+vi.mock("encore.dev/storage/sqldb", () => standIns.sqldb());
+vi.mock("encore.dev/metrics", () => standIns.metrics());
+vi.mock("../../node_modules/encore.dev/internal/runtime/mod.ts", () =>
+  standIns.runtime(),
+);
+vi.mock("encore.dev/storage/cache", () => standIns.cache());
+
 /** What the stand-ins read (set before each instance is loaded) and record. */
-const encore = vi.hoisted(() => ({
-  databases: new Map<string, string>(),
-  secrets: new Map<string, string>(),
-  authHandlers: [] as unknown[],
-}));
-
-vi.mock("encore.dev/api", async () => {
-  // The real values (the file has no imports and no runtime dependency).
-  const { HttpStatusValues } =
-    await import("../../node_modules/encore.dev/api/httpstatus");
-  class APIError extends Error {
-    constructor(
-      readonly code: string,
-      message: string,
-      readonly cause?: Error,
-    ) {
-      super(message);
-    }
-  }
-  const ErrCode = {
-    InvalidArgument: "invalid_argument",
-    NotFound: "not_found",
-    Unauthenticated: "unauthenticated",
-    PermissionDenied: "permission_denied",
-    ResourceExhausted: "resource_exhausted",
-    Unavailable: "unavailable",
-    Internal: "internal",
-  };
-  // api() returns the handler (encore.dev/api/mod.ts); keep the options to route by.
-  const api = Object.assign(
-    (options: unknown, fn: object) => Object.assign(fn, { options }),
-    {
-      raw: (options: unknown, fn: object) =>
-        Object.assign(fn, { options, raw: true }),
-    },
-  );
-  class Gateway {
-    constructor(readonly config: unknown) {}
-  }
-  return { api, APIError, ErrCode, HttpStatus: HttpStatusValues, Gateway };
-});
-// encore.dev's root loads the native runtime; the app uses only appMeta from it.
-vi.mock("encore.dev", () => ({
-  appMeta: () => ({ build: { revision: "encore-path-test" } }),
-}));
-vi.mock("encore.dev/auth", () => ({
-  authHandler: (fn: unknown) => {
-    encore.authHandlers.push(fn);
-    return fn;
-  },
-}));
-vi.mock("encore.dev/config", () => ({
-  // Outside `encore run` an unset secret throws (encore.dev/config/secrets.ts).
-  secret: (name: string) => () => {
-    const v = encore.secrets.get(name);
-    if (v === undefined) throw new Error(`secret ${name} is not set`);
-    return v;
-  },
-}));
-vi.mock("encore.dev/storage/sqldb", () => ({
-  SQLDatabase: class {
-    constructor(readonly name: string) {}
-    get connectionString(): string {
-      return encore.databases.get(this.name)!;
-    }
-  },
-}));
-vi.mock("encore.dev/metrics", () => {
-  const group = class {
-    with() {
-      return { increment() {}, set() {} };
-    }
-  };
-  return {
-    Counter: group,
-    CounterGroup: group,
-    Gauge: group,
-    GaugeGroup: group,
-  };
-});
-
-// encore.dev/storage/cache: its own TypeScript sources (key mapping,
-// expiry, CacheKeyExists) over an in-memory cluster standing in for the
-// native runtime's Redis, shared by both instances as a real one would be.
-vi.mock("../../node_modules/encore.dev/internal/runtime/mod.ts", () => {
-  const items = new Map<string, { value: Buffer; expiresAtMs?: number }>();
-  const live = (k: string) => {
-    const item = items.get(k);
-    if (item?.expiresAtMs !== undefined && item.expiresAtMs <= Date.now())
-      items.delete(k);
-    return items.get(k);
-  };
-  const at = (ttlMs?: number | null) =>
-    ttlMs === undefined || ttlMs === null || ttlMs < 0
-      ? undefined
-      : Date.now() + ttlMs;
-  const cluster = {
-    get: async (k: string) => live(k)?.value ?? null,
-    mget: async (ks: string[]) => ks.map((k) => live(k)?.value ?? null),
-    set: async (k: string, value: Buffer, ttlMs?: number | null) => {
-      items.set(k, { value, expiresAtMs: at(ttlMs) });
-    },
-    setIfNotExists: async (k: string, value: Buffer, ttlMs?: number | null) => {
-      if (live(k) !== undefined) return false;
-      items.set(k, { value, expiresAtMs: at(ttlMs) });
-      return true;
-    },
-    incrBy: async (k: string, delta: number, ttlMs?: number | null) => {
-      const next = Number(live(k)?.value.toString() ?? 0) + delta;
-      items.set(k, {
-        value: Buffer.from(String(next)),
-        expiresAtMs: at(ttlMs),
-      });
-      return next;
-    },
-  };
-  return { RT: { cacheCluster: () => cluster } };
-});
-vi.mock("encore.dev/storage/cache", async () => {
-  const src = "../../node_modules/encore.dev/storage/cache/mod.ts";
-  return await import(/* @vite-ignore */ src);
-});
-
-/** An endpoint function as the stand-in `api()` returns it. */
-type Endpoint = ((req: Record<string, unknown>) => Promise<unknown>) & {
-  options: { method: string; path: string; auth?: boolean };
-};
+const encore = encoreRuntime();
 
 interface Instance {
   finance: Record<string, Endpoint>;
@@ -203,84 +95,16 @@ async function loadInstance(
   secrets: Record<string, string>,
   env: Record<string, string> = {},
 ): Promise<Instance> {
-  vi.resetModules();
-  encore.secrets = new Map(Object.entries(secrets));
-  const saved = Object.keys(env).map((k) => [k, process.env[k]] as const);
-  Object.assign(process.env, env);
-  try {
-    // Variable specifiers keep tsconfig.core.json from type-checking
-    // encore.dev's own sources through these imports.
-    const dir = "../../backend";
-    const encoreService = await import(
-      /* @vite-ignore */ `${dir}/database/encore/service`
-    );
-    const finance = await import(/* @vite-ignore */ `${dir}/finance/api`);
-    const invoices = await import(/* @vite-ignore */ `${dir}/invoices/api`);
-    // The database service's endpoints, monitoring and admin, as one namespace.
-    const monitoring = {
-      ...(await import(
-        /* @vite-ignore */ `${dir}/database/encore/monitoring_api`
-      )),
-      ...(await import(/* @vite-ignore */ `${dir}/database/encore/admin_api`)),
-    };
-    await encoreService.serviceReady;
-    return {
-      finance,
-      invoices,
-      monitoring,
-      close: () => encoreService.service.close(),
-    };
-  } finally {
-    for (const [k, v] of saved) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
+  const loaded = await loadEncoreInstance(secrets, env);
+  return {
+    finance: loaded.domains.finance!,
+    invoices: loaded.domains.invoices!,
+    monitoring: loaded.database,
+    close: loaded.close,
+  };
 }
 
-/**
- * Encore's gateway before the handler: with an auth handler, a request that
- * carries any of its parameters is authenticated; an `unauthenticated` error
- * only fails endpoints that require auth, any other error fails every
- * request. Without credentials an `auth: true` endpoint is a 401.
- * @returns the error the gateway would answer, or null to call the handler.
- */
-async function gatewayAuth(
-  endpoint: Endpoint,
-  authorization: string | undefined,
-): Promise<{ code: string } | null> {
-  const handler = encore.authHandlers[0] as
-    ((p: { authorization?: string }) => Promise<unknown>) | undefined;
-  if (handler === undefined || authorization === undefined)
-    return endpoint.options.auth === true ? { code: "unauthenticated" } : null;
-  try {
-    await handler({ authorization });
-    return null;
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "unauthenticated")
-      return endpoint.options.auth === true ? { code } : null;
-    return { code: code ?? "internal" };
-  }
-}
-
-/** Calls `endpoint` as the gateway would with `authorization` on the wire. */
-async function call(
-  endpoint: Endpoint,
-  req: Record<string, unknown>,
-  authorization?: string,
-): Promise<
-  { ok: true; body: any } | { ok: false; code: string; message: string }
-> {
-  const refused = await gatewayAuth(endpoint, authorization);
-  if (refused !== null) return { ok: false, code: refused.code, message: "" };
-  try {
-    return { ok: true, body: await endpoint(req) };
-  } catch (err) {
-    const e = err as { code?: string; message: string };
-    return { ok: false, code: e.code ?? "thrown", message: e.message };
-  }
-}
+const call = callEndpoint;
 
 let a: Instance;
 let b: Instance;

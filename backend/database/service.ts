@@ -28,7 +28,7 @@ export interface ServiceParts {
     RouterDeps,
     "logger" | "observer" | "cacheObserver"
   >;
-  /** Signs list cursors; default {@link CursorCodec.fromEnv}. */
+  /** Signs list cursors; default keyed by CURSOR_SECRET ({@link CursorCodec.fromSetting}). */
   readonly codec?: CursorCodec;
   /** What this instance reports in its fleet heartbeat. */
   readonly serviceVersion: string;
@@ -102,7 +102,7 @@ export function composeService(
       : {}),
     serviceVersion: parts.serviceVersion,
   });
-  const codec = parts.codec ?? CursorCodec.fromEnv();
+  const codec = parts.codec ?? CursorCodec.fromSetting(config.cursorSecret);
 
   const mounted = new Set<string>();
   const endpointNames = new Set<string>();

@@ -51,6 +51,7 @@ export async function createApp(
       ...(given !== undefined ? { logger: given } : {}),
       routerDeps,
       serviceVersion: serviceVersion(
+        config.serviceVersion,
         () =>
           (
             JSON.parse(

@@ -113,17 +113,14 @@ describe("Encore configuration: secrets win when set, the environment otherwise"
   it("the cursor key: CursorSecret, else CURSOR_SECRET; instances sharing it read each other's cursors", () => {
     const scope = { orgId: 7, kind: "revenues", filterHash: "f" } as const;
     const position = { occurredAt: "2026-01-01T00:00:00.000000Z", id: "5" };
-    const a = CursorCodec.fromSecretOrEnv("cursor-secret-0123456789", {});
-    const b = CursorCodec.fromSecretOrEnv("cursor-secret-0123456789", {
-      CURSOR_SECRET: "another-env-secret-0123",
-    });
+    const a = CursorCodec.fromSecretOrSetting("cursor-secret-0123456789", null);
+    const b = CursorCodec.fromSecretOrSetting(
+      "cursor-secret-0123456789",
+      "another-env-secret-0123",
+    );
     expect(b.decode(a.encode(scope, position), scope)).toEqual(position);
-    const env = CursorCodec.fromSecretOrEnv("", {
-      CURSOR_SECRET: "env-cursor-secret-0123",
-    });
-    const env2 = CursorCodec.fromEnv({
-      CURSOR_SECRET: "env-cursor-secret-0123",
-    });
+    const env = CursorCodec.fromSecretOrSetting("", "env-cursor-secret-0123");
+    const env2 = CursorCodec.fromSetting("env-cursor-secret-0123");
     expect(env2.decode(env.encode(scope, position), scope)).toEqual(position);
     expect(() => a.decode(env.encode(scope, position), scope)).toThrow(
       /cursor/,
@@ -157,7 +154,7 @@ describe("Encore configuration: secrets win when set, the environment otherwise"
     expect(shortToken).toContain("AdminToken (secret)");
     expect(shortToken).not.toContain("Sh0rtPw");
     const shortCursor = errorOf(() =>
-      CursorCodec.fromSecretOrEnv("Sh0rtCursorPw", {}),
+      CursorCodec.fromSecretOrSetting("Sh0rtCursorPw", null),
     );
     expect(shortCursor).toContain("CursorSecret (secret)");
     expect(shortCursor).not.toContain("Sh0rtCursorPw");

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { CursorCodec } from "../../backend/shared/http/cursor";
+import { loadConfig } from "../../backend/database/router/config/load_config";
 import { financeEndpoints } from "../../backend/finance/finance_handlers";
 import type {
   DatabaseRouter,
@@ -530,14 +531,15 @@ describe("cursor", () => {
     expect(router.log).toHaveLength(1);
   });
 
-  it("refuses a CURSOR_SECRET shorter than 16 characters", () => {
-    expect(() => CursorCodec.fromEnv({ CURSOR_SECRET: "short" })).toThrow(
-      /CURSOR_SECRET/,
+  it("refuses a CURSOR_SECRET shorter than 16 characters, at start-up and in the codec", () => {
+    expect(() => loadConfig({ CURSOR_SECRET: "short" })).toThrow(
+      /CURSOR_SECRET: must be at least 16 characters \(value not shown\)/,
     );
-    expect(
-      CursorCodec.fromEnv({ CURSOR_SECRET: "long-enough-secret!" }),
-    ).toBeInstanceOf(CursorCodec);
-    expect(CursorCodec.fromEnv({})).toBeInstanceOf(CursorCodec);
+    expect(() => CursorCodec.fromSetting("short")).toThrow(/CURSOR_SECRET/);
+    expect(CursorCodec.fromSetting("long-enough-secret!")).toBeInstanceOf(
+      CursorCodec,
+    );
+    expect(CursorCodec.fromSetting(null)).toBeInstanceOf(CursorCodec);
   });
 });
 

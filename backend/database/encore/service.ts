@@ -105,8 +105,14 @@ export const service = composeService({
     // `encore run`; infra.config.json's redis["query-cache"] when self-hosted).
     sharedCache: new EncoreCacheStore(queryCacheKeyspaces),
   },
-  codec: CursorCodec.fromSecretOrEnv(readSecret(cursorSecret, "CursorSecret")),
-  serviceVersion: serviceVersion(() => appMeta().build.revision),
+  codec: CursorCodec.fromSecretOrSetting(
+    readSecret(cursorSecret, "CursorSecret"),
+    config.cursorSecret,
+  ),
+  serviceVersion: serviceVersion(
+    config.serviceVersion,
+    () => appMeta().build.revision,
+  ),
 });
 // The same figures through encore.dev/metrics, for Encore Cloud's dashboards.
 startEncoreMetrics(service.metrics);

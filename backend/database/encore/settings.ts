@@ -7,7 +7,7 @@ import { ConfigError, isPostgresUrl, ZONE_RE } from "../router/index";
  * turns the "secret X is not set" error of other environments into `""`).
  *
  * Declared in backend/database/databases.ts with `CursorSecret` (read by
- * `CursorCodec.fromSecretOrEnv`); set
+ * `CursorCodec.fromSecretOrSetting`); set
  * with `encore secret set --type <env> <Name>`, in `.secrets.local.cue` for
  * `encore run`, or under `"secrets"` in a self-hosted `infra.config.json`.
  * Encore Cloud refuses to deploy while a declared secret has no value:

@@ -84,34 +84,32 @@ export class CursorCodec {
   }
 
   /**
-   * A codec keyed by `CURSOR_SECRET`. When it is unset, 32 random bytes
-   * generated once per process are used instead: cursors then stop working
-   * after a restart and across instances behind a load balancer, so set
-   * `CURSOR_SECRET` in production.
-   * @throws {Error} naming `CURSOR_SECRET` when it is set but shorter than 16 characters.
+   * A codec keyed by `CURSOR_SECRET` (the setting's parsed value, null when
+   * unset). Unset, 32 random bytes generated once per process are used
+   * instead: cursors then stop working after a restart and across instances
+   * behind a load balancer, so set `CURSOR_SECRET` in production.
+   * @throws {Error} naming `CURSOR_SECRET` when it is shorter than 16 characters.
    */
-  static fromEnv(
-    env: Record<string, string | undefined> = process.env,
-  ): CursorCodec {
-    return CursorCodec.fromSetting(env.CURSOR_SECRET, "CURSOR_SECRET");
+  static fromSetting(cursorSecret: string | null): CursorCodec {
+    return CursorCodec.keyedBy(cursorSecret ?? undefined, "CURSOR_SECRET");
   }
 
   /**
    * Under Encore: keyed by the `CursorSecret` secret when it is set, else
-   * as {@link fromEnv}. Every instance must share it, or a cursor issued by
-   * one instance is refused by the next.
+   * as {@link fromSetting}. Every instance must share it, or a cursor issued
+   * by one instance is refused by the next.
    * @throws {Error} naming the secret (or variable) when it is shorter than 16 characters.
    */
-  static fromSecretOrEnv(
+  static fromSecretOrSetting(
     secretValue: string,
-    env: Record<string, string | undefined> = process.env,
+    cursorSecret: string | null,
   ): CursorCodec {
     return secretValue !== ""
-      ? CursorCodec.fromSetting(secretValue, "CursorSecret (secret)")
-      : CursorCodec.fromEnv(env);
+      ? CursorCodec.keyedBy(secretValue, "CursorSecret (secret)")
+      : CursorCodec.fromSetting(cursorSecret);
   }
 
-  private static fromSetting(
+  private static keyedBy(
     secret: string | undefined,
     name: string,
   ): CursorCodec {

@@ -1,21 +1,35 @@
 import { z } from "zod";
 import { parseDurationMs } from "../support/duration";
-import { STRATEGIES, type StrategyName } from "./config";
 
 /*
- * The zod schema of the scalar environment variables: each one parsed,
- * defaulted and range-checked on its own (cross-variable rules and the
- * connection settings are in load_config.ts and cluster_settings.ts).
+ * The parsers of the settings table (settings.ts): each reads one
+ * environment variable's text, gives its default when unset, and
+ * range-checks it (cross-variable rules and the connection settings are in
+ * load_config.ts and cluster_settings.ts).
  */
 
 const MAX_DURATION_MS = 24 * 3_600_000;
 
-const duration = (bareUnit: "ms" | "s", fallback: string) =>
+/**
+ * A duration: `250ms`, `30s`, `10m`, `1h`; a bare number is milliseconds.
+ * `formerlySeconds`: the setting read bare numbers as seconds in earlier versions,
+ * so a bare number is refused (naming the fix) rather than read 1000×
+ * shorter than meant.
+ */
+export const duration = (fallback: string, formerlySeconds = false) =>
   z
     .string()
     .optional()
     .transform((raw, ctx) => {
-      const ms = parseDurationMs(raw ?? fallback, bareUnit);
+      const text = raw ?? fallback;
+      if (formerlySeconds && /^\s*\d+(\.\d+)?\s*$/.test(text)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `a bare number is ambiguous here: this setting read it as seconds in earlier versions, and a bare duration is now milliseconds everywhere; write the unit (${text.trim()}s or ${text.trim()}ms)`,
+        });
+        return z.NEVER;
+      }
+      const ms = parseDurationMs(text, "ms");
       if (ms !== null && ms > MAX_DURATION_MS) {
         // Node timers and PostgreSQL's statement_timeout cannot hold more than
         // 2^31-1 ms; nothing here needs more than a day.
@@ -35,7 +49,7 @@ const duration = (bareUnit: "ms" | "s", fallback: string) =>
       return ms;
     });
 
-const int = (
+export const int = (
   fallback: number | null,
   min: number,
   max = Number.MAX_SAFE_INTEGER,
@@ -57,7 +71,7 @@ const int = (
     });
 
 /** A bearer token: unset or empty = none; else at least 16 characters, never echoed. */
-const bearerToken = () =>
+export const bearerToken = () =>
   z
     .string()
     .optional()
@@ -73,7 +87,7 @@ const bearerToken = () =>
       return raw;
     });
 
-const bool = (fallback: boolean) =>
+export const bool = (fallback: boolean) =>
   z
     .string()
     .optional()
@@ -89,7 +103,7 @@ const bool = (fallback: boolean) =>
       return z.NEVER;
     });
 
-const fraction = (fallback: number) =>
+export const fraction = (fallback: number) =>
   z
     .string()
     .optional()
@@ -106,7 +120,7 @@ const fraction = (fallback: number) =>
       return n;
     });
 
-const list = z
+export const list = z
   .string()
   .optional()
   .transform((raw) =>
@@ -116,49 +130,12 @@ const list = z
       .filter((s) => s !== ""),
   );
 
-export const envSchema = z.object({
-  USE_READ_REPLICAS: bool(true),
-  LOAD_BALANCING_STRATEGY: z
-    .enum(STRATEGIES as [StrategyName, ...StrategyName[]])
-    .default("round-robin"),
-  REPLICA_WEIGHTS: list,
-  REPLICA_HEALTH_CHECK_INTERVAL: duration("ms", "30s"),
-  REPLICA_LAG_POLL_INTERVAL: duration("ms", "1s"),
-  REPLICA_ROLE_CHECK_INTERVAL: duration("ms", "100ms"),
-  REPLICA_LAG_WARNING_THRESHOLD: duration("s", "5s"),
-  REPLICA_LAG_CRITICAL_THRESHOLD: duration("s", "10s"),
-  REPLICA_MAX_LAG_SECONDS: duration("s", "30s"),
-  REPLICA_MAX_LAG_BYTES: int(null, 0),
-  REPLICA_FAILURE_THRESHOLD: int(3, 1, 1000),
-  CIRCUIT_BREAKER_OPEN_DURATION: duration("ms", "30s"),
-  CIRCUIT_BREAKER_SUCCESS_THRESHOLD: int(5, 1, 1000),
-  READ_YOUR_WRITES_MAX_WAIT: duration("ms", "50ms"),
-  REPLICA_ENABLED_ENDPOINTS: list,
-  REPLICA_DISABLED_ENDPOINTS: list,
-  MAX_CONCURRENT_QUERIES_PER_USER: int(null, 1, 100_000),
-  MAX_CONCURRENT_QUERIES_PER_ORG: int(null, 1, 100_000),
-  CONCURRENCY_CAP_WAIT: duration("ms", "2s"),
-  READ_ONLY_FUNCTIONS: list,
-  DB_MAX_CONNECTIONS: int(20, 1, 10_000),
-  DB_MIN_CONNECTIONS: int(0, 0, 10_000),
-  DB_MAX_IDLE_TIME: duration("ms", "10m"),
-  DB_MAX_LIFETIME: duration("ms", "1h"),
-  DB_CONNECTION_TIMEOUT: duration("ms", "30s"),
-  DB_QUERY_TIMEOUT: duration("ms", "60s"),
-  DB_POOL_QUEUE_MAX: int(1_000, 0, 1_000_000),
-  DB_POOL_QUEUE_TIMEOUT: duration("ms", "1s"),
-  REPLICA_HEDGE_MAX_EXTRA_LOAD: fraction(0.05),
-  REPLICA_HEDGE_MIN_DELAY: duration("ms", "10ms"),
-  REPLICA_HEDGE_MAX_DELAY: duration("ms", "1s"),
-  REPLICA_ATTEMPT_DEADLINE_MIN: duration("ms", "100ms"),
-  REPLICA_ATTEMPT_DEADLINE_MAX: duration("ms", "1s"),
-  CACHE_ENABLED: bool(true),
-  CACHE_MAX_BYTES: int(64 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
-  CACHE_MAX_ENTRY_BYTES: int(256 * 1024, 1, 64 * 1024 * 1024),
-  CACHE_LOCAL_TTL: duration("ms", "5s"),
-  CACHE_TIMEOUT: duration("ms", "25ms"),
-  CACHE_DISABLED_ENDPOINTS: list,
-  REDIS_URL: z
+/** A secret of at least 16 characters (CURSOR_SECRET): unset or empty = none; never echoed. */
+export const secretText = bearerToken;
+
+/** REDIS_URL: a redis:// or rediss:// URL; never echoed. */
+export const redisUrl = () =>
+  z
     .string()
     .optional()
     .transform((raw, ctx) => {
@@ -171,39 +148,7 @@ export const envSchema = z.object({
         return z.NEVER;
       }
       return raw.trim();
-    }),
-  DB_APPLICATION_NAME: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,40}$/, "1-40 characters of A-Z a-z 0-9 _ . -")
-    .default("replica-router"),
-  PORT: int(4000, 0, 65_535),
-  HOST: z
-    .string()
-    .regex(
-      /^[A-Za-z0-9.:-]{1,253}$/,
-      "a host name or IP address (e.g. 0.0.0.0 for every interface)",
-    )
-    .default("127.0.0.1"),
-  FLEET_CONTROL: z
-    .enum(["database", "local"], { message: "expected database or local" })
-    .default("database"),
-  FLEET_NAME: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,63}$/, "1-63 characters of A-Z a-z 0-9 _ . -")
-    .default("default"),
-  INSTANCE_ID: z
-    .string()
-    .regex(
-      /^[A-Za-z0-9_.:-]{1,100}$/,
-      "1-100 characters of A-Z a-z 0-9 _ . : -",
-    )
-    .optional(),
-  FLEET_POLL_INTERVAL: duration("ms", "1s"),
-  FLEET_HEARTBEAT_INTERVAL: duration("ms", "5s"),
-  FLEET_INSTANCE_TIMEOUT: duration("ms", "20s"),
-  ADMIN_TOKEN: bearerToken(),
-  MONITORING_TOKEN: bearerToken(),
-});
+    });
 
 /** True when `text` parses as a redis:// or rediss:// URL with a host. */
 export function isRedisUrl(text: string): boolean {

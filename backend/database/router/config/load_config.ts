@@ -7,7 +7,7 @@ import {
   parseReadOnlyFunctions,
   parseWeights,
 } from "./cluster_settings";
-import { envSchema } from "./env_schema";
+import { envSchema } from "./settings";
 
 /**
  * Parses the service configuration from environment variables (names as in
@@ -17,7 +17,8 @@ import { envSchema } from "./env_schema";
  * @throws {ConfigError} naming every bad variable.
  */
 export function loadConfig(
-  env: Record<string, string | undefined> = process.env,
+  /** The environment, handed over by an entry point (standalone/main.ts, encore/service.ts). */
+  env: Record<string, string | undefined>,
 ): ServiceConfig {
   const issues: string[] = [];
   const parsed = envSchema.safeParse(env);
@@ -186,6 +187,8 @@ export function loadConfig(
     adminToken: e.ADMIN_TOKEN,
     monitoringToken: e.MONITORING_TOKEN,
     redisUrl: e.REDIS_URL,
+    cursorSecret: e.CURSOR_SECRET,
+    serviceVersion: e.SERVICE_VERSION ?? null,
     fleet: {
       mode: e.FLEET_CONTROL,
       name: e.FLEET_NAME,

@@ -1,20 +1,21 @@
 /**
  * Parses a duration such as `250ms`, `30s`, `10m` or `1h` into milliseconds.
- * A bare number is read in `bareUnit` (the unit the variable is documented
- * in), so `REPLICA_HEALTH_CHECK_INTERVAL=30000` (ms) and
- * `REPLICA_LAG_WARNING_THRESHOLD=5` (s) both keep working.
+ * A bare number is read in `bareUnit`: milliseconds for every setting
+ * (`REPLICA_HEALTH_CHECK_INTERVAL=30000`), or refused (`null`) where a bare
+ * number used to mean seconds.
  *
  * @returns the duration in milliseconds, or `null` when the text is not a
- *   non-negative duration.
+ *   non-negative duration (or is bare where bare numbers are refused).
  */
 export function parseDurationMs(
   text: string,
-  bareUnit: "ms" | "s",
+  bareUnit: "ms" | null,
 ): number | null {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
   if (!match) return null;
   const value = Number(match[1]);
   const unit = match[2] ?? bareUnit;
+  if (unit === null) return null;
   const ms = value * UNIT_MS[unit as keyof typeof UNIT_MS];
   return Number.isFinite(ms) ? Math.round(ms) : null;
 }

@@ -1,0 +1,171 @@
+import { z } from "zod";
+import { setting } from "./setting";
+import { STRATEGIES, type StrategyName } from "./config";
+import {
+  bearerToken,
+  bool,
+  duration,
+  int,
+  list,
+  redisUrl,
+  secretText,
+} from "./env_schema";
+
+/** The settings most deployments set (the README's first table). */
+export const BASIC_SETTINGS = {
+  DATABASE_URL: setting(null, {
+    parsedBy: "database/router/config/cluster_settings.ts",
+    shown: "(local cluster)",
+    unit: "url",
+    level: "basic",
+    meaning:
+      "the primary; unset, `npm start` starts a local primary + 2 replicas",
+  }),
+  READ_REPLICA_URLS: setting(null, {
+    parsedBy: "database/router/config/cluster_settings.ts",
+    shown: "none",
+    unit: "list",
+    level: "basic",
+    meaning:
+      "replicas, comma-separated (or `READ_REPLICA_<N>_CONNECTION_STRING` each), named `replica_1..N`",
+  }),
+  USE_READ_REPLICAS: setting(bool(true), {
+    shown: "`true`",
+    unit: "boolean",
+    level: "basic",
+    meaning: "global switch; `false` sends every read to the primary",
+  }),
+  LOAD_BALANCING_STRATEGY: setting(
+    z
+      .enum(STRATEGIES as [StrategyName, ...StrategyName[]])
+      .default("round-robin"),
+    {
+      shown: "`round-robin`",
+      unit: "text",
+      level: "basic",
+      meaning:
+        "or `weighted` (with `REPLICA_WEIGHTS`), `least-connections`, `lowest-lag`",
+    },
+  ),
+  REPLICA_WEIGHTS: setting(list, {
+    shown: "none",
+    unit: "list",
+    level: "basic",
+    meaning: "`weighted` strategy: one weight per replica, by position (`3,1`)",
+  }),
+  REPLICA_MAX_LAG_SECONDS: setting(duration("30s", true), {
+    shown: "`30s`",
+    unit: "duration",
+    level: "basic",
+    meaning:
+      "beyond this lag a replica stops serving reads (write the unit: a bare number is refused, it meant seconds in earlier versions)",
+  }),
+  REPLICA_MAX_LAG_BYTES: setting(int(null, 0), {
+    shown: "none",
+    unit: "bytes",
+    level: "basic",
+    meaning: "beyond this much WAL not replayed a replica stops serving reads",
+  }),
+  READ_YOUR_WRITES_MAX_WAIT: setting(duration("50ms"), {
+    shown: "`50ms`",
+    unit: "duration",
+    level: "basic",
+    meaning: "how long a token read may wait for a replica to catch up",
+  }),
+  REPLICA_ENABLED_ENDPOINTS: setting(list, {
+    shown: "all",
+    unit: "list",
+    level: "basic",
+    meaning:
+      "only these endpoints read from replicas, e.g. `finance.listRevenues`",
+  }),
+  REPLICA_DISABLED_ENDPOINTS: setting(list, {
+    shown: "none",
+    unit: "list",
+    level: "basic",
+    meaning: "these endpoints read from the primary",
+  }),
+  DB_MAX_CONNECTIONS: setting(int(20, 1, 10_000), {
+    shown: "`20`",
+    unit: "count",
+    level: "basic",
+    meaning: "pool size per node",
+  }),
+  CACHE_ENABLED: setting(bool(true), {
+    shown: "`true`",
+    unit: "boolean",
+    level: "basic",
+    meaning:
+      "the query-result cache for reads repositories mark cacheable ([docs/cache.md](docs/cache.md))",
+  }),
+  REDIS_URL: setting(redisUrl(), {
+    shown: "none",
+    unit: "url",
+    level: "basic",
+    meaning:
+      "the cache's shared tier (every instance sees every write); never logged",
+  }),
+  ADMIN_TOKEN: setting(bearerToken(), {
+    shown: "unset = admin API disabled",
+    unit: "text",
+    level: "basic",
+    meaning: "bearer token of the admin routes (≥ 16 chars)",
+  }),
+  MONITORING_TOKEN: setting(bearerToken(), {
+    shown: "unset = monitoring open",
+    unit: "text",
+    level: "basic",
+    meaning:
+      "when set, every monitoring route but `/health` needs it (≥ 16 chars; bearer, or the dashboard's login); unset, they stay open but node addresses are shown only to admin-token holders",
+  }),
+  CURSOR_SECRET: setting(secretText(), {
+    shown: "random per process",
+    unit: "text",
+    level: "basic",
+    meaning:
+      "signs pagination cursors (≥ 16 chars); set the same value on every instance",
+  }),
+  FLEET_NAME: setting(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,63}$/, "1-63 characters of A-Z a-z 0-9 _ . -")
+      .default("default"),
+    {
+      shown: "`default`",
+      unit: "text",
+      level: "basic",
+      meaning:
+        "instances with the same name on one primary share admin changes ([docs/operations.md](docs/operations.md#fleet-control))",
+    },
+  ),
+  PORT: setting(int(4000, 0, 65_535), {
+    shown: "`4000`",
+    unit: "count",
+    level: "basic",
+    meaning: "standalone HTTP port",
+  }),
+  HOST: setting(
+    z
+      .string()
+      .regex(
+        /^[A-Za-z0-9.:-]{1,253}$/,
+        "a host name or IP address (e.g. 0.0.0.0 for every interface)",
+      )
+      .default("127.0.0.1"),
+    {
+      shown: "`127.0.0.1`",
+      unit: "text",
+      level: "basic",
+      meaning:
+        "standalone listen address (`0.0.0.0`: every interface, e.g. in a container)",
+    },
+  ),
+  LOCAL_CLUSTER_DIR: setting(null, {
+    parsedBy: "standalone/main.ts",
+    shown: "`.data/cluster`",
+    unit: "text",
+    level: "basic",
+    meaning:
+      "where `npm start` keeps its local cluster when `DATABASE_URL` is unset",
+  }),
+} as const;

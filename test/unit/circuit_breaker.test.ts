@@ -73,7 +73,7 @@ describe("CircuitBreaker", () => {
     expect(b.failureThreshold).toBe(3);
     expect(b.openDurationMs).toBe(30_000);
     expect(b.successThreshold).toBe(5);
-    expect(b.tryAcquire()).toBe(true);
+    expect(b.tryAcquire()).not.toBeNull();
     expect(b.canAttempt()).toBe(true);
   });
 
@@ -103,7 +103,7 @@ describe("CircuitBreaker", () => {
   it("resets the failure count on a success while closed", () => {
     const { breaker } = setup();
     fail(breaker, 2);
-    breaker.recordSuccess();
+    breaker.tryAcquire()!.success();
     expect(breaker.state).toEqual({ name: "closed", failures: 0 });
     fail(breaker, 2);
     expect(breaker.stateName).toBe("closed");
@@ -112,11 +112,11 @@ describe("CircuitBreaker", () => {
   it("rejects while open until the open duration has elapsed exactly", () => {
     const s = setup();
     fail(s.breaker, 3);
-    expect(s.breaker.tryAcquire()).toBe(false);
+    expect(s.breaker.tryAcquire()).toBeNull();
     expect(s.breaker.canAttempt()).toBe(false);
     s.clock.advance(OPEN_MS - 1);
     expect(s.breaker.canAttempt()).toBe(false);
-    expect(s.breaker.tryAcquire()).toBe(false);
+    expect(s.breaker.tryAcquire()).toBeNull();
     expect(s.breaker.stateName).toBe("open");
     s.clock.advance(1);
     expect(s.breaker.state).toEqual({
@@ -149,7 +149,7 @@ describe("CircuitBreaker", () => {
     expect(s.breaker.canAttempt()).toBe(true);
     expect(s.breaker.canAttempt()).toBe(true);
     expect(s.events).toHaveLength(1);
-    expect(s.breaker.tryAcquire()).toBe(true);
+    expect(s.breaker.tryAcquire()).not.toBeNull();
     expect(s.breaker.canAttempt()).toBe(false);
     expect(s.breaker.state).toEqual({
       name: "half_open",
@@ -161,42 +161,82 @@ describe("CircuitBreaker", () => {
   it("grants exactly one half-open probe at a time", () => {
     const s = setup();
     toHalfOpen(s);
-    expect(s.breaker.tryAcquire()).toBe(true);
-    expect(s.breaker.tryAcquire()).toBe(false);
+    const trial = s.breaker.tryAcquire();
+    expect(trial).not.toBeNull();
+    expect(s.breaker.tryAcquire()).toBeNull();
     expect(s.breaker.canAttempt()).toBe(false);
-    s.breaker.recordSuccess();
+    trial!.success();
     expect(s.breaker.state).toEqual({
       name: "half_open",
       successes: 1,
       probeInFlight: false,
     });
-    expect(s.breaker.tryAcquire()).toBe(true);
-    expect(s.breaker.tryAcquire()).toBe(false);
+    expect(s.breaker.tryAcquire()).not.toBeNull();
+    expect(s.breaker.tryAcquire()).toBeNull();
   });
 
-  it("release() frees the probe slot without a verdict", () => {
+  it("a permit's release() frees the probe slot without a verdict", () => {
     const s = setup();
     toHalfOpen(s);
-    expect(s.breaker.tryAcquire()).toBe(true);
-    s.breaker.release();
+    const trial = s.breaker.tryAcquire()!;
+    trial.release();
     expect(s.breaker.state).toEqual({
       name: "half_open",
       successes: 0,
       probeInFlight: false,
     });
-    expect(s.breaker.tryAcquire()).toBe(true);
-    // release() outside half-open is a no-op
+    expect(s.breaker.tryAcquire()).not.toBeNull();
+    // A closed breaker's permit holds no slot: releasing it changes nothing.
     const closed = setup();
-    closed.breaker.release();
+    closed.breaker.tryAcquire()!.release();
     expect(closed.breaker.state).toEqual({ name: "closed", failures: 0 });
+  });
+
+  it("a permit is settled once: a second verdict, or a release after one, changes nothing", () => {
+    const s = setup();
+    const p = s.breaker.tryAcquire()!;
+    p.failure("reset");
+    p.failure("reset");
+    p.release();
+    expect(s.breaker.state).toEqual({ name: "closed", failures: 1 });
+    expect(p.isSettled).toBe(true);
+
+    const h = setup();
+    toHalfOpen(h);
+    const trial = h.breaker.tryAcquire()!;
+    trial.success();
+    // A release after the verdict does not free a slot a later trial holds.
+    const next = h.breaker.tryAcquire()!;
+    trial.release();
+    expect(h.breaker.tryAcquire()).toBeNull();
+    next.success();
+    expect(h.breaker.state).toMatchObject({ successes: 2 });
+  });
+
+  it("ignores a permit's verdict once the breaker changed state since it was taken", () => {
+    const s = setup();
+    const early = s.breaker.tryAcquire()!; // taken while closed
+    fail(s.breaker, 3);
+    toHalfOpen(s);
+    // A read sent while closed that answers now is no half-open trial.
+    early.success();
+    expect(s.breaker.state).toEqual({
+      name: "half_open",
+      successes: 0,
+      probeInFlight: false,
+    });
+    const trial = s.breaker.tryAcquire()!;
+    // A failed health probe reopens meanwhile: the trial's late verdict is moot.
+    s.breaker.recordFailure("probe failed");
+    trial.success();
+    expect(s.breaker.stateName).toBe("open");
   });
 
   it("reopens with a fresh open duration when a half-open probe fails", () => {
     const s = setup();
     toHalfOpen(s);
     s.clock.advance(123);
-    s.breaker.tryAcquire();
-    s.breaker.recordFailure("reset");
+    s.breaker.tryAcquire()!.failure("reset");
     const reopenedAt = s.clock.now();
     expect(s.breaker.state).toEqual({
       name: "open",
@@ -210,25 +250,23 @@ describe("CircuitBreaker", () => {
       reason: "trial query failed: reset",
     });
     s.clock.advance(OPEN_MS - 1);
-    expect(s.breaker.tryAcquire()).toBe(false);
+    expect(s.breaker.tryAcquire()).toBeNull();
     s.clock.advance(1);
-    expect(s.breaker.tryAcquire()).toBe(true);
+    expect(s.breaker.tryAcquire()).not.toBeNull();
   });
 
   it("closes after exactly successThreshold successful probes", () => {
     const s = setup();
     toHalfOpen(s);
     for (let i = 1; i <= 4; i++) {
-      expect(s.breaker.tryAcquire()).toBe(true);
-      s.breaker.recordSuccess();
+      s.breaker.tryAcquire()!.success();
       expect(s.breaker.state).toEqual({
         name: "half_open",
         successes: i,
         probeInFlight: false,
       });
     }
-    expect(s.breaker.tryAcquire()).toBe(true);
-    s.breaker.recordSuccess();
+    s.breaker.tryAcquire()!.success();
     expect(s.breaker.state).toEqual({ name: "closed", failures: 0 });
     expect(s.events.map((e) => [e.from, e.to])).toEqual([
       ["closed", "open"],
@@ -242,10 +280,11 @@ describe("CircuitBreaker", () => {
 
   it("ignores successes and failures while open", () => {
     const s = setup();
+    const inFlight = s.breaker.tryAcquire()!;
     fail(s.breaker, 3);
     const opened = s.breaker.state;
     s.clock.advance(1_000);
-    s.breaker.recordSuccess();
+    inFlight.success();
     s.breaker.recordFailure();
     expect(s.breaker.state).toEqual(opened);
     expect(s.events).toHaveLength(1);
@@ -270,7 +309,7 @@ describe("CircuitBreaker", () => {
     ]);
     s.clock.advance(OPEN_MS * 10);
     expect(s.breaker.canAttempt()).toBe(false);
-    expect(s.breaker.tryAcquire()).toBe(false);
+    expect(s.breaker.tryAcquire()).toBeNull();
     expect(s.breaker.stateName).toBe("open");
     s.breaker.openManually();
     expect(s.events).toHaveLength(1);
@@ -307,8 +346,7 @@ describe("CircuitBreaker", () => {
 
     const h = setup();
     toHalfOpen(h);
-    h.breaker.tryAcquire();
-    h.breaker.recordSuccess();
+    h.breaker.tryAcquire()!.success();
     h.breaker.closeManually();
     expect(h.breaker.state).toEqual({ name: "closed", failures: 0 });
     expect(h.events.at(-1)).toMatchObject({ from: "half_open", to: "closed" });
@@ -360,7 +398,7 @@ describe("CircuitBreaker", () => {
   it("with a zero open duration a tripped breaker is immediately half-open", () => {
     const s = setup({ openDurationMs: 0 });
     fail(s.breaker, 3);
-    expect(s.breaker.tryAcquire()).toBe(true);
+    expect(s.breaker.tryAcquire()).not.toBeNull();
     expect(s.breaker.stateName).toBe("half_open");
   });
 });

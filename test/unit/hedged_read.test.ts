@@ -9,6 +9,7 @@
 import { describe, expect, it } from "vitest";
 import { EVENTUAL } from "../../backend/database/router/consistency/consistency";
 import { DbNode } from "../../backend/database/router/nodes/db_node";
+import type { ReplicaNode } from "../../backend/database/router/nodes/replica_node";
 import { NodeCluster } from "../../backend/database/router/nodes/node_cluster";
 import { HedgeBudget } from "../../backend/database/router/reads/hedge_budget";
 import { HedgedReader } from "../../backend/database/router/reads/hedged_read";
@@ -57,7 +58,8 @@ function setup(ratio = 0.05, slots = 4) {
     budget,
     {
       hedgeTarget: (c, _consistency, _endpoint, exclude) =>
-        c.serving.find((n) => !exclude.includes(n)),
+        c.serving.find((n) => !exclude.includes(n))?.breaker.tryAcquire() ??
+        undefined,
     },
     { minDelayMs: 10, maxDelayMs: 1_000, clock, timers },
   );
@@ -76,8 +78,8 @@ function setup(ratio = 0.05, slots = 4) {
       reader.window(cluster).record(msB(i));
     }
   };
-  const read = async (first: DbNode) => {
-    const p = reader.read(spec, first, "SELECT 1", []);
+  const read = async (first: ReplicaNode) => {
+    const p = reader.read(spec, first.breaker.tryAcquire()!, "SELECT 1", []);
     await settle();
     return p;
   };

@@ -181,6 +181,46 @@ describe("circuit recovery", () => {
   });
 });
 
+describe("a half-open replica's trial slot", () => {
+  it("is given back by a trial that ends in the caller's error, so the replica is tried again and closes", async () => {
+    const { router, clock, pool } = await setup({
+      REPLICA_HEALTH_CHECK_INTERVAL: "1h",
+      REPLICA_LAG_POLL_INTERVAL: "1h",
+      CIRCUIT_BREAKER_OPEN_DURATION: "30s",
+      CIRCUIT_BREAKER_SUCCESS_THRESHOLD: "2",
+    });
+    pool("r1").down = true;
+    for (let i = 0; i < 6; i++) await readOnce(router);
+    const r1 = router.clusters[0]!.replicas[0]!;
+    expect(r1.breaker.stateName).toBe("open");
+    pool("r1").down = false;
+    pool("r2").down = true; // every read goes to r1 now, or to the primary
+    clock.advance(30_000);
+    expect(r1.breaker.stateName).toBe("half_open");
+    await router.health.checkAll(); // r1 answers its probe: healthy again
+    // The trial read is the caller's mistake: no verdict, the slot comes back.
+    pool("r1").behaviour = () => {
+      throw Object.assign(new Error('syntax error at or near "SELEC"'), {
+        code: "42601",
+      });
+    };
+    await expect(
+      router.getReadConnection().queryAll`SELEC 1`,
+    ).rejects.toMatchObject({ code: "42601" });
+    expect(r1.breaker.state).toEqual({
+      name: "half_open",
+      successes: 0,
+      probeInFlight: false,
+    });
+    // Two good trials close it.
+    pool("r1").behaviour = () => [{ ok: 1 }];
+    expect(await readOnce(router)).toBe("replica_1");
+    expect(await readOnce(router)).toBe("replica_1");
+    expect(r1.breaker.stateName).toBe("closed");
+    await router.close();
+  });
+});
+
 describe("health and roles", () => {
   it("never reads from a 'replica' that is not in recovery or belongs to another primary", async () => {
     const clock = new ManualClock();

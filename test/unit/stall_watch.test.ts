@@ -12,6 +12,7 @@
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../backend/database/router/support/clock";
 import { DbNode } from "../../backend/database/router/nodes/db_node";
+import { asReplica } from "../../backend/database/router/nodes/replica_node";
 import { silentLogger } from "../../backend/database/router/support/logger";
 import { NodeCluster } from "../../backend/database/router/nodes/node_cluster";
 import type { PgPool } from "../../backend/database/router/nodes/pg_pool";
@@ -73,15 +74,17 @@ function setup(
     options,
   );
   const replicas = Array.from({ length: opts.replicas ?? 1 }, (_, i) => {
-    const r = new DbNode(
-      `replica_${i + 1}`,
-      "main",
-      "replica",
-      "r",
-      pool,
-      1,
-      options,
-      probe,
+    const r = asReplica(
+      new DbNode(
+        `replica_${i + 1}`,
+        "main",
+        "replica",
+        "r",
+        pool,
+        1,
+        options,
+        probe,
+      ),
     );
     r.health.recordProbe({ ok: true, inRecovery: true }, null);
     return r;

@@ -1,5 +1,6 @@
 import {
   type DbNode,
+  type ReplicaNode,
   describeAddress,
   describePgError,
   type Logger,
@@ -122,8 +123,8 @@ export class ControlApplier {
         this.adding.has(keyText({ ...entry.key, kind: "replica" }))
       )
         return false;
-      if (entry.value.open) node.breaker!.openManually("opened by an admin");
-      else node.breaker!.closeManually("closed by an admin");
+      if (entry.value.open) node.breaker.openManually("opened by an admin");
+      else node.breaker.closeManually("closed by an admin");
       return true;
     }
     // One add of a key at a time: a newer setting of it waits for the
@@ -228,7 +229,7 @@ export class ControlApplier {
     this.pending.set(k, { error, version, retryAtMs: Date.now() + RETRY_MS });
   }
 
-  private replica(clusterName: string, name: string): DbNode | null {
+  private replica(clusterName: string, name: string): ReplicaNode | null {
     const cluster = this.router.clusters.find((c) => c.name === clusterName);
     if (cluster === undefined) return null;
     return (

@@ -82,7 +82,7 @@ export function adminRoutes(
       },
       actorOf(input),
     );
-    return { name: node.name, circuit: node.breaker!.stateName };
+    return { name: node.name, circuit: node.breaker.stateName };
   };
   /** A `PUT {enabled}` switch, global or (with `:endpoint` in its path) per endpoint. */
   const switchRoute = (

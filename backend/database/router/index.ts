@@ -74,6 +74,7 @@ export {
 export type { ReadFailureOutcome, RouterObserver } from "./observer";
 export type { RouteReason } from "./read_planner";
 export type { DbNode, PoolStats } from "./nodes/db_node";
+export type { ReplicaNode } from "./nodes/replica_node";
 export type { NodeCluster } from "./nodes/node_cluster";
 export type { CircuitStateName } from "./health/circuit_breaker";
 export type { AddReplicaOptions } from "./topology/membership";

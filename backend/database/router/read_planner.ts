@@ -3,6 +3,7 @@ import type { Consistency, ConsistencyToken } from "./consistency/consistency";
 import type { DbNode } from "./nodes/db_node";
 import { furthestAlong, waitForReplay } from "./consistency/replay_wait";
 import type { FallbackReason, NodeCluster } from "./nodes/node_cluster";
+import type { ReplicaPermit } from "./nodes/replica_node";
 import { ZoneAwarePicker } from "./selection/zone_aware_picker";
 
 /** Why a read went where it went (the `reason` label of `read_routing_total`). */
@@ -23,6 +24,12 @@ export type RouteReason =
 export interface Choice {
   node: DbNode;
   reason: RouteReason;
+  /**
+   * On a replica: the permit on its breaker, which the read's attempt there
+   * settles (success, failure, or release when the read goes elsewhere).
+   * Absent on the primary, which has no breaker.
+   */
+  permit?: ReplicaPermit;
   /**
    * A read-your-writes token's position `node` is not known to have
    * replayed: the read checks it in its own round trip (nodes/guarded_read.ts).
@@ -113,18 +120,17 @@ export class ReadPlanner {
       case "strong":
         return { node: primary, reason: "strong" };
       case "eventual": {
-        const node = this.picker.pick(cluster, cluster.serving, tried);
-        return node !== undefined
-          ? { node, reason: this.picker.replicaReason(node) }
+        const permit = this.picker.pick(cluster, cluster.serving, tried);
+        return permit !== undefined
+          ? this.onReplica(permit)
           : { node: primary, reason: cluster.fallbackReason };
       }
       case "bounded": {
         const within = cluster.serving.filter((n) =>
-          n.lag!.withinBound(consistency),
+          n.lag.withinBound(consistency),
         );
-        const node = this.picker.pick(cluster, within, tried);
-        if (node !== undefined)
-          return { node, reason: this.picker.replicaReason(node) };
+        const permit = this.picker.pick(cluster, within, tried);
+        if (permit !== undefined) return this.onReplica(permit);
         return {
           node: primary,
           reason:
@@ -146,15 +152,16 @@ export class ReadPlanner {
   /**
    * A second replica for a hedged read, chosen now (no waiting): one the
    * read's consistency allows (a bounded read: within its bound; a token
-   * read: known to have replayed the token), not in `exclude`, breaker
-   * acquired. Never the primary: hedges must not add load there.
+   * read: known to have replayed the token), not in `exclude`: the permit
+   * on its breaker (`owner` is the replica). Never the primary: hedges must
+   * not add load there.
    */
   hedgeTarget(
     cluster: NodeCluster,
     consistency: Consistency,
     endpoint: string,
     exclude: readonly DbNode[],
-  ): DbNode | undefined {
+  ): ReplicaPermit | undefined {
     if (!this.replicaReadsEnabled || !this.endpointAllowed(endpoint))
       return undefined;
     switch (consistency.level) {
@@ -165,7 +172,7 @@ export class ReadPlanner {
       case "bounded":
         return this.picker.pick(
           cluster,
-          cluster.serving.filter((n) => n.lag!.withinBound(consistency)),
+          cluster.serving.filter((n) => n.lag.withinBound(consistency)),
           exclude,
         );
       case "read_your_writes":
@@ -199,21 +206,15 @@ export class ReadPlanner {
     const localOnly = local.length > 0;
     const pool = localOnly ? local : cluster.serving;
     const caughtUp = pool.filter((n) => n.hasReplayed(token.lsn));
-    const node = this.picker.pick(cluster, caughtUp, tried);
-    if (node !== undefined)
-      return { node, reason: this.picker.replicaReason(node) };
+    const permit = this.picker.pick(cluster, caughtUp, tried);
+    if (permit !== undefined) return this.onReplica(permit);
     // None known to have: one that can check in the read's own round trip
     // (the strategy balancing among them), unless it was just found behind
     // (it would read only to throw the rows away; see DbNode.noteBehind).
     if (guardable) {
       const checkable = pool.filter((n) => n.checkable());
-      const node = this.picker.pick(cluster, checkable, tried);
-      if (node !== undefined)
-        return {
-          node,
-          reason: this.picker.replicaReason(node),
-          guard: token.lsn,
-        };
+      const permit = this.picker.pick(cluster, checkable, tried);
+      if (permit !== undefined) return this.onReplica(permit, token.lsn);
     }
     if (this.maxWaitMs <= 0)
       return this.tokenElsewhere(cluster, token, tried, localOnly);
@@ -222,15 +223,15 @@ export class ReadPlanner {
     const candidate = this.picker.pick(cluster, furthestAlong(pool), tried);
     if (candidate === undefined)
       return this.tokenElsewhere(cluster, token, tried, localOnly);
-    return waitForReplay(candidate, token.lsn, this.maxWaitMs).then(
+    return waitForReplay(candidate.owner, token.lsn, this.maxWaitMs).then(
       (reached) => {
-        if (reached)
-          return {
-            node: candidate,
-            reason: this.picker.replicaReason(candidate),
-          };
-        candidate.breaker!.release();
+        if (reached) return this.onReplica(candidate);
+        candidate.release();
         return this.tokenElsewhere(cluster, token, tried, localOnly);
+      },
+      (err: unknown) => {
+        candidate.release();
+        throw err;
       },
     );
   }
@@ -251,10 +252,20 @@ export class ReadPlanner {
       const remote = cluster.serving.filter(
         (n) => n.zone !== zone && n.hasReplayed(token.lsn),
       );
-      const node = this.picker.pick(cluster, remote, tried);
-      if (node !== undefined) return { node, reason: "zone_spill" };
+      const permit = this.picker.pick(cluster, remote, tried);
+      if (permit !== undefined)
+        return { node: permit.owner, reason: "zone_spill", permit };
     }
     return { node: cluster.primary, reason: "token_not_replayed" };
+  }
+
+  /** A read planned onto the replica `permit` was taken on. */
+  private onReplica(permit: ReplicaPermit, guard?: bigint): Choice {
+    const node = permit.owner;
+    const reason = this.picker.replicaReason(node);
+    return guard === undefined
+      ? { node, reason, permit }
+      : { node, reason, permit, guard };
   }
 
   /**

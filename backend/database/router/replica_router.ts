@@ -19,6 +19,7 @@ import type { StallWatch } from "./health/stall_watch";
 import type { LagMonitor } from "./lag/lag_monitor";
 import { ConcurrencyCaps } from "./limits/concurrency_caps";
 import type { DbNode } from "./nodes/db_node";
+import type { ReplicaNode } from "./nodes/replica_node";
 import type { NodeCluster } from "./nodes/node_cluster";
 import { createPgPool, probeConnection } from "./nodes/pg_pool";
 import { PrimaryExecutor } from "./primary/primary_executor";
@@ -375,7 +376,7 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
   }
 
   /** A replica of `cluster` by name. @throws {NotFoundError} */
-  replicaNamed(cluster: NodeCluster, name: string): DbNode {
+  replicaNamed(cluster: NodeCluster, name: string): ReplicaNode {
     return this.fleet.replicaNamed(cluster, name);
   }
 }

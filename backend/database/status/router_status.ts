@@ -180,7 +180,7 @@ export function replicaLag(router: ReplicaRouter): ReplicaLagResponse {
   return {
     replicas: router.clusters.flatMap((c) =>
       c.replicas.map((n) => {
-        const r = n.lag!.reading;
+        const r = n.lag.reading;
         return {
           name: n.name,
           lagSeconds: r.lagSeconds,

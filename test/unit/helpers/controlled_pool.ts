@@ -4,6 +4,10 @@ import type {
 } from "../../../backend/database/router/nodes/pg_pool";
 import type { HedgeTimers } from "../../../backend/database/router/reads/hedge_schedule";
 import { DbNode } from "../../../backend/database/router/nodes/db_node";
+import {
+  asReplica,
+  type ReplicaNode,
+} from "../../../backend/database/router/nodes/replica_node";
 import { ManualClock } from "../../../backend/database/router/support/clock";
 
 type Rows = Record<string, unknown>[];
@@ -92,17 +96,19 @@ export function healthyReplica(
   pool: PgPool,
   slots = 2,
   clock = new ManualClock(),
-): DbNode {
-  const node = new DbNode(name, "main", "replica", `${name}:1/db`, pool, 1, {
-    clock,
-    failureThreshold: 3,
-    breakerOpenDurationMs: 30_000,
-    breakerSuccessThreshold: 5,
-    lagThresholds: { warningSeconds: 5, criticalSeconds: 10 },
-    maxConnections: slots,
-    queueMax: 1,
-    queueTimeoutMs: 1_000,
-  });
+): ReplicaNode {
+  const node = asReplica(
+    new DbNode(name, "main", "replica", `${name}:1/db`, pool, 1, {
+      clock,
+      failureThreshold: 3,
+      breakerOpenDurationMs: 30_000,
+      breakerSuccessThreshold: 5,
+      lagThresholds: { warningSeconds: 5, criticalSeconds: 10 },
+      maxConnections: slots,
+      queueMax: 1,
+      queueTimeoutMs: 1_000,
+    }),
+  );
   node.health.recordProbe({ ok: true, inRecovery: true }, null);
   return node;
 }

@@ -1,4 +1,5 @@
 import {
+  type BreakerPermit,
   CircuitBreaker,
   type CircuitStateName,
 } from "../health/circuit_breaker";
@@ -201,12 +202,13 @@ export class GuardedStore {
       if (isBump) this.recordLoss("timeout spent on the recovery");
       return unavailable;
     }
-    if (!this.breaker.tryAcquire()) {
+    const permit = this.breaker.tryAcquire();
+    if (permit === null) {
       if (isBump) this.recordLoss("breaker open");
       return unavailable;
     }
     try {
-      return await this.attempt(what, call, remainingMs);
+      return await this.attempt(what, call, remainingMs, permit);
     } catch (err) {
       if (isBump) this.recordLoss(describe(err));
       return unavailable;
@@ -222,7 +224,8 @@ export class GuardedStore {
       await withTimeout(this.recovery, remainingMs, "recovery").catch(() => {});
       return !this.invalidationLost;
     }
-    if (!this.breaker.tryAcquire()) return false;
+    const permit = this.breaker.tryAcquire();
+    if (permit === null) return false;
     const lossesBefore = this.lossCount;
     const keys = this.options.epochKeys();
     // Bounded by timeoutMs itself, like any store call.
@@ -230,6 +233,7 @@ export class GuardedStore {
       "recovery bumpGenerations",
       () => this.store.bumpGenerations(keys, this.options.generationTtlMs),
       this.options.timeoutMs,
+      permit,
     )
       .then((generations) => {
         this.options.onRecovered?.(keys, generations);
@@ -249,14 +253,15 @@ export class GuardedStore {
   }
 
   /**
-   * One store call on a breaker slot already claimed: bounded by
-   * `timeoutMs`, its outcome recorded on the breaker exactly once.
+   * One store call on the breaker `permit` already taken: bounded by
+   * `timeoutMs`, its outcome given to the permit exactly once.
    * @throws what the call threw, or the timeout error.
    */
   private async attempt<T>(
     what: string,
     call: () => Promise<T>,
     timeoutMs: number,
+    permit: BreakerPermit,
   ): Promise<T> {
     let result: T;
     try {
@@ -269,17 +274,17 @@ export class GuardedStore {
     } catch (err) {
       if (err instanceof RangeError) {
         // The caller's mistake (a bad TTL), not the store's: no verdict.
-        this.breaker.release();
+        permit.release();
         const fields = { store: this.name, call: what, error: describe(err) };
         this.options.logger.error("query cache call refused", fields);
       } else {
         this.lastError = describe(err);
-        this.breaker.recordFailure(this.lastError);
+        permit.failure(this.lastError);
       }
       throw err;
     }
     this.lastError = null;
-    this.breaker.recordSuccess();
+    permit.success();
     return result;
   }
 

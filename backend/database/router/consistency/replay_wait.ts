@@ -35,7 +35,9 @@ export async function waitForReplay(
 }
 
 /** The replicas sharing the highest known replay position. */
-export function furthestAlong(nodes: readonly DbNode[]): readonly DbNode[] {
+export function furthestAlong<N extends DbNode>(
+  nodes: readonly N[],
+): readonly N[] {
   let best = -1n;
   for (const n of nodes) if (n.replayedLsn > best) best = n.replayedLsn;
   return nodes.filter((n) => n.replayedLsn === best);

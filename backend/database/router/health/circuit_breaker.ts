@@ -53,6 +53,54 @@ export interface CircuitBreakerOptions {
 }
 
 /**
+ * The right to send one query through a breaker, taken by
+ * {@link CircuitBreaker.tryAcquire} and settled once by the attempt that
+ * holds it: {@link success}, {@link failure}, or {@link release} (no
+ * verdict: the attempt ended for its own reason). Settling again does
+ * nothing, so no path can count an attempt twice. A half-open breaker's
+ * permit is its one trial slot, freed when the permit is settled. A verdict
+ * given after the breaker changed state since the permit was taken is
+ * ignored: it speaks of a state that is gone.
+ */
+export class BreakerPermit<O = unknown> {
+  private settled = false;
+
+  constructor(
+    private readonly breaker: CircuitBreaker<O>,
+    /** Who the breaker guards (the replica). */
+    readonly owner: O,
+    /** The breaker's state generation when the permit was taken. */
+    readonly generation: number,
+  ) {}
+
+  /** The query succeeded. */
+  success(): void {
+    if (this.settle()) this.breaker.settle(this, "success");
+  }
+
+  /** The query failed for the node's fault. */
+  failure(reason: string): void {
+    if (this.settle()) this.breaker.settle(this, "failure", reason);
+  }
+
+  /** No verdict: the attempt ended for a reason of its own (the caller's error, a lost hedge, a re-plan). */
+  release(): void {
+    if (this.settle()) this.breaker.settle(this, "release");
+  }
+
+  /** Settled already. */
+  get isSettled(): boolean {
+    return this.settled;
+  }
+
+  private settle(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    return true;
+  }
+}
+
+/**
  * Per-replica circuit breaker: closed → open after `failureThreshold`
  * consecutive failures; open → half_open once `openDurationMs` has passed
  * (applied lazily whenever the breaker is read or used); half_open lets one
@@ -60,9 +108,11 @@ export interface CircuitBreakerOptions {
  * trials, or reopens on the first failed one. Pure and I/O-free: the caller
  * reports outcomes, the breaker only decides.
  */
-export class CircuitBreaker {
+export class CircuitBreaker<O = unknown> {
   /** Replica name. */
   readonly node: string;
+  /** Who the breaker guards, carried by its permits. */
+  readonly owner: O;
   /** See {@link CircuitBreakerOptions.openDurationMs}. */
   readonly openDurationMs: number;
   /** See {@link CircuitBreakerOptions.successThreshold}. */
@@ -70,11 +120,14 @@ export class CircuitBreaker {
   private readonly trip: ConsecutiveFailures;
   private readonly clock: Clock;
   private current: CircuitState = { name: "closed", failures: 0 };
+  /** Counts state changes: a permit's verdict counts only within its generation. */
+  private generation = 0;
   private readonly listeners: Listeners<CircuitTransition>;
 
   /** @throws RangeError naming the option when a number is out of range. */
-  constructor(opts: CircuitBreakerOptions) {
+  constructor(opts: CircuitBreakerOptions & { owner?: O }) {
     this.node = opts.node;
+    this.owner = opts.owner as O;
     this.listeners = new Listeners(`circuit breaker ${opts.node}`);
     this.trip = new ConsecutiveFailures(
       opts.failureThreshold ?? 3,
@@ -115,22 +168,21 @@ export class CircuitBreaker {
   }
 
   /**
-   * May a query go to this node now? closed: yes. open: no. half_open: yes only
-   * when no trial is in flight, and then this call claims the trial slot; the
-   * caller must later call {@link recordSuccess}, {@link recordFailure} or
-   * {@link release} for it.
+   * May a query go to this node now? closed: yes. open: no. half_open: yes
+   * only when no trial is in flight, and then the permit is the trial slot.
+   * @returns the permit the query's attempt settles, or null (refused).
    */
-  tryAcquire(): boolean {
+  tryAcquire(): BreakerPermit<O> | null {
     const s = this.state;
     switch (s.name) {
       case "closed":
-        return true;
+        return new BreakerPermit(this, this.owner, this.generation);
       case "open":
-        return false;
+        return null;
       case "half_open":
-        if (s.probeInFlight) return false;
+        if (s.probeInFlight) return null;
         this.current = { ...s, probeInFlight: true };
-        return true;
+        return new BreakerPermit(this, this.owner, this.generation);
     }
   }
 
@@ -148,16 +200,33 @@ export class CircuitBreaker {
     }
   }
 
-  /** Gives back a half-open trial slot without a verdict (the query failed for the caller's own reason). */
-  release(): void {
+  /** @internal A permit's verdict ({@link BreakerPermit}); ignored when the state changed since it was taken. */
+  settle(
+    permit: BreakerPermit<O>,
+    verdict: "success" | "failure" | "release",
+    reason?: string,
+  ): void {
     const s = this.state;
-    if (s.name === "half_open" && s.probeInFlight) {
-      this.current = { ...s, probeInFlight: false };
+    if (permit.generation !== this.generation) return;
+    switch (verdict) {
+      case "release":
+        if (s.name === "half_open" && s.probeInFlight)
+          this.current = { ...s, probeInFlight: false };
+        return;
+      case "success":
+        // Closed with no failure counted, a success changes nothing
+        // (recording it would only replace the state with an equal one).
+        if (s.name === "closed" && s.failures === 0) return;
+        this.recordSuccess();
+        return;
+      case "failure":
+        this.recordFailure(reason);
+        return;
     }
   }
 
-  /** A query on this node succeeded. closed: resets the failure count. half_open: counts a trial, closes at `successThreshold`. open: ignored. */
-  recordSuccess(): void {
+  /** A query on this node succeeded (through its permit). closed: resets the failure count. half_open: counts a trial, closes at `successThreshold`. open: ignored. */
+  private recordSuccess(): void {
     const s = this.state;
     switch (s.name) {
       case "closed":
@@ -178,7 +247,11 @@ export class CircuitBreaker {
     }
   }
 
-  /** A query on this node failed for a node reason. closed: counts, opens at `failureThreshold`. half_open: reopens. open: ignored. */
+  /**
+   * A query or probe on this node failed for a node reason: through a
+   * permit, or directly for a failed health probe. closed: counts, opens at
+   * `failureThreshold`. half_open: reopens. open: ignored.
+   */
   recordFailure(reason = "query failed"): void {
     const s = this.state;
     switch (s.name) {
@@ -240,6 +313,7 @@ export class CircuitBreaker {
   }
 
   private toOpen(reason: string, manual: boolean): void {
+    this.generation++;
     const atMs = this.clock.now();
     const from = this.current.name;
     this.trip.reset();
@@ -255,6 +329,7 @@ export class CircuitBreaker {
   }
 
   private toHalfOpen(reason: string): void {
+    this.generation++;
     const from = this.current.name;
     this.current = { name: "half_open", successes: 0, probeInFlight: false };
     this.emit({
@@ -267,6 +342,7 @@ export class CircuitBreaker {
   }
 
   private toClosed(reason: string): void {
+    this.generation++;
     const from = this.current.name;
     this.trip.reset();
     this.current = { name: "closed", failures: 0 };

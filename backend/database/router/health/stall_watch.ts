@@ -179,7 +179,7 @@ export class StallWatch {
             reason: `stalled: ${node.attemptCount} read(s) outstanding, no answer for ${Math.round(now - node.lastAnsweredAtMs)} ms (deadline ${Math.round(deadline)} ms)`,
             confirmed: false,
           };
-          node.stallsSuspected++;
+          node.countStall("suspected");
           cluster.refresh();
           this.options.logger.warn(
             "replica suspected stalled; no new reads until it answers",
@@ -240,7 +240,7 @@ export class StallWatch {
     const before = this.withheld.get(node);
     if (before === why) return;
     this.withheld.set(node, why);
-    if (before === undefined) node.stallsWithheld++;
+    if (before === undefined) node.countStall("withheld");
     this.options.logger.info(
       why === "peers_as_slow"
         ? "replica silent past its deadline, but its peers are as slow: load, not a stall"
@@ -280,7 +280,7 @@ export class StallWatch {
       if (node.stall !== null) {
         const first = !node.stall.confirmed;
         node.stall.confirmed = true;
-        if (first) node.stallsConfirmed++;
+        if (first) node.countStall("confirmed");
         // Every failed probe abandons what is outstanding there by now
         // (reads that were already waiting for a slot when it stalled).
         const abandoned = node.outstandingAttempts();

@@ -4,6 +4,8 @@ import type { Clock } from "../support/clock";
 import { HealthTracker } from "../health/health_tracker";
 import { LagTracker, type LagThresholds } from "../lag/lag_tracker";
 import { LatencyWindow } from "./latency_window";
+import { NodeCounters } from "./node_counters";
+import type { ReplicaNode } from "./replica_node";
 import { NodeAdmission } from "../limits/node_admission";
 import type { PgPool } from "./pg_pool";
 import type { ReadAttempt } from "../reads/read_attempt";
@@ -50,16 +52,11 @@ export interface NodeOptions {
 
 /**
  * One PostgreSQL server: its pool, its health, and for a replica its circuit
- * breaker and lag. Counters are plain numbers read at scrape time, so the
- * query path pays no metrics cost.
+ * breaker and lag; its counters ({@link NodeCounters}).
  */
-export class DbNode implements SelectableNode {
+export class DbNode extends NodeCounters implements SelectableNode {
   /** Statements running now. */
   inFlight = 0;
-  /** Reads routed here since start. */
-  reads = 0;
-  /** Statements on this node that failed for the node's fault. */
-  failures = 0;
   /** Set when removed or being removed: serves nothing. */
   disabled = false;
   /** Availability zone or region, when configured (READ_REPLICA_ZONES...). */
@@ -108,15 +105,6 @@ export class DbNode implements SelectableNode {
    * `confirmed` once a probe timed out too (its reads were then abandoned).
    */
   stall: { sinceMs: number; reason: string; confirmed: boolean } | null = null;
-  /** Times this node was suspected stalled, and confirmed so by a failed probe. */
-  stallsSuspected = 0;
-  stallsConfirmed = 0;
-  /**
-   * Times the node went silent past its deadline but was not suspected:
-   * its peers were as slow (load, not a stall), or the most replicas that
-   * may be out for silence at once were out already.
-   */
-  stallsWithheld = 0;
   /** Recent successful read latencies on this node (ms). */
   readonly latency = new LatencyWindow();
   /**
@@ -128,8 +116,8 @@ export class DbNode implements SelectableNode {
   /** Bounds the request-path statements running and waiting on this node. */
   readonly admission: NodeAdmission;
   readonly health: HealthTracker;
-  /** Replicas only: the primary must always be tried. */
-  readonly breaker: CircuitBreaker | null;
+  /** Replicas only ({@link ReplicaNode}): the primary must always be tried. */
+  readonly breaker: CircuitBreaker<ReplicaNode> | null;
   /** Replicas only. */
   readonly lag: LagTracker | null;
 
@@ -148,6 +136,7 @@ export class DbNode implements SelectableNode {
      */
     readonly probeAlone?: (timeoutMs: number) => Promise<void>,
   ) {
+    super();
     const clock = options.clock;
     this.pipelines = pool instanceof pg.Pool;
     this.admission = new NodeAdmission(name, {
@@ -162,8 +151,10 @@ export class DbNode implements SelectableNode {
       clock,
     });
     if (role === "replica") {
-      this.breaker = new CircuitBreaker({
+      this.breaker = new CircuitBreaker<ReplicaNode>({
         node: name,
+        // A node with a breaker is a replica (ReplicaNode).
+        owner: this as unknown as ReplicaNode,
         failureThreshold: options.failureThreshold,
         openDurationMs: options.breakerOpenDurationMs,
         successThreshold: options.breakerSuccessThreshold,

@@ -1,4 +1,5 @@
 import type { DbNode, NodeState } from "./db_node";
+import type { ReplicaNode } from "./replica_node";
 import type { ReplicaSelector } from "../selection/replica_selector";
 
 /** Why a read went to the primary instead of a replica. */
@@ -22,14 +23,14 @@ export interface LagBound {
  */
 export class NodeCluster {
   /** Replicas that may serve an eventual read now. */
-  serving: readonly DbNode[] = [];
+  serving: readonly ReplicaNode[] = [];
   /** Why `serving` is empty (meaningless when it is not). */
   fallbackReason: FallbackReason = "no_replica_healthy";
 
   constructor(
     readonly name: string,
     readonly primary: DbNode,
-    public replicas: readonly DbNode[],
+    public replicas: readonly ReplicaNode[],
     readonly selector: ReplicaSelector,
     private readonly bound: LagBound,
   ) {
@@ -38,7 +39,7 @@ export class NodeCluster {
 
   /** Recomputes `serving` and `fallbackReason` from every replica's state. */
   refresh(): void {
-    const serving: DbNode[] = [];
+    const serving: ReplicaNode[] = [];
     let open = 0;
     let lagging = 0;
     let notReplica = 0;

@@ -14,7 +14,7 @@ export function primaryFailure(
 ): NodeUnavailableError {
   const node = cluster.primary;
   const error = describePgError(err);
-  node.failures++;
+  node.countFailure();
   node.health.recordPassiveFailure(error);
   health.checkSoon(cluster, node);
   return new NodeUnavailableError(node.name, `primary unavailable (${error})`, {

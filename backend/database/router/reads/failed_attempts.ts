@@ -69,10 +69,10 @@ export class FailedAttempts {
               ? "behind"
               : classifyPgError(f.error);
       if (kind === "node") {
-        this.replicaFailed(cluster, f.node, f.error);
+        this.replicaFailed(cluster, f, f.error);
         observer.onReadFailed?.(f.node, endpoint, "retried");
       } else {
-        f.node.breaker!.release();
+        f.permit.release();
         if (kind === "stalled")
           observer.onReadFailed?.(f.node, endpoint, "retried");
       }
@@ -96,12 +96,12 @@ export class FailedAttempts {
 
   private replicaFailed(
     cluster: NodeCluster,
-    node: DbNode,
+    { node, permit }: AttemptFailure,
     err: unknown,
   ): void {
     const error = describePgError(err);
-    node.failures++;
-    node.breaker!.recordFailure(error);
+    node.countFailure();
+    permit.failure(error);
     node.health.recordPassiveFailure(error);
     cluster.refresh();
     this.deps.logger.warn("replica query failed; retrying elsewhere", {

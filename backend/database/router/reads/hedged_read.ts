@@ -3,6 +3,7 @@ import type { DbNode } from "../nodes/db_node";
 import type { HedgeBudget } from "./hedge_budget";
 import { LatencyWindow } from "../nodes/latency_window";
 import type { NodeCluster } from "../nodes/node_cluster";
+import type { ReplicaPermit } from "../nodes/replica_node";
 import type { Consistency } from "../consistency/consistency";
 import {
   HedgeSchedule,
@@ -34,13 +35,13 @@ export interface HedgeOptions {
 
 /** Chooses the second node of a hedge (the read planner). */
 export interface HedgeTargetPicker {
-  /** A node that satisfies `consistency`, not in `exclude`, breaker acquired; or undefined. */
+  /** A node that satisfies `consistency`, not in `exclude`: the permit on its breaker; or undefined. */
   hedgeTarget(
     cluster: NodeCluster,
     consistency: Consistency,
     endpoint: string,
     exclude: readonly DbNode[],
-  ): DbNode | undefined;
+  ): ReplicaPermit | undefined;
 }
 
 /**
@@ -100,25 +101,27 @@ export class HedgedReader implements PendingReadHost {
   }
 
   /**
-   * Reads on `first`, hedging per {@link HedgedReader}; resolves with the
-   * result, or with what `then` makes of it (as the read settles).
+   * Reads on the replica `first` was taken on (its breaker permit, settled
+   * by whoever takes the result), hedging per {@link HedgedReader};
+   * resolves with the result, or with what `then` makes of it (as the read
+   * settles).
    */
   read(
     spec: ReadSpec,
-    first: DbNode,
+    first: ReplicaPermit,
     sql: string,
     params: unknown[],
   ): Promise<HedgedResult>;
   read<T>(
     spec: ReadSpec,
-    first: DbNode,
+    first: ReplicaPermit,
     sql: string,
     params: unknown[],
     then: HedgedContinuation<T>,
   ): Promise<T>;
   read(
     spec: ReadSpec,
-    first: DbNode,
+    first: ReplicaPermit,
     sql: string,
     params: unknown[],
     then?: HedgedContinuation<unknown>,
@@ -188,8 +191,8 @@ export class HedgedReader implements PendingReadHost {
     this.schedule.launchDue();
   }
 
-  /** @internal a second node for `run`, with its hedge paid for; or undefined. */
-  hedgeTargetFor(run: PendingRead, first: DbNode): DbNode | undefined {
+  /** @internal a second node for `run` (its breaker permit), with its hedge paid for; or undefined. */
+  hedgeTargetFor(run: PendingRead, first: DbNode): ReplicaPermit | undefined {
     if (!this.budget.mayHedge) return undefined;
     const { spec } = run;
     const exclude = spec.tried === undefined ? [first] : [...spec.tried, first];
@@ -207,8 +210,8 @@ export class HedgedReader implements PendingReadHost {
     );
     if (target === undefined) return undefined;
     // A hedge never queues: it goes only where a connection is free now.
-    if (!target.admission.hasFreeSlot || !this.budget.withdraw()) {
-      target.breaker?.release();
+    if (!target.owner.admission.hasFreeSlot || !this.budget.withdraw()) {
+      target.release();
       return undefined;
     }
     this.hedgesSent++;

@@ -2,6 +2,7 @@ import type { Clock } from "../support/clock";
 import type { DbNode } from "../nodes/db_node";
 import type { LatencyWindow } from "../nodes/latency_window";
 import type { NodeCluster } from "../nodes/node_cluster";
+import type { ReplicaPermit } from "../nodes/replica_node";
 import type { Consistency } from "../consistency/consistency";
 import type { Hedgeable } from "./hedge_schedule";
 import {
@@ -12,9 +13,10 @@ import {
 
 type Row = Record<string, unknown>;
 
-/** A replica attempt that did not answer: its node, and why. */
+/** A replica attempt that did not answer: its node, its breaker permit (settled by whoever sorts the failure), and why. */
 export interface AttemptFailure {
   readonly node: DbNode;
+  readonly permit: ReplicaPermit;
   /** The error the node raised; null when the attempt was abandoned. */
   readonly error: unknown;
   /** Set when abandoned: by the hedge race (`lost`) or the stall watch (`stalled`). */
@@ -27,6 +29,8 @@ export type HedgedResult =
       readonly rows: Row[];
       /** The node that answered. */
       readonly node: DbNode;
+      /** Its breaker permit, for the caller to settle with the success. */
+      readonly permit: ReplicaPermit;
       /** Seconds from its attempt's start to its answer. */
       readonly seconds: number;
       readonly failures: readonly AttemptFailure[];
@@ -70,8 +74,8 @@ export interface PendingReadHost {
   readonly clock: Clock;
   /** Monotonic ms (latencies). */
   now(): number;
-  /** A second node for `read`, with its hedge paid for; or undefined. */
-  hedgeTargetFor(read: PendingRead, first: DbNode): DbNode | undefined;
+  /** A second node for `read` (its breaker permit), with its hedge paid for; or undefined. */
+  hedgeTargetFor(read: PendingRead, first: DbNode): ReplicaPermit | undefined;
   /** The read no longer waits for a hedge. */
   unschedule(read: PendingRead): void;
   /** A hedge answered first. */
@@ -100,6 +104,9 @@ export class PendingRead implements AttemptOwner, Hedgeable {
   private reject!: (error: unknown) => void;
   private first: ReadAttempt | null = null;
   private second: ReadAttempt | null = null;
+  /** The breaker permits of the two attempts, owned with them. */
+  private firstPermit: ReplicaPermit | null = null;
+  private secondPermit: ReplicaPermit | null = null;
   private hedgedAtMs = 0;
   private failures: AttemptFailure[] | null = null;
   private outstanding = 0;
@@ -128,11 +135,12 @@ export class PendingRead implements AttemptOwner, Hedgeable {
     return this.startMs + this.delayMs;
   }
 
-  /** Sends the read to its first node. */
-  start(node: DbNode): void {
+  /** Sends the read to its first node, the replica `permit` was taken on. */
+  start(permit: ReplicaPermit): void {
     this.outstanding++;
+    this.firstPermit = permit;
     this.first = new ReadAttempt(
-      node,
+      permit.owner,
       this.sql,
       this.params,
       this.host.clock,
@@ -148,8 +156,9 @@ export class PendingRead implements AttemptOwner, Hedgeable {
     if (target === undefined) return;
     this.outstanding++;
     this.hedgedAtMs = this.host.now();
+    this.secondPermit = target;
     this.second = new ReadAttempt(
-      target,
+      target.owner,
       this.sql,
       this.params,
       this.host.clock,
@@ -175,6 +184,7 @@ export class PendingRead implements AttemptOwner, Hedgeable {
       if (other !== null && !other.done) {
         (this.failures ??= []).push({
           node: other.node,
+          permit: this.permitOf(other),
           error: null,
           aborted: "lost",
         });
@@ -183,13 +193,19 @@ export class PendingRead implements AttemptOwner, Hedgeable {
       this.settle({
         rows,
         node: attempt.node,
+        permit: this.permitOf(attempt),
         seconds: ms / 1000,
         failures: this.failures ?? NO_FAILURES,
         hedgedTo: this.second?.node ?? null,
       });
       return;
     }
-    (this.failures ??= []).push({ node: attempt.node, error, aborted });
+    (this.failures ??= []).push({
+      node: attempt.node,
+      permit: this.permitOf(attempt),
+      error,
+      aborted,
+    });
     if (this.outstanding === 0) {
       this.done = true;
       if (this.scheduled) this.host.unschedule(this);
@@ -199,6 +215,10 @@ export class PendingRead implements AttemptOwner, Hedgeable {
         hedgedTo: this.second?.node ?? null,
       });
     }
+  }
+
+  private permitOf(attempt: ReadAttempt): ReplicaPermit {
+    return (attempt === this.first ? this.firstPermit : this.secondPermit)!;
   }
 
   private settle(result: HedgedResult): void {

@@ -2,6 +2,7 @@ import { RouterClosedError } from "../base/errors";
 import type { HealthChecker } from "../health/health_checker";
 import type { DbNode } from "../nodes/db_node";
 import type { NodeCluster } from "../nodes/node_cluster";
+import type { ReplicaPermit } from "../nodes/replica_node";
 import { describePgError } from "../base/pg_errors";
 import type { RouterObserver } from "../observer";
 import type { PrimaryExecutor } from "../primary/primary_executor";
@@ -108,12 +109,10 @@ export class ReadExecutor implements ReplicaOutcome {
         choice = await choice;
         // The wait may have outlived the node's eligibility (promoted,
         // stalled, removed): plan again rather than read there.
-        if (
-          choice.node.role === "replica" &&
-          !cluster.serving.includes(choice.node)
-        ) {
-          choice.node.breaker!.release();
-          (read.tried ??= []).push(choice.node);
+        const { permit } = choice;
+        if (permit !== undefined && !cluster.serving.includes(permit.owner)) {
+          permit.release();
+          (read.tried ??= []).push(permit.owner);
           continue;
         }
       }
@@ -121,27 +120,28 @@ export class ReadExecutor implements ReplicaOutcome {
     }
   }
 
-  /** Sends the current attempt to its planned node. */
+  /** Sends the current attempt to its planned node (a replica's breaker permit goes with the attempt). */
   private dispatch(
     read: ReadProgress,
-    { node, reason, guard }: Choice,
+    { node, reason, guard, permit }: Choice,
   ): Promise<ReadResult> {
-    if (node.role === "replica") this.noteZone(read.cluster, node);
+    if (permit !== undefined) this.noteZone(read.cluster, node);
     // Replicas too busy is not a reason to load the primary with their
     // reads (its slots are for writes and strong reads): answer 503.
     else if (read.overloaded !== undefined)
       return Promise.reject(read.overloaded);
-    node.reads++;
+    node.countRead();
     this.deps.observer.onRoute?.(node, read.endpoint, reason);
-    if (node.role === "primary") return this.onPrimary(read, node);
+    if (permit === undefined) return this.onPrimary(read, node);
     read.node = node;
     read.guard = guard ?? 0n;
     if (guard !== undefined) read.checked = true;
     // A cache fill: its data must include the scopes' fence to be stored.
-    if (read.req.position !== undefined) return this.fillOnReplica(read, node);
+    if (read.req.position !== undefined)
+      return this.fillOnReplica(read, permit);
     read.floor = 0n;
     read.asOfMs = 0;
-    return this.deps.hedged.read(read, node, read.sql, read.params, read);
+    return this.deps.hedged.read(read, permit, read.sql, read.params, read);
   }
 
   private async onPrimary(
@@ -166,14 +166,21 @@ export class ReadExecutor implements ReplicaOutcome {
   /** A cache fill on a replica: a last lag sample older than the scopes' fence is refreshed first (one tiny query). */
   private async fillOnReplica(
     read: ReadProgress,
-    node: DbNode,
+    permit: ReplicaPermit,
   ): Promise<ReadResult> {
+    const node = permit.owner;
     if (read.req.position!.required > node.replayedLsn)
       await refreshReplayed(node, this.deps.refreshTimeoutMs);
     // What the data will include at least: replay only moves forward.
     read.floor = node.replayedLsn;
     read.asOfMs = replicaAsOf(node);
-    return await this.deps.hedged.read(read, node, read.sql, read.params, read);
+    return await this.deps.hedged.read(
+      read,
+      permit,
+      read.sql,
+      read.params,
+      read,
+    );
   }
 
   /** @internal A replica attempt settled: its rows, or the next attempt (or the caller's error). */
@@ -184,7 +191,7 @@ export class ReadExecutor implements ReplicaOutcome {
     const { req, cluster, endpoint } = read;
     const { observer } = this.deps;
     if (result.hedgedTo !== null) {
-      result.hedgedTo.reads++;
+      result.hedgedTo.countRead();
       observer.onRoute?.(result.hedgedTo, endpoint, "hedge");
       this.noteZone(cluster, result.hedgedTo);
     }
@@ -219,12 +226,7 @@ export class ReadExecutor implements ReplicaOutcome {
       result.node === read.node ? read.floor : null,
       read.asOfMs,
     );
-    const breaker = result.node.breaker!;
-    const state = breaker.state;
-    // Closed with no failure counted, a success changes nothing (recording
-    // it would only replace the state with an equal one).
-    if (state.name !== "closed" || state.failures !== 0)
-      breaker.recordSuccess();
+    result.permit.success();
     observer.onQuery?.(result.node, "read", result.seconds);
     noteServedBy(req.ctx, result.node.name);
     req.served(result.node);
@@ -255,7 +257,7 @@ export class ReadExecutor implements ReplicaOutcome {
         },
       );
     }
-    req.cluster.primary.reads++;
+    req.cluster.primary.countRead();
     this.deps.observer.onRoute?.(req.cluster.primary, req.endpoint, "retry");
     // It was a write after all: the request gets a token for it.
     return this.onPrimaryAsWrite(req, sql, params);

@@ -1,5 +1,6 @@
 import type { DbNode } from "../nodes/db_node";
 import type { NodeCluster } from "../nodes/node_cluster";
+import type { ReplicaNode, ReplicaPermit } from "../nodes/replica_node";
 
 /**
  * Picks a replica for a read among candidates, honouring each breaker's
@@ -17,12 +18,15 @@ export class ZoneAwarePicker {
    * half-open probe limit. With SERVICE_ZONE set: a replica in the service's
    * zone when one qualifies, else the nearest other zone by observed read
    * latency; the strategy balances within the chosen zone.
+   * @returns the permit on the picked replica's breaker (`owner` is the
+   *   replica), which the read attempt that uses it settles; undefined when
+   *   none may take the read.
    */
   pick(
     cluster: NodeCluster,
-    candidates: readonly DbNode[],
+    candidates: readonly ReplicaNode[],
     tried: readonly DbNode[] | undefined,
-  ): DbNode | undefined {
+  ): ReplicaPermit | undefined {
     const list =
       tried === undefined
         ? candidates
@@ -37,11 +41,11 @@ export class ZoneAwarePicker {
     let rest = list.filter((n) => n.zone !== zone);
     while (rest.length > 0) {
       const nearest = nearestZone(rest);
-      const node = pickAcquired(
+      const permit = pickAcquired(
         cluster,
         rest.filter((n) => n.zone === nearest),
       );
-      if (node !== undefined) return node;
+      if (permit !== undefined) return permit;
       rest = rest.filter((n) => n.zone !== nearest);
     }
     return undefined;
@@ -74,15 +78,16 @@ export class ZoneAwarePicker {
   }
 }
 
-/** `selector.pick` among `list`, skipping nodes whose breaker refuses another probe. */
+/** `selector.pick` among `list`, skipping nodes whose breaker refuses another probe; the permit of the one picked. */
 function pickAcquired(
   cluster: NodeCluster,
-  candidates: readonly DbNode[],
-): DbNode | undefined {
+  candidates: readonly ReplicaNode[],
+): ReplicaPermit | undefined {
   let list = candidates;
   while (list.length > 0) {
     const node = cluster.selector.pick(list)!;
-    if (node.breaker!.tryAcquire()) return node;
+    const permit = node.breaker.tryAcquire();
+    if (permit !== null) return permit;
     list = list.filter((n) => n !== node);
   }
   return undefined;

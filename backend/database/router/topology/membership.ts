@@ -6,6 +6,7 @@ import {
 import type { HealthChecker } from "../health/health_checker";
 import type { LagMonitor } from "../lag/lag_monitor";
 import type { DbNode } from "../nodes/db_node";
+import type { ReplicaNode } from "../nodes/replica_node";
 import type { NodeCluster } from "../nodes/node_cluster";
 import type { ClusterDirectory } from "./cluster_directory";
 import { nodeLabel, type NodeFactory } from "./node_factory";
@@ -106,7 +107,7 @@ export class FleetMembership {
   }
 
   /** A replica of `cluster` by name. @throws {NotFoundError} */
-  replicaNamed(cluster: NodeCluster, name: string): DbNode {
+  replicaNamed(cluster: NodeCluster, name: string): ReplicaNode {
     const label = nodeLabel(cluster.name, name);
     const node = cluster.replicas.find(
       (n) => n.name === name || n.name === label,
@@ -125,10 +126,9 @@ export class FleetMembership {
     weight: number,
     zone: string | null,
   ): Promise<DbNode> {
-    const node = this.deps.factory.buildNode(
+    const node = this.deps.factory.buildReplica(
       cluster.name,
       name,
-      "replica",
       url,
       weight,
     );

@@ -4,6 +4,7 @@ import {
   type RouterConfig,
 } from "../config/config";
 import { DbNode, type NodeOptions } from "../nodes/db_node";
+import { asReplica, type ReplicaNode } from "../nodes/replica_node";
 import { NodeCluster, type LagBound } from "../nodes/node_cluster";
 import { describePgError } from "../base/pg_errors";
 import { describeAddress, type PoolFactory } from "../nodes/pg_pool";
@@ -74,7 +75,7 @@ export class NodeFactory {
     );
     primary.zone = c.primaryZone ?? null;
     const replicas = c.replicas.map((r) => {
-      const node = this.buildNode(c.name, r.name, "replica", r.url, r.weight);
+      const node = this.buildReplica(c.name, r.name, r.url, r.weight);
       node.zone = r.zone ?? null;
       return node;
     });
@@ -90,6 +91,16 @@ export class NodeFactory {
       createSelector(strategy),
       bound,
     );
+  }
+
+  /** A replica with its own pool, breaker and lag tracker; `url` is never logged. */
+  buildReplica(
+    cluster: string,
+    name: string,
+    url: string,
+    weight: number,
+  ): ReplicaNode {
+    return asReplica(this.buildNode(cluster, name, "replica", url, weight));
   }
 
   /** One node with its own pool; `url` holds credentials and is never logged. */
@@ -144,7 +155,9 @@ export class NodeFactory {
   }
 
   private watchBreaker(cluster: string, node: DbNode): void {
-    node.breaker?.onStateChange((t) => {
+    const breaker = node.breaker;
+    if (breaker === null) return;
+    breaker.onStateChange((t) => {
       const owner = this.deps.findCluster(cluster);
       owner?.refresh();
       // The open period is over: probe now, so a restarted replica serves again
@@ -153,7 +166,7 @@ export class NodeFactory {
         this.deps.checkSoon(owner, node);
       // The half-open step is taken lazily when the state is read; wake up
       // when the open period ends so it is not left to the next lag poll.
-      const state = node.breaker!.state;
+      const state = breaker.state;
       if (state.name === "open" && !state.manual && !this.closed) {
         const wake = setTimeout(
           () => {

@@ -283,27 +283,37 @@ describe("classifySql: shared fixture, routed like the router does", () => {
   });
 });
 
-describe("classifySql: reasons and functions", () => {
+describe("classifySql: kinds, reasons and functions", () => {
   it.each([
-    ["INSERT INTO t VALUES (1)", "INSERT"],
-    ["SET search_path = x", "SET"],
-    ["SELECT * FROM t FOR NO KEY UPDATE", "SELECT ... FOR NO KEY UPDATE"],
-    ["SELECT 1; SELECT 2", "multiple statements"],
-    ["SELECT pg_catalog.nextval('s')", "nextval()"],
-    ["SELECT * INTO x FROM t", "SELECT ... INTO"],
+    ["INSERT INTO t VALUES (1)", "write", "INSERT"],
+    ["SET search_path = x", "write", "SET"],
+    [
+      "SELECT * FROM t FOR NO KEY UPDATE",
+      "locking",
+      "SELECT ... FOR NO KEY UPDATE",
+    ],
+    ["SELECT 1; SELECT 2", "write", "multiple statements"],
+    ["SELECT pg_catalog.nextval('s')", "primary_state", "nextval()"],
+    ["SELECT * INTO x FROM t", "write", "SELECT ... INTO"],
     [
       "WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x",
+      "write",
       "data-modifying DELETE",
     ],
-    ["EXPLAIN ANALYZE DELETE FROM t", "EXPLAIN ANALYZE DELETE"],
-    ["COPY t FROM STDIN", "COPY ... FROM"],
-    ["SELECT 'x", "unparseable: unterminated string"],
-    ["SELECT /* x", "unparseable: unterminated comment"],
-    ["SELECT $a$ x", "unparseable: unterminated dollar quote"],
-    ['SELECT "x', "unparseable: unterminated quoted identifier"],
-    ["", "empty statement"],
-  ])("%s → %s", (sql, reason) => {
-    expect(classifySql(sql)).toEqual({ readOnly: false, reason });
+    ["EXPLAIN ANALYZE DELETE FROM t", "write", "EXPLAIN ANALYZE DELETE"],
+    [
+      "EXPLAIN ANALYZE SELECT * FROM t FOR UPDATE",
+      "write",
+      "EXPLAIN ANALYZE SELECT ... FOR UPDATE",
+    ],
+    ["COPY t FROM STDIN", "write", "COPY ... FROM"],
+    ["SELECT 'x", "write", "unparseable: unterminated string"],
+    ["SELECT /* x", "write", "unparseable: unterminated comment"],
+    ["SELECT $a$ x", "write", "unparseable: unterminated dollar quote"],
+    ['SELECT "x', "write", "unparseable: unterminated quoted identifier"],
+    ["", "write", "empty statement"],
+  ])("%s → %s: %s", (sql, kind, reason) => {
+    expect(classifySql(sql)).toEqual({ readOnly: false, kind, reason });
   });
 
   it("lists user functions bare and schema-qualified, lower-cased", () => {

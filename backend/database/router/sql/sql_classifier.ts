@@ -11,7 +11,21 @@ import { SqlTokenizeError, type SqlToken } from "./sql_tokens";
  */
 export type SqlClassification =
   | { readonly readOnly: true; readonly functions: readonly string[] }
-  | { readonly readOnly: false; readonly reason: string };
+  | {
+      readonly readOnly: false;
+      /**
+       * `locking`: a query whose only write is a locking clause (SELECT ...
+       * FOR UPDATE); `primary_state`: a query whose only write is a
+       * built-in that acts on the primary's own state (advisory locks,
+       * settings, sequences); `write`: anything else.
+       */
+      readonly kind: WriteKind;
+      /** Short and human-readable, for logs; never parsed. */
+      readonly reason: string;
+    };
+
+/** Why a statement is not read-only (see {@link SqlClassification}). */
+export type WriteKind = "locking" | "primary_state" | "write";
 
 const QUERY_HEADS = new Set(["select", "with", "values", "table"]);
 // Statements EXPLAIN accepts that need no session state (EXECUTE needs a
@@ -58,11 +72,20 @@ export function classifySql(sql: string): SqlClassification {
   try {
     tokens = tokenizeSql(sql);
   } catch (err) {
-    if (err instanceof SqlTokenizeError)
-      return write(`unparseable: ${err.reason}`);
+    if (err instanceof SqlTokenizeError) return unparseable(err);
     throw err;
   }
-  let statement: SqlToken[] | undefined;
+  return classifyTokens(tokens);
+}
+
+/** The verdict on SQL the tokenizer refused. */
+export function unparseable(err: SqlTokenizeError): SqlClassification {
+  return write(`unparseable: ${err.reason}`);
+}
+
+/** {@link classifySql} of text already tokenized. */
+export function classifyTokens(tokens: readonly SqlToken[]): SqlClassification {
+  let statement: readonly SqlToken[] | undefined;
   let start = 0;
   for (let i = 0; i <= tokens.length; i++) {
     if (i < tokens.length && !isPunct(tokens[i], ";")) continue;
@@ -104,7 +127,8 @@ function classifyQuery(t: readonly SqlToken[]): SqlClassification {
       const w = tok.text;
       if (w === "for") {
         const lock = lockingClause(t, i + 1);
-        if (lock !== undefined) return write(`SELECT ... FOR ${lock}`);
+        if (lock !== undefined)
+          return write(`SELECT ... FOR ${lock}`, "locking");
       } else if (MODIFYING.has(w)) {
         return write(`data-modifying ${w.toUpperCase()}`);
       } else if (w === "into") {
@@ -123,7 +147,7 @@ function classifyQuery(t: readonly SqlToken[]): SqlClassification {
       isPunct(t[i + 1], "(")
     ) {
       const denied = recordCall(t, i, functions);
-      if (denied !== undefined) return write(`${denied}()`);
+      if (denied !== undefined) return write(`${denied}()`, "primary_state");
     }
   }
   return read([...functions]);
@@ -321,6 +345,6 @@ function read(functions: readonly string[]): SqlClassification {
   return Object.freeze({ readOnly: true, functions: Object.freeze(functions) });
 }
 
-function write(reason: string): SqlClassification {
-  return Object.freeze({ readOnly: false, reason });
+function write(reason: string, kind: WriteKind = "write"): SqlClassification {
+  return Object.freeze({ readOnly: false, kind, reason });
 }

@@ -94,8 +94,8 @@ export function composeService(
     ...routerDeps,
     logger,
   });
-  metrics.attach(router);
-  const control = createFleetControl(router, config, {
+  metrics.attach(router.roles);
+  const control = createFleetControl(router.roles, config, {
     logger,
     ...(routerDeps.poolFactory !== undefined
       ? { poolFactory: routerDeps.poolFactory }
@@ -107,7 +107,7 @@ export function composeService(
   const mounted = new Set<string>();
   const endpointNames = new Set<string>();
   const routes: RouteDef[] = databaseRoutes(
-    { router, metrics, control, feeds, tokens: config },
+    { router: router.roles, metrics, control, feeds, tokens: config },
     // With no domain in this process, names are checked for form only.
     () => (mounted.size === 0 ? null : endpointNames),
   );
@@ -141,7 +141,7 @@ export function composeService(
       (started ??= (async () => {
         await router.start();
         await control.start();
-        feeds.start(router);
+        feeds.start(router.roles);
       })()),
     close: () =>
       (closed ??= (async () => {

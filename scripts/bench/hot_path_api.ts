@@ -50,7 +50,7 @@ export async function defaultRouter(
     observer: metrics,
     cacheObserver: metrics.cache,
   });
-  metrics.attach(router);
+  metrics.attach(router.roles);
   await router.start();
   return {
     router,

@@ -128,7 +128,7 @@ async function fakeRouter(
     },
     ...(withMetrics ? { observer: metrics } : {}),
   });
-  if (withMetrics) metrics.attach(router);
+  if (withMetrics) metrics.attach(router.roles);
   await router.start();
   if (router.clusters[0]!.serving.length !== 1)
     throw new Error(

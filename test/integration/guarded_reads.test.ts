@@ -237,7 +237,7 @@ describe("token reads through the router", () => {
 
   beforeAll(async () => {
     router = newRouter(metrics);
-    metrics.attach(router);
+    metrics.attach(router.roles);
     await router.start();
     const original = DbNode.prototype.query;
     vi.spyOn(DbNode.prototype, "query").mockImplementation(function (

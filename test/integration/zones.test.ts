@@ -126,7 +126,7 @@ const byNode = (s: Sample[]) => {
 
 describe("zone-aware reads: two local replicas, one remote 20 ms away", () => {
   it("the status shows the service's zone and each node's", () => {
-    const status = replicaStatus(router);
+    const status = replicaStatus(router.roles);
     expect(status.serviceZone).toBe("a");
     expect(status.primary.zone).toBe("a");
     expect(status.replicas.map((r) => [r.name, r.zone])).toEqual([

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { ControlApplier } from "../../backend/database/control/control_applier";
 import type { ControlEntry } from "../../backend/database/control/control_state";
-import type { ReplicaRouter } from "../../backend/database/router/replica_router";
+import type { RouterRoles } from "../../backend/database/router/roles";
 import { silentLogger } from "../../backend/database/router/support/logger";
 
 interface FakeNode {
@@ -22,16 +22,15 @@ function fakeRouter(addFails = false) {
   const cacheCalls: boolean[] = [];
   const router = {
     clusters: [{ name: "main", replicas }],
-    planner: { replicaReadsEnabled: true, setEndpoint() {} },
-    cache: {
-      enabled: false,
-      async setEnabled(on: boolean) {
-        cacheCalls.push(on);
-        await new Promise((r) => setTimeout(r, 20));
-        router.cache.enabled = on;
-      },
-      setEndpoint() {},
+    setReplicaReads() {},
+    setEndpointReplicaReads() {},
+    cacheEnabled: false,
+    async setCache(on: boolean) {
+      cacheCalls.push(on);
+      await new Promise((r) => setTimeout(r, 20));
+      router.cacheEnabled = on;
     },
+    setEndpointCache() {},
     async addReplica(url: string, o: { name: string }) {
       await new Promise<void>((r) => waiting.push(r));
       if (addFails) throw new Error("connectionString: unreachable: timeout");
@@ -71,7 +70,7 @@ describe("ControlApplier", () => {
       const f = fakeRouter(fails);
       let again: () => void = () => {};
       const applier = new ControlApplier(
-        f.router as unknown as ReplicaRouter,
+        f.router as unknown as RouterRoles,
         silentLogger,
         () => again(),
         () => false,
@@ -92,7 +91,7 @@ describe("ControlApplier", () => {
   it("the cache switch is applied in order: off stored while on is being applied stays off", async () => {
     const f = fakeRouter();
     const applier = new ControlApplier(
-      f.router as unknown as ReplicaRouter,
+      f.router as unknown as RouterRoles,
       silentLogger,
       () => {},
       () => false,
@@ -107,6 +106,6 @@ describe("ControlApplier", () => {
     await applier.applyAll([on]);
     await applier.applyAll([off]);
     expect(f.cacheCalls).toEqual([true, false]);
-    expect(f.router.cache.enabled).toBe(false);
+    expect(f.router.cacheEnabled).toBe(false);
   });
 });

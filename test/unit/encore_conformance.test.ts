@@ -15,6 +15,7 @@ import { buildEndpoints } from "../../backend/shared/domain";
 import { CursorCodec } from "../../backend/shared/http/cursor";
 import type { RouterMetrics } from "../../backend/database/metrics/router_metrics";
 import type { ReplicaRouter } from "../../backend/database/router/replica_router";
+import type { RouterRoles } from "../../backend/database/router/roles";
 import type { FleetControl } from "../../backend/database/control/fleet_control";
 import type { DashboardFeeds } from "../../backend/database/dashboard/dashboard_feeds";
 import { MAX_BODY_BYTES } from "../../backend/standalone/http_io";
@@ -34,7 +35,7 @@ function standaloneRoutes() {
   return [
     ...databaseRoutes(
       {
-        router,
+        router: {} as RouterRoles,
         metrics: {} as RouterMetrics,
         control: {} as FleetControl,
         feeds: {} as DashboardFeeds,

@@ -100,7 +100,7 @@ async function routerWithMetrics() {
       return pool;
     },
   });
-  metrics.attach(router);
+  metrics.attach(router.roles);
   await router.start();
   const read = () => router.getReadConnection().queryAll`SELECT 1`;
   const pool = (host: string) => pools.get(host)!;

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { hostHider } from "../../backend/database/status/host_hider";
-import type { ReplicaRouter } from "../../backend/database/router/replica_router";
+import type { RouterStatusView } from "../../backend/database/router/roles";
 
 const router = {
   clusters: [
@@ -16,7 +16,7 @@ const router = {
       ],
     },
   ],
-} as unknown as ReplicaRouter;
+} as unknown as RouterStatusView;
 const hide = hostHider(router);
 
 describe("hostHider", () => {

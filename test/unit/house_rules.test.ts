@@ -1,8 +1,9 @@
 /**
  * The house rules of backend/ (docs/architecture.md, "Rooms"): the database
  * service knows no domain; a domain is named (imported) only by its own
- * folder and the composition root's list, backend/domains.ts; no file is
- * over 400 lines.
+ * folder and the composition root's list, backend/domains.ts; code outside
+ * the core talks to the router through its roles (router/roles.ts); no file
+ * is over 400 lines.
  */
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -74,6 +75,16 @@ describe("house rules of backend/", () => {
     ).toEqual([
       `${path.join("backend", "database", "x.ts")} imports ../invoices/invoice_repository`,
     ]);
+  });
+
+  it("outside the core only the composition root names the router class; the rest take its roles", () => {
+    const core = path.join("backend", "database", "router") + path.sep;
+    const root = path.join("backend", "database", "service.ts");
+    const naming = [...files]
+      .filter(([file]) => !file.startsWith(core) && file !== root)
+      .filter(([, text]) => /\bReplicaRouter\b/.test(text))
+      .map(([file]) => file);
+    expect(naming).toEqual([]);
   });
 
   it(`no file under backend/ is over ${MAX_LINES} lines`, () => {

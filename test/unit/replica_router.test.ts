@@ -141,7 +141,7 @@ describe("read path", () => {
     await router.getReadConnection({ endpoint: "finance.getRevenue" })
       .queryAll`SELECT 1`;
     expect(await readOnce(router)).toMatch(/^replica_/);
-    router.planner.replicaReadsEnabled = false;
+    router.roles.setReplicaReads(false);
     await readOnce(router);
     expect(routes.map((r) => r.join(":"))).toEqual([
       "primary:strong",

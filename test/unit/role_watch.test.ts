@@ -251,7 +251,7 @@ describe("role watch", () => {
   it("does not check disabled, unhealthy or not_a_replica nodes", async () => {
     const { router, cluster, pool } = await setup();
     const [r1, r2] = cluster.replicas;
-    r1!.disabled = true;
+    r1!.disable();
     r2!.health.recordProbe({ ok: false, error: "down" }, null);
     r2!.health.recordProbe({ ok: false, error: "down" }, null);
     r2!.health.recordProbe({ ok: false, error: "down" }, null);

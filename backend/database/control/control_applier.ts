@@ -4,7 +4,7 @@ import {
   describeAddress,
   describePgError,
   type Logger,
-  type ReplicaRouter,
+  type RouterRoles,
 } from "../router/index";
 import { keyText, type ControlEntry } from "./control_state";
 
@@ -39,7 +39,7 @@ export class ControlApplier {
   private closed = false;
 
   constructor(
-    private readonly router: ReplicaRouter,
+    private readonly router: RouterRoles,
     private readonly logger: Logger,
     /** Called when a background add or removal ends: circuits of that replica may apply now. */
     private readonly onBackgroundDone: () => void,
@@ -98,20 +98,19 @@ export class ControlApplier {
       const { enabled } = entry.value;
       switch (entry.key.kind) {
         case "reads":
-          router.planner.replicaReadsEnabled = enabled;
+          router.setReplicaReads(enabled);
           break;
         case "reads_endpoint":
-          router.planner.setEndpoint(entry.key.endpoint, enabled);
+          router.setEndpointReplicaReads(entry.key.endpoint, enabled);
           break;
         case "cache":
           // Awaited (bounded by CACHE_TIMEOUT): switching on resets the
           // shared tier's epochs first, and a switch off stored meanwhile
           // must not be overtaken by it.
-          if (router.cache.enabled !== enabled)
-            await router.cache.setEnabled(enabled);
+          if (router.cacheEnabled !== enabled) await router.setCache(enabled);
           break;
         case "cache_endpoint":
-          router.cache.setEndpoint(entry.key.endpoint, enabled);
+          router.setEndpointCache(entry.key.endpoint, enabled);
           break;
       }
       return true;
@@ -123,8 +122,11 @@ export class ControlApplier {
         this.adding.has(keyText({ ...entry.key, kind: "replica" }))
       )
         return false;
-      if (entry.value.open) node.breaker.openManually("opened by an admin");
-      else node.breaker.closeManually("closed by an admin");
+      router.setCircuit(
+        node,
+        entry.value.open,
+        entry.value.open ? "opened by an admin" : "closed by an admin",
+      );
       return true;
     }
     // One add of a key at a time: a newer setting of it waits for the

@@ -2,7 +2,7 @@ import {
   createPgPool,
   type Logger,
   type PoolFactory,
-  type ReplicaRouter,
+  type RouterRoles,
   type ServiceConfig,
 } from "../router/index";
 import { PgControlStore, type ControlStore } from "./control_store";
@@ -25,7 +25,7 @@ const CONTROL_TIMEOUT_MS = 5_000;
  * cluster's primary (default) or in this process only.
  */
 export function createFleetControl(
-  router: ReplicaRouter,
+  router: RouterRoles,
   config: ServiceConfig,
   deps: {
     logger: Logger;

@@ -5,7 +5,7 @@ import {
   type FleetConfig,
   type Logger,
   PeriodicTasks,
-  type ReplicaRouter,
+  type RouterRoles,
   RouterError,
   withTimeout,
 } from "../router/index";
@@ -40,7 +40,7 @@ import { StoreSubscription } from "./store_subscription";
 
 /** What {@link FleetControl} needs. */
 export interface FleetControlOptions {
-  readonly router: ReplicaRouter;
+  readonly router: RouterRoles;
   readonly store: ControlStore;
   readonly config: FleetConfig;
   readonly logger: Logger;

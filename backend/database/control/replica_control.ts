@@ -2,7 +2,8 @@ import {
   type AddReplicaOptions,
   describeAddress,
   InvalidArgumentError,
-  type ReplicaRouter,
+  type RouterRoles,
+  type RouterStatusView,
 } from "../router/index";
 import { nodeStatus } from "../status/router_status";
 import { shortName } from "./control_applier";
@@ -18,7 +19,7 @@ export interface ReplicaKey {
 }
 
 /** This instance's replicas as its heartbeat shows them. */
-export function replicaViews(router: ReplicaRouter): ReplicaView[] {
+export function replicaViews(router: RouterStatusView): ReplicaView[] {
   return router.clusters.flatMap((c) =>
     c.replicas.map((n) => {
       const s = nodeStatus(router, n);
@@ -53,7 +54,7 @@ export function storedPresent(
 
 /** `replica_<n>` for the lowest n that neither this instance nor the stored state uses. */
 export function freeReplicaName(
-  router: ReplicaRouter,
+  router: RouterRoles,
   entries: readonly ControlEntry[],
   clusterName: string,
 ): string {

@@ -1,4 +1,4 @@
-import type { ReplicaRouter } from "../router/index";
+import type { RouterStatusView } from "../router/index";
 import { EventLog } from "./event_log";
 import { History, readingsOf, type NodeReading } from "./history";
 
@@ -18,7 +18,7 @@ export class DashboardFeeds {
   }
 
   /** Samples `router` now and every history interval, until {@link stop}. */
-  start(router: ReplicaRouter): void {
+  start(router: RouterStatusView): void {
     if (this.timer !== null) return;
     const sample = () => {
       const readings = readingsOf(router);

@@ -1,4 +1,4 @@
-import type { ReplicaRouter } from "../router/index";
+import type { RouterStatusView } from "../router/index";
 import { nodeStatus } from "../status/router_status";
 
 /** One node in one sample. */
@@ -117,7 +117,7 @@ export class History {
 }
 
 /** Each node of `router` as a reading for {@link History.record}. */
-export function readingsOf(router: ReplicaRouter): NodeReading[] {
+export function readingsOf(router: RouterStatusView): NodeReading[] {
   return router.clusters.flatMap((c) =>
     c.nodes.map((n) => {
       const s = nodeStatus(router, n);

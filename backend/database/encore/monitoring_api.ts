@@ -39,7 +39,8 @@ import {
 } from "../status/router_status";
 import { hostHider } from "../status/host_hider";
 
-const { router, control, feeds, metrics } = service;
+const { control, feeds, metrics } = service;
+const router = service.router.roles;
 
 /**
  * The monitoring token (or the dashboard's cookie), checked by the endpoint

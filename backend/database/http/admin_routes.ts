@@ -4,7 +4,8 @@ import {
   isPostgresUrl,
   MAIN_CLUSTER,
   NotFoundError,
-  type ReplicaRouter,
+  type RouterRoles,
+  type RouterStatusView,
   ZONE_RE,
 } from "../router/index";
 import { replicaStatus } from "../status/router_status";
@@ -53,7 +54,7 @@ const clusterQuery = (q: Readonly<Record<string, string | undefined>>) => {
  * string.
  */
 export function adminRoutes(
-  router: ReplicaRouter,
+  router: RouterRoles,
   control: FleetControl,
   /** Endpoint names that exist, so a typo in a switch is a 404 rather than a silent no-op. */
   knownEndpoints?: KnownEndpoints,
@@ -126,8 +127,7 @@ export function adminRoutes(
       admin: true,
       // An action on this instance's view, not a setting: nothing to share.
       handle: async () => {
-        await router.health.checkAll();
-        await router.lagMonitor.sampleAll();
+        await router.checkNow();
         return replicaStatus(router, control, { addresses: true });
       },
     },
@@ -199,21 +199,21 @@ export function adminRoutes(
       "/v1/system/database/read-replicas",
       "database.setReplicaReads",
       () => ({ kind: "reads" }),
-      () => router.planner.switches(),
-      () => router.planner.replicaReadsEnabled,
+      () => router.readSwitches(),
+      () => router.readSwitches().enabled,
     ),
     switchRoute(
       "/v1/system/database/read-replicas/endpoints/:endpoint",
       "database.setEndpointReplicaReads",
       (endpoint) => ({ kind: "reads_endpoint", endpoint: endpoint! }),
-      () => router.planner.switches(),
+      () => router.readSwitches(),
     ),
     switchRoute(
       "/v1/system/database/cache",
       "database.setCache",
       () => ({ kind: "cache" }),
       () => cacheSwitches(router),
-      () => router.cache.enabled,
+      () => router.cacheEnabled,
     ),
     switchRoute(
       "/v1/system/database/cache/endpoints/:endpoint",
@@ -251,8 +251,8 @@ export interface CacheSwitches {
   disabledEndpoints: string[];
 }
 
-function cacheSwitches(router: ReplicaRouter): CacheSwitches {
-  const { enabled, disabledEndpoints } = router.cache.status();
+function cacheSwitches(router: RouterStatusView): CacheSwitches {
+  const { enabled, disabledEndpoints } = router.cacheStatus();
   return { enabled, disabledEndpoints };
 }
 

@@ -1,4 +1,4 @@
-import type { ReplicaRouter } from "../router/index";
+import type { RouterRoles } from "../router/index";
 import type { RouterMetrics } from "../metrics/router_metrics";
 import type { FleetControl } from "../control/fleet_control";
 import type { DashboardFeeds } from "../dashboard/dashboard_feeds";
@@ -12,7 +12,7 @@ import { monitoringRoutes } from "./monitoring_routes";
 
 /** What the database service's own routes are built from. */
 export interface DatabaseParts {
-  router: ReplicaRouter;
+  router: RouterRoles;
   metrics: RouterMetrics;
   /** The fleet control plane every admin change goes through. */
   control: FleetControl;

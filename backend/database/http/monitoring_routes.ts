@@ -1,4 +1,4 @@
-import type { ReplicaRouter } from "../router/index";
+import type { RouterStatusView } from "../router/index";
 import type { ControlStatus } from "../control/fleet_view";
 import { HttpResponse, type RouteDef } from "../../shared/http/route";
 import {
@@ -14,7 +14,7 @@ import {
  * MONITORING_TOKEN set, all but health need it (`monitoring: true`).
  */
 export function monitoringRoutes(
-  router: ReplicaRouter,
+  router: RouterStatusView,
   control?: { status(): ControlStatus },
 ): RouteDef[] {
   return [

@@ -18,7 +18,7 @@ import { RouteCounts } from "./route_counts";
 import type {
   DbNode,
   ReadFailureOutcome,
-  ReplicaRouter,
+  RouterStatusView,
   RouteReason,
   RouterObserver,
 } from "../router/index";
@@ -34,7 +34,7 @@ import type {
 export class RouterMetrics implements RouterObserver {
   /** The Prometheus registry `render` exposes. */
   readonly registry = new Registry();
-  private router: ReplicaRouter | null = null;
+  private router: RouterStatusView | null = null;
   private readonly routeCounts = new RouteCounts();
   private readonly failureCounts = new Map<
     DbNode,
@@ -270,7 +270,7 @@ export class RouterMetrics implements RouterObserver {
   }
 
   /** Reads gauges from `router` from now on. */
-  attach(router: ReplicaRouter): void {
+  attach(router: RouterStatusView): void {
     this.router = router;
   }
 

@@ -9,6 +9,14 @@
 // The router, its configuration and its construction.
 export { ReplicaRouter } from "./replica_router";
 export type { RouterDeps } from "./router_deps";
+export type {
+  CircuitControl,
+  ReadSwitches,
+  RouterMembership,
+  RouterRoles,
+  RouterStatusView,
+  RouterSwitches,
+} from "./roles";
 export { loadConfig } from "./config/load_config";
 export { ConfigError, isPostgresUrl, MAIN_CLUSTER } from "./config/config";
 export type { FleetConfig, ServiceConfig } from "./config/config";
@@ -73,7 +81,8 @@ export {
 // What monitoring, metrics and fleet control read.
 export type { ReadFailureOutcome, RouterObserver } from "./observer";
 export type { RouteReason } from "./read_planner";
-export type { DbNode, PoolStats } from "./nodes/db_node";
+export type { DbNode } from "./nodes/db_node";
+export type { PoolStats } from "./nodes/node_types";
 export type { ReplicaNode } from "./nodes/replica_node";
 export type { NodeCluster } from "./nodes/node_cluster";
 export type { CircuitStateName } from "./health/circuit_breaker";

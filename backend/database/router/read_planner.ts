@@ -43,8 +43,7 @@ export interface Choice {
  * currently lets serve. Conservative: when in doubt, the primary.
  */
 export class ReadPlanner {
-  /** Global switch (`USE_READ_REPLICAS`). */
-  replicaReadsEnabled: boolean;
+  private replicaReads: boolean;
   private enabledEndpoints: Set<string> | null;
   private readonly disabledEndpoints: Set<string>;
   private readonly maxWaitMs: number;
@@ -53,7 +52,7 @@ export class ReadPlanner {
   private readonly picker: ZoneAwarePicker;
 
   constructor(config: RouterConfig) {
-    this.replicaReadsEnabled = config.useReadReplicas;
+    this.replicaReads = config.useReadReplicas;
     this.enabledEndpoints =
       config.enabledEndpoints === null
         ? null
@@ -70,6 +69,16 @@ export class ReadPlanner {
     return (
       this.enabledEndpoints === null || this.enabledEndpoints.has(endpoint)
     );
+  }
+
+  /** Global switch (`USE_READ_REPLICAS`, then admin changes). */
+  get replicaReadsEnabled(): boolean {
+    return this.replicaReads;
+  }
+
+  /** Turns replica reads on or off for every endpoint at run time. */
+  setReplicaReads(enabled: boolean): void {
+    this.replicaReads = enabled;
   }
 
   /** Turns replica reads for one endpoint on or off at run time. */
@@ -89,7 +98,7 @@ export class ReadPlanner {
     disabledEndpoints: string[];
   } {
     return {
-      enabled: this.replicaReadsEnabled,
+      enabled: this.replicaReads,
       enabledEndpoints:
         this.enabledEndpoints === null
           ? null
@@ -111,7 +120,7 @@ export class ReadPlanner {
     guardable = false,
   ): Choice | Promise<Choice> {
     const primary = cluster.primary;
-    if (!this.replicaReadsEnabled)
+    if (!this.replicaReads)
       return { node: primary, reason: "replicas_disabled" };
     // With an allow-list, reads outside any endpoint ("") are not on it either.
     if (!this.endpointAllowed(endpoint))
@@ -162,8 +171,7 @@ export class ReadPlanner {
     endpoint: string,
     exclude: readonly DbNode[],
   ): ReplicaPermit | undefined {
-    if (!this.replicaReadsEnabled || !this.endpointAllowed(endpoint))
-      return undefined;
+    if (!this.replicaReads || !this.endpointAllowed(endpoint)) return undefined;
     switch (consistency.level) {
       case "strong":
         return undefined;

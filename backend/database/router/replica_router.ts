@@ -46,6 +46,8 @@ import { systemClock, type Clock } from "./support/clock";
 import { silentLogger, type Logger } from "./support/logger";
 import type { RouterDeps } from "./router_deps";
 import { Watchers } from "./watchers";
+import type { RouterRoles } from "./roles";
+import { routerRoles } from "./router_roles";
 import type { LoopDelayFigures } from "./support/event_loop_delay";
 
 /** Hedges that may be sent back to back before the budget has to refill. */
@@ -77,6 +79,8 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
   readonly logger: Logger;
   /** The query-result cache (docs/cache.md). */
   readonly cache: QueryCache;
+  /** The router as monitoring, admin and fleet control use it (roles.ts). */
+  readonly roles: RouterRoles;
   private readonly directory: ClusterDirectory;
   private readonly factory: NodeFactory;
   private readonly reads: ReadExecutor;
@@ -185,6 +189,7 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
       lagMonitor: this.lagMonitor,
       isClosed,
     });
+    this.roles = routerRoles(this);
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { ReplicaRouter } from "../router/index";
+import type { RouterStatusView } from "../router/index";
 
 /**
  * Removes node addresses from a text for callers who may not see them:
@@ -8,7 +8,7 @@ import type { ReplicaRouter } from "../router/index";
  * address, and the name after a connection error code or a certificate
  * field becomes `<host>`.
  */
-export function hostHider(router: ReplicaRouter): (text: string) => string {
+export function hostHider(router: RouterStatusView): (text: string) => string {
   const hosts = [
     ...new Set(
       router.clusters.flatMap((c) =>

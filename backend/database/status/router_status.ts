@@ -3,7 +3,7 @@ import {
   type DbNode,
   formatLsn,
   type PoolStats,
-  type ReplicaRouter,
+  type RouterStatusView,
 } from "../router/index";
 import type { ControlStatus } from "../control/fleet_view";
 import { hostHider } from "./host_hider";
@@ -110,13 +110,14 @@ export interface PoolStatsResponse {
 
 /** GET /v1/system/database/replicas/status */
 export function replicaStatus(
-  router: ReplicaRouter,
+  router: RouterStatusView,
   /** The fleet control plane, when there is one (the status shows its part). */
   control?: { status(): ControlStatus },
   /** `addresses: true` shows each node's host:port/database (to token holders only). */
   show: { addresses: boolean } = { addresses: false },
 ): ReplicaStatusResponse {
   const main = router.clusters[0]!;
+  const switches = router.readSwitches();
   const hide = hostHider(router);
   const node = (n: DbNode): NodeStatus => {
     const s = nodeStatus(router, n);
@@ -130,9 +131,9 @@ export function replicaStatus(
   };
   const replicas = main.replicas.map(node);
   return {
-    enabled: router.planner.replicaReadsEnabled,
+    enabled: switches.enabled,
     strategy: router.config.strategy,
-    switches: router.planner.switches(),
+    switches,
     primary: node(main.primary),
     replicas,
     summary: {
@@ -142,7 +143,7 @@ export function replicaStatus(
     },
     fallbackReason: main.serving.length === 0 ? main.fallbackReason : null,
     serviceZone: router.config.serviceZone,
-    cache: router.cache.status(),
+    cache: router.cacheStatus(),
     fleet: fleetStatus(control, show.addresses ? null : hide),
     eventLoop: eventLoopStatus(router),
     clusters: router.clusters.slice(1).map((c) => ({
@@ -155,7 +156,7 @@ export function replicaStatus(
 }
 
 /** GET /v1/system/database/replicas/health: 503 when the primary is down. */
-export function replicaHealth(router: ReplicaRouter): ReplicaHealthResponse {
+export function replicaHealth(router: RouterStatusView): ReplicaHealthResponse {
   const main = router.clusters[0]!;
   const primaryHealthy = main.primary.health.verdict === "healthy";
   const healthyReplicaCount = main.replicas.filter(
@@ -175,7 +176,7 @@ export function replicaHealth(router: ReplicaRouter): ReplicaHealthResponse {
 }
 
 /** GET /v1/system/database/replicas/lag */
-export function replicaLag(router: ReplicaRouter): ReplicaLagResponse {
+export function replicaLag(router: RouterStatusView): ReplicaLagResponse {
   const main = router.clusters[0]!;
   return {
     replicas: router.clusters.flatMap((c) =>
@@ -195,12 +196,12 @@ export function replicaLag(router: ReplicaRouter): ReplicaLagResponse {
       maxLagSeconds: router.config.maxLagSeconds,
       maxLagBytes: router.config.maxLagBytes,
     },
-    primaryLsn: optionalLsn(router.lagMonitor.lastPrimaryLsn(main.name)),
+    primaryLsn: optionalLsn(router.primaryLsn(main.name)),
   };
 }
 
 /** GET /v1/system/database/connection-pool/stats */
-export function poolStats(router: ReplicaRouter): PoolStatsResponse {
+export function poolStats(router: RouterStatusView): PoolStatsResponse {
   const main = router.clusters[0]!;
   return {
     primary: main.primary.poolStats(),
@@ -211,7 +212,7 @@ export function poolStats(router: ReplicaRouter): PoolStatsResponse {
 }
 
 /** One node as the status endpoint (and the fleet heartbeat) shows it. */
-export function nodeStatus(router: ReplicaRouter, node: DbNode): NodeStatus {
+export function nodeStatus(router: RouterStatusView, node: DbNode): NodeStatus {
   const health = node.health.snapshot;
   const lag = node.lag?.reading;
   const bound = {
@@ -249,7 +250,7 @@ export function nodeStatus(router: ReplicaRouter, node: DbNode): NodeStatus {
   };
 }
 
-function eventLoopStatus(router: ReplicaRouter): EventLoopStatus {
+function eventLoopStatus(router: RouterStatusView): EventLoopStatus {
   const f = router.eventLoopDelay();
   return {
     delayP99Ms: Math.round(f.p99Ms * 10) / 10,

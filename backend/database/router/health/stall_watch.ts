@@ -174,11 +174,10 @@ export class StallWatch {
             continue;
           }
           this.withheld.delete(node);
-          node.stall = {
-            sinceMs: now,
-            reason: `stalled: ${node.attemptCount} read(s) outstanding, no answer for ${Math.round(now - node.lastAnsweredAtMs)} ms (deadline ${Math.round(deadline)} ms)`,
-            confirmed: false,
-          };
+          node.suspectStall(
+            now,
+            `stalled: ${node.attemptCount} read(s) outstanding, no answer for ${Math.round(now - node.lastAnsweredAtMs)} ms (deadline ${Math.round(deadline)} ms)`,
+          );
           node.countStall("suspected");
           cluster.refresh();
           this.options.logger.warn(
@@ -269,7 +268,7 @@ export class StallWatch {
       this.vouchedAtMs.set(node, now);
       if (node.stall !== null) {
         const { sinceMs } = node.stall;
-        node.stall = null;
+        node.clearStall();
         cluster.refresh();
         this.options.logger.info("replica answers again; serving reads", {
           node: node.name,
@@ -279,7 +278,7 @@ export class StallWatch {
     } catch (err) {
       if (node.stall !== null) {
         const first = !node.stall.confirmed;
-        node.stall.confirmed = true;
+        node.confirmStall();
         if (first) node.countStall("confirmed");
         // Every failed probe abandons what is outstanding there by now
         // (reads that were already waiting for a slot when it stalled).

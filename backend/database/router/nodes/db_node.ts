@@ -1,10 +1,11 @@
 import pg from "pg";
 import { CircuitBreaker } from "../health/circuit_breaker";
-import type { Clock } from "../support/clock";
 import { HealthTracker } from "../health/health_tracker";
-import { LagTracker, type LagThresholds } from "../lag/lag_tracker";
+import { LagTracker } from "../lag/lag_tracker";
 import { LatencyWindow } from "./latency_window";
 import { NodeCounters } from "./node_counters";
+import type { NodeOptions, NodeState, PoolStats, Stall } from "./node_types";
+import { OutstandingAttempts } from "./outstanding_attempts";
 import type { ReplicaNode } from "./replica_node";
 import { NodeAdmission } from "../limits/node_admission";
 import type { PgPool } from "./pg_pool";
@@ -19,47 +20,14 @@ const UNCHECKABLE_MS = 60_000;
 /** The longest a replica found behind a token is passed over by token reads' checks (ms). */
 export const MAX_BEHIND_MS = 1_000;
 
-/** Why a node is or is not serving, as the status endpoint shows it. */
-export type NodeState =
-  | "healthy"
-  | "lagging"
-  | "unhealthy"
-  | "circuit_open"
-  | "not_a_replica"
-  | "disabled";
-
-/** Pool numbers as the monitoring endpoints show them. */
-export interface PoolStats {
-  total: number;
-  idle: number;
-  waiting: number;
-  max: number;
-}
-
-/** Options every node of a router shares. */
-export interface NodeOptions {
-  readonly clock: Clock;
-  readonly failureThreshold: number;
-  readonly breakerOpenDurationMs: number;
-  readonly breakerSuccessThreshold: number;
-  readonly lagThresholds: LagThresholds;
-  readonly maxConnections: number;
-  /** Request-path statements that may wait for a connection (DB_POOL_QUEUE_MAX). */
-  readonly queueMax: number;
-  /** Longest such wait in ms (DB_POOL_QUEUE_TIMEOUT). */
-  readonly queueTimeoutMs: number;
-}
-
 /**
  * One PostgreSQL server: its pool, its health, and for a replica its circuit
  * breaker and lag; its counters ({@link NodeCounters}).
  */
 export class DbNode extends NodeCounters implements SelectableNode {
-  /** Statements running now. */
-  inFlight = 0;
-  /** Set when removed or being removed: serves nothing. */
-  disabled = false;
-  /** Availability zone or region, when configured (READ_REPLICA_ZONES...). */
+  private running = 0;
+  private removed = false;
+  /** Availability zone or region, when configured (READ_REPLICA_ZONES...); set by the builder. */
   zone: string | null = null;
   /**
    * Highest replay LSN this replica is known to have reached (from lag
@@ -79,14 +47,8 @@ export class DbNode extends NodeCounters implements SelectableNode {
   private missesInARow = 0;
   private behindForMs = 0;
   private uncheckableUntilMs = 0;
-  /**
-   * Replica reads outstanding now (see {@link ReadAttempt}), oldest first:
-   * an intrusive list (no allocation or hashing per read; the oldest is the
-   * head, since attempts join in start order).
-   */
-  private oldest: ReadAttempt | null = null;
-  private newest: ReadAttempt | null = null;
-  private outstanding = 0;
+  /** Replica reads outstanding now (see {@link ReadAttempt}). */
+  private readonly attempts = new OutstandingAttempts();
   /** Clock time this node last answered a read or a stall probe (ms); 0 = never. */
   lastAnsweredAtMs = 0;
   /**
@@ -99,12 +61,7 @@ export class DbNode extends NodeCounters implements SelectableNode {
    */
   lastEvidenceAtMs = 0;
   lastEvidenceTookMs = 0;
-  /**
-   * Set while the node has outstanding reads and has answered nothing for
-   * longer than its deadline: it gets no new reads until a probe answers.
-   * `confirmed` once a probe timed out too (its reads were then abandoned).
-   */
-  stall: { sinceMs: number; reason: string; confirmed: boolean } | null = null;
+  private stalled: Stall | null = null;
   /** Recent successful read latencies on this node (ms). */
   readonly latency = new LatencyWindow();
   /**
@@ -253,42 +210,67 @@ export class DbNode extends NodeCounters implements SelectableNode {
     );
   }
 
+  /** Statements running now. */
+  get inFlight(): number {
+    return this.running;
+  }
+
+  /** Set when removed or being removed: serves nothing. */
+  get disabled(): boolean {
+    return this.removed;
+  }
+
+  /** Takes the node out for good (it is being removed). */
+  disable(): void {
+    this.removed = true;
+  }
+
+  /**
+   * Set while the node has outstanding reads and has answered nothing for
+   * longer than its deadline: it gets no new reads until a probe answers.
+   * `confirmed` once a probe timed out too (its reads were then abandoned).
+   */
+  get stall(): Readonly<Stall> | null {
+    return this.stalled;
+  }
+
+  /** The stall watch's verdicts on this node (health/stall_watch.ts). */
+  suspectStall(sinceMs: number, reason: string): void {
+    this.stalled = { sinceMs, reason, confirmed: false };
+  }
+  confirmStall(): void {
+    if (this.stalled !== null) this.stalled.confirmed = true;
+  }
+  clearStall(): void {
+    this.stalled = null;
+  }
+
+  /** A request-path statement outside a read attempt starts or ends here (a write on the primary). */
+  statementStarted(): void {
+    this.running++;
+  }
+  statementEnded(): void {
+    this.running--;
+  }
+
   /** Registers an outstanding read attempt (at the end of the list). */
   beginAttempt(a: ReadAttempt): void {
-    if (a.listed) return;
-    a.listed = true;
-    a.prevOnNode = this.newest;
-    a.nextOnNode = null;
-    if (this.newest !== null) this.newest.nextOnNode = a;
-    else this.oldest = a;
-    this.newest = a;
-    this.outstanding++;
-    this.inFlight++;
+    if (this.attempts.add(a)) this.running++;
   }
 
   /** Unregisters a read attempt that answered, failed or was abandoned. Idempotent. */
   endAttempt(a: ReadAttempt): void {
-    if (!a.listed) return;
-    a.listed = false;
-    if (a.prevOnNode !== null) a.prevOnNode.nextOnNode = a.nextOnNode;
-    else this.oldest = a.nextOnNode;
-    if (a.nextOnNode !== null) a.nextOnNode.prevOnNode = a.prevOnNode;
-    else this.newest = a.prevOnNode;
-    a.prevOnNode = a.nextOnNode = null;
-    this.outstanding--;
-    this.inFlight--;
+    if (this.attempts.remove(a)) this.running--;
   }
 
   /** Replica reads outstanding on this node now. */
   get attemptCount(): number {
-    return this.outstanding;
+    return this.attempts.count;
   }
 
   /** The outstanding read attempts, oldest first (a copy). */
   outstandingAttempts(): ReadAttempt[] {
-    const out: ReadAttempt[] = [];
-    for (let a = this.oldest; a !== null; a = a.nextOnNode) out.push(a);
-    return out;
+    return this.attempts.list();
   }
 
   /** Notes that the node answered (successfully or with an SQL error) a statement sent `tookMs` ago. */
@@ -307,14 +289,12 @@ export class DbNode extends NodeCounters implements SelectableNode {
 
   /** Start time of the oldest outstanding read attempt that started after `ms`, undefined when none. */
   oldestAttemptStartedAfter(ms: number): number | undefined {
-    for (let a = this.oldest; a !== null; a = a.nextOnNode)
-      if (a.startedAtMs > ms) return a.startedAtMs;
-    return undefined;
+    return this.attempts.oldestStartedAfter(ms);
   }
 
   /** Start time of the oldest outstanding read attempt, undefined when none. */
   oldestAttemptStartMs(): number | undefined {
-    return this.oldest?.startedAtMs;
+    return this.attempts.oldestStartMs();
   }
 
   /**
@@ -341,13 +321,13 @@ export class DbNode extends NodeCounters implements SelectableNode {
     sql: string,
     params: unknown[],
   ): Promise<Record<string, unknown>[]> {
-    this.inFlight++;
+    this.running++;
     return runOnSlot(this.pool, sql, params, this);
   }
 
   /** @internal a statement on a slot settled: the slot goes back. */
   slotDone(): void {
-    this.inFlight--;
+    this.running--;
     this.admission.release();
   }
 
@@ -356,17 +336,17 @@ export class DbNode extends NodeCounters implements SelectableNode {
     sql: string,
     params: unknown[],
   ): Promise<Record<string, unknown>[]> {
-    this.inFlight++;
+    this.running++;
     try {
       return (await this.pool.query(sql, params)).rows;
     } finally {
-      this.inFlight--;
+      this.running--;
     }
   }
 
   /** The node's state, most serious reason first. */
   state(bound: { maxLagSeconds?: number; maxLagBytes?: number }): NodeState {
-    if (this.disabled) return "disabled";
+    if (this.removed) return "disabled";
     const verdict = this.health.verdict;
     if (verdict === "not_a_replica") return "not_a_replica";
     if (this.breaker !== null && this.breaker.stateName === "open")

@@ -1,4 +1,5 @@
-import type { DbNode, NodeState } from "./db_node";
+import type { DbNode } from "./db_node";
+import type { NodeState } from "./node_types";
 import type { ReplicaNode } from "./replica_node";
 import type { ReplicaSelector } from "../selection/replica_selector";
 

@@ -167,12 +167,12 @@ export class PrimaryExecutor {
   ): Promise<{ rows: Row[]; lsn: bigint | null }> {
     const wait = node.admission.acquire();
     if (wait !== undefined) await wait;
-    node.inFlight++;
+    node.statementStarted();
     try {
       const done = await runPipelinedWrite(node.pool, sql, params);
       return { rows: done.rows, lsn: lsnOrNull(done.lsn) };
     } finally {
-      node.inFlight--;
+      node.statementEnded();
       node.admission.release();
     }
   }

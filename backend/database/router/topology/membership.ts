@@ -96,7 +96,7 @@ export class FleetMembership {
     const { directory } = this.deps;
     const cluster = directory.named(options.cluster ?? directory.main.name);
     const node = this.replicaNamed(cluster, name);
-    node.disabled = true;
+    node.disable();
     cluster.replicas = cluster.replicas.filter((n) => n !== node);
     cluster.refresh();
     // Wall time, not the injected clock: this really waits.

@@ -3,7 +3,8 @@ import {
   type ClusterConfig,
   type RouterConfig,
 } from "../config/config";
-import { DbNode, type NodeOptions } from "../nodes/db_node";
+import { DbNode } from "../nodes/db_node";
+import type { NodeOptions } from "../nodes/node_types";
 import { asReplica, type ReplicaNode } from "../nodes/replica_node";
 import { NodeCluster, type LagBound } from "../nodes/node_cluster";
 import { describePgError } from "../base/pg_errors";

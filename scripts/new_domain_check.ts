@@ -382,6 +382,20 @@ function main(): void {
   git("add", "-A");
   console.log(`A third domain in ${path.relative(root, work)}:\n`);
   console.log(git("diff", "--cached", "--stat"));
+  // The guide's promise: its folder, one migration, the composition root's
+  // list, and its own test; no other file changes.
+  const touched = git("diff", "--cached", "--name-only").trim().split("\n");
+  const outside = touched.filter(
+    (f) =>
+      !f.startsWith("backend/notes/") &&
+      !/^backend\/database\/migrations\/\d+_create_notes\.up\.sql$/.test(f) &&
+      f !== "backend/domains.ts" &&
+      f !== "test/integration/notes.test.ts",
+  );
+  if (outside.length > 0)
+    throw new Error(
+      `the new domain touched other files: ${outside.join(", ")}`,
+    );
 
   run("npx", ["prettier", "--check", "backend", "scripts", "test"]);
   run("npx", ["tsc", "-p", "tsconfig.json"]);

@@ -104,12 +104,13 @@ export function composeService(
   });
   const codec = parts.codec ?? CursorCodec.fromSetting(config.cursorSecret);
 
-  const mounted = new Set<string>();
+  // The services served here: the database service's own, then each mounted domain.
+  const mounted = new Set<string>(["database"]);
   const endpointNames = new Set<string>();
+  const known = { services: mounted, endpoints: endpointNames };
   const routes: RouteDef[] = databaseRoutes(
     { router: router.roles, metrics, control, feeds, tokens: config },
-    // With no domain in this process, names are checked for form only.
-    () => (mounted.size === 0 ? null : endpointNames),
+    () => known,
   );
   for (const r of routes) endpointNames.add(r.endpoint);
 

@@ -147,6 +147,8 @@ beforeAll(async () => {
     {
       MAX_CONCURRENT_QUERIES_PER_USER: "1",
       CONCURRENCY_CAP_WAIT: "1ms",
+      // Too short to be a key, but unread: the CursorSecret secret wins.
+      CURSOR_SECRET: "too-short",
       ...FLEET,
     },
   );

@@ -222,6 +222,23 @@ describe("loadConfig accepts", () => {
     expect(c.router.lagCriticalSeconds).toBe(8);
   });
 
+  it("SERVICE_VERSION and INSTANCE_ID: trimmed, blank means unset, anything else must match", () => {
+    const blank = loadConfig({
+      ...BASE,
+      SERVICE_VERSION: "",
+      INSTANCE_ID: " ",
+    });
+    expect(blank.serviceVersion).toBeNull();
+    expect(blank.fleet.instanceId).toBeNull();
+    expect(
+      loadConfig({ ...BASE, SERVICE_VERSION: " v1.2.3+build.7 " })
+        .serviceVersion,
+    ).toBe("v1.2.3+build.7");
+    expect(
+      configError({ ...BASE, SERVICE_VERSION: "v1 beta" }).message,
+    ).toContain("SERVICE_VERSION");
+  });
+
   it("valid numbers, strategies, a 16-character ADMIN_TOKEN and PORT=0", () => {
     const c = loadConfig({
       ...BASE,

@@ -41,7 +41,7 @@ function standaloneRoutes() {
         feeds: {} as DashboardFeeds,
         tokens: { monitoringToken: null, adminToken: null },
       },
-      () => null,
+      () => ({ services: new Set(), endpoints: new Set() }),
     ),
     ...DOMAINS.flatMap((d) =>
       Object.values(buildEndpoints(d, { router, codec })),

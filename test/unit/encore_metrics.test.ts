@@ -345,7 +345,7 @@ describe("MetricsPublisher lifecycle", () => {
   });
 });
 
-describe("encore_metrics.ts (the Encore edge file, encore.dev/metrics mocked)", () => {
+describe("encore/metrics.ts (the Encore edge file, encore.dev/metrics mocked)", () => {
   it("declares the metrics by literal name and publishes to them", async () => {
     // A specifier tsc does not follow: the core type-check (tsconfig.core.json,
     // which includes test/) must not pull in Encore's sources.

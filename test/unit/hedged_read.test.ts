@@ -110,6 +110,31 @@ describe("HedgedReader", () => {
     expect(result.rows).toEqual([{ ok: 1 }]);
   });
 
+  it("a first attempt refused at once (full queue) hands its breaker permit back with the failure", async () => {
+    const { pools, a, reader, cluster } = setup(0.05, 1);
+    const spec = {
+      cluster,
+      consistency: EVENTUAL,
+      endpoint: "",
+      tried: undefined,
+    };
+    // One read holds the only slot and one waits: the queue (1) is full.
+    const holding = reader.read(spec, a.breaker.tryAcquire()!, "SELECT 1", []);
+    const waiting = reader.read(spec, a.breaker.tryAcquire()!, "SELECT 1", []);
+    await settle();
+    const permit = a.breaker.tryAcquire()!;
+    const refused = await reader.read(spec, permit, "SELECT 1", []);
+    expect(refused.rows).toBeNull();
+    expect(refused.failures).toHaveLength(1);
+    expect(refused.failures[0]!.permit).toBe(permit);
+    expect((refused.failures[0]!.error as Error).name).toBe("OverloadedError");
+    pools.a.answer([{ ok: 1 }]);
+    await holding;
+    await settle();
+    pools.a.answer([{ ok: 2 }]);
+    await waiting;
+  });
+
   it("hedges a read on a frozen replica to the one that answers; the frozen attempt keeps its slot until the stall watch destroys it", async () => {
     const { timers, pools, a, b, warm, read } = setup();
     warm(

@@ -58,17 +58,20 @@ const declared = {
 };
 const proxyUrls = new Set([declared.primaryUrl, ...declared.replicaUrls]);
 
-const config = loadConfig(
-  encoreEnvironment(
-    process.env,
-    {
-      adminToken: readSecret(adminTokenSecret, "AdminToken"),
-      replicaUrls: readSecret(replicaUrlsSecret, "ReplicaUrls"),
-      monitoringToken: readSecret(monitoringTokenSecret, "MonitoringToken"),
-    },
-    declared,
-  ),
+const cursorSecretValue = readSecret(cursorSecret, "CursorSecret");
+const environment = encoreEnvironment(
+  process.env,
+  {
+    adminToken: readSecret(adminTokenSecret, "AdminToken"),
+    replicaUrls: readSecret(replicaUrlsSecret, "ReplicaUrls"),
+    monitoringToken: readSecret(monitoringTokenSecret, "MonitoringToken"),
+  },
+  declared,
 );
+// A CursorSecret with a value wins: the variable is then not read at all,
+// so a leftover CURSOR_SECRET cannot stop the start.
+if (cursorSecretValue !== "") delete environment.CURSOR_SECRET;
+const config = loadConfig(environment);
 
 /**
  * Encore's database proxy drops startup parameters, so on its URLs
@@ -106,7 +109,7 @@ export const service = composeService({
     sharedCache: new EncoreCacheStore(queryCacheKeyspaces),
   },
   codec: CursorCodec.fromSecretOrSetting(
-    readSecret(cursorSecret, "CursorSecret"),
+    cursorSecretValue,
     config.cursorSecret,
   ),
   serviceVersion: serviceVersion(

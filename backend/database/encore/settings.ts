@@ -6,7 +6,7 @@ import { ConfigError, isPostgresUrl, ZONE_RE } from "../router/index";
  * `""` when unset (Encore returns `""` for a missing secret locally; the edge
  * turns the "secret X is not set" error of other environments into `""`).
  *
- * Declared in backend/database/databases.ts with `CursorSecret` (read by
+ * Declared in backend/database/encore/service.ts with `CursorSecret` (read by
  * `CursorCodec.fromSecretOrSetting`); set
  * with `encore secret set --type <env> <Name>`, in `.secrets.local.cue` for
  * `encore run`, or under `"secrets"` in a self-hosted `infra.config.json`.

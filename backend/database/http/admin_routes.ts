@@ -225,12 +225,15 @@ export function adminRoutes(
 }
 
 /**
- * The endpoint names this process serves, read when a switch is set; null
- * when it cannot tell (no domain service runs in this process: Encore
- * deployed the services apart), and then a name is checked for its form
- * only.
+ * The services this process serves and their endpoint names, read when a
+ * switch is set. A name of one of these services must be one of its
+ * endpoints (a typo is a 404); a name of another service (Encore may run
+ * it in another process) is checked for its form only.
  */
-export type KnownEndpoints = () => ReadonlySet<string> | null;
+export type KnownEndpoints = () => {
+  readonly services: ReadonlySet<string>;
+  readonly endpoints: ReadonlySet<string>;
+};
 
 /** The keys of the four switches. */
 type SwitchKey = ControlKey & {
@@ -268,8 +271,13 @@ function checkEndpoint(
       "expected service.endpointName, e.g. finance.listRevenues",
     );
   }
-  const known = knownEndpoints?.() ?? null;
-  if (known !== null && !known.has(endpoint)) {
+  const known = knownEndpoints?.();
+  const service = endpoint.slice(0, endpoint.indexOf("."));
+  if (
+    known !== undefined &&
+    known.services.has(service) &&
+    !known.endpoints.has(endpoint)
+  ) {
     throw new NotFoundError(`no endpoint named "${endpoint}"`);
   }
   return endpoint;

@@ -24,8 +24,8 @@ export interface DatabaseParts {
 
 /**
  * The database service's routes: monitoring, admin, fleet, dashboard and
- * `/metrics`. The Encore file database/encore/monitoring_api.ts declares
- * one `api()` per entry.
+ * `/metrics`. The Encore files database/encore/monitoring_api.ts and
+ * admin_api.ts declare one `api()` per entry.
  *
  * @param knownEndpoints the endpoints this process serves, so a typo in a
  *   per-endpoint switch is a 404 (see {@link KnownEndpoints}).

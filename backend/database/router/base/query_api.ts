@@ -1,7 +1,7 @@
 /**
  * A value a query may bind: the same union as Encore's `Primitive` in
  * `encore.dev/storage/sqldb` (declared here so the core never loads Encore;
- * `backend/database/databases.ts` checks at compile time that the two agree).
+ * `backend/database/encore/service.ts` checks at compile time that the two agree).
  */
 export type Primitive =
   | string

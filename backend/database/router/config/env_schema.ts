@@ -133,6 +133,21 @@ export const list = z
 /** A secret of at least 16 characters (CURSOR_SECRET): unset or empty = none; never echoed. */
 export const secretText = bearerToken;
 
+/** Optional text matching `pattern`, trimmed; unset or blank = undefined. */
+export const optionalText = (pattern: RegExp, message: string) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      const text = raw?.trim() ?? "";
+      if (text === "") return undefined;
+      if (!pattern.test(text)) {
+        ctx.addIssue({ code: "custom", message });
+        return z.NEVER;
+      }
+      return text;
+    });
+
 /** REDIS_URL: a redis:// or rediss:// URL; never echoed. */
 export const redisUrl = () =>
   z

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { setting } from "./setting";
-import { duration, fraction, int, list } from "./env_schema";
+import { duration, fraction, int, list, optionalText } from "./env_schema";
 
 /** Tuning: zones, shards, health, hedging, pools, caps, cache, fleet timings (the README's second table). */
 export const ADVANCED_SETTINGS = {
@@ -254,13 +254,10 @@ export const ADVANCED_SETTINGS = {
     meaning: "after this without a heartbeat an instance is shown gone",
   }),
   INSTANCE_ID: setting(
-    z
-      .string()
-      .regex(
-        /^[A-Za-z0-9_.:-]{1,100}$/,
-        "1-100 characters of A-Z a-z 0-9 _ . : -",
-      )
-      .optional(),
+    optionalText(
+      /^[A-Za-z0-9_.:-]{1,100}$/,
+      "1-100 characters of A-Z a-z 0-9 _ . : -",
+    ),
     {
       shown: "host-pid-random",
       unit: "text",
@@ -269,13 +266,10 @@ export const ADVANCED_SETTINGS = {
     },
   ),
   SERVICE_VERSION: setting(
-    z
-      .string()
-      .regex(
-        /^[A-Za-z0-9_.+-]{1,64}$/,
-        "1-64 characters of A-Z a-z 0-9 _ . + -",
-      )
-      .optional(),
+    optionalText(
+      /^[A-Za-z0-9_.+-]{1,64}$/,
+      "1-64 characters of A-Z a-z 0-9 _ . + -",
+    ),
     {
       shown: "package version",
       unit: "text",

@@ -217,8 +217,15 @@ export class PendingRead implements AttemptOwner, Hedgeable {
     }
   }
 
+  /**
+   * The permit `attempt` was sent with. By node, not by attempt: an
+   * attempt can settle inside its own constructor (a full queue, a node
+   * that stopped taking reads), before `first`/`second` point at it; the
+   * two attempts of a read are always on different nodes.
+   */
   private permitOf(attempt: ReadAttempt): ReplicaPermit {
-    return (attempt === this.first ? this.firstPermit : this.secondPermit)!;
+    const first = this.firstPermit!;
+    return attempt.node === first.owner ? first : this.secondPermit!;
   }
 
   private settle(result: HedgedResult): void {

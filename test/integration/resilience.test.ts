@@ -258,6 +258,13 @@ describe("lag", () => {
     });
     expect(post.status).toBe(503);
     expect(post.body.code).toBe("unavailable");
+    // The kind of failure, never the primary's address.
+    expect(post.body.message).toMatch(
+      /^primary: primary unavailable \((connection refused|connection lost)\)$/,
+    );
+    const { port } = new URL(cluster.primary.url);
+    expect(JSON.stringify(post.body)).not.toContain(port);
+    expect(JSON.stringify(post.body)).not.toContain("127.0.0.1");
     expect(Date.now() - started).toBeLessThan(2_000 + 500);
     for (let i = 0; i < 20; i++) {
       const get = await t.call(

@@ -3,6 +3,7 @@ import { NodeUnavailableError } from "../../backend/database/router/base/errors"
 import {
   classifyPgError,
   describePgError,
+  failureCategory,
   isStandbyRefusal,
   toRouterError,
 } from "../../backend/database/router/base/pg_errors";
@@ -110,5 +111,45 @@ describe("toRouterError (both front doors)", () => {
         new Error("could not connect to postgres://app:hunter2@db:5432/app"),
       ),
     ).not.toContain("hunter2");
+  });
+});
+
+describe("failureCategory: what a caller may read of a node fault", () => {
+  it.each([
+    [
+      pgError("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:39379"),
+      "connection refused",
+    ],
+    [pgError("ETIMEDOUT", "connect ETIMEDOUT 10.0.0.12:5432"), "timed out"],
+    [
+      pgError("ENOTFOUND", "getaddrinfo ENOTFOUND db-2.internal"),
+      "host not found",
+    ],
+    [
+      pgError("EHOSTUNREACH", "connect EHOSTUNREACH 10.1.2.3:5432"),
+      "unreachable",
+    ],
+    [
+      pgError("53300", "sorry, too many clients already"),
+      "too many connections",
+    ],
+    [
+      pgError("57P01", "terminating connection due to administrator command"),
+      "shutting down or starting up",
+    ],
+    [
+      pgError("28P01", 'password authentication failed for user "app"'),
+      "authentication failed",
+    ],
+    [new Error("Connection terminated unexpectedly"), "connection lost"],
+    [new Error("timeout exceeded when trying to connect"), "timed out"],
+    [
+      pgError("08006", "connection failure on db-1.internal"),
+      "connection failure",
+    ],
+  ])("%s -> %s", (err, category) => {
+    expect(failureCategory(err)).toBe(category);
+    // Never a host, port, user or driver text.
+    expect(failureCategory(err)).not.toMatch(/\d+\.\d+|internal|app|ECONN/);
   });
 });

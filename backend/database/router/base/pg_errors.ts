@@ -105,6 +105,47 @@ export function classifyPgError(err: unknown): PgErrorKind {
   return "caller";
 }
 
+/**
+ * What kind of failure a node fault is, in words fit for any caller: never
+ * a host, port, user, database or driver text (those go to the node's
+ * status and the log, see {@link describePgError}).
+ */
+export function failureCategory(err: unknown): string {
+  const e = (typeof err === "object" && err !== null ? err : {}) as {
+    code?: unknown;
+    message?: unknown;
+  };
+  const code = typeof e.code === "string" ? e.code : "";
+  const message = typeof e.message === "string" ? e.message : "";
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ETIMEDOUT":
+      return "timed out";
+    case "ECONNRESET":
+    case "EPIPE":
+    case "ECONNABORTED":
+      return "connection lost";
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return "unreachable";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "host not found";
+    case "53300":
+      return "too many connections";
+    case "57P01":
+    case "57P02":
+    case "57P03":
+      return "shutting down or starting up";
+  }
+  if (code.startsWith("28")) return "authentication failed";
+  if (/timeout/i.test(message)) return "timed out";
+  if (/Connection terminated|Connection ended/i.test(message))
+    return "connection lost";
+  return "connection failure";
+}
+
 /** A short, password-free description of an error for status pages and logs. */
 export function describePgError(err: unknown): string {
   if (typeof err !== "object" || err === null) return String(err);

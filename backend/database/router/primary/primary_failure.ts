@@ -1,11 +1,15 @@
 import { NodeUnavailableError } from "../base/errors";
 import type { HealthChecker } from "../health/health_checker";
 import type { NodeCluster } from "../nodes/node_cluster";
-import { describePgError } from "../base/pg_errors";
+import { describePgError, failureCategory } from "../base/pg_errors";
 
 /**
  * Counts a failure of the primary of `cluster`, asks for a health check,
- * and returns the `unavailable` error the caller throws.
+ * and returns the `unavailable` error the caller throws. Its message names
+ * the kind of failure only (`primary unavailable (connection refused)`):
+ * it reaches every caller, and the error text names the primary's host and
+ * port. The full text is the node's last error (the status page, to token
+ * holders) and the cause.
  */
 export function primaryFailure(
   health: HealthChecker,
@@ -17,9 +21,11 @@ export function primaryFailure(
   node.countFailure();
   node.health.recordPassiveFailure(error);
   health.checkSoon(cluster, node);
-  return new NodeUnavailableError(node.name, `primary unavailable (${error})`, {
-    cause: err,
-  });
+  return new NodeUnavailableError(
+    node.name,
+    `primary unavailable (${failureCategory(err)})`,
+    { cause: err },
+  );
 }
 
 /** The error for a "primary" that refuses writes: demoted, or in recovery. */

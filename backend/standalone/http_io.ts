@@ -27,33 +27,82 @@ export function queryObject(
   return out;
 }
 
-/** The JSON body (undefined when empty); 400 `body` past 1 MiB or when malformed. */
+/**
+ * Most bytes read and thrown away after a body is found too large, so the
+ * client can finish sending and read the 413 (a client still writing when
+ * the connection closes sees a network error instead). Past it, the
+ * connection is closed at once.
+ */
+export const MAX_DRAIN_BYTES = 16 * MAX_BODY_BYTES;
+
+/** A request body over {@link MAX_BODY_BYTES}: answered 413, its rest read and dropped first. */
+export class BodyTooLargeError extends InvalidArgumentError {
+  constructor() {
+    super("body", `larger than ${MAX_BODY_BYTES} bytes (1 MiB)`);
+  }
+}
+
+/**
+ * The JSON body (undefined when empty).
+ * @throws {BodyTooLargeError} past 1 MiB, once the rest is read and dropped
+ *   (up to {@link MAX_DRAIN_BYTES});
+ * @throws {InvalidArgumentError} naming `body` when it is not JSON.
+ */
 export async function readJsonBody(
   req: http.IncomingMessage,
 ): Promise<unknown> {
   const declared = Number(req.headers["content-length"] ?? "0");
-  if (declared > MAX_BODY_BYTES)
-    throw new InvalidArgumentError(
-      "body",
-      `larger than ${MAX_BODY_BYTES} bytes (1 MiB)`,
-    );
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES)
-      throw new InvalidArgumentError(
-        "body",
-        `larger than ${MAX_BODY_BYTES} bytes (1 MiB)`,
-      );
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return undefined;
+  const body = await readBody(req, declared > MAX_BODY_BYTES);
+  if (body === null) throw new BodyTooLargeError();
+  if (body.length === 0) return undefined;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+    return JSON.parse(body.toString("utf8")) as unknown;
   } catch {
     throw new InvalidArgumentError("body", "malformed JSON");
   }
+}
+
+/** The body's bytes; null when it is over the limit (the rest read and dropped, within the drain bound). */
+function readBody(
+  req: http.IncomingMessage,
+  tooLarge: boolean,
+): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    if (req.readableEnded) return resolve(tooLarge ? null : Buffer.alloc(0));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = tooLarge;
+    const detach = () => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+      req.off("close", onClose);
+    };
+    const done = (value: Buffer | null) => {
+      detach();
+      resolve(value);
+    };
+    const onError = (err: Error) => {
+      detach();
+      reject(err);
+    };
+    // The client went away before the end of its body.
+    const onClose = () => onError(new Error("request aborted"));
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (!over && size > MAX_BODY_BYTES) {
+        over = true;
+        chunks.length = 0;
+      }
+      if (!over) chunks.push(chunk);
+      else if (size > MAX_DRAIN_BYTES) done(null);
+    };
+    const onEnd = () => done(over ? null : Buffer.concat(chunks));
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
+    req.on("close", onClose);
+  });
 }
 
 /** Sends `body` as JSON (bigints as strings). */
@@ -65,9 +114,13 @@ export function sendJson(
   const text = JSON.stringify(body, (_k, v: unknown) =>
     typeof v === "bigint" ? v.toString() : v,
   );
+  // Never sniffed as anything but JSON, never stored by a cache on the way.
+  if (!res.hasHeader("Cache-Control"))
+    res.setHeader("Cache-Control", "no-store");
   res.writeHead(status, {
     "Content-Type": "application/json; charset=utf-8",
     "Content-Length": Buffer.byteLength(text),
+    "X-Content-Type-Options": "nosniff",
   });
   res.end(text);
 }

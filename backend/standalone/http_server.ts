@@ -19,6 +19,7 @@ import {
 import {
   header,
   queryObject,
+  BodyTooLargeError,
   readJsonBody,
   sendError,
   sendJson,
@@ -59,6 +60,8 @@ export interface HttpServerOptions {
     status: number,
     seconds: number,
   ) => void;
+  /** Longest a client may take to send its headers (ms); default 10 s. */
+  headersTimeoutMs?: number;
 }
 
 /** The HTTP server plus a graceful stop. */
@@ -93,30 +96,35 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
   let inFlight = 0;
   let closing = false;
 
-  const server = http.createServer((req, res) => {
-    inFlight++;
-    const t0 = performance.now();
-    res.on("close", () => {
-      inFlight--;
-      options.onRequestDone?.(
-        req.url?.startsWith("/v1/system/") || req.url === "/metrics"
-          ? "system"
-          : "api",
-        res.statusCode,
-        (performance.now() - t0) / 1000,
-      );
-    });
-    // While draining, answer what arrives on open keep-alive sockets but tell
-    // the client not to reuse the socket, so no request races the close.
-    if (closing) res.setHeader("Connection", "close");
-    handle(req, res).catch((err: unknown) => {
-      options.logger.error("unhandled error while answering a request", {
-        error: describePgError(err),
+  // Node checks the header and request timeouts every connectionsCheckingInterval
+  // (30 s by default): a slow client was cut after up to 40 s, not 10.
+  const server = http.createServer(
+    { connectionsCheckingInterval: 1_000 },
+    (req, res) => {
+      inFlight++;
+      const t0 = performance.now();
+      res.on("close", () => {
+        inFlight--;
+        options.onRequestDone?.(
+          req.url?.startsWith("/v1/system/") || req.url === "/metrics"
+            ? "system"
+            : "api",
+          res.statusCode,
+          (performance.now() - t0) / 1000,
+        );
       });
-      if (!responseStarted(res))
-        sendError(res, 500, "internal", "internal error");
-    });
-  }) as DrainableServer;
+      // While draining, answer what arrives on open keep-alive sockets but tell
+      // the client not to reuse the socket, so no request races the close.
+      if (closing) res.setHeader("Connection", "close");
+      handle(req, res).catch((err: unknown) => {
+        options.logger.error("unhandled error while answering a request", {
+          error: describePgError(err),
+        });
+        if (!responseStarted(res))
+          sendError(res, 500, "internal", "internal error");
+      });
+    },
+  ) as DrainableServer;
   // Open sockets: requests in progress on each, and since when it has been
   // idle (none in progress), so a drain can leave the closing to clients.
   const sockets = new Map<net.Socket, { busy: number; idleSince: number }>();
@@ -177,7 +185,7 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
   };
   // Slow clients must not hold connections forever.
   server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
+  server.headersTimeout = options.headersTimeoutMs ?? 10_000;
   server.keepAliveTimeout = 5_000;
   return server;
 
@@ -306,6 +314,10 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     err: unknown,
     endpoint: string,
   ): void {
+    if (err instanceof BodyTooLargeError) {
+      // The rest of the body was read and dropped: the client can read this.
+      return sendError(res, 413, err.code, err.message);
+    }
     const known = toRouterError(err);
     if (known instanceof OverloadedError) {
       // Shed load: counted in /metrics (db_requests_shed_total), not logged per request.
@@ -318,6 +330,10 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
           endpoint,
           code: known.code,
           error: known.message,
+          // The caller's message names the kind of failure; the log the detail.
+          ...(known.cause !== undefined
+            ? { cause: describePgError(known.cause) }
+            : {}),
         });
       }
       return sendError(res, HTTP_STATUS[known.code], known.code, known.message);

@@ -35,6 +35,8 @@ interface RouterRequestHeaders {
   consistencyToken?: Header<"X-Consistency-Token">;
   /** Caller identity for per-user concurrency caps. */
   userId?: Header<"X-User-Id">;
+  /** A request with a body must send JSON (a 400 otherwise; standalone 415). */
+  contentType?: Header<"Content-Type">;
 }
 
 /** Body and headers of a create request. */

@@ -24,6 +24,8 @@ interface RouterRequestHeaders {
   consistencyToken?: Header<"X-Consistency-Token">;
   /** Caller identity for per-user concurrency caps. */
   userId?: Header<"X-User-Id">;
+  /** A request with a body must send JSON (a 400 otherwise; standalone 415). */
+  contentType?: Header<"Content-Type">;
 }
 
 /** Path and body of a create request. */

@@ -28,6 +28,10 @@ import { compile, match } from "./route_table";
 import { parseActorHeader } from "../shared/http/validation";
 import { requestContextFromHeaders } from "../shared/http/router_headers";
 import {
+  requireJsonBody,
+  UnsupportedMediaTypeError,
+} from "../shared/http/json_body";
+import {
   HttpResponse,
   type RouteDef,
   type RouteInput,
@@ -253,10 +257,15 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         consistencyToken: header(req, "x-consistency-token"),
         userId: header(req, "x-user-id"),
       });
-      const body =
-        method === "GET" || method === "DELETE"
-          ? undefined
-          : await readJsonBody(req);
+      let body: unknown;
+      if (method !== "GET" && method !== "DELETE") {
+        requireJsonBody(
+          header(req, "content-type"),
+          Number(header(req, "content-length") ?? "0") > 0 ||
+            req.headers["transfer-encoding"] !== undefined,
+        );
+        body = await readJsonBody(req);
+      }
       const actor =
         route.admin === true
           ? parseActorHeader(header(req, "x-actor"))
@@ -314,6 +323,8 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     err: unknown,
     endpoint: string,
   ): void {
+    if (err instanceof UnsupportedMediaTypeError)
+      return sendError(res, 415, err.code, err.message);
     if (err instanceof BodyTooLargeError) {
       // The rest of the body was read and dropped: the client can read this.
       return sendError(res, 413, err.code, err.message);

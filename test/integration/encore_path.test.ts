@@ -344,6 +344,35 @@ describe("Encore front door, with the runtime's rules", () => {
     }
   });
 
+  it("a body in another media type than JSON is refused before the handler (Encore decodes any body as JSON)", async () => {
+    const before = await call(a.finance.listRevenues!, { orgId: org4 });
+    for (const contentType of [
+      "text/plain;charset=UTF-8",
+      "application/x-www-form-urlencoded",
+    ]) {
+      const refused = await call(a.finance.createRevenue!, {
+        orgId: org4,
+        ...item,
+        contentType,
+      });
+      expect(refused).toMatchObject({
+        ok: false,
+        code: "invalid_argument",
+        message: "Content-Type: must be application/json",
+      });
+    }
+    const after = await call(a.finance.listRevenues!, { orgId: org4 });
+    const items = (r: typeof before) =>
+      r.ok ? (r.body as { items: unknown[] }).items : r;
+    expect(items(after)).toEqual(items(before));
+    const json = await call(a.finance.createRevenue!, {
+      orgId: org4,
+      ...item,
+      contentType: "application/json; charset=utf-8",
+    });
+    expect(json.ok, JSON.stringify(json)).toBe(true);
+  });
+
   it("a create answers 201 with a consistency token; a read with it sees the write", async () => {
     const created = await call(a.finance.createRevenue!, {
       orgId: org,

@@ -49,6 +49,7 @@ afterAll(async () => {
 
 describe("the standalone server's edges", () => {
   it("answers a 2 MiB upload from fetch with a 413 it can read, and stays up", async () => {
+    received.length = 0;
     const res = await fetch(`${base}/v1/things`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -69,9 +70,38 @@ describe("the standalone server's edges", () => {
     expect(received).toEqual([{ small: 1 }]);
   });
 
+  it("refuses a body that is not declared JSON with a 415, before the handler", async () => {
+    received.length = 0;
+    const cases: Record<string, string>[] = [
+      { "Content-Type": "text/plain;charset=UTF-8" },
+      { "Content-Type": "application/x-www-form-urlencoded" },
+      {}, // fetch then sends text/plain itself, as a cross-site page would
+    ];
+    for (const headers of cases) {
+      const res = await fetch(`${base}/v1/things`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ forged: true }),
+      });
+      expect(res.status).toBe(415);
+      expect(await res.json()).toMatchObject({
+        code: "invalid_argument",
+        message: expect.stringMatching(/^Content-Type: /),
+      });
+    }
+    expect(received).toEqual([]);
+    // No body, no Content-Type needed.
+    const empty = await fetch(`${base}/v1/things`, { method: "POST" });
+    expect(empty.status).toBe(201);
+  });
+
   it("sends JSON answers, errors included, with nosniff and no-store", async () => {
     for (const res of [
-      await fetch(`${base}/v1/things`, { method: "POST", body: "{}" }),
+      await fetch(`${base}/v1/things`, {
+        method: "POST",
+        headers: { "Content-Type": "text/plain" },
+        body: "{}",
+      }),
       await fetch(`${base}/nowhere`),
     ]) {
       expect(res.headers.get("content-type")).toMatch(/^application\/json/);

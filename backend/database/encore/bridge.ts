@@ -12,6 +12,7 @@ import {
   type Credentials,
 } from "../../shared/http/monitoring_auth";
 import type { Domain, Endpoints } from "../../shared/domain";
+import { requireJsonBody } from "../../shared/http/json_body";
 import type { RouteDef, RouteInput } from "../../shared/http/route";
 import {
   requestContextFromHeaders,
@@ -62,6 +63,10 @@ export async function call<T>(
   headers?: RouterHeaders,
 ): Promise<T & { servedBy: string; consistencyToken?: string }> {
   try {
+    // Encore decodes a body as JSON whatever its Content-Type
+    // (runtimes/core/src/api/schema/body.rs, parse_incoming_request_body):
+    // a body sent as text/plain from another site must not get through.
+    requireJsonBody(headers?.contentType, hasBody(input));
     const ctx = requestContextFromHeaders(route.endpoint, headers);
     await serviceReady;
     const body = await runWithRequestContext(ctx, () => route.handle(input));
@@ -74,6 +79,14 @@ export async function call<T>(
   } catch (err) {
     throw toAPIError(err);
   }
+}
+
+/** The request carried a body: a field of it is set (Encore leaves the absent ones undefined). */
+function hasBody(input: RouteInput): boolean {
+  const { body } = input;
+  if (body === undefined || body === null) return false;
+  if (typeof body !== "object") return true;
+  return Object.values(body).some((v) => v !== undefined);
 }
 
 /** Maps a thrown error to an Encore `APIError`. */

@@ -9,6 +9,7 @@ import type { ServerResponse } from "node:http";
 import { service, serviceReady } from "./service";
 import { monitoringAccessOf, requireMonitoring, toAPIError } from "./bridge";
 import { HttpResponse } from "../../shared/http/route";
+import { requireJsonBody } from "../../shared/http/json_body";
 import {
   forwardedHttps,
   MONITORING_DENIED,
@@ -200,6 +201,11 @@ export const dashboardLogin = api.raw(
   },
   async (req, resp) => {
     try {
+      requireJsonBody(
+        [req.headers["content-type"]].flat()[0],
+        Number([req.headers["content-length"]].flat()[0] ?? "0") > 0 ||
+          req.headers["transfer-encoding"] !== undefined,
+      );
       const body = await readSmallJson(req, 4096);
       sendRaw(
         resp,

@@ -19,6 +19,8 @@ export interface RouterHeaders {
   consistencyToken?: string | undefined;
   /** `X-User-Id`: the caller, for per-user concurrency caps. */
   userId?: string | undefined;
+  /** `Content-Type`: a request with a body must send JSON (see json_body.ts). */
+  contentType?: string | undefined;
 }
 
 /**

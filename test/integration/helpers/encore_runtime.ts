@@ -266,7 +266,12 @@ async function gatewayAuth(
   }
 }
 
-/** Calls `endpoint` as the gateway would with `authorization` on the wire. */
+/**
+ * Calls `endpoint` as the gateway would with `authorization` on the wire.
+ * A request to an endpoint that takes a body carries
+ * `Content-Type: application/json`, as a JSON client's would, unless
+ * `req.contentType` says otherwise.
+ */
 export async function callEndpoint(
   endpoint: Endpoint,
   req: Record<string, unknown>,
@@ -276,8 +281,13 @@ export async function callEndpoint(
 > {
   const refused = await gatewayAuth(endpoint, authorization);
   if (refused !== null) return { ok: false, code: refused.code, message: "" };
+  const withBody = ["POST", "PUT", "PATCH"].includes(endpoint.options.method);
+  const sent =
+    withBody && !("contentType" in req)
+      ? { ...req, contentType: "application/json" }
+      : req;
   try {
-    return { ok: true, body: await endpoint(req) };
+    return { ok: true, body: await endpoint(sent) };
   } catch (err) {
     const e = err as { code?: string; message: string };
     return { ok: false, code: e.code ?? "thrown", message: e.message };

@@ -1,3 +1,4 @@
+import { publicError } from "../status/public_error";
 import { InvalidArgumentError } from "../router/index";
 import type { FleetControl } from "../control/fleet_control";
 import type { AuditEntry } from "../control/control_store";
@@ -50,7 +51,7 @@ function parseLimit(raw: string | undefined): number {
   return n;
 }
 
-/** The fleet view as a caller may see it: without a token, no node address in the pending errors. */
+/** The fleet view as a caller may see it: without a token, pending errors as their kind (no address, user or database). */
 export async function fleetViewFor(
   control: FleetControl,
   privileged: boolean,
@@ -62,7 +63,10 @@ export async function fleetViewFor(
     ...view,
     instances: view.instances.map((i) => ({
       ...i,
-      pending: i.pending.map((p) => ({ ...p, error: hideHosts(p.error) })),
+      pending: i.pending.map((p) => ({
+        ...p,
+        error: publicError(p.error, hideHosts),
+      })),
     })),
   };
 }

@@ -52,6 +52,7 @@ export {
 export {
   classifyPgError,
   describePgError,
+  failureCategory,
   toRouterError,
 } from "./base/pg_errors";
 

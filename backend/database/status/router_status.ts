@@ -7,6 +7,7 @@ import {
 } from "../router/index";
 import type { ControlStatus } from "../control/fleet_view";
 import { hostHider } from "./host_hider";
+import { publicError } from "./public_error";
 
 /** A node as the status endpoint shows it (no credentials, only host:port/db). */
 export interface NodeStatus {
@@ -126,7 +127,8 @@ export function replicaStatus(
       : {
           ...s,
           address: null,
-          lastError: s.lastError === null ? null : hide(s.lastError),
+          lastError:
+            s.lastError === null ? null : publicError(s.lastError, hide),
         };
   };
   const replicas = main.replicas.map(node);
@@ -143,7 +145,9 @@ export function replicaStatus(
     },
     fallbackReason: main.serving.length === 0 ? main.fallbackReason : null,
     serviceZone: router.config.serviceZone,
-    cache: router.cacheStatus(),
+    cache: show.addresses
+      ? router.cacheStatus()
+      : publicCache(router.cacheStatus(), hide),
     fleet: fleetStatus(control, show.addresses ? null : hide),
     eventLoop: eventLoopStatus(router),
     clusters: router.clusters.slice(1).map((c) => ({
@@ -271,6 +275,24 @@ function fleetStatus(
   if (status === null || hide === null) return status;
   return {
     ...status,
-    pending: status.pending.map((p) => ({ ...p, error: hide(p.error) })),
+    pending: status.pending.map((p) => ({
+      ...p,
+      error: publicError(p.error, hide),
+    })),
+  };
+}
+
+/** The cache's status with each tier's last error as its kind (see {@link publicError}). */
+function publicCache(
+  cache: CacheStatus,
+  hide: (text: string) => string,
+): CacheStatus {
+  return {
+    ...cache,
+    tiers: cache.tiers.map((t) =>
+      "lastError" in t && typeof t.lastError === "string"
+        ? { ...t, lastError: publicError(t.lastError, hide) }
+        : t,
+    ),
   };
 }

@@ -14,8 +14,13 @@ export class FakePool implements PgPool {
   waitingCount = 0;
   /** Statements other than the router's probes, in order. */
   readonly calls: string[] = [];
-  /** Refuse every connection (a node that is down). */
+  /** Refuse every connection (a node that is down), with {@link downError}. */
   down = false;
+  /** What a down node throws: connection refused, unless a test sets another. */
+  downError: Error = Object.assign(
+    new Error("connect ECONNREFUSED 127.0.0.1:1"),
+    { code: "ECONNREFUSED" },
+  );
   /** Rows (or a throw) for every statement that is not a probe. */
   behaviour: (sql: string) => Record<string, unknown>[] = () => [{ ok: 1 }];
   /** What a replica reports as replayed (lag sample, read-your-writes waits). */
@@ -30,10 +35,7 @@ export class FakePool implements PgPool {
   ) {}
 
   async query(text: string): Promise<{ rows: Record<string, unknown>[] }> {
-    if (this.down)
-      throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
-        code: "ECONNREFUSED",
-      });
+    if (this.down) throw this.downError;
     // The lag sample also calls pg_is_in_recovery(): match it first.
     if (text.includes("AS replay_lsn"))
       return {
@@ -64,10 +66,7 @@ export class FakePool implements PgPool {
   }
 
   async connect(): Promise<PgClient> {
-    if (this.down)
-      throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
-        code: "ECONNREFUSED",
-      });
+    if (this.down) throw this.downError;
     return {
       query: (text: string) => this.query(text),
       release: () => undefined,

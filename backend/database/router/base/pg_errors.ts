@@ -140,6 +140,9 @@ export function failureCategory(err: unknown): string {
       return "shutting down or starting up";
   }
   if (code.startsWith("28")) return "authentication failed";
+  if (code.startsWith("08")) return "connection failure";
+  // Any other server error: its SQLSTATE says what kind, and nothing more.
+  if (/^[0-9A-Z]{5}$/.test(code)) return `server error (SQLSTATE ${code})`;
   if (/timeout/i.test(message)) return "timed out";
   if (/Connection terminated|Connection ended/i.test(message))
     return "connection lost";

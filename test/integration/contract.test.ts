@@ -8,6 +8,7 @@
  * - the admin API is closed without ADMIN_TOKEN, and with it needs the exact
  *   bearer token; its switches have the documented effect on routing.
  */
+import { hostname } from "node:os";
 import { freePort } from "../../backend/standalone/local_cluster/local_cluster";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { checkEncoreApp, type EncoreEndpoint } from "../encore/conformance";
@@ -299,6 +300,30 @@ describe("monitoring routes (URLs carry a password; DB_MAX_CONNECTIONS=7)", () =
       { Authorization: `Bearer ${ADMIN_TOKEN}` },
     );
     expect(admin.body.primary.address).toMatch(/^127\.0\.0\.1:\d+\/\w+$/);
+  });
+
+  it("open monitoring names no host of this service: instance ids are pseudonyms; token holders see them", async () => {
+    const host = hostname();
+    for (const path of [
+      "/v1/system/database/replicas/fleet",
+      "/v1/system/database/replicas/status",
+    ]) {
+      const open = await t.call("GET", path);
+      expect(open.status, path).toBe(200);
+      expect(JSON.stringify(open.body), path).not.toContain(host);
+    }
+    const fleet = await t.call("GET", "/v1/system/database/replicas/fleet");
+    expect(fleet.body.self).toMatch(/^instance-[0-9a-f]{10}$/);
+    expect(
+      fleet.body.instances.map((i: { instanceId: string }) => i.instanceId),
+    ).toContain(fleet.body.self);
+    const admin = await t.call(
+      "GET",
+      "/v1/system/database/replicas/fleet",
+      undefined,
+      { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    );
+    expect(admin.body.self).toContain(host);
   });
 
   it("GET /v1/system/database/replicas/status: enabled, strategy, primary, 2 replicas, summary", async () => {

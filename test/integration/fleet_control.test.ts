@@ -188,7 +188,16 @@ describe("fleet control plane, three instances", () => {
       READ_REPLICA_URLS: replicaUrls(false).join(","),
     });
     const fleet = async () =>
-      (await call(a, "GET", "/v1/system/database/replicas/fleet")).body as {
+      // With the token: instance ids as they are (pseudonyms without it).
+      (
+        await call(
+          a,
+          "GET",
+          "/v1/system/database/replicas/fleet",
+          undefined,
+          AUTH,
+        )
+      ).body as {
         self: string;
         instances: { instanceId: string; status: string; self: boolean }[];
         replicas: {
@@ -466,8 +475,15 @@ describe("fleet control plane, three instances", () => {
       await until(
         "replica_8 pending on B and C",
         async () => {
-          const f = (await call(a, "GET", "/v1/system/database/replicas/fleet"))
-            .body as {
+          const f = (
+            await call(
+              a,
+              "GET",
+              "/v1/system/database/replicas/fleet",
+              undefined,
+              AUTH,
+            )
+          ).body as {
             instances: { instanceId: string; pending: { key: string }[] }[];
           };
           return [b, c].every((t) =>

@@ -142,3 +142,35 @@ describe("EventLog", () => {
     );
   });
 });
+
+describe("EventLog for callers without the monitoring token", () => {
+  it("shows no actor and no error text; token holders see both", () => {
+    const events = new EventLog();
+    const log = events.tee(silentLogger);
+    log.info("admin: switched replica reads", {
+      target: "all endpoints",
+      actor: "alice.admin@example.com",
+    });
+    log.warn("node health changed", {
+      node: "replica_1",
+      from: "healthy",
+      to: "unhealthy",
+      reason: '28000: role "ghost_user" does not exist',
+    });
+    log.warn("circuit breaker state changed", {
+      node: "replica_1",
+      from: "closed",
+      to: "open",
+      reason: "3 consecutive failures: connect ECONNREFUSED 10.0.0.12:5432",
+    });
+    const open = events.snapshot(false).events.map((e) => e.message);
+    expect(open).toEqual([
+      "replica_1: circuit closed → open",
+      "replica_1: healthy → unhealthy",
+      "switched replica reads: all endpoints",
+    ]);
+    const full = JSON.stringify(events.snapshot(true));
+    for (const detail of ["alice.admin@example.com", "ghost_user", "10.0.0.12"])
+      expect(full).toContain(detail);
+  });
+});

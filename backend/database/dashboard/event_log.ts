@@ -20,6 +20,12 @@ export const EVENT_CAPACITY = 50;
 
 type Fields = Record<string, unknown> | undefined;
 
+/** An event, and what a caller without the token reads of it. */
+interface Recorded {
+  readonly event: RouterEvent;
+  readonly publicMessage: string;
+}
+
 /**
  * The last {@link EVENT_CAPACITY} events an operator wants to see: health
  * changes, breaker transitions, classifier misses and admin changes. Fed by
@@ -29,9 +35,7 @@ type Fields = Record<string, unknown> | undefined;
  * password or a connection string (logger.ts), so neither do events.
  */
 export class EventLog {
-  private readonly ring: (RouterEvent | undefined)[] = new Array(
-    EVENT_CAPACITY,
-  );
+  private readonly ring: (Recorded | undefined)[] = new Array(EVENT_CAPACITY);
   private next = 0;
   private size = 0;
 
@@ -48,24 +52,29 @@ export class EventLog {
     return { info: line("info"), warn: line("warn"), error: line("error") };
   }
 
-  /** Records one event. */
-  add(event: Omit<RouterEvent, "at">): void {
+  /**
+   * Records one event. `publicMessage` is what a caller without the
+   * monitoring token reads: no actor, no error text (default `message`).
+   */
+  add(event: Omit<RouterEvent, "at">, publicMessage?: string): void {
+    const at = new Date(this.now()).toISOString();
     this.ring[this.next] = {
-      ...event,
-      message: event.message.slice(0, 300),
-      at: new Date(this.now()).toISOString(),
+      event: { ...event, message: event.message.slice(0, 300), at },
+      publicMessage: (publicMessage ?? event.message).slice(0, 300),
     };
     this.next = (this.next + 1) % EVENT_CAPACITY;
     this.size = Math.min(this.size + 1, EVENT_CAPACITY);
   }
 
-  /** Newest first. */
-  snapshot(): EventsResponse {
+  /** Newest first; without `privileged`, the public messages. */
+  snapshot(privileged = true): EventsResponse {
     const events: RouterEvent[] = [];
-    for (let i = 1; i <= this.size; i++)
+    for (let i = 1; i <= this.size; i++) {
+      const r = this.ring[(this.next - i + EVENT_CAPACITY) % EVENT_CAPACITY]!;
       events.push(
-        this.ring[(this.next - i + EVENT_CAPACITY) % EVENT_CAPACITY]!,
+        privileged ? r.event : { ...r.event, message: r.publicMessage },
       );
+    }
     return { events };
   }
 
@@ -75,20 +84,28 @@ export class EventLog {
       return typeof v === "string" || typeof v === "number" ? String(v) : null;
     };
     const node = text("node");
+    // Reasons can quote a server's error text; actors are people: both only
+    // for token holders.
     if (message === "node health changed")
-      this.add({
-        kind: "health",
-        level,
-        node,
-        message: `${node}: ${text("from")} → ${text("to")} (${text("reason")})`,
-      });
+      this.add(
+        {
+          kind: "health",
+          level,
+          node,
+          message: `${node}: ${text("from")} → ${text("to")} (${text("reason")})`,
+        },
+        `${node}: ${text("from")} → ${text("to")}`,
+      );
     else if (message === "circuit breaker state changed")
-      this.add({
-        kind: "circuit",
-        level,
-        node,
-        message: `${node}: circuit ${text("from")} → ${text("to")} (${text("reason")})`,
-      });
+      this.add(
+        {
+          kind: "circuit",
+          level,
+          node,
+          message: `${node}: circuit ${text("from")} → ${text("to")} (${text("reason")})`,
+        },
+        `${node}: circuit ${text("from")} → ${text("to")}`,
+      );
     else if (message.startsWith("classifier miss"))
       this.add({
         kind: "classifier",
@@ -97,12 +114,15 @@ export class EventLog {
         message: `${text("endpoint") ?? "(no endpoint)"}: a replica refused ${text("shape") ?? "a statement"} as a write; sent to the primary from now on`,
       });
     else if (message.startsWith("admin: "))
-      this.add({
-        kind: "admin",
-        level,
-        node: null,
-        message: `${message.slice(7)}: ${text("target") ?? ""}${text("actor") !== null ? ` by ${text("actor")}` : ""}`,
-      });
+      this.add(
+        {
+          kind: "admin",
+          level,
+          node: null,
+          message: `${message.slice(7)}: ${text("target") ?? ""}${text("actor") !== null ? ` by ${text("actor")}` : ""}`,
+        },
+        `${message.slice(7)}: ${text("target") ?? ""}`,
+      );
     else if (message === "fleet control: setting applied from the store")
       this.add({
         kind: "admin",

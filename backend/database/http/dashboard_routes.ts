@@ -110,8 +110,9 @@ export function eventsFor(
   privileged: boolean,
   hideHosts: (text: string) => string,
 ): EventsResponse {
-  const { events } = feeds.events.snapshot();
-  return privileged
-    ? { events }
-    : { events: events.map((e) => ({ ...e, message: hideHosts(e.message) })) };
+  if (privileged) return feeds.events.snapshot(true);
+  const { events } = feeds.events.snapshot(false);
+  return {
+    events: events.map((e) => ({ ...e, message: hideHosts(e.message) })),
+  };
 }

@@ -1,4 +1,4 @@
-import { publicError } from "../status/public_error";
+import { publicError, publicInstanceId } from "../status/public_error";
 import { InvalidArgumentError } from "../router/index";
 import type { FleetControl } from "../control/fleet_control";
 import type { AuditEntry } from "../control/control_store";
@@ -51,7 +51,7 @@ function parseLimit(raw: string | undefined): number {
   return n;
 }
 
-/** The fleet view as a caller may see it: without a token, pending errors as their kind (no address, user or database). */
+/** The fleet view as a caller may see it: without a token, pending errors as their kind and instance ids as pseudonyms (no host name). */
 export async function fleetViewFor(
   control: FleetControl,
   privileged: boolean,
@@ -59,14 +59,26 @@ export async function fleetViewFor(
 ): Promise<FleetViewResponse> {
   const view = await control.fleetView();
   if (privileged) return view;
+  const id = publicInstanceId;
   return {
     ...view,
+    self: id(view.self),
     instances: view.instances.map((i) => ({
       ...i,
+      instanceId: id(i.instanceId),
       pending: i.pending.map((p) => ({
         ...p,
         error: publicError(p.error, hideHosts),
       })),
+    })),
+    replicas: view.replicas.map((r) => ({
+      ...r,
+      servingOn: r.servingOn.map(id),
+      notServingOn: r.notServingOn.map((n) => ({
+        ...n,
+        instanceId: id(n.instanceId),
+      })),
+      missingOn: r.missingOn.map(id),
     })),
   };
 }

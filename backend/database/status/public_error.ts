@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { failureCategory } from "../router/index";
 
 /** Texts the pg driver writes itself, with no SQLSTATE or errno in front. */
@@ -22,4 +23,14 @@ export function publicError(
     return failureCategory({ code: coded[1], message: coded[2] });
   if (DRIVER_TEXT.test(text)) return failureCategory({ message: text });
   return hideHosts(text);
+}
+
+/**
+ * An instance id as a caller without the token sees it: a stable
+ * pseudonym, since the default id starts with the host name
+ * (`<host>-<pid>-<random>`). The same instance gets the same pseudonym in
+ * every view, so the fleet view still reads.
+ */
+export function publicInstanceId(instanceId: string): string {
+  return `instance-${createHash("sha256").update(instanceId).digest("hex").slice(0, 10)}`;
 }

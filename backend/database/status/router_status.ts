@@ -7,7 +7,7 @@ import {
 } from "../router/index";
 import type { ControlStatus } from "../control/fleet_view";
 import { hostHider } from "./host_hider";
-import { publicError } from "./public_error";
+import { publicError, publicInstanceId } from "./public_error";
 
 /** A node as the status endpoint shows it (no credentials, only host:port/db). */
 export interface NodeStatus {
@@ -275,6 +275,7 @@ function fleetStatus(
   if (status === null || hide === null) return status;
   return {
     ...status,
+    instanceId: publicInstanceId(status.instanceId),
     pending: status.pending.map((p) => ({
       ...p,
       error: publicError(p.error, hide),

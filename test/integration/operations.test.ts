@@ -174,15 +174,37 @@ describe("adding and removing a replica under load", () => {
     expect(r.body.message).toMatch(
       /connectionString: .*(pg_is_in_recovery|system_identifier)/,
     );
-    const bad = await t.call(
-      "POST",
-      "/v1/system/database/replicas",
-      { connectionString: "postgres://x:pw@127.0.0.1:1/app" },
-      admin,
-    );
-    expect(bad.status).toBe(400);
-    expect(bad.body.message).toMatch(/unreachable/);
-    expect(JSON.stringify(bad.body)).not.toContain("pw@");
+  });
+
+  it("answers one coarse error for every address it cannot or may not use: no network or file probing through the API", async () => {
+    const replicaUrl = new URL(cluster.replicas[0]!.url);
+    const at = (hostPort: string, query = "") =>
+      `postgres://postgres:pw@${hostPort}/${replicaUrl.pathname.slice(1)}${query}`;
+    const httpPort = new URL(t.baseUrl).port;
+    const messages = new Set<string>();
+    for (const connectionString of [
+      at("127.0.0.1:1"), // closed port
+      at(`127.0.0.1:${httpPort}`), // open port, not PostgreSQL
+      at(replicaUrl.host, "?sslrootcert=/etc/hostname"), // a file of this machine
+      at(replicaUrl.host, "?sslmode=verify-full&sslrootcert=/nonexistent"),
+      at(replicaUrl.host, "?host=/tmp"), // a Unix socket
+      at("%2Fvar%2Frun%2Fpostgresql"), // a Unix socket as the host
+    ]) {
+      const r = await t.call(
+        "POST",
+        "/v1/system/database/replicas",
+        { connectionString },
+        admin,
+      );
+      expect(r.status, connectionString).toBe(400);
+      expect(JSON.stringify(r.body)).not.toContain("pw@");
+      messages.add(r.body.message);
+    }
+    expect([...messages]).toEqual([
+      "connectionString: no replica could be used at that address (unreachable, not PostgreSQL, refused, or not allowed); the reason is in the service's log",
+    ]);
+    const status = await t.call("GET", "/v1/system/database/replicas/status");
+    expect(status.body.replicas).toHaveLength(1);
   });
 });
 

@@ -187,6 +187,8 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
       factory: this.factory,
       health: this.health,
       lagMonitor: this.lagMonitor,
+      hostAllowlist: config.replicaHostAllowlist,
+      logger: this.logger,
       isClosed,
     });
     this.roles = routerRoles(this);

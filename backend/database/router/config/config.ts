@@ -83,6 +83,11 @@ export interface RouterConfig {
    * `name` or `schema.name`: raw SQL calling them may go to a replica.
    */
   readonly readOnlyFunctions: readonly string[];
+  /**
+   * REPLICA_HOST_ALLOWLIST: host patterns (`*` = any run of characters) a
+   * replica added at run time must match; empty = any host.
+   */
+  readonly replicaHostAllowlist: readonly string[];
   readonly pool: PoolConfig;
   /** Hedged replica reads (REPLICA_HEDGE_*). */
   readonly hedge: {

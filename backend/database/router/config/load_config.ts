@@ -150,6 +150,7 @@ export function loadConfig(
     maxConcurrentQueriesPerOrg: e.MAX_CONCURRENT_QUERIES_PER_ORG,
     capWaitMs: e.CONCURRENCY_CAP_WAIT,
     readOnlyFunctions,
+    replicaHostAllowlist: e.REPLICA_HOST_ALLOWLIST.map((p) => p.toLowerCase()),
     pool: {
       maxConnections: e.DB_MAX_CONNECTIONS ?? 20,
       minConnections: e.DB_MIN_CONNECTIONS ?? 0,

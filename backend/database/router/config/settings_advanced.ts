@@ -131,6 +131,13 @@ export const ADVANCED_SETTINGS = {
     meaning:
       "VOLATILE user functions that only read (`name` or `schema.name`): raw SQL calling them may use replicas",
   }),
+  REPLICA_HOST_ALLOWLIST: setting(list, {
+    shown: "any host",
+    unit: "list",
+    level: "advanced",
+    meaning:
+      "hosts a replica added at run time (admin API) may be on, e.g. `*.db.internal,10.0.2.*`",
+  }),
   DB_MIN_CONNECTIONS: setting(int(0, 0, 10_000), {
     shown: "`0`",
     unit: "count",

@@ -9,6 +9,11 @@ import type { DbNode } from "../nodes/db_node";
 import type { ReplicaNode } from "../nodes/replica_node";
 import type { NodeCluster } from "../nodes/node_cluster";
 import type { ClusterDirectory } from "./cluster_directory";
+import {
+  runtimeReplicaUrlProblem,
+  UNUSABLE_REPLICA,
+} from "../config/replica_url";
+import type { Logger } from "../support/logger";
 import { nodeLabel, type NodeFactory } from "./node_factory";
 
 /** Where and how to add a replica at run time. */
@@ -28,6 +33,10 @@ export interface MembershipDeps {
   readonly factory: NodeFactory;
   readonly health: HealthChecker;
   readonly lagMonitor: LagMonitor;
+  /** REPLICA_HOST_ALLOWLIST; empty = any host. */
+  readonly hostAllowlist: readonly string[];
+  /** Where the reason a replica was not added goes (callers get one coarse error). */
+  readonly logger: Logger;
   isClosed(): boolean;
 }
 
@@ -59,6 +68,8 @@ export class FleetMembership {
     options: AddReplicaOptions = {},
   ): Promise<DbNode> {
     if (this.deps.isClosed()) throw new RouterClosedError();
+    const problem = runtimeReplicaUrlProblem(url, this.deps.hostAllowlist);
+    if (problem !== null) throw this.unusable(problem);
     const { directory } = this.deps;
     const cluster = directory.named(options.cluster ?? directory.main.name);
     const name = options.name ?? this.newReplicaName(cluster);
@@ -106,6 +117,12 @@ export class FleetMembership {
     await node.pool.end();
   }
 
+  /** The one error a caller gets for a replica that cannot be used; the reason goes to the log. */
+  private unusable(reason: string): InvalidArgumentError {
+    this.deps.logger.warn("replica not added", { reason });
+    return new InvalidArgumentError("connectionString", UNUSABLE_REPLICA);
+  }
+
   /** A replica of `cluster` by name. @throws {NotFoundError} */
   replicaNamed(cluster: NodeCluster, name: string): ReplicaNode {
     const label = nodeLabel(cluster.name, name);
@@ -138,11 +155,11 @@ export class FleetMembership {
     if (snap.verdict !== "healthy" || this.deps.isClosed()) {
       await node.pool.end().catch(() => undefined);
       if (this.deps.isClosed()) throw new RouterClosedError();
+      if (snap.verdict !== "not_a_replica")
+        throw this.unusable(`unreachable: ${snap.lastError ?? "probe failed"}`);
       throw new InvalidArgumentError(
         "connectionString",
-        snap.verdict === "not_a_replica"
-          ? (snap.lastError ?? "not a replica of this primary")
-          : `unreachable: ${snap.lastError ?? "probe failed"}`,
+        snap.lastError ?? "not a replica of this primary",
       );
     }
     cluster.replicas = [...cluster.replicas, node];

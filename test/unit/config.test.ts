@@ -56,7 +56,17 @@ describe("loadConfig rejects bad values, naming the variable", () => {
       pollIntervalMs: 1_000,
       heartbeatIntervalMs: 5_000,
       instanceTimeoutMs: 20_000,
+      urlKey: null,
+      oldUrlKeys: [],
     });
+  });
+
+  it("STORED_URL_KEY: 32 bytes in base64, or the start-up error does not show it", () => {
+    const key = Buffer.alloc(32, 3).toString("base64");
+    expect(loadConfig({ ...BASE, STORED_URL_KEY: key }).fleet.urlKey).toBe(key);
+    const err = configError({ ...BASE, STORED_URL_KEY: "c2hvcnQta2V5" });
+    expect(err.message).toContain("STORED_URL_KEY: must be 32 bytes");
+    expect(err.message).not.toContain("c2hvcnQta2V5");
   });
 
   it("ADMIN_TOKEN=short: the value itself is not shown", () => {

@@ -10,7 +10,7 @@ import {
   withTimeout,
 } from "../router/index";
 import { ControlApplier } from "./control_applier";
-import { keyText, parseEntries, type ControlEntry } from "./control_state";
+import { keyText, type ControlEntry } from "./control_state";
 import {
   CommitUnconfirmedError,
   NameTakenError,
@@ -36,6 +36,7 @@ import type {
   InstanceView,
 } from "./fleet_view";
 import { FleetPresence, newInstanceId } from "./fleet_presence";
+import { storedEntries, UrlSealer, urlToStore } from "./url_sealer";
 import { StoreSubscription } from "./store_subscription";
 
 /** What {@link FleetControl} needs. */
@@ -64,6 +65,7 @@ const START_WAIT_MS = 5_000;
 export class FleetControl {
   readonly instanceId: string;
   private readonly presence: FleetPresence;
+  private readonly sealer: UrlSealer;
   private readonly tasks: PeriodicTasks;
   private readonly applier: ControlApplier;
   private entries: ControlEntry[] = [];
@@ -79,6 +81,7 @@ export class FleetControl {
   private readonly ownVersions = new Set<number>();
   constructor(private readonly o: FleetControlOptions) {
     this.instanceId = o.config.instanceId ?? newInstanceId();
+    this.sealer = UrlSealer.fromSettings(o.config.urlKey, o.config.oldUrlKeys);
     this.tasks = new PeriodicTasks(o.logger, describePgError);
     this.subscription = new StoreSubscription(o.store, {
       version: (version) => {
@@ -183,11 +186,12 @@ export class FleetControl {
       const key = { kind: "replica", cluster: options.cluster, name } as const;
       if (storedPresent(this.entries, options.cluster, name))
         throw nameTaken(options.cluster, name);
+      const stored = urlToStore(this.sealer, this.o.config.mode, url);
       const node = await this.o.router.addReplica(url, { ...options, name });
       let version: number;
       try {
         version = await this.commit(
-          addedReplicaChange(key, url, options),
+          addedReplicaChange(key, stored, url, options),
           actor,
         );
       } catch (err) {
@@ -274,12 +278,7 @@ export class FleetControl {
   private async reloadLocked(): Promise<void> {
     const { version, rows } = await this.o.store.load();
     this.reachableAgain();
-    const entries = parseEntries(rows, (key, reason) =>
-      this.o.logger.warn("fleet control: stored setting skipped", {
-        key,
-        reason,
-      }),
-    );
+    const entries = storedEntries(this.sealer, rows, this.o.logger);
     this.applier.retain(new Set(entries.map((e) => keyText(e.key))));
     this.entries = entries;
     this.loadedVersion = version;

@@ -69,9 +69,14 @@ export function freeReplicaName(
   }
 }
 
-/** The stored change that adds replica `key` at `url`, with its audit row (the address, never the URL). */
+/**
+ * The stored change that adds replica `key`: its connection string as
+ * stored (`stored`, sealed), its audit row with the address of `url`
+ * (never the URL).
+ */
 export function addedReplicaChange(
   key: ReplicaKey,
+  stored: string,
   url: string,
   options: AddReplicaOptions,
 ): ControlChange {
@@ -84,7 +89,7 @@ export function addedReplicaChange(
           ...(options.weight !== undefined ? { weight: options.weight } : {}),
           zone: options.zone ?? null,
         },
-        connectionString: url,
+        connectionString: stored,
       },
     ],
     // A circuit forced on an earlier replica of this name does not carry over.

@@ -36,6 +36,9 @@ export interface HttpResult {
   servedBy: string | null;
 }
 
+/** The STORED_URL_KEY every test app shares (32 bytes, base64). */
+export const TEST_URL_KEY = Buffer.alloc(32, 7).toString("base64");
+
 /** Environment defaults for tests: fast checks and polls. */
 export const FAST_ENV: Record<string, string> = {
   REPLICA_HEALTH_CHECK_INTERVAL: "500ms",
@@ -46,6 +49,8 @@ export const FAST_ENV: Record<string, string> = {
   // Most suites check which node served each read (X-Served-By, read
   // counters): no cache hits there. The cache's own suites turn it on.
   CACHE_ENABLED: "false",
+  // Replicas added through the admin API are stored sealed (a fixed test key).
+  STORED_URL_KEY: TEST_URL_KEY,
 };
 
 let fleets = 0;

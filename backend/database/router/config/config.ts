@@ -170,6 +170,10 @@ export interface FleetConfig {
   readonly heartbeatIntervalMs: number;
   /** An instance whose last heartbeat is older than this is shown as gone. */
   readonly instanceTimeoutMs: number;
+  /** STORED_URL_KEY (base64): seals stored replica URLs; null = run-time adds refused (database mode). Never log it. */
+  readonly urlKey: string | null;
+  /** STORED_URL_OLD_KEYS: keys that still open what they sealed. Never log them. */
+  readonly oldUrlKeys: readonly string[];
 }
 
 /** The name of the cluster built from `DATABASE_URL` / `READ_REPLICA_URLS`. */

@@ -133,6 +133,38 @@ export const list = z
 /** A secret of at least 16 characters (CURSOR_SECRET): unset or empty = none; never echoed. */
 export const secretText = bearerToken;
 
+/** A 32-byte key, base64; unset or blank = null; never echoed. */
+export const aesKey = () =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      const text = raw?.trim() ?? "";
+      if (text === "") return null;
+      if (Buffer.from(text, "base64").length !== 32) {
+        ctx.addIssue({
+          code: "custom",
+          message:
+            "must be 32 bytes, base64 (e.g. openssl rand -base64 32; value not shown)",
+        });
+        return z.NEVER;
+      }
+      return text;
+    });
+
+/** A comma list of 32-byte base64 keys; never echoed. */
+export const aesKeyList = () =>
+  list.transform((keys, ctx) => {
+    if (keys.some((k) => Buffer.from(k, "base64").length !== 32)) {
+      ctx.addIssue({
+        code: "custom",
+        message: "each must be 32 bytes, base64 (values not shown)",
+      });
+      return z.NEVER;
+    }
+    return keys;
+  });
+
 /** Optional text matching `pattern`, trimmed; unset or blank = undefined. */
 export const optionalText = (pattern: RegExp, message: string) =>
   z

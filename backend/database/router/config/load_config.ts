@@ -197,6 +197,8 @@ export function loadConfig(
       pollIntervalMs: e.FLEET_POLL_INTERVAL,
       heartbeatIntervalMs: e.FLEET_HEARTBEAT_INTERVAL,
       instanceTimeoutMs: e.FLEET_INSTANCE_TIMEOUT,
+      urlKey: e.STORED_URL_KEY,
+      oldUrlKeys: e.STORED_URL_OLD_KEYS,
     },
   });
 }

@@ -1,6 +1,13 @@
 import { z } from "zod";
 import { setting } from "./setting";
-import { duration, fraction, int, list, optionalText } from "./env_schema";
+import {
+  aesKeyList,
+  duration,
+  fraction,
+  int,
+  list,
+  optionalText,
+} from "./env_schema";
 
 /** Tuning: zones, shards, health, hedging, pools, caps, cache, fleet timings (the README's second table). */
 export const ADVANCED_SETTINGS = {
@@ -242,6 +249,13 @@ export const ADVANCED_SETTINGS = {
         "admin changes stored on the primary and followed by every instance of the fleet (`local`: this process only)",
     },
   ),
+  STORED_URL_OLD_KEYS: setting(aesKeyList(), {
+    shown: "none",
+    unit: "list",
+    level: "advanced",
+    meaning:
+      "former `STORED_URL_KEY`s, to open URLs sealed before a rotation (see docs/operations.md)",
+  }),
   FLEET_POLL_INTERVAL: setting(duration("1s"), {
     shown: "`1s`",
     unit: "duration",

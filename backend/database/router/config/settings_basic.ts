@@ -2,6 +2,7 @@ import { z } from "zod";
 import { setting } from "./setting";
 import { STRATEGIES, type StrategyName } from "./config";
 import {
+  aesKey,
   bearerToken,
   bool,
   duration,
@@ -124,6 +125,13 @@ export const BASIC_SETTINGS = {
     level: "basic",
     meaning:
       "signs pagination cursors (≥ 16 chars); set the same value on every instance",
+  }),
+  STORED_URL_KEY: setting(aesKey(), {
+    shown: "none",
+    unit: "text",
+    level: "basic",
+    meaning:
+      "seals (AES-256-GCM) the URLs of replicas added through the admin API, which the fleet stores on the primary; without it such adds are refused; 32 bytes, base64 (`openssl rand -base64 32`), the same on every instance",
   }),
   FLEET_NAME: setting(
     z

@@ -95,7 +95,12 @@ function readBody(
         chunks.length = 0;
       }
       if (!over) chunks.push(chunk);
-      else if (size > MAX_DRAIN_BYTES) done(null);
+      else if (size > MAX_DRAIN_BYTES) {
+        // Past the bound: stop reading; the connection closes with the answer.
+        done(null);
+        req.pause();
+        req.socket.once("finish", () => req.socket.destroy());
+      }
     };
     const onEnd = () => done(over ? null : Buffer.concat(chunks));
     req.on("data", onData);

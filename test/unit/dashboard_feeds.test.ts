@@ -87,7 +87,7 @@ describe("EventLog", () => {
         reason: `failure ${i}`,
       });
     }
-    const { events } = log.snapshot();
+    const { events } = log.snapshot(true);
     expect(events).toHaveLength(EVENT_CAPACITY);
     expect(events[0]!.message).toContain("failure 99999");
     expect(events[EVENT_CAPACITY - 1]!.message).toContain(
@@ -127,7 +127,7 @@ describe("EventLog", () => {
     logger.info("listening", { url: "http://127.0.0.1:4000" });
     // Every line still reaches the wrapped logger.
     expect(lines).toHaveLength(5);
-    const events = log.snapshot().events;
+    const events = log.snapshot(true).events;
     expect(events.map((e) => [e.kind, e.level, e.node])).toEqual([
       ["admin", "info", null],
       ["admin", "info", null],

@@ -111,6 +111,45 @@ describe("the standalone server's edges", () => {
     }
   });
 
+  it("answers 413 at once to an oversized upload that asks to continue, without inviting it", async () => {
+    const socket = net.connect(port, "127.0.0.1");
+    await new Promise((r) => socket.once("connect", r));
+    let answer = "";
+    socket.on("data", (d) => (answer += d.toString()));
+    socket.write(
+      `POST /v1/things HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${4 * MAX_BODY_BYTES}\r\nExpect: 100-continue\r\n\r\n`,
+    );
+    await new Promise((r) => socket.once("close", r));
+    expect(answer).toMatch(/^HTTP\/1\.1 413/);
+    expect(answer).not.toContain("100 Continue");
+  });
+
+  it("stops reading an upload past the drain bound and closes the connection", async () => {
+    const socket = net.connect(port, "127.0.0.1");
+    await new Promise((r) => socket.once("connect", r));
+    let closed = false;
+    socket.on("close", () => (closed = true));
+    socket.on("error", () => {});
+    const total = 64 * MAX_BODY_BYTES;
+    socket.write(
+      `POST /v1/things HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${total}\r\n\r\n`,
+    );
+    const chunk = Buffer.alloc(MAX_BODY_BYTES, 32);
+    let sent = 0;
+    while (!closed && sent < total) {
+      const ok = socket.write(chunk);
+      sent += chunk.length;
+      if (!ok)
+        await Promise.race([
+          new Promise((r) => socket.once("drain", r)),
+          new Promise((r) => setTimeout(r, 2_000)),
+        ]);
+    }
+    await new Promise((r) => (closed ? r(null) : socket.once("close", r)));
+    // Cut well before the whole 64 MiB: at the 16 MiB drain bound (plus buffers).
+    expect(sent).toBeLessThan(total);
+  });
+
   it("cuts a client that sends its headers too slowly within about a second of the timeout", async () => {
     const socket = net.connect(port, "127.0.0.1");
     await new Promise((r) => socket.once("connect", r));

@@ -5,7 +5,10 @@
  * REPLICA_HOST_ALLOWLIST when it is set.
  */
 import { describe, expect, it } from "vitest";
-import { runtimeReplicaUrlProblem } from "../../backend/database/router/config/replica_url";
+import {
+  runtimeReplicaUrlProblem,
+  withConfiguredRootCert,
+} from "../../backend/database/router/config/replica_url";
 
 describe("runtimeReplicaUrlProblem", () => {
   it.each([
@@ -26,6 +29,7 @@ describe("runtimeReplicaUrlProblem", () => {
     ["postgres://u@%2Ftmp/app", /Unix socket/],
     ["http://u@h/app", /postgres/],
     ["not a url", /not a URL/],
+    ["postgres://u@%zz/app", /malformed host/],
   ])("refuses %s", (url, why) => {
     expect(runtimeReplicaUrlProblem(url, [])).toMatch(why);
   });
@@ -44,9 +48,26 @@ describe("runtimeReplicaUrlProblem", () => {
       "postgres://u@10.0.20.1/app",
       "postgres://u@169.254.169.254/app",
       "postgres://u@replica-9xexample.com/app",
+      "postgres://u@10.0.2.1.attacker.example/app", // * stays within one label
+      "postgres://u@x.r1.db.internal.evil.net/app",
     ])
       expect(runtimeReplicaUrlProblem(no, allow), no).toMatch(
         /REPLICA_HOST_ALLOWLIST/,
       );
+  });
+});
+
+describe("withConfiguredRootCert", () => {
+  it("gives a run-time replica the configured CA bundle; none configured, the URL as given", () => {
+    const url = "postgres://u:pw@r1.db.internal/app?sslmode=verify-full";
+    expect(withConfiguredRootCert(url, null)).toBe(url);
+    const withCa = new URL(
+      withConfiguredRootCert(url, "/etc/ssl/replicas-ca.pem"),
+    );
+    expect(withCa.searchParams.get("sslrootcert")).toBe(
+      "/etc/ssl/replicas-ca.pem",
+    );
+    expect(withCa.searchParams.get("sslmode")).toBe("verify-full");
+    expect(withCa.password).toBe("pw");
   });
 });

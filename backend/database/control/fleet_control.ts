@@ -2,6 +2,7 @@ import {
   type AddReplicaOptions,
   type DbNode,
   describePgError,
+  failureCategory,
   type FleetConfig,
   type Logger,
   PeriodicTasks,
@@ -292,7 +293,7 @@ export class FleetControl {
     } catch (err) {
       this.unreachable(err, "change stored but not reloaded");
       throw new ControlStoreUnavailableError(
-        `the change was stored (version ${version}) but this instance could not read it back (${describePgError(err)}); every instance, this one included, applies it once the control store answers`,
+        `the change was stored (version ${version}) but this instance could not read it back (${failureCategory(err)}); every instance, this one included, applies it once the control store answers`,
         { cause: err },
       );
     }

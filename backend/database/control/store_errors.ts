@@ -1,4 +1,4 @@
-import { classifyPgError, describePgError, RouterError } from "../router/index";
+import { classifyPgError, failureCategory, RouterError } from "../router/index";
 import type { CommitUnconfirmedError } from "./control_store";
 
 /**
@@ -34,7 +34,7 @@ export function storeCallError(
   if (classifyPgError(err) === "node" || busy || code === "25006")
     return {
       error: new ControlStoreUnavailableError(
-        `the fleet's control store (the main cluster's primary) is unavailable (${describePgError(err)}); ${what}; retry when it is back`,
+        `the fleet's control store (the main cluster's primary) is unavailable (${failureCategory(err)}); ${what}; retry when it is back`,
         { cause: err },
       ),
       unreachable: true,
@@ -42,7 +42,7 @@ export function storeCallError(
   return {
     error: new RouterError(
       "internal",
-      `the fleet's control store refused the call (${describePgError(err)}); ${what}`,
+      `the fleet's control store refused the call (${failureCategory(err)}); ${what}`,
       { cause: err },
     ),
     unreachable: false,
@@ -54,7 +54,7 @@ export function unconfirmedCommit(
   err: CommitUnconfirmedError,
 ): ControlStoreUnavailableError {
   return new ControlStoreUnavailableError(
-    `the control store did not confirm the change (${describePgError(err.cause)}): it may have been stored; check GET /v1/system/database/replicas/admin/audit once the primary answers; every instance converges to whatever was stored`,
+    `the control store did not confirm the change (${failureCategory(err.cause)}): it may have been stored; check GET /v1/system/database/replicas/admin/audit once the primary answers; every instance converges to whatever was stored`,
     { cause: err },
   );
 }

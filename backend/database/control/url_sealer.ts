@@ -92,12 +92,15 @@ export class UrlSealer {
         "sealed with a key this instance does not have (set STORED_URL_KEY, or the old key in STORED_URL_OLD_KEYS)",
       );
     try {
+      const authTag = Buffer.from(tag, "base64url");
+      if (authTag.length !== 16) throw new Error("short tag");
       const decipher = createDecipheriv(
         "aes-256-gcm",
         key,
         Buffer.from(iv, "base64url"),
+        { authTagLength: 16 },
       );
-      decipher.setAuthTag(Buffer.from(tag, "base64url"));
+      decipher.setAuthTag(authTag);
       return Buffer.concat([
         decipher.update(Buffer.from(body, "base64url")),
         decipher.final(),

@@ -66,8 +66,8 @@ export class EventLog {
     this.size = Math.min(this.size + 1, EVENT_CAPACITY);
   }
 
-  /** Newest first; without `privileged`, the public messages. */
-  snapshot(privileged = true): EventsResponse {
+  /** Newest first; the full messages only when `privileged` (token holders). */
+  snapshot(privileged = false): EventsResponse {
     const events: RouterEvent[] = [];
     for (let i = 1; i <= this.size; i++) {
       const r = this.ring[(this.next - i + EVENT_CAPACITY) % EVENT_CAPACITY]!;

@@ -188,6 +188,7 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
       health: this.health,
       lagMonitor: this.lagMonitor,
       hostAllowlist: config.replicaHostAllowlist,
+      sslRootCert: config.replicaSslRootCert,
       logger: this.logger,
       isClosed,
     });

@@ -88,6 +88,8 @@ export interface RouterConfig {
    * replica added at run time must match; empty = any host.
    */
   readonly replicaHostAllowlist: readonly string[];
+  /** REPLICA_SSL_ROOT_CERT: the CA bundle (a path) run-time replicas are verified with; null = none. */
+  readonly replicaSslRootCert: string | null;
   readonly pool: PoolConfig;
   /** Hedged replica reads (REPLICA_HEDGE_*). */
   readonly hedge: {

@@ -151,6 +151,7 @@ export function loadConfig(
     capWaitMs: e.CONCURRENCY_CAP_WAIT,
     readOnlyFunctions,
     replicaHostAllowlist: e.REPLICA_HOST_ALLOWLIST.map((p) => p.toLowerCase()),
+    replicaSslRootCert: e.REPLICA_SSL_ROOT_CERT ?? null,
     pool: {
       maxConnections: e.DB_MAX_CONNECTIONS ?? 20,
       minConnections: e.DB_MIN_CONNECTIONS ?? 0,

@@ -18,13 +18,17 @@ const FORBIDDEN_PARAMS = new Set([
   "servicefile",
 ]);
 
-/** `*.db.internal`, `10.0.0.*`, `replica-1.example.com`: `*` stands for any run of characters. */
+/**
+ * `*.db.internal`, `10.0.0.*`, `replica-1.example.com`: `*` stands for
+ * any run of characters within one dot-separated label, so `10.0.2.*`
+ * does not take `10.0.2.1.attacker.example`.
+ */
 function hostPattern(pattern: string): RegExp {
   const escaped = pattern
     .trim()
     .toLowerCase()
     .replace(/[.+?^${}()|[\]\\]/g, "\\$&")
-    .replace(/\*/g, ".*");
+    .replace(/\*/g, "[^.]*");
   return new RegExp(`^${escaped}$`);
 }
 
@@ -48,7 +52,12 @@ export function runtimeReplicaUrlProblem(
   }
   if (u.protocol !== "postgres:" && u.protocol !== "postgresql:")
     return "not a postgres:// URL";
-  const host = decodeURIComponent(u.hostname).toLowerCase();
+  let host: string;
+  try {
+    host = decodeURIComponent(u.hostname).toLowerCase();
+  } catch {
+    return "a malformed host";
+  }
   if (host === "" || host.startsWith("/"))
     return "no network host (a Unix socket)";
   for (const key of u.searchParams.keys())
@@ -58,6 +67,21 @@ export function runtimeReplicaUrlProblem(
   if (allowlist.length > 0 && !allowlist.some((p) => hostPattern(p).test(bare)))
     return `host ${bare} is not in REPLICA_HOST_ALLOWLIST`;
   return null;
+}
+
+/**
+ * `url` with REPLICA_SSL_ROOT_CERT as its `sslrootcert`: the CA bundle that
+ * verifies run-time replicas comes from the configuration (the URL cannot
+ * name a file). Unchanged when none is configured.
+ */
+export function withConfiguredRootCert(
+  url: string,
+  rootCertPath: string | null,
+): string {
+  if (rootCertPath === null) return url;
+  const u = new URL(url);
+  u.searchParams.set("sslrootcert", rootCertPath);
+  return u.toString();
 }
 
 /** What every caller reads when a replica given at run time cannot be used. */

@@ -145,6 +145,16 @@ export const ADVANCED_SETTINGS = {
     meaning:
       "hosts a replica added at run time (admin API) may be on, e.g. `*.db.internal,10.0.2.*`",
   }),
+  REPLICA_SSL_ROOT_CERT: setting(
+    optionalText(/^\/[^\0]{0,4095}$/, "an absolute path of a CA bundle file"),
+    {
+      shown: "none",
+      unit: "text",
+      level: "advanced",
+      meaning:
+        "CA bundle (absolute path) that verifies replicas added at run time, given as their `sslrootcert` (the API refuses file parameters); use with `sslmode=verify-full` in their URL",
+    },
+  ),
   DB_MIN_CONNECTIONS: setting(int(0, 0, 10_000), {
     shown: "`0`",
     unit: "count",

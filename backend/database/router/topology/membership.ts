@@ -12,6 +12,7 @@ import type { ClusterDirectory } from "./cluster_directory";
 import {
   runtimeReplicaUrlProblem,
   UNUSABLE_REPLICA,
+  withConfiguredRootCert,
 } from "../config/replica_url";
 import type { Logger } from "../support/logger";
 import { nodeLabel, type NodeFactory } from "./node_factory";
@@ -35,6 +36,8 @@ export interface MembershipDeps {
   readonly lagMonitor: LagMonitor;
   /** REPLICA_HOST_ALLOWLIST; empty = any host. */
   readonly hostAllowlist: readonly string[];
+  /** REPLICA_SSL_ROOT_CERT, given to run-time replicas as their sslrootcert. */
+  readonly sslRootCert: string | null;
   /** Where the reason a replica was not added goes (callers get one coarse error). */
   readonly logger: Logger;
   isClosed(): boolean;
@@ -64,12 +67,13 @@ export class FleetMembership {
    * @throws {InvalidArgumentError} when it is unreachable or not a replica of this primary.
    */
   async addReplica(
-    url: string,
+    given: string,
     options: AddReplicaOptions = {},
   ): Promise<DbNode> {
     if (this.deps.isClosed()) throw new RouterClosedError();
-    const problem = runtimeReplicaUrlProblem(url, this.deps.hostAllowlist);
+    const problem = runtimeReplicaUrlProblem(given, this.deps.hostAllowlist);
     if (problem !== null) throw this.unusable(problem);
+    const url = withConfiguredRootCert(given, this.deps.sslRootCert);
     const { directory } = this.deps;
     const cluster = directory.named(options.cluster ?? directory.main.name);
     const name = options.name ?? this.newReplicaName(cluster);

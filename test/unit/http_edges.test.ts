@@ -161,9 +161,10 @@ describe("the standalone server's edges", () => {
     await new Promise((r) => socket.once("close", r));
     clearInterval(dripping);
     const tookMs = Date.now() - started;
-    // Header timeout 1 s, checked every second: cut by about 2 s. Before,
-    // Node checked every 30 s. The bound is loose for a busy machine.
-    expect(tookMs).toBeLessThan(10_000);
+    // Header timeout 1 s, checked every second: cut after about 1.9 s
+    // (measured). The bound is ten times that, for a busy machine; before,
+    // Node checked every 30 s and the cut came after about 30 s.
+    expect(tookMs).toBeLessThan(20_000);
     expect(answer).toMatch(/^HTTP\/1\.1 408/);
   });
 });

@@ -38,6 +38,8 @@ async function main(): Promise<void> {
       READ_REPLICA_URLS: cluster.replicas.map((r) => r.url).join(","),
       ADMIN_TOKEN: TOKEN,
       FLEET_NAME: `screenshot-${process.pid}`,
+      // A throwaway local cluster: every request is the local developer.
+      AUTH: "off",
       REPLICA_HEALTH_CHECK_INTERVAL: "1s",
       REPLICA_LAG_POLL_INTERVAL: "250ms",
       REPLICA_MAX_LAG_SECONDS: "2s",

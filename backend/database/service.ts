@@ -14,6 +14,8 @@ import {
 import { buildEndpoints, type Domain, type Endpoints } from "../shared/domain";
 import { CursorCodec } from "../shared/http/cursor";
 import type { RouteDef } from "../shared/http/route";
+import { ApiKeyStore } from "../shared/auth/key_store";
+import { type Authenticate, authenticator } from "../shared/auth/caller";
 
 /** What {@link composeService} builds the service from. */
 export interface ServiceParts {
@@ -47,6 +49,10 @@ export interface Service {
   readonly control: FleetControl;
   /** The dashboard's history and events. */
   readonly feeds: DashboardFeeds;
+  /** API keys of the domain endpoints (issued and revoked through the admin API). */
+  readonly keys: ApiKeyStore;
+  /** Who calls a domain endpoint, from its Authorization header (AUTH). */
+  readonly authenticate: Authenticate;
   /** The database service's routes, then each mounted domain's, in mount order. */
   readonly routes: readonly RouteDef[];
   /**
@@ -108,8 +114,12 @@ export function composeService(
   const mounted = new Set<string>(["database"]);
   const endpointNames = new Set<string>();
   const known = { services: mounted, endpoints: endpointNames };
+  const keys = new ApiKeyStore(router, {
+    cacheTtlMs: config.auth.keyCacheTtlMs,
+    logger,
+  });
   const routes: RouteDef[] = databaseRoutes(
-    { router: router.roles, metrics, control, feeds, tokens: config },
+    { router: router.roles, metrics, control, feeds, tokens: config, keys },
     () => known,
   );
   for (const r of routes) endpointNames.add(r.endpoint);
@@ -136,6 +146,8 @@ export function composeService(
     metrics,
     control,
     feeds,
+    keys,
+    authenticate: authenticator(config.auth.mode, keys),
     routes,
     mount,
     start: () =>

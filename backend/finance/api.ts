@@ -33,8 +33,6 @@ interface RouterRequestHeaders {
   consistency?: Header<"X-Consistency">;
   /** The token a write returned: read-your-writes. */
   consistencyToken?: Header<"X-Consistency-Token">;
-  /** Caller identity for per-user concurrency caps. */
-  userId?: Header<"X-User-Id">;
   /** A request with a body must send JSON (a 400 otherwise; standalone 415). */
   contentType?: Header<"Content-Type">;
 }
@@ -129,6 +127,7 @@ const finance = mount(financeDomain);
 export const createRevenue = api(
   {
     expose: true,
+    auth: true,
     method: "POST",
     bodyLimit: 1048576,
     path: "/v1/finance/orgs/:orgId/revenues",
@@ -144,7 +143,12 @@ export const createRevenue = api(
 );
 
 export const listRevenues = api(
-  { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/revenues" },
+  {
+    expose: true,
+    auth: true,
+    method: "GET",
+    path: "/v1/finance/orgs/:orgId/revenues",
+  },
   async (req: ListRequest): Promise<ListResponse> =>
     call(
       finance.listRevenues,
@@ -154,7 +158,12 @@ export const listRevenues = api(
 );
 
 export const sumRevenues = api(
-  { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/revenues/sum" },
+  {
+    expose: true,
+    auth: true,
+    method: "GET",
+    path: "/v1/finance/orgs/:orgId/revenues/sum",
+  },
   async (req: SumRequest): Promise<SumResponse> =>
     call(
       finance.sumRevenues,
@@ -164,7 +173,12 @@ export const sumRevenues = api(
 );
 
 export const getRevenue = api(
-  { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/revenues/:id" },
+  {
+    expose: true,
+    auth: true,
+    method: "GET",
+    path: "/v1/finance/orgs/:orgId/revenues/:id",
+  },
   async (req: ItemRequest): Promise<ItemResponse> =>
     call(
       finance.getRevenue,
@@ -176,6 +190,7 @@ export const getRevenue = api(
 export const updateRevenueStatus = api(
   {
     expose: true,
+    auth: true,
     method: "PATCH",
     bodyLimit: 1048576,
     path: "/v1/finance/orgs/:orgId/revenues/:id/status",
@@ -193,7 +208,12 @@ export const updateRevenueStatus = api(
 );
 
 export const revenueTotalsByOrg = api(
-  { expose: true, method: "GET", path: "/v1/finance/revenues/totals" },
+  {
+    expose: true,
+    auth: true,
+    method: "GET",
+    path: "/v1/finance/revenues/totals",
+  },
   async (req: TotalsRequest): Promise<TotalsResponse> =>
     call(
       finance.revenueTotalsByOrg,
@@ -205,6 +225,7 @@ export const revenueTotalsByOrg = api(
 export const createExpense = api(
   {
     expose: true,
+    auth: true,
     method: "POST",
     bodyLimit: 1048576,
     path: "/v1/finance/orgs/:orgId/expenses",
@@ -220,7 +241,12 @@ export const createExpense = api(
 );
 
 export const listExpenses = api(
-  { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/expenses" },
+  {
+    expose: true,
+    auth: true,
+    method: "GET",
+    path: "/v1/finance/orgs/:orgId/expenses",
+  },
   async (req: ListRequest): Promise<ListResponse> =>
     call(
       finance.listExpenses,
@@ -230,7 +256,12 @@ export const listExpenses = api(
 );
 
 export const sumExpenses = api(
-  { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/expenses/sum" },
+  {
+    expose: true,
+    auth: true,
+    method: "GET",
+    path: "/v1/finance/orgs/:orgId/expenses/sum",
+  },
   async (req: SumRequest): Promise<SumResponse> =>
     call(
       finance.sumExpenses,
@@ -240,7 +271,12 @@ export const sumExpenses = api(
 );
 
 export const getExpense = api(
-  { expose: true, method: "GET", path: "/v1/finance/orgs/:orgId/expenses/:id" },
+  {
+    expose: true,
+    auth: true,
+    method: "GET",
+    path: "/v1/finance/orgs/:orgId/expenses/:id",
+  },
   async (req: ItemRequest): Promise<ItemResponse> =>
     call(
       finance.getExpense,
@@ -252,6 +288,7 @@ export const getExpense = api(
 export const updateExpenseStatus = api(
   {
     expose: true,
+    auth: true,
     method: "PATCH",
     bodyLimit: 1048576,
     path: "/v1/finance/orgs/:orgId/expenses/:id/status",
@@ -269,7 +306,12 @@ export const updateExpenseStatus = api(
 );
 
 export const expenseTotalsByOrg = api(
-  { expose: true, method: "GET", path: "/v1/finance/expenses/totals" },
+  {
+    expose: true,
+    auth: true,
+    method: "GET",
+    path: "/v1/finance/expenses/totals",
+  },
   async (req: TotalsRequest): Promise<TotalsResponse> =>
     call(
       finance.expenseTotalsByOrg,

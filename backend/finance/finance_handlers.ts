@@ -182,6 +182,7 @@ function kindEndpoints(
       method: "GET",
       path: `/v1/finance/${kind}/totals`,
       endpoint: `finance.${noun}TotalsByOrg`,
+      orgQuery: "orgIds",
       async handle({ query }): Promise<FinanceTotalsResponse> {
         return {
           totals: await repo.totalsByOrg(kind, parseOrgIdList(query.orgIds)),

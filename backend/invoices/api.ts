@@ -22,8 +22,6 @@ interface RouterRequestHeaders {
   consistency?: Header<"X-Consistency">;
   /** The token a write returned: read-your-writes. */
   consistencyToken?: Header<"X-Consistency-Token">;
-  /** Caller identity for per-user concurrency caps. */
-  userId?: Header<"X-User-Id">;
   /** A request with a body must send JSON (a 400 otherwise; standalone 415). */
   contentType?: Header<"Content-Type">;
 }
@@ -81,6 +79,7 @@ const invoices = mount(invoicesDomain);
 export const createInvoice = api(
   {
     expose: true,
+    auth: true,
     method: "POST",
     bodyLimit: 1048576,
     path: "/v1/invoices/orgs/:orgId/invoices",
@@ -106,7 +105,12 @@ export const createInvoice = api(
 );
 
 export const listInvoices = api(
-  { expose: true, method: "GET", path: "/v1/invoices/orgs/:orgId/invoices" },
+  {
+    expose: true,
+    auth: true,
+    method: "GET",
+    path: "/v1/invoices/orgs/:orgId/invoices",
+  },
   async (req: ListInvoicesRequest): Promise<ListInvoicesResponse> =>
     call(
       invoices.listInvoices,
@@ -122,6 +126,7 @@ export const listInvoices = api(
 export const getInvoice = api(
   {
     expose: true,
+    auth: true,
     method: "GET",
     path: "/v1/invoices/orgs/:orgId/invoices/:id",
   },

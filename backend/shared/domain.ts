@@ -1,6 +1,7 @@
 import type { DatabaseRouter } from "../database/router/index";
 import type { CursorCodec } from "./http/cursor";
-import type { RouteDef } from "./http/route";
+import type { RouteDef, RouteInput } from "./http/route";
+import { requireOrgAccess } from "./auth/caller";
 
 /** What a domain's endpoints are built from: this process's router and cursor codec. */
 export interface DomainDeps {
@@ -35,9 +36,15 @@ export function defineDomain<E extends Endpoints>(
 /**
  * Builds `domain`'s endpoints and checks that each is named
  * `<domain>.<key>`, the name Encore gives the `api()` exported as `key`
- * (metrics, switches and logs use it under both front doors).
+ * (metrics, switches and logs use it under both front doors). Each becomes
+ * a tenant endpoint: before its handler runs, the caller must exist and
+ * have access to every org it touches (its path's `:orgId`, or each org of
+ * its {@link RouteDef.orgQuery} list), so a handler never runs for a
+ * request that is not allowed, and an endpoint scoped to no org cannot be
+ * declared.
  *
- * @throws {Error} at start-up, naming the endpoint whose name disagrees.
+ * @throws {Error} at start-up, naming the endpoint whose name disagrees
+ *   or that names no org.
  */
 export function buildEndpoints<E extends Endpoints>(
   domain: Domain<E>,
@@ -52,5 +59,39 @@ export function buildEndpoints<E extends Endpoints>(
       );
     }
   }
-  return endpoints;
+  return Object.fromEntries(
+    Object.entries(endpoints).map(([key, route]) => [key, tenantRoute(route)]),
+  ) as E;
+}
+
+/** `route` behind the tenant check (see {@link buildEndpoints}). */
+function tenantRoute<T>(route: RouteDef<T>): RouteDef<T> {
+  const inPath = route.path.includes("/:orgId");
+  const list = route.orgQuery;
+  if (inPath === (list !== undefined))
+    throw new Error(
+      `endpoint ${route.endpoint}: a domain endpoint names its orgs either by :orgId in its path or by an orgQuery list (exactly one)`,
+    );
+  const check = inPath
+    ? (input: RouteInput) => requireOrgAccess(input.caller, input.params.orgId)
+    : (input: RouteInput) => {
+        const ids = (input.query[list!] ?? "").split(",");
+        // A malformed entry is left to the handler's validation (a 400);
+        // every well-formed one must be the caller's.
+        for (const id of ids)
+          if (/^\d{1,16}$/.test(id.trim()) || input.caller === undefined)
+            requireOrgAccess(input.caller, id.trim());
+      };
+  return {
+    ...route,
+    tenant: true,
+    handle: (input) => {
+      try {
+        check(input);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return route.handle(input);
+    },
+  };
 }

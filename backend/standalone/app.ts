@@ -20,7 +20,7 @@ import {
 /** The assembled standalone service: the composed service and its HTTP server. */
 export interface App extends Pick<
   Service,
-  "router" | "metrics" | "routes" | "control" | "feeds"
+  "router" | "metrics" | "routes" | "control" | "feeds" | "keys"
 > {
   readonly server: http.Server;
   /** Listens on 127.0.0.1-or-all at `port` (0 = any free port); resolves the bound port. */
@@ -73,6 +73,7 @@ export async function createApp(
     logger,
     adminToken: config.adminToken,
     monitoringToken: config.monitoringToken,
+    authenticate: service.authenticate,
     consistencyToken: (cluster, ctx) => router.tokenAfterWrite(cluster, ctx),
     onRequestDone: (kind, status, seconds) =>
       metrics.onHttpRequest(kind, status, seconds),
@@ -85,6 +86,7 @@ export async function createApp(
     routes,
     control,
     feeds,
+    keys: service.keys,
     server,
     listen: (port, host = "127.0.0.1") =>
       new Promise<number>((resolve, reject) => {

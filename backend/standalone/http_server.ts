@@ -1,3 +1,8 @@
+import {
+  type Authenticate,
+  type Caller,
+  UnauthenticatedError,
+} from "../shared/auth/caller";
 import http from "node:http";
 import net from "node:net";
 import {
@@ -46,6 +51,8 @@ export interface HttpServerOptions {
   adminToken: string | null;
   /** MONITORING_TOKEN: when set, monitoring routes (all but health) need it; null = open. */
   monitoringToken: string | null;
+  /** Who calls a domain (tenant) route; without it every tenant route answers 401. */
+  authenticate?: Authenticate;
   /**
    * Called after a handler that wrote, to get the X-Consistency-Token value
    * (from the positions the request's writes brought; see `wantsToken`).
@@ -261,14 +268,31 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
       privileged = access.privileged;
     } else privileged = false;
 
+    // A domain route: the caller comes from its API key, and only from it.
+    let caller: Caller | undefined;
+    if (route.tenant === true) {
+      try {
+        caller =
+          (await options.authenticate?.(req.headers.authorization)) ??
+          undefined;
+      } catch (err) {
+        return sendFailure(res, err, route.endpoint);
+      }
+      if (caller === undefined)
+        return sendFailure(res, new UnauthenticatedError(), route.endpoint);
+    }
+
     let ctx: RequestContext;
     let input: RouteInput;
     try {
-      ctx = requestContextFromHeaders(route.endpoint, {
-        consistency: header(req, "x-consistency"),
-        consistencyToken: header(req, "x-consistency-token"),
-        userId: header(req, "x-user-id"),
-      });
+      ctx = requestContextFromHeaders(
+        route.endpoint,
+        {
+          consistency: header(req, "x-consistency"),
+          consistencyToken: header(req, "x-consistency-token"),
+        },
+        caller,
+      );
       let body: unknown;
       if (method !== "GET" && method !== "DELETE") {
         requireJsonBody(
@@ -287,6 +311,7 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         query: queryObject(url.searchParams),
         body,
         privileged,
+        ...(caller !== undefined ? { caller } : {}),
         https:
           (req.socket as { encrypted?: boolean }).encrypted === true ||
           forwardedHttps(header(req, "x-forwarded-proto")),

@@ -72,6 +72,15 @@ async function main(): Promise<void> {
     url: `http://127.0.0.1:${port}`,
     status: `/v1/system/database/replicas/status`,
   });
+  // Its own throwaway cluster: a key to try the API with (every org),
+  // printed once on stdout (never in the JSON log); the previous one is revoked.
+  if (cluster !== null && config.auth.mode === "keys") {
+    const { key } = await app.keys.issueDevelopmentKey();
+    process.stdout.write(
+      `\nDevelopment API key (every org; this local cluster only):\n  ${key}\n` +
+        `  curl -H "Authorization: Bearer ${key}" http://127.0.0.1:${port}/v1/finance/orgs/42/revenues\n\n`,
+    );
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -72,6 +72,13 @@ const ADMIN_ROUTES: readonly [method: string, path: string, body?: unknown][] =
     ],
     ["PUT", "/v1/system/database/cache", { enabled: false }],
     [
+      "POST",
+      "/v1/system/database/api-keys",
+      { userId: "contract", orgIds: [1] },
+    ],
+    ["GET", "/v1/system/database/api-keys"],
+    ["DELETE", "/v1/system/database/api-keys/0123456789abcdef"],
+    [
       "PUT",
       "/v1/system/database/cache/endpoints/finance.sumRevenues",
       { enabled: false },
@@ -132,7 +139,7 @@ describe("route table contract: standalone = Encore", () => {
     );
     // The database service's own: monitoring (with the fleet view and the dashboard), admin, /metrics.
     const own = t.app.routes.filter((r) => r.endpoint.startsWith("database."));
-    expect(own).toHaveLength(9 + 10 + 1);
+    expect(own).toHaveLength(9 + 13 + 1);
     // Then every mounted domain's endpoints, each named after its domain.
     expect(standalone.length).toBeGreaterThanOrEqual(own.length + 12 + 3);
   });

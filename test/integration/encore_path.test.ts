@@ -34,6 +34,7 @@ const standIns = await vi.hoisted(() => import("./helpers/encore_runtime"));
 vi.mock("encore.dev", () => standIns.root());
 vi.mock("encore.dev/api", () => standIns.api());
 vi.mock("encore.dev/auth", () => standIns.auth());
+vi.mock("encore.dev/internal/codegen/auth", () => standIns.authData());
 vi.mock("encore.dev/config", () => standIns.config());
 vi.mock("encore.dev/storage/sqldb", () => standIns.sqldb());
 vi.mock("encore.dev/metrics", () => standIns.metrics());
@@ -104,7 +105,29 @@ async function loadInstance(
   };
 }
 
-const call = callEndpoint;
+/** An API key for every org, issued in beforeAll: domain calls carry it unless told otherwise. */
+let testKey = "";
+const call: typeof callEndpoint = (endpoint, req, authorization) =>
+  callEndpoint(
+    endpoint,
+    req,
+    authorization ??
+      (endpoint.options.auth === true ? `Bearer ${testKey}` : undefined),
+  );
+
+/** Issues a key through instance A's admin endpoint. */
+async function issueKey(
+  userId: string,
+  orgIds: number[] | "*",
+): Promise<string> {
+  const issued = await call(a.monitoring.issueApiKey!, {
+    authorization: `Bearer ${ADMIN_TOKEN}`,
+    userId,
+    orgIds,
+  });
+  if (!issued.ok) throw new Error(JSON.stringify(issued));
+  return (issued.body as { key: string }).key;
+}
 
 let a: Instance;
 let b: Instance;
@@ -161,6 +184,7 @@ beforeAll(async () => {
     },
     FLEET,
   );
+  testKey = await issueKey("encore-path", "*");
 });
 
 afterAll(async () => {
@@ -169,30 +193,39 @@ afterAll(async () => {
 });
 
 describe("Encore front door, with the runtime's rules", () => {
-  it("serves public routes that carry someone's Authorization header", async () => {
-    // The app declares no auth handler: Encore's gateway would run one for
-    // every request carrying Authorization, public routes included.
-    expect(encore.authHandlers).toHaveLength(0);
+  it("public routes are served whatever Authorization they carry; domain routes need a key", async () => {
+    // The gateway runs the auth handler for every request carrying
+    // Authorization, public routes included: it may only ever answer
+    // `unauthenticated`, which fails auth: true routes alone.
+    expect(encore.authHandlers.length).toBeGreaterThan(0);
     for (const authorization of [
       undefined,
       "Bearer a-users-own-token",
       `Bearer ${ADMIN_TOKEN}x`,
+      "Bearer rrk_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+      `Bearer ${testKey}`,
     ]) {
-      const list = await call(
+      const status = await callEndpoint(
+        a.monitoring.status!,
+        {},
+        authorization,
+      );
+      expect(status.ok, JSON.stringify(status)).toBe(true);
+      const list = await callEndpoint(
         a.finance.listRevenues!,
         { orgId: org },
         authorization,
       );
-      expect(list.ok, JSON.stringify(list)).toBe(true);
-      const status = await call(a.monitoring.status!, {}, authorization);
-      expect(status.ok, JSON.stringify(status)).toBe(true);
-      // Instance B has the admin API off: still served.
-      const offList = await call(
+      if (authorization === `Bearer ${testKey}`)
+        expect(list.ok, JSON.stringify(list)).toBe(true);
+      else expect(list).toMatchObject({ ok: false, code: "unauthenticated" });
+      // Instance B (admin API off) knows the same keys: they live on the primary.
+      const offList = await callEndpoint(
         b.finance.listRevenues!,
         { orgId: org },
         authorization,
       );
-      expect(offList.ok, JSON.stringify(offList)).toBe(true);
+      expect(offList.ok).toBe(list.ok);
     }
   });
 
@@ -421,17 +454,20 @@ describe("Encore front door, with the runtime's rules", () => {
     expect((noOrgs as { message: string }).message).toContain("orgIds");
   });
 
-  it("X-User-Id reaches the request context: the per-user cap applies", async () => {
-    const burst = (userId: (i: number) => string | undefined) =>
+  it("the per-user cap counts the key's user, whatever headers say", async () => {
+    const burst = (keyOf: (i: number) => string) =>
       Promise.all(
         Array.from({ length: 30 }, (_, i) =>
-          call(a.finance.listRevenues!, {
-            orgId: org,
-            ...(userId(i) !== undefined ? { userId: userId(i) } : {}),
-          }),
+          call(
+            a.finance.listRevenues!,
+            // A header naming someone else is not read.
+            { orgId: org, userId: `user-${i}` },
+            `Bearer ${keyOf(i)}`,
+          ),
         ),
       );
-    const same = await burst(() => "alice");
+    const alice = await issueKey("alice", [Number(org)]);
+    const same = await burst(() => alice);
     const capped = same.filter(
       (r) => !r.ok && r.code === "resource_exhausted",
     ).length;
@@ -439,14 +475,16 @@ describe("Encore front door, with the runtime's rules", () => {
       capped,
       "one user, cap 1: some reads must wait past 1 ms",
     ).toBeGreaterThan(0);
-    const distinct = await burst((i) => `user-${i}`);
-    expect(distinct.every((r) => r.ok)).toBe(true);
-    const bad = await call(a.finance.listRevenues!, {
-      orgId: org,
-      userId: "no spaces allowed",
-    });
-    expect(bad).toMatchObject({ ok: false, code: "invalid_argument" });
-    expect((bad as { message: string }).message).toContain("X-User-Id");
+    const keys = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        issueKey(`user-${i}`, [Number(org)]),
+      ),
+    );
+    const distinct = await burst((i) => keys[i]!);
+    expect(
+      distinct.every((r) => r.ok),
+      JSON.stringify(distinct),
+    ).toBe(true);
   });
 
   it("replicas: the declared ones, an empty stand-in marked not_a_replica, and one from the ReplicaUrls secret", async () => {

@@ -154,13 +154,27 @@ async function exitWithin(s: SpawnedService, ms: number): Promise<ServiceExit> {
 /** GET with a bounded wait. */
 async function getJson(
   url: string,
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; body: any; servedBy: string | null }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(url, {
+    headers,
+    signal: AbortSignal.timeout(10_000),
+  });
   return {
     status: res.status,
     body: await res.json(),
     servedBy: res.headers.get("x-served-by"),
   };
+}
+
+/** The development key `npm start` prints on stdout after it listens (waits up to 10 s). */
+async function devKeyOf(s: SpawnedService): Promise<string> {
+  for (let i = 0; i < 200; i++) {
+    const m = /Development API key[^\n]*\n\s*(rrk_\S+)/.exec(s.stdout.join(""));
+    if (m !== null) return m[1]!;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no development key on stdout: ${s.stdout.join("")}`);
 }
 
 /** Waits (bounded) until no live process names the cluster folder. */
@@ -212,9 +226,20 @@ describe.skipIf(busy !== null)(
         ).toEqual(["replica_1", "replica_2"]);
         expect(status.body.summary.total).toBe(2);
         expect(processesOfCluster().length).toBeGreaterThanOrEqual(3); // one postmaster per node
-        // A read works and is served by a node of this cluster.
+        // It printed a development key (stdout, not the log); a read with
+        // it works and is served by a node of this cluster; without, 401.
+        const key = await devKeyOf(s);
+        expect(
+          s.lines.some((l) => l.includes(key)),
+          "the key is not in the JSON log",
+        ).toBe(false);
+        const anonymous = await getJson(
+          `${s.url}/v1/finance/orgs/42/revenues?limit=1`,
+        );
+        expect(anonymous.status).toBe(401);
         const list = await getJson(
           `${s.url}/v1/finance/orgs/42/revenues?limit=1`,
+          { authorization: `Bearer ${key}` },
         );
         expect(list.status).toBe(200);
         expect(["primary", "replica_1", "replica_2"]).toContain(list.servedBy);

@@ -288,6 +288,7 @@ describe("graceful shutdown", () => {
         DATABASE_URL: primaryUrl,
         READ_REPLICA_URLS: replicaUrls.join(","),
         PORT: "0",
+        AUTH: "off",
         DB_APPLICATION_NAME: appName,
       });
       const url = service.url;

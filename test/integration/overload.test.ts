@@ -46,6 +46,7 @@ beforeAll(async () => {
     DATABASE_URL: primaryUrl,
     READ_REPLICA_URLS: replicaUrls.join(","),
     PORT: "0",
+    AUTH: "off",
     DB_POOL_QUEUE_TIMEOUT: `${QUEUE_TIMEOUT_MS}ms`,
   });
   base = service.url;

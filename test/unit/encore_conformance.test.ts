@@ -6,6 +6,7 @@
  * Encore CLI. Each rule is also shown to fire on a small bad fixture, so a
  * rule that silently stops checking fails here.
  */
+import type { ApiKeyStore } from "../../backend/shared/auth/key_store";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -40,6 +41,7 @@ function standaloneRoutes() {
         control: {} as FleetControl,
         feeds: {} as DashboardFeeds,
         tokens: { monitoringToken: null, adminToken: null },
+        keys: {} as ApiKeyStore,
       },
       () => ({ services: new Set(), endpoints: new Set() }),
     ),

@@ -8,7 +8,8 @@
  */
 import { api, HttpStatus, type Header, type Query } from "encore.dev/api";
 import { service, serviceReady } from "./service";
-import { requireAdmin, toAPIError } from "./bridge";
+import { hasBody, requireAdmin, toAPIError } from "./bridge";
+import { requireJsonBody } from "../../shared/http/json_body";
 import type { RouteDef, RouteInput } from "../../shared/http/route";
 import { parseActorHeader } from "../../shared/http/validation";
 import type { ReplicaStatusResponse } from "../status/router_status";
@@ -30,6 +31,8 @@ async function runAdmin<T>(
   requireAdmin(auth.authorization);
   await serviceReady;
   try {
+    // Encore decodes any body as JSON: a form post from another site must not act.
+    requireJsonBody(auth.contentType, hasBody(input));
     const actor = parseActorHeader(auth.actor);
     return (await routes
       .get(endpoint)!
@@ -44,6 +47,8 @@ interface AdminAuth {
   authorization?: Header<"Authorization">;
   /** Who is acting, for the audit trail (checked by the shared handler). */
   actor?: Header<"X-Actor">;
+  /** A request with a body must send JSON (a 400 otherwise; standalone 415). */
+  contentType?: Header<"Content-Type">;
 }
 interface ReplicaName extends AdminAuth {
   name: string;
@@ -267,6 +272,87 @@ export const adminAudit = api(
     runAdmin("database.adminAudit", req, {
       params: {},
       query: { limit: req.limit },
+      body: undefined,
+    }),
+);
+
+interface IssueApiKeyRequest extends AdminAuth {
+  /** The user the key acts as (required). */
+  userId?: unknown;
+  /** The orgs it may read and write: an array of org ids, or "*" for every org (required). */
+  orgIds?: unknown;
+  label?: unknown;
+}
+interface ApiKeyInfo {
+  id: string;
+  userId: string;
+  orgIds: number[] | "all";
+  label: string;
+  createdAt: string;
+  createdBy: string | null;
+  revokedAt: string | null;
+}
+interface IssuedApiKey extends ApiKeyInfo {
+  /** The key itself: in this answer only, never again. */
+  key: string;
+  /** 201, as standalone (not part of the body). */
+  httpStatus: HttpStatus;
+}
+interface ApiKeyList {
+  keys: ApiKeyInfo[];
+}
+interface ApiKeyId extends AdminAuth {
+  id: string;
+}
+
+export const issueApiKey = api(
+  {
+    expose: true,
+    sensitive: true,
+    method: "POST",
+    bodyLimit: 1048576,
+    path: "/v1/system/database/api-keys",
+  },
+  async (req: IssueApiKeyRequest): Promise<IssuedApiKey> => {
+    const issued = await runAdmin<Omit<IssuedApiKey, "httpStatus">>(
+      "database.issueApiKey",
+      req,
+      {
+        params: {},
+        query: {},
+        body: { userId: req.userId, orgIds: req.orgIds, label: req.label },
+      },
+    );
+    return { ...issued, httpStatus: HttpStatus.Created };
+  },
+);
+
+export const listApiKeys = api(
+  {
+    expose: true,
+    sensitive: true,
+    method: "GET",
+    path: "/v1/system/database/api-keys",
+  },
+  async (req: AdminAuth): Promise<ApiKeyList> =>
+    runAdmin("database.listApiKeys", req, {
+      params: {},
+      query: {},
+      body: undefined,
+    }),
+);
+
+export const revokeApiKey = api(
+  {
+    expose: true,
+    sensitive: true,
+    method: "DELETE",
+    path: "/v1/system/database/api-keys/:id",
+  },
+  async (req: ApiKeyId): Promise<ApiKeyInfo> =>
+    runAdmin("database.revokeApiKey", req, {
+      params: { id: req.id },
+      query: {},
       body: undefined,
     }),
 );

@@ -19,6 +19,8 @@ import {
   type RouterHeaders,
 } from "../../shared/http/router_headers";
 import { service, serviceReady } from "./service";
+import { getAuthData } from "encore.dev/internal/codegen/auth";
+import { callerOf, type CallerData } from "./auth";
 
 /**
  * Edge file: imports `encore.dev/api` at run time, so only Encore `api.ts`
@@ -67,9 +69,13 @@ export async function call<T>(
     // (runtimes/core/src/api/schema/body.rs, parse_incoming_request_body):
     // a body sent as text/plain from another site must not get through.
     requireJsonBody(headers?.contentType, hasBody(input));
-    const ctx = requestContextFromHeaders(route.endpoint, headers);
+    // The caller the gateway's auth handler established (auth.ts).
+    const caller = callerOf(getAuthData<CallerData>());
+    const ctx = requestContextFromHeaders(route.endpoint, headers, caller);
     await serviceReady;
-    const body = await runWithRequestContext(ctx, () => route.handle(input));
+    const body = await runWithRequestContext(ctx, () =>
+      route.handle(caller !== undefined ? { ...input, caller } : input),
+    );
     const servedBy = ctx.servedBy.join(",");
     if (ctx.wroteCluster === undefined) return { ...body, servedBy };
     const token = await service.router.tokenAfterWrite(ctx.wroteCluster, ctx);
@@ -82,7 +88,7 @@ export async function call<T>(
 }
 
 /** The request carried a body: a field of it is set (Encore leaves the absent ones undefined). */
-function hasBody(input: RouteInput): boolean {
+export function hasBody(input: RouteInput): boolean {
   const { body } = input;
   if (body === undefined || body === null) return false;
   if (typeof body !== "object") return true;

@@ -17,6 +17,7 @@ import type { Primitive as EncorePrimitive } from "encore.dev/storage/sqldb";
 import { primaryDb, replica1, replica2, replica3 } from "../databases";
 import { composeService } from "../service";
 import {
+  ConfigError,
   createPgPool,
   createPgPoolSettingSessionOnConnect,
   jsonLogger,
@@ -71,6 +72,13 @@ const environment = encoreEnvironment(
 // A CursorSecret with a value wins: the variable is then not read at all,
 // so a leftover CURSOR_SECRET cannot stop the start.
 if (cursorSecretValue !== "") delete environment.CURSOR_SECRET;
+// Encore's gateway answers 401 itself to an `auth: true` endpoint called
+// without credentials (runtimes/core/src/api/auth/mod.rs), so AUTH=off
+// could not reach the handlers: refuse it rather than seem to honour it.
+if ((environment.AUTH ?? "").trim() === "off")
+  throw new ConfigError([
+    "AUTH: `off` is for the standalone server only; under Encore issue an API key (docs/security.md)",
+  ]);
 const config = loadConfig(environment);
 
 /**

@@ -9,6 +9,8 @@ import { adminRoutes, type KnownEndpoints } from "./admin_routes";
 import { dashboardRoutes } from "./dashboard_routes";
 import { fleetRoutes } from "./fleet_routes";
 import { monitoringRoutes } from "./monitoring_routes";
+import { keyRoutes } from "./key_routes";
+import type { ApiKeyStore } from "../../shared/auth/key_store";
 
 /** What the database service's own routes are built from. */
 export interface DatabaseParts {
@@ -20,11 +22,13 @@ export interface DatabaseParts {
   feeds: DashboardFeeds;
   /** MONITORING_TOKEN and ADMIN_TOKEN, for the dashboard's login; null = not set. */
   tokens: Tokens;
+  /** API keys of the domain endpoints (issued and revoked by admin routes). */
+  keys: ApiKeyStore;
 }
 
 /**
- * The database service's routes: monitoring, admin, fleet, dashboard and
- * `/metrics`. The Encore files database/encore/monitoring_api.ts and
+ * The database service's routes: monitoring, admin (API keys included),
+ * fleet, dashboard and `/metrics`. The Encore files database/encore/monitoring_api.ts and
  * admin_api.ts declare one `api()` per entry.
  *
  * @param knownEndpoints the endpoints this process serves, so a typo in a
@@ -38,6 +42,7 @@ export function databaseRoutes(
   return [
     ...monitoringRoutes(router, control),
     ...adminRoutes(router, control, knownEndpoints),
+    ...keyRoutes(parts.keys),
     ...fleetRoutes(control, () => hostHider(router)),
     ...dashboardRoutes(parts.feeds, parts.tokens, () => hostHider(router)),
     {

@@ -1,3 +1,4 @@
+import { CallerPrimaryReads } from "./limits/caller_primary_reads";
 import type { JsonSafe } from "./cache/cache_entry";
 import { createQueryCache } from "./cache/create_query_cache";
 import type { CachedRead } from "./cache/cache_types";
@@ -181,6 +182,10 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
       rawSql: this.rawSql,
       primary: this.primary,
       refreshTimeoutMs: Math.min(50, config.attemptDeadline.minMs),
+      callerPrimaryReads: new CallerPrimaryReads(
+        config.callerPrimaryReads,
+        config.capWaitMs,
+      ),
     });
     this.fleet = new FleetMembership({
       directory: this.directory,

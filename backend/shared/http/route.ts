@@ -1,3 +1,5 @@
+import type { Caller } from "../auth/caller";
+
 /** HTTP methods the API uses. */
 export type HttpMethod = "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
 
@@ -17,6 +19,8 @@ export interface RouteInput {
   readonly privileged?: boolean;
   /** The request came over HTTPS (or says so in X-Forwarded-Proto): cookies get `Secure`. */
   readonly https?: boolean;
+  /** Domain routes: who is calling, as authentication established it (absent: nobody). */
+  readonly caller?: Caller;
 }
 
 /** One endpoint: its contract and its handler, written once; `T` is what a success returns. */
@@ -30,6 +34,17 @@ export interface RouteDef<T = unknown> {
   readonly successStatus?: number;
   /** Needs the admin bearer token. */
   readonly admin?: boolean;
+  /**
+   * A domain endpoint: needs a caller (an API key), who must have access to
+   * every org it touches. Set by {@link buildEndpoints}, never by hand.
+   */
+  readonly tenant?: boolean;
+  /**
+   * A domain endpoint without `:orgId` in its path: the query parameter
+   * that lists the orgs it reads (comma-separated), each checked against
+   * the caller's orgs.
+   */
+  readonly orgQuery?: string;
   /** A monitoring route: needs the monitoring token when MONITORING_TOKEN is set (health is not one). */
   readonly monitoring?: boolean;
   /** What a monitoring route answers without the token; default the 401 JSON error. */

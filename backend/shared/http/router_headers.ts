@@ -4,21 +4,20 @@ import {
   parseToken,
   type RequestContext,
 } from "../../database/router/index";
-import { parseUserIdHeader } from "./validation";
+import type { Caller } from "../auth/caller";
 
 /**
  * The request headers the router reads, as a front door hands them over
  * (the standalone server from `IncomingMessage.headers`, an Encore endpoint
  * from its typed `Header<...>` fields). An absent or empty consistency
- * header counts as not sent; an empty `X-User-Id` is malformed.
+ * header counts as not sent. Who the caller is comes from authentication,
+ * never from a header the caller picks.
  */
 export interface RouterHeaders {
   /** `X-Consistency`: `strong | eventual | bounded=<seconds>`. */
   consistency?: string | undefined;
   /** `X-Consistency-Token` from an earlier write (read-your-writes). */
   consistencyToken?: string | undefined;
-  /** `X-User-Id`: the caller, for per-user concurrency caps. */
-  userId?: string | undefined;
   /** `Content-Type`: a request with a body must send JSON (see json_body.ts). */
   contentType?: string | undefined;
 }
@@ -26,7 +25,7 @@ export interface RouterHeaders {
 /**
  * The request context of one request to `endpoint`, from the headers the
  * router reads: the consistency it asked for (a token wins over
- * `X-Consistency`), its caller for per-user caps, and that the answer to a
+ * `X-Consistency`), its authenticated caller for per-user caps, and that the answer to a
  * write carries a consistency token (writes bring it along). Both front
  * doors build their context here, so they read these headers alike.
  * @throws {InvalidArgumentError} naming the header that is malformed.
@@ -34,6 +33,7 @@ export interface RouterHeaders {
 export function requestContextFromHeaders(
   endpoint: string,
   headers: RouterHeaders | undefined,
+  caller?: Caller,
 ): RequestContext {
   const ctx: RequestContext = {
     endpoint,
@@ -42,8 +42,7 @@ export function requestContextFromHeaders(
   };
   const consistency = requestedConsistency(headers);
   if (consistency !== undefined) ctx.consistency = consistency;
-  const userId = parseUserIdHeader(headers?.userId);
-  if (userId !== undefined) ctx.userId = userId;
+  if (caller !== undefined) ctx.userId = caller.userId;
   return ctx;
 }
 

@@ -274,23 +274,8 @@ export function parseBody<S extends z.ZodType>(
   throw new InvalidArgumentError(field, first?.message ?? "is invalid");
 }
 
-/**
- * The `X-User-Id` header (caller identity for per-user concurrency caps),
- * checked the same way by both front doors.
- * @returns undefined when absent.
- * @throws {InvalidArgumentError} (field `X-User-Id`) when malformed.
- */
-export function parseUserIdHeader(
-  value: string | undefined,
-): string | undefined {
-  if (value === undefined) return undefined;
-  if (!/^[A-Za-z0-9_.:@-]{1,128}$/.test(value))
-    throw new InvalidArgumentError(
-      "X-User-Id",
-      "1-128 characters of A-Z a-z 0-9 _ . : @ -",
-    );
-  return value;
-}
+/** A user id an API key is issued to (per-user caps count it): 1-128 characters. */
+export const USER_ID_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
 /**
  * The optional X-Actor header of an admin request: who is acting (a name or

@@ -51,6 +51,10 @@ export const FAST_ENV: Record<string, string> = {
   CACHE_ENABLED: "false",
   // Replicas added through the admin API are stored sealed (a fixed test key).
   STORED_URL_KEY: TEST_URL_KEY,
+  // These suites are about routing, not callers: every request is the local
+  // developer. Callers and tenants have their own suite (tenants.test.ts),
+  // which runs with API keys as deployments do.
+  AUTH: "off",
 };
 
 let fleets = 0;

@@ -14,6 +14,7 @@
  * vi.mock("encore.dev", () => standIns.root());
  * vi.mock("encore.dev/api", () => standIns.api());
  * vi.mock("encore.dev/auth", () => standIns.auth());
+ * vi.mock("encore.dev/internal/codegen/auth", () => standIns.authData());
  * vi.mock("encore.dev/config", () => standIns.config());
  * vi.mock("encore.dev/storage/sqldb", () => standIns.sqldb());
  * vi.mock("encore.dev/metrics", () => standIns.metrics());
@@ -21,6 +22,7 @@
  * vi.mock("encore.dev/storage/cache", () => standIns.cache());
  * ```
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { vi } from "vitest";
 import { HttpStatusValues } from "../../../node_modules/encore.dev/api/httpstatus";
 
@@ -96,6 +98,15 @@ export function auth() {
       return fn;
     },
   };
+}
+
+// The auth data of the request being handled, as Encore's runtime keeps it
+// per request (encore.dev/internal/auth/mod.ts reads the current request's).
+const currentAuth = new AsyncLocalStorage<unknown>();
+
+/** encore.dev/internal/codegen/auth (what `~encore/auth` re-exports). */
+export function authData() {
+  return { getAuthData: () => currentAuth.getStore() ?? null };
 }
 
 export function config() {
@@ -182,6 +193,8 @@ export async function cache() {
 /** An endpoint function as the stand-in `api()` returns it. */
 export type Endpoint = ((req: Record<string, unknown>) => Promise<unknown>) & {
   options: { method: string; path: string; auth?: boolean };
+  /** The auth handler of the instance it belongs to (its gateway's). */
+  gatewayAuthHandler?: unknown;
 };
 
 /** One loaded Encore instance: every service's endpoints, by service. */
@@ -226,6 +239,12 @@ export async function loadEncoreInstance(
       ...(await import(/* @vite-ignore */ `${dir}/database/encore/admin_api`)),
     };
     await encoreService.serviceReady;
+    // Each instance's gateway runs its own auth handler (the one its load declared).
+    const handler = encoreRuntime().authHandlers.at(-1);
+    for (const e of [...Object.values(domains), database].flatMap((m) =>
+      Object.values(m),
+    ))
+      if (typeof e === "function") (e as Endpoint).gatewayAuthHandler = handler;
     return {
       domains,
       database,
@@ -250,19 +269,21 @@ export async function loadEncoreInstance(
 async function gatewayAuth(
   endpoint: Endpoint,
   authorization: string | undefined,
-): Promise<{ code: string } | null> {
-  const handler = encoreRuntime().authHandlers[0] as
+): Promise<{ refused: { code: string; message: string } } | { data: unknown }> {
+  const handler = endpoint.gatewayAuthHandler as
     ((p: { authorization?: string }) => Promise<unknown>) | undefined;
+  const none = { code: "unauthenticated", message: "" };
   if (handler === undefined || authorization === undefined)
-    return endpoint.options.auth === true ? { code: "unauthenticated" } : null;
+    return endpoint.options.auth === true ? { refused: none } : { data: null };
   try {
-    await handler({ authorization });
-    return null;
+    return { data: await handler({ authorization }) };
   } catch (err) {
-    const code = (err as { code?: string }).code;
+    const { code, message } = err as { code?: string; message: string };
     if (code === "unauthenticated")
-      return endpoint.options.auth === true ? { code } : null;
-    return { code: code ?? "internal" };
+      return endpoint.options.auth === true
+        ? { refused: { code, message } }
+        : { data: null };
+    return { refused: { code: code ?? "internal", message } };
   }
 }
 
@@ -279,15 +300,18 @@ export async function callEndpoint(
 ): Promise<
   { ok: true; body: any } | { ok: false; code: string; message: string }
 > {
-  const refused = await gatewayAuth(endpoint, authorization);
-  if (refused !== null) return { ok: false, code: refused.code, message: "" };
+  const auth = await gatewayAuth(endpoint, authorization);
+  if ("refused" in auth) return { ok: false, ...auth.refused };
   const withBody = ["POST", "PUT", "PATCH"].includes(endpoint.options.method);
   const sent =
     withBody && !("contentType" in req)
       ? { ...req, contentType: "application/json" }
       : req;
   try {
-    return { ok: true, body: await endpoint(sent) };
+    return {
+      ok: true,
+      body: await currentAuth.run(auth.data, () => endpoint(sent)),
+    };
   } catch (err) {
     const e = err as { code?: string; message: string };
     return { ok: false, code: e.code ?? "thrown", message: e.message };

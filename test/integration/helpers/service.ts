@@ -21,6 +21,8 @@ export interface SpawnedService {
   readonly url: string;
   /** Every stderr line so far (JSON log lines). */
   readonly lines: string[];
+  /** Everything written to stdout so far (the development key of `npm start`). */
+  readonly stdout: string[];
   /** Resolves when the process has exited. */
   readonly exit: Promise<ServiceExit>;
   /**
@@ -65,7 +67,7 @@ export async function spawnService(
       cwd: repoRoot,
       // A fleet of its own unless the test joins instances on purpose.
       env: { FLEET_NAME: uniqueFleetName(), ...env },
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["ignore", "pipe", "pipe"],
       detached,
     },
   );
@@ -79,6 +81,9 @@ export async function spawnService(
   };
   const killNow = () => send("SIGKILL");
   const lines: string[] = [];
+  const stdout: string[] = [];
+  child.stdout!.setEncoding("utf8");
+  child.stdout!.on("data", (chunk: string) => stdout.push(chunk));
   live.add(killNow);
   const exit = new Promise<ServiceExit>((resolve) => {
     child.once("exit", (code, signal) => {
@@ -110,7 +115,7 @@ export async function spawnService(
 
   try {
     const url = await listeningUrl(child, lines, exit, startTimeoutMs);
-    return { child, url, lines, exit, stop };
+    return { child, url, lines, stdout, exit, stop };
   } catch (err) {
     await stop("SIGKILL");
     throw err;

@@ -79,6 +79,12 @@ export interface RouterConfig {
   readonly maxConcurrentQueriesPerOrg: number | null;
   readonly capWaitMs: number;
   /**
+   * CALLER_PRIMARY_READS: reads sent to the primary because of the
+   * consistency the caller asked for (strong, a bound or a token no replica
+   * meets): `allow`, `refuse`, or at most this many at once per user.
+   */
+  readonly callerPrimaryReads: "allow" | "refuse" | number;
+  /**
    * VOLATILE user functions known to only read (READ_ONLY_FUNCTIONS), lower-case
    * `name` or `schema.name`: raw SQL calling them may go to a replica.
    */
@@ -148,6 +154,16 @@ export interface ServiceConfig {
   readonly serviceVersion: string | null;
   /** How admin changes reach every instance (FLEET_*). */
   readonly fleet: FleetConfig;
+  /** Who may call the domain endpoints (AUTH, API_KEY_CACHE_TTL). */
+  readonly auth: AuthConfig;
+}
+
+/** Callers of the domain endpoints (docs/security.md). */
+export interface AuthConfig {
+  /** `keys`: an API key per request; `off`: everyone is the local developer (never in production). */
+  readonly mode: "keys" | "off";
+  /** How long an instance trusts a key lookup (a revocation reaches other instances within it). */
+  readonly keyCacheTtlMs: number;
 }
 
 /**

@@ -110,6 +110,10 @@ export function loadConfig(
     issues.push(
       "REPLICA_ATTEMPT_DEADLINE_MAX: must not exceed DB_QUERY_TIMEOUT (the statement timeout)",
     );
+  if (e.AUTH === "off" && (env.NODE_ENV ?? "").trim() === "production")
+    issues.push(
+      "AUTH: `off` serves every caller as the local developer and is refused with NODE_ENV=production; issue API keys instead (docs/security.md)",
+    );
   if (issues.length > 0) throw new ConfigError(issues);
 
   const withWeights = clusters.map((c, i) =>
@@ -149,6 +153,9 @@ export function loadConfig(
     maxConcurrentQueriesPerUser: e.MAX_CONCURRENT_QUERIES_PER_USER,
     maxConcurrentQueriesPerOrg: e.MAX_CONCURRENT_QUERIES_PER_ORG,
     capWaitMs: e.CONCURRENCY_CAP_WAIT,
+    callerPrimaryReads: /^\d+$/.test(e.CALLER_PRIMARY_READS)
+      ? Number(e.CALLER_PRIMARY_READS)
+      : (e.CALLER_PRIMARY_READS as "allow" | "refuse"),
     readOnlyFunctions,
     replicaHostAllowlist: e.REPLICA_HOST_ALLOWLIST.map((p) => p.toLowerCase()),
     replicaSslRootCert: e.REPLICA_SSL_ROOT_CERT ?? null,
@@ -201,5 +208,6 @@ export function loadConfig(
       urlKey: e.STORED_URL_KEY,
       oldUrlKeys: e.STORED_URL_OLD_KEYS,
     },
+    auth: { mode: e.AUTH, keyCacheTtlMs: e.API_KEY_CACHE_TTL },
   });
 }

@@ -203,7 +203,31 @@ export const ADVANCED_SETTINGS = {
     shown: "none",
     unit: "count",
     level: "advanced",
-    meaning: "cap per user (from `X-User-Id`); past the wait, 429",
+    meaning: "cap per user (the API key's user); past the wait, 429",
+  }),
+  CALLER_PRIMARY_READS: setting(
+    z
+      .string()
+      .trim()
+      .regex(
+        /^(allow|refuse|[1-9]\d{0,5})$/,
+        "`allow`, `refuse` or a count from 1",
+      )
+      .default("allow"),
+    {
+      shown: "`allow`",
+      unit: "text",
+      level: "advanced",
+      meaning:
+        "reads a caller sends to the primary by the consistency it asks for (`X-Consistency: strong`, a bound or a token no replica meets): `allow`; `refuse` (strong 403, the others 503 rather than the primary); or a count, the most each user may have at once (past the wait, 429)",
+    },
+  ),
+  API_KEY_CACHE_TTL: setting(duration("5s"), {
+    shown: "`5s`",
+    unit: "duration",
+    level: "advanced",
+    meaning:
+      "how long an instance trusts its last lookup of an API key: a revoked key stops at once where it was revoked, within this on every other instance",
   }),
   MAX_CONCURRENT_QUERIES_PER_ORG: setting(int(null, 1, 100_000), {
     shown: "none",

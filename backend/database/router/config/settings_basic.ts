@@ -106,6 +106,20 @@ export const BASIC_SETTINGS = {
     meaning:
       "the cache's shared tier (every instance sees every write); never logged",
   }),
+  AUTH: setting(z.enum(["keys", "off"]).default("keys"), {
+    shown: "`keys`",
+    unit: "text",
+    level: "basic",
+    meaning:
+      "domain endpoints need an API key (`Authorization: Bearer rrk_...`, issued by the admin API; `npm start` prints a development key); `off` serves every caller as the local developer with every org, for local use only: refused with `NODE_ENV=production`",
+  }),
+  NODE_ENV: setting(null, {
+    parsedBy: "database/router/config/load_config.ts",
+    shown: "none",
+    unit: "text",
+    level: "basic",
+    meaning: "`production` refuses `AUTH=off`",
+  }),
   ADMIN_TOKEN: setting(bearerToken(), {
     shown: "unset = admin API disabled",
     unit: "text",

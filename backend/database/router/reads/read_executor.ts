@@ -14,6 +14,7 @@ import type { Logger } from "../support/logger";
 import { refreshReplayed } from "../consistency/replay_wait";
 import { singleStatement } from "../nodes/guarded_read";
 import { FailedAttempts } from "./failed_attempts";
+import type { CallerPrimaryReads } from "../limits/caller_primary_reads";
 import type { AttemptFailure, HedgedReader, HedgedResult } from "./hedged_read";
 import { ReadProgress, type ReplicaOutcome } from "./read_progress";
 
@@ -26,6 +27,8 @@ export interface ReadExecutorDeps {
   readonly health: HealthChecker;
   readonly logger: Logger;
   readonly observer: RouterObserver;
+  /** CALLER_PRIMARY_READS: reads a caller's consistency sends to the primary. */
+  readonly callerPrimaryReads: CallerPrimaryReads;
   /** Longest wait for a replica's replay position before a cache fill (ms). */
   readonly refreshTimeoutMs: number;
   isClosed(): boolean;
@@ -130,6 +133,16 @@ export class ReadExecutor implements ReplicaOutcome {
     // reads (its slots are for writes and strong reads): answer 503.
     else if (read.overloaded !== undefined)
       return Promise.reject(read.overloaded);
+    else {
+      const gate = this.deps.callerPrimaryReads;
+      const { ctx } = read.req;
+      if (gate.applies(reason, read.consistency, ctx))
+        return gate.run(reason, ctx, () => {
+          node.countRead();
+          this.deps.observer.onRoute?.(node, read.endpoint, reason);
+          return this.onPrimary(read, node);
+        });
+    }
     node.countRead();
     this.deps.observer.onRoute?.(node, read.endpoint, reason);
     if (permit === undefined) return this.onPrimary(read, node);

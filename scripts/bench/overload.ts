@@ -37,17 +37,38 @@ export async function overload(ctx: BenchContext): Promise<Section> {
   return report(results, loadMs);
 }
 
+const BENCH_ADMIN_TOKEN = `bench-admin-${process.pid}-0123456789abcdef`;
+
+/** A key for every org, issued through the service's admin API (as an operator would). */
+async function issueKey(base: string): Promise<string> {
+  const res = await fetch(`${base}/v1/system/database/api-keys`, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${BENCH_ADMIN_TOKEN}`,
+      "content-type": "application/json",
+    },
+    body: JSON.stringify({ userId: "bench", orgIds: "*" }),
+  });
+  if (res.status !== 201) throw new Error(`issuing a key: HTTP ${res.status}`);
+  return ((await res.json()) as { key: string }).key;
+}
+
 /** Runs `script` (in scripts/bench) as its own node process; resolves the JSON line it prints. */
 function runChild<T>(
   ctx: BenchContext,
   script: string,
   args: string[],
+  env: Record<string, string> = {},
 ): Promise<T> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
       ["--import", "tsx", `scripts/bench/${script}`, ...args],
-      { cwd: ctx.repoRoot, stdio: ["ignore", "pipe", "pipe"] },
+      {
+        cwd: ctx.repoRoot,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, ...env },
+      },
     );
     let out = "";
     let err = "";
@@ -73,11 +94,12 @@ function runChild<T>(
 function timedGet(
   url: string,
   agent: http.Agent,
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; ms: number }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     http
-      .get(url, { agent }, (res) => {
+      .get(url, { agent, headers }, (res) => {
         res.resume();
         res.on("end", () =>
           resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0 }),
@@ -97,6 +119,8 @@ async function runLevel(
   const service = await spawnBenchService(ctx.repoRoot, {
     DATABASE_URL: cluster.primary.url,
     READ_REPLICA_URLS: cluster.replicas.map((r) => r.url).join(","),
+    // Defaults otherwise: API keys on. The admin token only issues the key.
+    ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
   });
   const pid = service.child.pid!;
   const base = service.url;
@@ -110,6 +134,8 @@ async function runLevel(
       return `${seed.orgOf[k]}:${seed.idOf[k]}`;
     });
     const [org, id] = keys[0]!.split(":");
+    const apiKey = await issueKey(base);
+    const auth = { authorization: `Bearer ${apiKey}` };
     // Both at once: the agent opens one connection for each before the load
     // (probing them is about answers on open connections, not about connecting).
     await Promise.all(
@@ -121,7 +147,7 @@ async function runLevel(
     );
     // Not fatal: statuses other than 200 and 503 show in the table (goal 0).
     const read = `/v1/finance/orgs/${org}/revenues/${id}`;
-    const first = await timedGet(base + read, agent);
+    const first = await timedGet(base + read, agent, auth);
     if (first.status !== 200)
       ctx.log(`overload: warm-up GET ${read} answered HTTP ${first.status}`);
     // A scrape restarts prom-client's event-loop histogram: the one at the
@@ -130,12 +156,12 @@ async function runLevel(
     const rssBefore = rssMiB(pid);
     let rssPeak = rssBefore;
     const started = performance.now();
-    const loading = runChild<ClientFigures>(ctx, "overload_clients.ts", [
-      base,
-      String(clients),
-      String(loadMs),
-      keys.join(","),
-    ]);
+    const loading = runChild<ClientFigures>(
+      ctx,
+      "overload_clients.ts",
+      [base, String(clients), String(loadMs), keys.join(",")],
+      { BENCH_API_KEY: apiKey },
+    );
     await sleep(1_500); // let the load build up
     const outside = runChild<ProberFigures>(ctx, "overload_prober.ts", [
       base + HEALTH,

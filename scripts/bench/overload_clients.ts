@@ -39,6 +39,8 @@ export interface ClientFigures {
 
 async function main(): Promise<void> {
   const [base, clientsArg, msArg, keysArg] = process.argv.slice(2);
+  // The API key comes by environment, not argv (ps shows argv to anyone).
+  const auth = { authorization: `Bearer ${process.env.BENCH_API_KEY ?? ""}` };
   const clients = Number(clientsArg);
   const durationMs = Number(msArg);
   const paths = (keysArg ?? "").split(",").map((k) => {
@@ -65,7 +67,12 @@ async function main(): Promise<void> {
       let first = true;
       for (let i = c; performance.now() < until; i++) {
         try {
-          const r = await timedGet(paths[i % paths.length]!, agent);
+          const r = await timedGet(
+            paths[i % paths.length]!,
+            agent,
+            undefined,
+            auth,
+          );
           statuses[r.status] = (statuses[r.status] ?? 0) + 1;
           if (first) maxFirstMs = Math.max(maxFirstMs, r.ms);
           else maxMs = Math.max(maxMs, r.ms);

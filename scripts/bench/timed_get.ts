@@ -17,16 +17,18 @@ export interface TimedAnswer {
 /**
  * @param agent a keep-alive agent, or false for a new connection each time.
  * @param timeoutMs give up (reject) when the socket is silent this long; none when absent.
+ * @param headers request headers (the API key of domain endpoints).
  */
 export function timedGet(
   url: string,
   agent: http.Agent | false,
   timeoutMs?: number,
+  headers?: Record<string, string>,
 ): Promise<TimedAnswer> {
   const t0 = performance.now();
   let connectMs = NaN;
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent }, (res) => {
+    const req = http.get(url, { agent, headers }, (res) => {
       res.resume();
       res.on("end", () =>
         resolve({

@@ -16,6 +16,9 @@ import { CursorCodec } from "../shared/http/cursor";
 import type { RouteDef } from "../shared/http/route";
 import { ApiKeyStore } from "../shared/auth/key_store";
 import { type Authenticate, authenticator } from "../shared/auth/caller";
+import type { Tokens } from "../shared/http/monitoring_auth";
+import { randomSessionSecret } from "../shared/http/dashboard_session";
+import { LoginThrottle } from "../shared/http/login_guard";
 
 /** What {@link composeService} builds the service from. */
 export interface ServiceParts {
@@ -53,6 +56,10 @@ export interface Service {
   readonly keys: ApiKeyStore;
   /** Who calls a domain endpoint, from its Authorization header (AUTH). */
   readonly authenticate: Authenticate;
+  /** The monitoring and admin tokens, and the key dashboard sessions are signed with. */
+  readonly tokens: Tokens;
+  /** Failed dashboard logins, per address. */
+  readonly logins: LoginThrottle;
   /** The database service's routes, then each mounted domain's, in mount order. */
   readonly routes: readonly RouteDef[];
   /**
@@ -114,12 +121,23 @@ export function composeService(
   const mounted = new Set<string>(["database"]);
   const endpointNames = new Set<string>();
   const known = { services: mounted, endpoints: endpointNames };
+  // Without SESSION_SECRET, sessions last as long as this process, on this instance.
+  if (config.sessionSecret === null && config.monitoringToken !== null)
+    logger.warn(
+      "SESSION_SECRET is not set: dashboard logins last until this process restarts and hold on this instance only",
+    );
+  const tokens: Tokens = {
+    monitoringToken: config.monitoringToken,
+    adminToken: config.adminToken,
+    sessionSecret: config.sessionSecret ?? randomSessionSecret(),
+  };
+  const logins = new LoginThrottle();
   const keys = new ApiKeyStore(router, {
     cacheTtlMs: config.auth.keyCacheTtlMs,
     logger,
   });
   const routes: RouteDef[] = databaseRoutes(
-    { router: router.roles, metrics, control, feeds, tokens: config, keys },
+    { router: router.roles, metrics, control, feeds, tokens, logins, keys },
     () => known,
   );
   for (const r of routes) endpointNames.add(r.endpoint);
@@ -148,6 +166,8 @@ export function composeService(
     feeds,
     keys,
     authenticate: authenticator(config.auth.mode, keys),
+    tokens,
+    logins,
     routes,
     mount,
     start: () =>

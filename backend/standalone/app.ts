@@ -71,8 +71,7 @@ export async function createApp(
   const server = createHttpServer({
     routes,
     logger,
-    adminToken: config.adminToken,
-    monitoringToken: config.monitoringToken,
+    tokens: service.tokens,
     authenticate: service.authenticate,
     consistencyToken: (cluster, ctx) => router.tokenAfterWrite(cluster, ctx),
     onRequestDone: (kind, status, seconds) =>

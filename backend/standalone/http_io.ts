@@ -1,4 +1,5 @@
 import type http from "node:http";
+import type { HttpResponse } from "../shared/http/route";
 import {
   InvalidArgumentError,
   type RouterErrorCode,
@@ -144,4 +145,14 @@ export function sendError(
   // After a rejected upload the rest of the body is unread: close the connection.
   if (status === 400 || status === 413) res.setHeader("Connection", "close");
   sendJson(res, status, { code, message });
+}
+
+/** Sends a handler's {@link HttpResponse}: its headers, then its text or JSON body. */
+export function sendResponse(res: http.ServerResponse, r: HttpResponse): void {
+  for (const [name, value] of Object.entries(r.headers ?? {}))
+    res.setHeader(name, value);
+  if (r.contentType !== undefined) {
+    res.writeHead(r.status, { "Content-Type": r.contentType });
+    res.end(String(r.body));
+  } else sendJson(res, r.status, r.body);
 }

@@ -19,8 +19,9 @@ import {
   forwardedHttps,
   MONITORING_DENIED,
   monitoringAccess,
-  sessionFromCookieHeader,
+  type Tokens,
 } from "../shared/http/monitoring_auth";
+import { sessionsFromCookies } from "../shared/http/dashboard_session";
 import {
   header,
   queryObject,
@@ -29,6 +30,7 @@ import {
   readJsonBody,
   sendError,
   sendJson,
+  sendResponse,
 } from "./http_io";
 import { compile, match } from "./route_table";
 import { parseActorHeader } from "../shared/http/validation";
@@ -47,10 +49,12 @@ import {
 export interface HttpServerOptions {
   routes: readonly RouteDef[];
   logger: Logger;
-  /** Bearer token of admin routes; null answers 403 "disabled" on every one. */
-  adminToken: string | null;
-  /** MONITORING_TOKEN: when set, monitoring routes (all but health) need it; null = open. */
-  monitoringToken: string | null;
+  /**
+   * The admin token (null answers 403 "disabled" on every admin route), the
+   * monitoring token (when set, monitoring routes but health need it; null =
+   * open) and the key dashboard sessions are signed with.
+   */
+  tokens: Tokens;
   /** Who calls a domain (tenant) route; without it every tenant route answers 401. */
   authenticate?: Authenticate;
   /**
@@ -241,7 +245,7 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
     if (route.admin === true) {
       const denied = checkAdminToken(
         req.headers.authorization,
-        options.adminToken,
+        options.tokens.adminToken,
       );
       if (denied !== null)
         return sendError(res, denied.status, denied.code, denied.message);
@@ -251,9 +255,9 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
       const access = monitoringAccess(
         {
           authorization: req.headers.authorization,
-          session: sessionFromCookieHeader(req.headers.cookie),
+          sessions: sessionsFromCookies(req.headers.cookie),
         },
-        options,
+        options.tokens,
       );
       if (!access.allowed) {
         const page = route.whenDenied?.();
@@ -312,6 +316,12 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         body,
         privileged,
         ...(caller !== undefined ? { caller } : {}),
+        client: {
+          address: req.socket.remoteAddress ?? "unknown",
+          origin: header(req, "origin"),
+          host: header(req, "host"),
+          fetchSite: header(req, "sec-fetch-site"),
+        },
         https:
           (req.socket as { encrypted?: boolean }).encrypted === true ||
           forwardedHttps(header(req, "x-forwarded-proto")),
@@ -344,15 +354,6 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         res.setHeader("X-Served-By", ctx.servedBy.join(","));
       sendFailure(res, err, route.endpoint);
     }
-  }
-
-  function sendResponse(res: http.ServerResponse, r: HttpResponse): void {
-    for (const [name, value] of Object.entries(r.headers ?? {}))
-      res.setHeader(name, value);
-    if (r.contentType !== undefined) {
-      res.writeHead(r.status, { "Content-Type": r.contentType });
-      res.end(String(r.body));
-    } else sendJson(res, r.status, r.body);
   }
 
   function sendFailure(

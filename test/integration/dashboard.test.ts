@@ -319,4 +319,88 @@ describe("with MONITORING_TOKEN set", () => {
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get("set-cookie")).toBeNull();
   });
+
+  const login = (
+    headers: Record<string, string> = {},
+    token = MONITORING_TOKEN,
+  ) => t.call("POST", `${DASHBOARD}/login`, { token }, headers);
+  const cookieOf = (res: { headers: Headers }) =>
+    (res.headers.get("set-cookie") ?? "").split(";")[0]!;
+
+  it("sessions: a random id per login, the admin token refused, any valid cookie among several", async () => {
+    const a = await login();
+    const b = await login();
+    expect(a.status).toBe(200);
+    expect(cookieOf(a)).toMatch(/^rr_monitor=/);
+    expect(cookieOf(a)).not.toBe(cookieOf(b));
+    // The admin token is not a dashboard password.
+    const admin = await login({}, ADMIN_TOKEN);
+    expect(admin.status).toBe(401);
+    expect(admin.headers.get("set-cookie")).toBeNull();
+    // A planted cookie sent first does not hide the real one.
+    const both = await t.call(
+      "GET",
+      "/v1/system/database/replicas/history",
+      undefined,
+      {
+        Cookie: `rr_monitor=bogus; ${cookieOf(b)}`,
+      },
+    );
+    expect(both.status).toBe(200);
+  });
+
+  it("over HTTPS the cookie is __Host-rr_monitor, Secure, Path=/, and it opens the routes", async () => {
+    const res = await login({ "X-Forwarded-Proto": "https" });
+    const header = res.headers.get("set-cookie") ?? "";
+    expect(header).toMatch(/^__Host-rr_monitor=[^;]+; Path=\/;/);
+    expect(header).toContain("Secure");
+    const opened = await t.call(
+      "GET",
+      "/v1/system/database/replicas/history",
+      undefined,
+      {
+        Cookie: cookieOf(res),
+      },
+    );
+    expect(opened.status).toBe(200);
+  });
+
+  it("the login takes same-origin JSON only", async () => {
+    const evil = await login({ Origin: "https://evil.example" });
+    expect(evil.status).toBe(403);
+    expect(evil.headers.get("set-cookie")).toBeNull();
+    const crossSite = await login({ "Sec-Fetch-Site": "cross-site" });
+    expect(crossSite.status).toBe(403);
+    const own = await login({
+      Origin: t.baseUrl,
+      "Sec-Fetch-Site": "same-origin",
+    });
+    expect(own.status).toBe(200);
+    const form = await t.call(
+      "POST",
+      `${DASHBOARD}/login`,
+      JSON.stringify({ token: MONITORING_TOKEN }),
+      { "content-type": "text/plain" },
+    );
+    expect(form.status).toBe(415);
+  });
+
+  it("failed logins back off per address: after five, even the right token waits", async () => {
+    const fresh = await startTestApp(
+      withPassword(cluster.primary.url),
+      cluster.replicas.map((r) => withPassword(r.url)),
+      { MONITORING_TOKEN },
+    );
+    try {
+      const attempt = (token: string) =>
+        fresh.call("POST", `${DASHBOARD}/login`, { token });
+      for (let i = 0; i < 5; i++)
+        expect((await attempt("wrong-token")).status).toBe(401);
+      const held = await attempt(MONITORING_TOKEN);
+      expect(held.status).toBe(429);
+      expect(held.body.message).toMatch(/retry in \d+ s/);
+    } finally {
+      await fresh.close();
+    }
+  });
 });

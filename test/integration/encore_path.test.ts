@@ -365,6 +365,22 @@ describe("Encore front door, with the runtime's rules", () => {
         session: { value: session },
       });
       expect(viaSession.ok).toBe(true);
+      // Any valid session among several: a planted one does not hide it.
+      const planted = await call(c.monitoring.history!, {
+        session: { value: "bogus" },
+        cookies: `rr_monitor=bogus; rr_monitor=${session}`,
+      });
+      expect(planted.ok).toBe(true);
+      // Same-origin only; the admin token is not a dashboard password.
+      const cross = await rawCall(c.monitoring.dashboardLogin!, {
+        headers: { origin: "https://evil.example", host: "svc:4000" },
+        body: JSON.stringify({ token: MON }),
+      });
+      expect(cross.status).toBe(403);
+      const admin = await rawCall(c.monitoring.dashboardLogin!, {
+        body: JSON.stringify({ token: ADMIN_TOKEN }),
+      });
+      expect(admin.status).toBe(401);
       expect(
         (
           await rawCall(c.monitoring.dashboard!, {

@@ -7,6 +7,7 @@
  * rule that silently stops checking fails here.
  */
 import type { ApiKeyStore } from "../../backend/shared/auth/key_store";
+import { LoginThrottle } from "../../backend/shared/http/login_guard";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -40,7 +41,12 @@ function standaloneRoutes() {
         metrics: {} as RouterMetrics,
         control: {} as FleetControl,
         feeds: {} as DashboardFeeds,
-        tokens: { monitoringToken: null, adminToken: null },
+        tokens: {
+          monitoringToken: null,
+          adminToken: null,
+          sessionSecret: "conformance-session-secret",
+        },
+        logins: new LoginThrottle(),
         keys: {} as ApiKeyStore,
       },
       () => ({ services: new Set(), endpoints: new Set() }),

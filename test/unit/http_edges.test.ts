@@ -34,8 +34,11 @@ beforeAll(async () => {
       },
     ],
     logger: silentLogger,
-    adminToken: null,
-    monitoringToken: null,
+    tokens: {
+      adminToken: null,
+      monitoringToken: null,
+      sessionSecret: "http-edges-session-secret",
+    },
     headersTimeoutMs: 1_000,
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -8,11 +8,11 @@ import { checkAdminToken } from "../../shared/http/admin_auth";
 import {
   MONITORING_DENIED,
   monitoringAccess,
-  sessionFromCookieHeader,
   type Credentials,
 } from "../../shared/http/monitoring_auth";
 import type { Domain, Endpoints } from "../../shared/domain";
 import { requireJsonBody } from "../../shared/http/json_body";
+import { sessionsFromCookies } from "../../shared/http/dashboard_session";
 import type { RouteDef, RouteInput } from "../../shared/http/route";
 import {
   requestContextFromHeaders,
@@ -136,7 +136,7 @@ export function requireAdmin(authorization: string | undefined): void {
  * @throws {APIError} `unauthenticated` when the route needs the token.
  */
 export function requireMonitoring(credentials: Credentials): boolean {
-  const access = monitoringAccess(credentials, service.config);
+  const access = monitoringAccess(credentials, service.tokens);
   if (!access.allowed)
     throw new APIError(ErrCode.Unauthenticated, MONITORING_DENIED.message);
   return access.privileged;
@@ -151,8 +151,8 @@ export function monitoringAccessOf(req: {
   return monitoringAccess(
     {
       authorization: one(req.headers.authorization),
-      session: sessionFromCookieHeader(one(req.headers.cookie)),
+      sessions: sessionsFromCookies(req.headers.cookie),
     },
-    service.config,
+    service.tokens,
   );
 }

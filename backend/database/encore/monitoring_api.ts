@@ -10,6 +10,7 @@ import { service, serviceReady } from "./service";
 import { monitoringAccessOf, requireMonitoring, toAPIError } from "./bridge";
 import { HttpResponse } from "../../shared/http/route";
 import { requireJsonBody } from "../../shared/http/json_body";
+import { sessionsFromCookies } from "../../shared/http/dashboard_session";
 import {
   forwardedHttps,
   MONITORING_DENIED,
@@ -50,11 +51,16 @@ const router = service.router.roles;
 interface MonitorAuth {
   authorization?: Header<"Authorization">;
   /**
-   * The dashboard's session. A Cookie field, not Header<"Cookie">: Encore's
-   * cookie parser looks at every Cookie header (runtimes/core/src/api/schema/cookie.rs),
-   * a header field only at the first (jsonschema/parse.rs).
+   * The dashboard's session, by both of its names. Cookie fields: Encore's
+   * cookie parser looks at every Cookie header, but keeps one value per
+   * name, the last (a `cookie::CookieJar`; runtimes/core/src/api/schema/cookie.rs).
+   * So the first Cookie header is read too (a header field sees only the
+   * first: jsonschema/parse.rs), where a browser over HTTP/1.1 sends every
+   * cookie: any valid session among them is enough.
    */
   session?: Cookie<"rr_monitor">;
+  hostSession?: Cookie<"__Host-rr_monitor">;
+  cookies?: Header<"Cookie">;
 }
 
 /** Checks monitoring access, waits for the router, then runs `fn`; errors as Encore's. */
@@ -64,7 +70,12 @@ async function monitored<T>(
 ): Promise<T> {
   const privileged = requireMonitoring({
     authorization: req.authorization,
-    session: req.session?.value,
+    sessions: [
+      ...sessionsFromCookies(req.cookies),
+      ...[req.session?.value, req.hostSession?.value].filter(
+        (v): v is string => v !== undefined,
+      ),
+    ],
   });
   await serviceReady;
   try {
@@ -211,10 +222,17 @@ export const dashboardLogin = api.raw(
         resp,
         login(
           body,
-          service.config,
-          forwardedHttps(
-            [req.headers["x-forwarded-proto"]].flat().join(",") || undefined,
-          ),
+          service.tokens,
+          {
+            https: forwardedHttps(
+              [req.headers["x-forwarded-proto"]].flat().join(",") || undefined,
+            ),
+            address: clientAddress(req),
+            origin: [req.headers.origin].flat()[0],
+            host: [req.headers.host].flat()[0],
+            fetchSite: [req.headers["sec-fetch-site"]].flat()[0],
+          },
+          service.logins,
         ),
       );
     } catch (err) {
@@ -231,6 +249,23 @@ export const dashboardLogin = api.raw(
     }
   },
 );
+
+/**
+ * The client's address for the login backoff: the last X-Forwarded-For
+ * entry (the one the nearest proxy appended; a client can forge the ones
+ * before it), else the socket's peer, else "unknown" (one bucket for all).
+ */
+function clientAddress(req: {
+  headers: Record<string, string | string[] | undefined>;
+  socket?: { remoteAddress?: string | undefined };
+}): string {
+  const forwarded = [req.headers["x-forwarded-for"]].flat()[0];
+  return (
+    forwarded?.split(",").at(-1)?.trim() ||
+    req.socket?.remoteAddress ||
+    "unknown"
+  );
+}
 
 /** A request body of at most `limit` bytes, parsed as JSON. */
 async function readSmallJson(

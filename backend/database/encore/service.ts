@@ -40,6 +40,8 @@ const replicaUrlsSecret = secret("ReplicaUrls");
 const monitoringTokenSecret = secret("MonitoringToken");
 /** Signs pagination cursors; the same value on every instance (>= 16 characters). */
 const cursorSecret = secret("CursorSecret");
+/** Signs the dashboard's session cookies; the same value on every instance (>= 16 characters). */
+const sessionSecret = secret("SessionSecret");
 
 // Compile-time check that the core's Primitive is Encore's, both ways.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -72,6 +74,9 @@ const environment = encoreEnvironment(
 // A CursorSecret with a value wins: the variable is then not read at all,
 // so a leftover CURSOR_SECRET cannot stop the start.
 if (cursorSecretValue !== "") delete environment.CURSOR_SECRET;
+// The same for SessionSecret: a value wins over SESSION_SECRET.
+const sessionSecretValue = readSecret(sessionSecret, "SessionSecret");
+if (sessionSecretValue !== "") environment.SESSION_SECRET = sessionSecretValue;
 // Encore's gateway answers 401 itself to an `auth: true` endpoint called
 // without credentials (runtimes/core/src/api/auth/mod.rs), so AUTH=off
 // could not reach the handlers: refuse it rather than seem to honour it.

@@ -1,11 +1,16 @@
 import { z } from "zod";
 import { parseBody } from "../../shared/http/validation";
 import { HttpResponse, type RouteDef } from "../../shared/http/route";
+import type { Tokens } from "../../shared/http/monitoring_auth";
 import {
   sessionCookieHeader,
   sessionFor,
-  type Tokens,
-} from "../../shared/http/monitoring_auth";
+} from "../../shared/http/dashboard_session";
+import {
+  type LoginRequest,
+  type LoginThrottle,
+  requireSameOrigin,
+} from "../../shared/http/login_guard";
 import { RouterError } from "../router/index";
 import type { DashboardFeeds } from "../dashboard/dashboard_feeds";
 import type { EventsResponse } from "../dashboard/event_log";
@@ -40,25 +45,36 @@ class LoginRefusedError extends RouterError {
 }
 
 /**
- * Checks a login form's token (the monitoring token, or the admin token)
- * and answers with the dashboard's session cookie.
+ * Checks a login form's token (the monitoring token only: the dashboard is
+ * for watching, and the admin token is not to be typed into a page) and
+ * answers with a new session cookie. The request must come from the
+ * dashboard's own page; an address that failed too often waits first.
+ * @throws {RouterError} `permission_denied` for a cross-site request,
+ *   `resource_exhausted` while the address must wait.
  * @throws {InvalidArgumentError} naming `token` when the body is malformed.
- * @throws {LoginRefusedError} (401) when the token is neither.
+ * @throws {LoginRefusedError} (401) when the token is not the monitoring token.
  */
 export function dashboardLogin(
   body: unknown,
   tokens: Tokens,
-  https: boolean,
+  request: LoginRequest,
+  throttle: LoginThrottle,
 ): HttpResponse {
+  requireSameOrigin(request);
+  throttle.check(request.address);
   const { token } = parseBody(loginBody, body);
-  if (tokens.monitoringToken === null && tokens.adminToken === null)
+  if (tokens.monitoringToken === null)
     throw new LoginRefusedError(
-      "no MONITORING_TOKEN (nor ADMIN_TOKEN) is set: the dashboard needs no login",
+      "no MONITORING_TOKEN is set: the dashboard needs no login",
     );
   const session = sessionFor(token, tokens);
-  if (session === null) throw new LoginRefusedError("wrong token");
+  if (session === null) {
+    throttle.failed(request.address);
+    throw new LoginRefusedError("wrong token");
+  }
+  throttle.succeeded(request.address);
   return new HttpResponse(200, { ok: true }, undefined, {
-    "Set-Cookie": sessionCookieHeader(session, https),
+    "Set-Cookie": sessionCookieHeader(session, request.https),
     "Cache-Control": "no-store",
   });
 }
@@ -67,6 +83,7 @@ export function dashboardLogin(
 export function dashboardRoutes(
   feeds: DashboardFeeds,
   tokens: Tokens,
+  logins: LoginThrottle,
   /** Hides node addresses in texts from callers without a token (built per request: nodes change). */
   hiderFor: () => (text: string) => string,
 ): RouteDef[] {
@@ -83,8 +100,13 @@ export function dashboardRoutes(
       method: "POST",
       path: "/v1/system/database/replicas/dashboard/login",
       endpoint: "database.dashboardLogin",
-      handle: async ({ body, https }) =>
-        dashboardLogin(body, tokens, https === true),
+      handle: async ({ body, https, client }) =>
+        dashboardLogin(
+          body,
+          tokens,
+          { https: https === true, address: "unknown", ...client },
+          logins,
+        ),
     },
     {
       method: "GET",

@@ -4,6 +4,7 @@ import type { FleetControl } from "../control/fleet_control";
 import type { DashboardFeeds } from "../dashboard/dashboard_feeds";
 import { hostHider } from "../status/host_hider";
 import type { Tokens } from "../../shared/http/monitoring_auth";
+import type { LoginThrottle } from "../../shared/http/login_guard";
 import { HttpResponse, type RouteDef } from "../../shared/http/route";
 import { adminRoutes, type KnownEndpoints } from "./admin_routes";
 import { dashboardRoutes } from "./dashboard_routes";
@@ -20,8 +21,10 @@ export interface DatabaseParts {
   control: FleetControl;
   /** The dashboard's history and events. */
   feeds: DashboardFeeds;
-  /** MONITORING_TOKEN and ADMIN_TOKEN, for the dashboard's login; null = not set. */
+  /** MONITORING_TOKEN and ADMIN_TOKEN (null = not set) and SESSION_SECRET, for the dashboard's login. */
   tokens: Tokens;
+  /** Failed dashboard logins, per address. */
+  logins: LoginThrottle;
   /** API keys of the domain endpoints (issued and revoked by admin routes). */
   keys: ApiKeyStore;
 }
@@ -44,7 +47,9 @@ export function databaseRoutes(
     ...adminRoutes(router, control, knownEndpoints),
     ...keyRoutes(parts.keys),
     ...fleetRoutes(control, () => hostHider(router)),
-    ...dashboardRoutes(parts.feeds, parts.tokens, () => hostHider(router)),
+    ...dashboardRoutes(parts.feeds, parts.tokens, parts.logins, () =>
+      hostHider(router),
+    ),
     {
       method: "GET",
       path: "/metrics",

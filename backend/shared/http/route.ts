@@ -19,6 +19,13 @@ export interface RouteInput {
   readonly privileged?: boolean;
   /** The request came over HTTPS (or says so in X-Forwarded-Proto): cookies get `Secure`. */
   readonly https?: boolean;
+  /** Who sent it and from which page (the dashboard login uses it). */
+  readonly client?: {
+    readonly address: string;
+    readonly origin?: string | undefined;
+    readonly host?: string | undefined;
+    readonly fetchSite?: string | undefined;
+  };
   /** Domain routes: who is calling, as authentication established it (absent: nobody). */
   readonly caller?: Caller;
 }

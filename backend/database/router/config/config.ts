@@ -148,6 +148,8 @@ export interface ServiceConfig {
   readonly monitoringToken: string | null;
   /** Shared cache tier (REDIS_URL); null = in-process tier only. Holds credentials: never log it. */
   readonly redisUrl: string | null;
+  /** SESSION_SECRET: signs dashboard sessions; null = a random key per process. Never log it. */
+  readonly sessionSecret: string | null;
   /** CURSOR_SECRET: signs list cursors; null = a random key per process. Never log it. */
   readonly cursorSecret: string | null;
   /** SERVICE_VERSION: reported in the fleet heartbeat; null = the package or build version. */

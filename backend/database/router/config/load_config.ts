@@ -197,6 +197,7 @@ export function loadConfig(
     monitoringToken: e.MONITORING_TOKEN,
     redisUrl: e.REDIS_URL,
     cursorSecret: e.CURSOR_SECRET,
+    sessionSecret: e.SESSION_SECRET,
     serviceVersion: e.SERVICE_VERSION ?? null,
     fleet: {
       mode: e.FLEET_CONTROL,

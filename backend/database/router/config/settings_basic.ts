@@ -140,6 +140,13 @@ export const BASIC_SETTINGS = {
     meaning:
       "signs pagination cursors (≥ 16 chars); set the same value on every instance",
   }),
+  SESSION_SECRET: setting(secretText(), {
+    shown: "random per process",
+    unit: "text",
+    level: "basic",
+    meaning:
+      "signs the dashboard's session cookies (≥ 16 chars); set the same value on every instance, or a login lasts until a restart and holds on one instance only",
+  }),
   STORED_URL_KEY: setting(aesKey(), {
     shown: "none",
     unit: "text",

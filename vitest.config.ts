@@ -20,8 +20,13 @@ export default defineConfig({
     hookTimeout: 180_000,
     pool: "forks",
     maxWorkers: 2,
-    // Quiet unless TEST_VERBOSE=1 (test/support/verbose.ts).
-    setupFiles: ["test/support/quiet_logs.ts"],
+    // Quiet unless TEST_VERBOSE=1 (test/support/verbose.ts); every response
+    // and log line of the services under test scanned for secrets
+    // (test/support/secret_scan.ts).
+    setupFiles: [
+      "test/support/quiet_logs.ts",
+      "test/support/secret_scan_setup.ts",
+    ],
     projects: [
       {
         extends: true,

@@ -128,6 +128,7 @@ export const createRevenue = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "POST",
     bodyLimit: 1048576,
     path: "/v1/finance/orgs/:orgId/revenues",
@@ -146,6 +147,7 @@ export const listRevenues = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "GET",
     path: "/v1/finance/orgs/:orgId/revenues",
   },
@@ -161,6 +163,7 @@ export const sumRevenues = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "GET",
     path: "/v1/finance/orgs/:orgId/revenues/sum",
   },
@@ -176,6 +179,7 @@ export const getRevenue = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "GET",
     path: "/v1/finance/orgs/:orgId/revenues/:id",
   },
@@ -191,6 +195,7 @@ export const updateRevenueStatus = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "PATCH",
     bodyLimit: 1048576,
     path: "/v1/finance/orgs/:orgId/revenues/:id/status",
@@ -211,6 +216,7 @@ export const revenueTotalsByOrg = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "GET",
     path: "/v1/finance/revenues/totals",
   },
@@ -226,6 +232,7 @@ export const createExpense = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "POST",
     bodyLimit: 1048576,
     path: "/v1/finance/orgs/:orgId/expenses",
@@ -244,6 +251,7 @@ export const listExpenses = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "GET",
     path: "/v1/finance/orgs/:orgId/expenses",
   },
@@ -259,6 +267,7 @@ export const sumExpenses = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "GET",
     path: "/v1/finance/orgs/:orgId/expenses/sum",
   },
@@ -274,6 +283,7 @@ export const getExpense = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "GET",
     path: "/v1/finance/orgs/:orgId/expenses/:id",
   },
@@ -289,6 +299,7 @@ export const updateExpenseStatus = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "PATCH",
     bodyLimit: 1048576,
     path: "/v1/finance/orgs/:orgId/expenses/:id/status",
@@ -309,6 +320,7 @@ export const expenseTotalsByOrg = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "GET",
     path: "/v1/finance/expenses/totals",
   },

@@ -80,6 +80,7 @@ export const createInvoice = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "POST",
     bodyLimit: 1048576,
     path: "/v1/invoices/orgs/:orgId/invoices",
@@ -108,6 +109,7 @@ export const listInvoices = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "GET",
     path: "/v1/invoices/orgs/:orgId/invoices",
   },
@@ -127,6 +129,7 @@ export const getInvoice = api(
   {
     expose: true,
     auth: true,
+    sensitive: true,
     method: "GET",
     path: "/v1/invoices/orgs/:orgId/invoices/:id",
   },

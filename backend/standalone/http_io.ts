@@ -1,5 +1,5 @@
 import type http from "node:http";
-import type { HttpResponse } from "../shared/http/route";
+import type { HttpResponse, RouteInput } from "../shared/http/route";
 import {
   InvalidArgumentError,
   type RouterErrorCode,
@@ -155,4 +155,17 @@ export function sendResponse(res: http.ServerResponse, r: HttpResponse): void {
     res.writeHead(r.status, { "Content-Type": r.contentType });
     res.end(String(r.body));
   } else sendJson(res, r.status, r.body);
+}
+
+/** Who sent `req` and from which page (the dashboard login checks it). */
+export function clientOf(
+  req: http.IncomingMessage,
+): NonNullable<RouteInput["client"]> {
+  return {
+    address: req.socket.remoteAddress ?? "unknown",
+    origin: header(req, "origin"),
+    host: header(req, "host"),
+    forwardedHost: header(req, "x-forwarded-host"),
+    fetchSite: header(req, "sec-fetch-site"),
+  };
 }

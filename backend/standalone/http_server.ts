@@ -31,6 +31,7 @@ import {
   sendError,
   sendJson,
   sendResponse,
+  clientOf,
 } from "./http_io";
 import { compile, match } from "./route_table";
 import { parseActorHeader } from "../shared/http/validation";
@@ -316,12 +317,7 @@ export function createHttpServer(options: HttpServerOptions): DrainableServer {
         body,
         privileged,
         ...(caller !== undefined ? { caller } : {}),
-        client: {
-          address: req.socket.remoteAddress ?? "unknown",
-          origin: header(req, "origin"),
-          host: header(req, "host"),
-          fetchSite: header(req, "sec-fetch-site"),
-        },
+        client: clientOf(req),
         https:
           (req.socket as { encrypted?: boolean }).encrypted === true ||
           forwardedHttps(header(req, "x-forwarded-proto")),

@@ -816,6 +816,15 @@ export function checkEncoreApp(options: CheckOptions): CheckResult {
         node,
         `${name}: takes "${credential.name}" but is not sensitive: true, so Encore's traces would record it`,
       );
+    // auth: true: every call carries the caller's credential, and a request
+    // span keeps the headers of an endpoint that is not sensitive
+    // (runtimes/core/src/api/endpoint.rs, req_headers; trace/protocol.rs).
+    else if (lit.auth === true && !sensitive)
+      report(
+        "sensitive",
+        node,
+        `${name}: auth: true, so each call carries the caller's credential, but it is not sensitive: true, so Encore's traces would record it`,
+      );
     endpoints.push({
       name,
       file: path.relative(options.root, sf.fileName),

@@ -381,6 +381,22 @@ describe("Encore front door, with the runtime's rules", () => {
         body: JSON.stringify({ token: ADMIN_TOKEN }),
       });
       expect(admin.status).toBe(401);
+      // A browser behind Encore's gateway: Host rewritten to the service's
+      // own address, X-Forwarded-Host the site, the page served over HTTPS.
+      const browser = await rawCall(c.monitoring.dashboardLogin!, {
+        headers: {
+          host: "127.0.0.1",
+          "x-forwarded-host": "dash.example.com",
+          "x-forwarded-proto": "http",
+          origin: "https://dash.example.com",
+          "sec-fetch-site": "same-origin",
+        },
+        body: JSON.stringify({ token: MON }),
+      });
+      expect(browser.status).toBe(200);
+      expect(browser.headers["Set-Cookie"]).toMatch(
+        /^__Host-rr_monitor=[^;]+; Path=\/;.*Secure/,
+      );
       expect(
         (
           await rawCall(c.monitoring.dashboard!, {

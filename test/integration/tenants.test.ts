@@ -122,8 +122,14 @@ function standaloneDoor(): Door {
   const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
   return {
     name: "standalone",
-    list: (key, orgId) =>
-      send("GET", `/v1/finance/orgs/${orgId}/revenues`, key),
+    list: (key, orgId, userId) =>
+      send(
+        "GET",
+        `/v1/finance/orgs/${orgId}/revenues`,
+        key,
+        undefined,
+        userId !== undefined ? { "x-user-id": userId } : {},
+      ),
     create: (key, orgId) =>
       send("POST", `/v1/finance/orgs/${orgId}/revenues`, key, item),
     get: (key, orgId, id) =>
@@ -170,8 +176,9 @@ function encoreDoor(): Door {
   const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
   return {
     name: "Encore",
-    list: (key, orgId) =>
-      send(finance.listRevenues, { orgId: String(orgId) }, key),
+    // Encore passes only declared headers: an X-User-Id cannot even arrive.
+    list: (key, orgId, userId) =>
+      send(finance.listRevenues, { orgId: String(orgId), userId }, key),
     create: (key, orgId) =>
       send(finance.createRevenue, { orgId: String(orgId), ...item }, key),
     get: (key, orgId, id) =>
@@ -274,8 +281,9 @@ describe.each([
   });
 
   it("per-user caps count the key's user, not a header", async () => {
+    // Each request names another user in X-User-Id: not read, still capped.
     const burst = await Promise.all(
-      Array.from({ length: 30 }, () => door.list(key, mine)),
+      Array.from({ length: 30 }, (_, i) => door.list(key, mine, `user-${i}`)),
     );
     const capped = burst.filter((r) => r.code === "resource_exhausted").length;
     expect(
@@ -347,6 +355,12 @@ describe("CALLER_PRIMARY_READS", () => {
       });
       expect(strong.status).toBe(403);
       expect(strong.body.message).toContain("CALLER_PRIMARY_READS");
+      // A made-up token (another cluster, or none) is not a way around it.
+      const madeUp = await refusing.call("GET", path, undefined, {
+        ...auth,
+        "x-consistency-token": "nowhere:0/0",
+      });
+      expect(madeUp.status, JSON.stringify(madeUp.body)).toBe(503);
       const eventual = await refusing.call("GET", path, undefined, auth);
       expect(eventual.status).toBe(200);
       expect(eventual.servedBy).toMatch(/^replica_/);

@@ -14,7 +14,13 @@ vi.mock(
   import("../../backend/database/router/support/logger"),
   async (importOriginal) => {
     const real = await importOriginal();
-    if (process.env.TEST_VERBOSE === "1") return real;
-    return { ...real, jsonLogger: { info() {}, warn() {}, error() {} } };
+    const { recordingLogger } = await import("./secret_scan");
+    // Whatever it logs is scanned for secrets (secret_scan.ts), shown or not.
+    if (process.env.TEST_VERBOSE === "1")
+      return { ...real, jsonLogger: recordingLogger(real.jsonLogger) };
+    return {
+      ...real,
+      jsonLogger: recordingLogger({ info() {}, warn() {}, error() {} }),
+    };
   },
 );

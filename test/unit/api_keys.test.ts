@@ -118,6 +118,60 @@ describe("ApiKeyStore.authenticate", () => {
     expect(f.calls.primary).toBe(1);
   });
 
+  it("a lookup that read the key before a revocation committed is not kept: the next request is refused", async () => {
+    const m = mintApiKey();
+    const rows = new Map<string, object>([[m.id, rowOf(m, ["42"])]]);
+    let release: () => void = () => {};
+    let lookups = 0;
+    const router = {
+      getWriteConnection: () => ({
+        queryRow: async (s: TemplateStringsArray, id: string) => {
+          if (s.join("?").includes("UPDATE")) {
+            const row = rows.get(id);
+            rows.delete(id); // revoked: the lookup's WHERE no longer matches
+            return row ?? null;
+          }
+          const row = rows.get(id) ?? null;
+          // The first lookup read the row, then stalls (its answer is late).
+          if (++lookups === 1) await new Promise<void>((r) => (release = r));
+          return row;
+        },
+      }),
+    } as unknown as DatabaseRouter;
+    const store = new ApiKeyStore(router, {
+      cacheTtlMs: 60_000,
+      logger: silentLogger,
+    });
+    const header = `Bearer ${m.key}`;
+    const early = store.authenticate(header);
+    // Another request shares the stalled lookup rather than start its own.
+    const alongside = store.authenticate(header);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(lookups).toBe(1);
+    await store.revoke(m.id, "admin");
+    release();
+    // The stale "active" answer is looked up again, not kept.
+    expect(await early).toBeNull();
+    expect(await alongside).toBeNull();
+    expect(await store.authenticate(header)).toBeNull();
+    expect(lookups).toBe(2);
+  });
+
+  it("ids that name no key do not push real keys out of the cache", async () => {
+    const m = mintApiKey();
+    const f = fakeRouter(new Map([[m.id, rowOf(m, ["42"])]]));
+    const store = new ApiKeyStore(f.router, {
+      cacheTtlMs: 60_000,
+      logger: silentLogger,
+    });
+    expect(await store.authenticate(`Bearer ${m.key}`)).not.toBeNull();
+    for (let i = 0; i < 10_050; i++)
+      await store.authenticate(`Bearer ${mintApiKey().key}`);
+    const before = f.calls.primary;
+    expect(await store.authenticate(`Bearer ${m.key}`)).not.toBeNull();
+    expect(f.calls.primary).toBe(before);
+  });
+
   it("with the primary down, a replica answers the lookup", async () => {
     const m = mintApiKey();
     const f = fakeRouter(new Map([[m.id, rowOf(m, null)]]));

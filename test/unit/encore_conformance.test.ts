@@ -145,6 +145,9 @@ export const d = new StringKeyspace<K>(cluster, { keyPattern: "d/:org/:table" })
 export const f = new StructKeyspace<string, V>(cluster, { keyPattern: "f/:key" });
 `;
 
+/** A valid auth handler and gateway, for fixtures with auth: true endpoints. */
+const AUTH_HANDLER = `import { APIError, Gateway, type Header } from "encore.dev/api";\nimport { authHandler } from "encore.dev/auth";\ninterface P { authorization: Header<"Authorization"> }\nexport const h = authHandler<P, { userID: string }>(async (p) => { if (p.authorization === "x") return { userID: "a" }; throw APIError.unauthenticated("no"); });\nexport const gateway = new Gateway({ authHandler: h });\n`;
+
 const CASES: {
   rule: RuleId;
   what: string;
@@ -286,6 +289,20 @@ const CASES: {
     good: {
       ...SERVICE,
       "backend/svc/api.ts": `import { api, type Header } from "encore.dev/api";\ninterface Req { authorization?: Header<"Authorization">; connectionString?: unknown }\nexport const x = api({ method: "POST", path: "/x", sensitive: true }, async (r: Req): Promise<void> => { void r; });\n`,
+    },
+  },
+  {
+    rule: "sensitive",
+    what: "an auth: true endpoint without sensitive: true (its caller's key would be in traces)",
+    bad: {
+      ...SERVICE,
+      "backend/svc/auth.ts": AUTH_HANDLER,
+      "backend/svc/api.ts": `import { api } from "encore.dev/api";\nexport const x = api({ method: "GET", path: "/x", auth: true }, async (): Promise<void> => {});\n`,
+    },
+    good: {
+      ...SERVICE,
+      "backend/svc/auth.ts": AUTH_HANDLER,
+      "backend/svc/api.ts": `import { api } from "encore.dev/api";\nexport const x = api({ method: "GET", path: "/x", auth: true, sensitive: true }, async (): Promise<void> => {});\n`,
     },
   },
   {

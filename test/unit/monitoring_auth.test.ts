@@ -17,6 +17,7 @@ import {
 } from "../../backend/shared/http/dashboard_session";
 import {
   LoginThrottle,
+  originIsHttps,
   requireSameOrigin,
 } from "../../backend/shared/http/login_guard";
 
@@ -78,16 +79,24 @@ describe("dashboard sessions", () => {
       expect(monitoringAccess({ sessions: [s] }, both, t0).allowed).toBe(true);
   });
 
-  it("are signed with SESSION_SECRET, not the token: an HMAC keyed by the token does not verify", () => {
+  it("are signed with SESSION_SECRET, not the token: knowing the token does not let anyone mint one", async () => {
     const session = sessionFor(MON, both, t0)!;
     expect(session).not.toContain(MON);
-    const [id, exp, mac] = session.split(".");
-    // The old scheme's MAC, under the token itself, is not this one...
-    const underToken = createHmac("sha256", MON)
+    // The old scheme: an HMAC under the token itself (v1, `<exp>.m.<mac>`).
+    const exp = Math.floor(t0 / 1000) + 3_600;
+    const v1 = `${exp}.m.${createHmac("sha256", MON)
+      .update(`replica-router dashboard session v1|m|${exp}`)
+      .digest("base64url")}`;
+    expect(monitoringAccess({ sessions: [v1] }, both, t0).allowed).toBe(false);
+    // The new layout, with a MAC under the token instead of the secret.
+    const [id] = session.split(".");
+    const forged = `${id}.${exp}.${createHmac("sha256", MON)
       .update(`replica-router dashboard session v2|${id}|${exp}`)
-      .digest("base64url");
-    expect(mac).not.toBe(underToken);
-    // ...and a session from another SESSION_SECRET is refused.
+      .digest("base64url")}`;
+    expect(monitoringAccess({ sessions: [forged] }, both, t0).allowed).toBe(
+      false,
+    );
+    // And a session from another SESSION_SECRET is refused.
     const other = { ...both, sessionSecret: "another-secret-012345678" };
     expect(monitoringAccess({ sessions: [session] }, other, t0).allowed).toBe(
       false,
@@ -159,6 +168,12 @@ describe("the login's guards", () => {
       { origin: "http://svc:4000", fetchSite: "cross-site" },
       { fetchSite: "same-site" },
       { origin: "null" },
+      // A proxy's X-Forwarded-Host names the site the browser asked for.
+      {
+        origin: "https://svc:4000",
+        host: "127.0.0.1",
+        forwardedHost: "other.example",
+      },
     ])
       expect(
         () => requireSameOrigin({ ...req, ...bad }),
@@ -166,7 +181,21 @@ describe("the login's guards", () => {
       ).toThrow(/own page/);
   });
 
-  it("backs off per address after five failures, doubling; a success clears it", () => {
+  it("behind a proxy that rewrote Host, X-Forwarded-Host is the site; the Origin's scheme tells HTTPS", () => {
+    const behind = {
+      ...req,
+      host: "127.0.0.1",
+      forwardedHost: "dash.example.com",
+      origin: "https://dash.example.com",
+      fetchSite: "same-origin",
+    };
+    expect(() => requireSameOrigin(behind)).not.toThrow();
+    expect(originIsHttps(behind.origin)).toBe(true);
+    expect(originIsHttps("http://svc:4000")).toBe(false);
+    expect(originIsHttps(undefined)).toBe(false);
+  });
+
+  it("backs off per address after five failures, doubling up to a minute; a success or 15 quiet minutes clear it", () => {
     let now = 0;
     const throttle = new LoginThrottle(() => now);
     for (let i = 0; i < LoginThrottle.FREE - 1; i++) {
@@ -184,5 +213,12 @@ describe("the login's guards", () => {
     now += 2_000;
     throttle.succeeded("a");
     expect(() => throttle.check("a")).not.toThrow();
+    // Many failures: the wait stops at a minute.
+    for (let i = 0; i < 20; i++) throttle.failed("c");
+    expect(() => throttle.check("c")).toThrow(/retry in 60 s/);
+    // After 15 quiet minutes the count starts over: one failure, no wait.
+    now += 16 * 60_000;
+    throttle.failed("c");
+    expect(() => throttle.check("c")).not.toThrow();
   });
 });

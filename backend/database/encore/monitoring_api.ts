@@ -230,6 +230,7 @@ export const dashboardLogin = api.raw(
             address: clientAddress(req),
             origin: [req.headers.origin].flat()[0],
             host: [req.headers.host].flat()[0],
+            forwardedHost: [req.headers["x-forwarded-host"]].flat()[0],
             fetchSite: [req.headers["sec-fetch-site"]].flat()[0],
           },
           service.logins,

@@ -9,6 +9,7 @@ import {
 import {
   type LoginRequest,
   type LoginThrottle,
+  originIsHttps,
   requireSameOrigin,
 } from "../../shared/http/login_guard";
 import { RouterError } from "../router/index";
@@ -74,7 +75,11 @@ export function dashboardLogin(
   }
   throttle.succeeded(request.address);
   return new HttpResponse(200, { ok: true }, undefined, {
-    "Set-Cookie": sessionCookieHeader(session, request.https),
+    // Over HTTPS by the proxy's word or by the page's own origin.
+    "Set-Cookie": sessionCookieHeader(
+      session,
+      request.https || originIsHttps(request.origin),
+    ),
     "Cache-Control": "no-store",
   });
 }

@@ -58,7 +58,10 @@ interface Cached {
   } | null;
 }
 
-/** Most lookups kept per process; the oldest go first. */
+/**
+ * Most lookups kept per process, each kind on its own (the oldest go
+ * first): ids that name no active key cannot push real keys out.
+ */
 const MAX_CACHED = 10_000;
 
 /** The label of the key `npm start` prints for its local cluster. */
@@ -76,7 +79,14 @@ export const DEVELOPMENT_LABEL = "development (npm start)";
  * they go to a replica, so reads keep working through a primary outage.
  */
 export class ApiKeyStore {
-  private readonly cache = new Map<string, Cached>();
+  /** Active keys looked up. */
+  private readonly known = new Map<string, Cached>();
+  /** Ids that named no active key when looked up. */
+  private readonly unknown = new Map<string, Cached>();
+  /** One lookup per id at a time: the requests that miss together share it. */
+  private readonly inFlight = new Map<string, Promise<Cached>>();
+  /** Bumped by every revocation: a lookup that spans one is not kept. */
+  private revocations = 0;
 
   constructor(
     private readonly router: DatabaseRouter,
@@ -99,14 +109,19 @@ export class ApiKeyStore {
   ): Promise<Caller | null> {
     const presented = presentedKey(authorization);
     if (presented === null) return null;
-    const now = this.now();
-    let cached = this.cache.get(presented.id);
-    if (cached === undefined || cached.until <= now) {
-      cached = {
-        until: now + this.options.cacheTtlMs,
-        key: await this.load(presented.id),
-      };
-      this.remember(presented.id, cached);
+    const { id } = presented;
+    let cached = this.known.get(id) ?? this.unknown.get(id);
+    if (cached === undefined || cached.until <= this.now()) {
+      let loading = this.inFlight.get(id);
+      if (loading === undefined) {
+        loading = this.lookUp(id);
+        this.inFlight.set(id, loading);
+        const done = () => {
+          if (this.inFlight.get(id) === loading) this.inFlight.delete(id);
+        };
+        void loading.then(done, done);
+      }
+      cached = await loading;
     }
     const key = cached.key;
     if (key === null) return null;
@@ -145,7 +160,8 @@ export class ApiKeyStore {
     const row = await this.router.getWriteConnection().queryRow<Row>`
       UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
       WHERE id = ${id} RETURNING *`;
-    this.cache.delete(id);
+    this.revocations++;
+    this.forget(id);
     if (row === null) throw new NotFoundError(`no API key ${id}`);
     this.options.logger.info("api key revoked", { id, by: actor });
     return info(row);
@@ -193,13 +209,36 @@ export class ApiKeyStore {
     };
   }
 
-  private remember(id: string, entry: Cached): void {
-    this.cache.delete(id);
-    if (this.cache.size >= MAX_CACHED) {
-      const oldest = this.cache.keys().next();
-      if (oldest.done !== true) this.cache.delete(oldest.value);
+  /**
+   * Looks `id` up and remembers the answer, unless a key was revoked
+   * meanwhile: the lookup may have read the row before the revocation
+   * committed, so it is made again (the answer is then not stale).
+   */
+  private async lookUp(id: string): Promise<Cached> {
+    for (let attempt = 1; ; attempt++) {
+      const before = this.revocations;
+      const key = await this.load(id);
+      const entry = { until: this.now() + this.options.cacheTtlMs, key };
+      if (this.revocations !== before) {
+        // Revocations still coming: answer this once, keep nothing.
+        if (attempt >= 3) return { ...entry, until: 0 };
+        continue;
+      }
+      this.forget(id);
+      const into = key === null ? this.unknown : this.known;
+      if (into.size >= MAX_CACHED) {
+        const oldest = into.keys().next();
+        if (oldest.done !== true) into.delete(oldest.value);
+      }
+      into.set(id, entry);
+      return entry;
     }
-    this.cache.set(id, entry);
+  }
+
+  private forget(id: string): void {
+    this.known.delete(id);
+    this.unknown.delete(id);
+    this.inFlight.delete(id);
   }
 
   private now(): number {

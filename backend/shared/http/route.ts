@@ -24,6 +24,7 @@ export interface RouteInput {
     readonly address: string;
     readonly origin?: string | undefined;
     readonly host?: string | undefined;
+    readonly forwardedHost?: string | undefined;
     readonly fetchSite?: string | undefined;
   };
   /** Domain routes: who is calling, as authentication established it (absent: nobody). */

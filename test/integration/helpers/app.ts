@@ -13,6 +13,11 @@ import {
   MIGRATIONS_DIR,
   runMigrations,
 } from "../../../backend/standalone/migrate";
+import {
+  noteSecrets,
+  record,
+  recordingLogger,
+} from "../../support/secret_scan";
 
 /** A running test service. */
 export interface TestApp {
@@ -73,7 +78,7 @@ export async function startTestApp(
   opts: { migrate?: boolean } = {},
 ): Promise<TestApp> {
   if (opts.migrate !== false) await runMigrations(primaryUrl, MIGRATIONS_DIR);
-  const config = loadConfig({
+  const settings = {
     ...FAST_ENV,
     // A fleet of its own unless the test joins instances on purpose: test
     // files share one cluster, and admin changes follow the fleet.
@@ -81,8 +86,15 @@ export async function startTestApp(
     ...env,
     DATABASE_URL: primaryUrl,
     READ_REPLICA_URLS: replicaUrls.join(","),
+  };
+  noteSecrets(settings);
+  const config = loadConfig(settings);
+  const { logger, ...rest } = deps;
+  const app = await createApp(config, {
+    ...rest,
+    // Scanned for secrets (test/support/secret_scan.ts), as every answer below.
+    logger: recordingLogger(logger ?? silentLogger),
   });
-  const app = await createApp(config, { logger: silentLogger, ...deps });
   const port = await app.listen(0);
   const baseUrl = `http://127.0.0.1:${port}`;
   return {
@@ -100,6 +112,7 @@ export async function startTestApp(
           : {}),
       });
       const text = await res.text();
+      record(`${method} ${p.split("?")[0]}`, text);
       let parsed: unknown = text;
       try {
         parsed = JSON.parse(text);

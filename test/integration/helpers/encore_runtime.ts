@@ -24,6 +24,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { vi } from "vitest";
+import { noteSecrets, record } from "../../support/secret_scan";
 import { HttpStatusValues } from "../../../node_modules/encore.dev/api/httpstatus";
 
 /** What the stand-ins read (set before an instance is loaded) and record. */
@@ -217,6 +218,13 @@ export async function loadEncoreInstance(
 ): Promise<EncoreInstance> {
   vi.resetModules();
   encoreRuntime().secrets = new Map(Object.entries(secrets));
+  noteSecrets({
+    ADMIN_TOKEN: secrets.AdminToken,
+    MONITORING_TOKEN: secrets.MonitoringToken,
+    CURSOR_SECRET: secrets.CursorSecret,
+    SESSION_SECRET: secrets.SessionSecret,
+    ...env,
+  });
   const saved = Object.keys(env).map((k) => [k, process.env[k]] as const);
   Object.assign(process.env, env);
   try {
@@ -297,6 +305,22 @@ export async function callEndpoint(
   endpoint: Endpoint,
   req: Record<string, unknown>,
   authorization?: string,
+): Promise<
+  { ok: true; body: any } | { ok: false; code: string; message: string }
+> {
+  const result = await callThroughGateway(endpoint, req, authorization);
+  // Every answer is scanned for secrets (test/support/secret_scan.ts).
+  record(
+    `${endpoint.options.method} ${endpoint.options.path}`,
+    JSON.stringify(result),
+  );
+  return result;
+}
+
+async function callThroughGateway(
+  endpoint: Endpoint,
+  req: Record<string, unknown>,
+  authorization: string | undefined,
 ): Promise<
   { ok: true; body: any } | { ok: false; code: string; message: string }
 > {

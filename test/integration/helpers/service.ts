@@ -4,6 +4,7 @@
  * process and SIGKILLs the service when it does not confirm within ~60 ms,
  * which a loaded machine can miss.)
  */
+import { noteSecrets, record } from "../../support/secret_scan";
 import { type ChildProcess, spawn } from "node:child_process";
 import { uniqueFleetName } from "./app";
 import { repoRoot } from "./clusters";
@@ -59,6 +60,7 @@ export async function spawnService(
   opts: SpawnServiceOptions = {},
 ): Promise<SpawnedService> {
   const startTimeoutMs = opts.startTimeoutMs ?? 30_000;
+  noteSecrets(env);
   const detached = opts.detached ?? false;
   const child = spawn(
     process.execPath,
@@ -148,6 +150,7 @@ function listeningUrl(
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
         lines.push(line);
+        record("log of a spawned service", line);
         try {
           const entry = JSON.parse(line) as { message?: string; url?: string };
           if (entry.message === "listening" && typeof entry.url === "string") {

@@ -9,6 +9,9 @@ const CALLER_CHOSEN: ReadonlySet<RouteReason> = new Set<RouteReason>([
   "strong",
   "bounded_unavailable",
   "token_not_replayed",
+  // A token naming a cluster the read is not on (or none at all): tokens
+  // are not signed, so a made-up one must not be a way around the policy.
+  "token_other_cluster",
 ]);
 
 /**

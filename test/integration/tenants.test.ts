@@ -334,20 +334,25 @@ describe.each([
 });
 
 describe("CALLER_PRIMARY_READS", () => {
+  /** A key for `userId` on `mine`, issued by `on`'s admin API, as the header that carries it. */
+  const keyHeader = async (on: TestApp, userId: string) => {
+    const { body } = await on.call(
+      "POST",
+      "/v1/system/database/api-keys",
+      { userId, orgIds: [mine] },
+      { authorization: `Bearer ${ADMIN_TOKEN}` },
+    );
+    secrets.add(body.key);
+    return { authorization: `Bearer ${body.key}` };
+  };
+
   it("refuse: strong is a 403, eventual still served", async () => {
     const refusing = await startTestApp(primaryUrl, replicaUrls, {
       ...ENV,
       CALLER_PRIMARY_READS: "refuse",
     });
     try {
-      const { body } = await refusing.call(
-        "POST",
-        "/v1/system/database/api-keys",
-        { userId: "reader", orgIds: [mine] },
-        { authorization: `Bearer ${ADMIN_TOKEN}` },
-      );
-      secrets.add(body.key);
-      const auth = { authorization: `Bearer ${body.key}` };
+      const auth = await keyHeader(refusing, "reader");
       const path = `/v1/finance/orgs/${mine}/revenues`;
       const strong = await refusing.call("GET", path, undefined, {
         ...auth,
@@ -376,14 +381,7 @@ describe("CALLER_PRIMARY_READS", () => {
       CALLER_PRIMARY_READS: "1",
     });
     try {
-      const { body } = await capping.call(
-        "POST",
-        "/v1/system/database/api-keys",
-        { userId: "hammer", orgIds: [mine] },
-        { authorization: `Bearer ${ADMIN_TOKEN}` },
-      );
-      secrets.add(body.key);
-      const auth = { authorization: `Bearer ${body.key}` };
+      const auth = await keyHeader(capping, "hammer");
       const path = `/v1/finance/orgs/${mine}/revenues`;
       const burst = (consistency?: string) =>
         Promise.all(

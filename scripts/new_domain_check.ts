@@ -27,7 +27,7 @@ const FILES: Record<string, string> = {
 export default new Service("notes");
 `,
   // Step 2: a migration, in the primary's database.
-  "backend/database/migrations/4_create_notes.up.sql": `-- Notes domain (backend/notes/): one short note per row, owned by one org.
+  "backend/database/migrations/5_create_notes.up.sql": `-- Notes domain (backend/notes/): one short note per row, owned by one org.
 CREATE TABLE notes (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     org_id     bigint      NOT NULL CHECK (org_id >= 0),
@@ -155,8 +155,6 @@ interface RouterRequestHeaders {
   consistency?: Header<"X-Consistency">;
   /** The token a write returned: read-your-writes. */
   consistencyToken?: Header<"X-Consistency-Token">;
-  /** Caller identity for per-user concurrency caps. */
-  userId?: Header<"X-User-Id">;
   /** A request with a body must send JSON (a 400 otherwise; standalone 415). */
   contentType?: Header<"Content-Type">;
 }
@@ -191,6 +189,8 @@ const notes = mount(notesDomain);
 export const createNote = api(
   {
     expose: true,
+    auth: true,
+    sensitive: true,
     method: "POST",
     bodyLimit: 1048576,
     path: "/v1/notes/orgs/:orgId/notes",
@@ -206,7 +206,13 @@ export const createNote = api(
 );
 
 export const getNote = api(
-  { expose: true, method: "GET", path: "/v1/notes/orgs/:orgId/notes/:id" },
+  {
+    expose: true,
+    auth: true,
+    sensitive: true,
+    method: "GET",
+    path: "/v1/notes/orgs/:orgId/notes/:id",
+  },
   async (req: GetNoteRequest): Promise<NoteResponse> =>
     call(
       notes.getNote,
@@ -225,6 +231,7 @@ const standIns = await vi.hoisted(() => import("./helpers/encore_runtime"));
 vi.mock("encore.dev", () => standIns.root());
 vi.mock("encore.dev/api", () => standIns.api());
 vi.mock("encore.dev/auth", () => standIns.auth());
+vi.mock("encore.dev/internal/codegen/auth", () => standIns.authData());
 vi.mock("encore.dev/config", () => standIns.config());
 vi.mock("encore.dev/storage/sqldb", () => standIns.sqldb());
 vi.mock("encore.dev/metrics", () => standIns.metrics());
@@ -273,7 +280,9 @@ describe("notes under the standalone server", () => {
 });
 
 describe("notes under Encore", () => {
+  const ADMIN = "notes-admin-token-0123456789";
   let encore: EncoreInstance;
+  let auth = "";
   beforeAll(async () => {
     standIns.encoreRuntime().databases = new Map([
       ["primary", primaryUrl],
@@ -282,9 +291,17 @@ describe("notes under Encore", () => {
       ["replica_3", primaryUrl],
     ]);
     encore = await standIns.loadEncoreInstance(
-      { CursorSecret: "notes-cursor-secret-0123456789", AdminToken: "disabled" },
+      { CursorSecret: "notes-cursor-secret-0123456789", AdminToken: ADMIN },
       { FLEET_NAME: \`notes-\${process.pid}-\${Date.now()}\` },
     );
+    // A key for the org, issued through the admin API as an operator would.
+    const issued = await standIns.callEndpoint(encore.database.issueApiKey!, {
+      authorization: \`Bearer \${ADMIN}\`,
+      userId: "notes-test",
+      orgIds: [Number(org)],
+    });
+    if (!issued.ok) throw new Error(\`issue failed: \${issued.code}\`);
+    auth = \`Bearer \${issued.body.key}\`;
   });
   afterAll(async () => {
     await encore?.close();
@@ -292,25 +309,32 @@ describe("notes under Encore", () => {
 
   it("creates and reads a note through the api() endpoints", async () => {
     const notes = encore.domains.notes!;
-    const created = await standIns.callEndpoint(notes.createNote!, {
-      orgId: org,
-      text: "from Encore",
-    });
+    const created = await standIns.callEndpoint(
+      notes.createNote!,
+      { orgId: org, text: "from Encore" },
+      auth,
+    );
     if (!created.ok) throw new Error(\`create failed: \${created.code}\`);
     expect(created.body).toMatchObject({ text: "from Encore", httpStatus: 201 });
     expect(created.body.consistencyToken).toMatch(/^main:/);
-    const read = await standIns.callEndpoint(notes.getNote!, {
-      orgId: org,
-      id: created.body.id,
-      consistencyToken: created.body.consistencyToken,
-    });
+    const read = await standIns.callEndpoint(
+      notes.getNote!,
+      {
+        orgId: org,
+        id: created.body.id,
+        consistencyToken: created.body.consistencyToken,
+      },
+      auth,
+    );
     if (!read.ok) throw new Error(\`get failed: \${read.code}\`);
     expect(read.body.text).toBe("from Encore");
-    const foreign = await standIns.callEndpoint(notes.getNote!, {
-      orgId: other,
-      id: created.body.id,
-    });
-    expect(foreign).toMatchObject({ ok: false, code: "not_found" });
+    // Another org: the key does not grant it (before any query).
+    const foreign = await standIns.callEndpoint(
+      notes.getNote!,
+      { orgId: other, id: created.body.id },
+      auth,
+    );
+    expect(foreign).toMatchObject({ ok: false, code: "permission_denied" });
   });
 });
 `,

@@ -10,6 +10,8 @@
  *   STORED_URL_KEY, STORED_URL_OLD_KEYS).
  * What it finds is kept, and test/support/secret_scan_setup.ts fails the
  * test file at its end if anything was. Not scanned: what a test sends,
+ * answers a test reads with its own `fetch` rather than through the
+ * helpers (startTestApp's `call`, callEndpoint, encore_path's rawCall),
  * and `npm start`'s stdout, which prints a development key on purpose.
  */
 import type { Logger } from "../../backend/database/router/support/logger";

@@ -157,11 +157,16 @@ export class ApiKeyStore {
    * @throws {NotFoundError} when no key has that id.
    */
   async revoke(id: string, actor: string | null): Promise<KeyInfo> {
-    const row = await this.router.getWriteConnection().queryRow<Row>`
-      UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-      WHERE id = ${id} RETURNING *`;
-    this.revocations++;
-    this.forget(id);
+    let row: Row | null;
+    try {
+      row = await this.router.getWriteConnection().queryRow<Row>`
+        UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+        WHERE id = ${id} RETURNING *`;
+    } finally {
+      // Even when the answer was lost: the UPDATE may have committed.
+      this.revocations++;
+      this.forget(id);
+    }
     if (row === null) throw new NotFoundError(`no API key ${id}`);
     this.options.logger.info("api key revoked", { id, by: actor });
     return info(row);

@@ -75,9 +75,9 @@ interface Failures {
  * the wait before the next attempt (1 s, 2 s, 4 s, ... up to 1 min). A
  * success clears the address, and so does a quiet quarter of an hour. The
  * cap is short on purpose: behind a proxy many clients share an address,
- * and another's failures must not lock an operator out for long; a
- * monitoring token of 16+ characters is out of reach at one guess a
- * minute anyway. At most 10,000 addresses are remembered (the oldest go
+ * and one that keeps failing holds that address waiting (at most a minute
+ * past its last try; bearer tokens on the monitoring routes are not held).
+ * A monitoring token of 16+ characters is out of reach of guessing anyway. At most 10,000 addresses are remembered (the oldest go
  * first), so a flood of addresses cannot grow it without bound.
  */
 export class LoginThrottle {

@@ -218,12 +218,13 @@ export async function loadEncoreInstance(
 ): Promise<EncoreInstance> {
   vi.resetModules();
   encoreRuntime().secrets = new Map(Object.entries(secrets));
+  // Both: a secret with a value wins at run time, but a variable may be read.
+  noteSecrets(env);
   noteSecrets({
     ADMIN_TOKEN: secrets.AdminToken,
     MONITORING_TOKEN: secrets.MonitoringToken,
     CURSOR_SECRET: secrets.CursorSecret,
     SESSION_SECRET: secrets.SessionSecret,
-    ...env,
   });
   const saved = Object.keys(env).map((k) => [k, process.env[k]] as const);
   Object.assign(process.env, env);

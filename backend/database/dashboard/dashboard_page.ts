@@ -182,6 +182,10 @@ function render(st, hist, evs) {
   $("instance").hidden = !id;
   $("instance").textContent = id ? "instance " + id : "";
   $("strategy").textContent = "strategy " + st.strategy;
+  const rd = st.readDefaults || { default: "eventual", endpoints: {} };
+  const own = Object.keys(rd.endpoints).length;
+  $("default-consistency").textContent = "reads default to " + rd.default + (own > 0 ? " (" + own + " endpoint" + (own > 1 ? "s" : "") + " set apart)" : "");
+  $("default-consistency").title = Object.entries(rd.endpoints).map(([e, l]) => e + ": " + l).join("\n");
   $("enabled").textContent = st.enabled ? "replica reads enabled" : "replica reads disabled";
   $("enabled").className = "pill " + (st.enabled ? "ok" : "warn");
   const loop = st.eventLoop || { delayP99Ms: 0 };
@@ -353,6 +357,7 @@ const HTML = `<!doctype html>
 <h1>Replica router</h1>
 <span id="instance" class="pill" hidden></span>
 <span id="strategy" class="pill"></span>
+<span id="default-consistency" class="pill" title=""></span>
 <span id="enabled" class="pill"></span>
 <span id="loop" class="pill" title="How late this process's event loop ran over the last second (p99): high means the service itself is overloaded"></span>
 <span id="updated" class="muted">loading…</span>

@@ -10,7 +10,7 @@ import type {
   ReadOptions,
   WriteConnection,
 } from "./connections";
-import { EVENTUAL } from "./consistency/consistency";
+import { ReadDefaults } from "./consistency/read_defaults";
 import { ClusterDirectory } from "./topology/cluster_directory";
 import { FleetMembership, type AddReplicaOptions } from "./topology/membership";
 import { NodeFactory } from "./topology/node_factory";
@@ -69,6 +69,8 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
   /** Decides whether raw SQL may go to a replica (classifier + VOLATILE functions). */
   readonly rawSql: RawSqlGate;
   readonly planner: ReadPlanner;
+  /** The consistency of a read that names none (DEFAULT_READ_CONSISTENCY, per endpoint). */
+  readonly readDefaults: ReadDefaults;
   readonly caps: ConcurrencyCaps;
   /** Replica reads with hedging; finds nothing to do when hedging is off. */
   readonly hedged: HedgedReader;
@@ -142,6 +144,10 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
       { timeoutMs, ...watched },
     );
     this.planner = new ReadPlanner(config);
+    this.readDefaults = new ReadDefaults(
+      config.defaultConsistency,
+      config.endpointConsistency,
+    );
     this.hedged = new HedgedReader(
       new HedgeBudget(config.hedge.maxExtraLoad, HEDGE_BURST),
       this.planner,
@@ -246,12 +252,15 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
   /** @inheritdoc */
   getReadConnection(options: ReadOptions = {}): ReadConnection {
     const ctx = currentRequestContext();
+    const endpoint = options.endpoint ?? ctx?.endpoint ?? "";
     return new RoutedReadConnection(
       this,
       options.orgId,
       this.clusterOf(options.orgId),
-      options.consistency ?? ctx?.consistency ?? EVENTUAL,
-      options.endpoint ?? ctx?.endpoint ?? "",
+      options.consistency ??
+        ctx?.consistency ??
+        this.readDefaults.for(endpoint),
+      endpoint,
       ctx,
     );
   }
@@ -343,8 +352,9 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
   ): Promise<T> {
     const ctx = currentRequestContext();
     const cluster = this.clusterOf(spec.orgId);
-    const consistency = spec.consistency ?? ctx?.consistency ?? EVENTUAL;
     const endpoint = spec.endpoint ?? ctx?.endpoint ?? "";
+    const consistency =
+      spec.consistency ?? ctx?.consistency ?? this.readDefaults.for(endpoint);
     return this.cache.read(
       spec,
       {

@@ -27,6 +27,8 @@ export interface RouterStatusView {
   /** Every cluster, main first, with its nodes (read their state; do not change it). */
   readonly clusters: readonly NodeCluster[];
   readSwitches(): ReadSwitches;
+  /** The consistency of reads that name none: the default and each endpoint's own (DEFAULT_READ_CONSISTENCY). */
+  readDefaults(): { default: string; endpoints: Record<string, string> };
   cacheStatus(): CacheStatus;
   /** This process's event-loop delay over the last whole second. */
   eventLoopDelay(): LoopDelayFigures;

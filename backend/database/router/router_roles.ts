@@ -14,6 +14,7 @@ export function routerRoles(router: ReplicaRouter): RouterRoles {
       return router.clusters;
     },
     readSwitches: () => planner.switches(),
+    readDefaults: () => router.readDefaults.describe(),
     cacheStatus: () => cache.status(),
     eventLoopDelay: () => router.eventLoopDelay(),
     primaryLsn: (cluster) => router.lagMonitor.lastPrimaryLsn(cluster),

@@ -56,6 +56,11 @@ export interface ReplicaStatusResponse {
     enabledEndpoints: string[] | null;
     disabledEndpoints: string[];
   };
+  /**
+   * The consistency of a read that names none (DEFAULT_READ_CONSISTENCY),
+   * and the endpoints with their own (READ_CONSISTENCY_ENDPOINTS).
+   */
+  readDefaults: { default: string; endpoints: Record<string, string> };
   primary: NodeStatus;
   replicas: NodeStatus[];
   summary: { total: number; healthy: number; serving: number };
@@ -136,6 +141,7 @@ export function replicaStatus(
     enabled: switches.enabled,
     strategy: router.config.strategy,
     switches,
+    readDefaults: router.readDefaults(),
     primary: node(main.primary),
     replicas,
     summary: {

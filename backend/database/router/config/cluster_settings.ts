@@ -8,6 +8,11 @@ import {
 import { z } from "zod";
 import { mustRunOnPrimary } from "../sql/primary_only_functions";
 import { ZONE_RE } from "./zones";
+import {
+  type Consistency,
+  EVENTUAL,
+  parseConsistencyHeader,
+} from "../consistency/consistency";
 
 /*
  * The connection settings (DATABASE_URL, READ_REPLICA_*, DB_CLUSTERS,
@@ -214,6 +219,50 @@ export function parseReadOnlyFunctions(
     } else names.push(name);
   });
   return names;
+}
+
+/** An endpoint name as the switches take it: `service.endpoint`. */
+const ENDPOINT_RE = /^[a-z][a-z0-9_]*\.[A-Za-z][A-Za-z0-9_]*$/;
+
+/**
+ * DEFAULT_READ_CONSISTENCY and READ_CONSISTENCY_ENDPOINTS: the consistency
+ * of a read that names none, overall and per endpoint (same words as the
+ * X-Consistency header).
+ */
+export function parseReadDefaults(
+  env: Record<string, string | undefined>,
+  issues: string[],
+): { fallback: Consistency; endpoints: Map<string, Consistency> } {
+  const level = (text: string, field: string): Consistency | null => {
+    try {
+      return parseConsistencyHeader(text, field);
+    } catch {
+      issues.push(
+        `${field}: expected strong, eventual or bounded=<seconds>, got ${JSON.stringify(text)}`,
+      );
+      return null;
+    }
+  };
+  const raw = (env.DEFAULT_READ_CONSISTENCY ?? "").trim();
+  const fallback =
+    (raw === "" ? null : level(raw, "DEFAULT_READ_CONSISTENCY")) ?? EVENTUAL;
+  const endpoints = new Map<string, Consistency>();
+  const list = (env.READ_CONSISTENCY_ENDPOINTS ?? "").trim();
+  if (list !== "")
+    list.split(",").forEach((item, i) => {
+      const field = `READ_CONSISTENCY_ENDPOINTS[${i + 1}]`;
+      const at = item.indexOf("=");
+      const endpoint = item.slice(0, Math.max(at, 0)).trim();
+      if (at < 0 || !ENDPOINT_RE.test(endpoint)) {
+        issues.push(
+          `${field}: expected endpoint=level (finance.listRevenues=eventual), got ${JSON.stringify(item.trim())}`,
+        );
+        return;
+      }
+      const c = level(item.slice(at + 1), field);
+      if (c !== null) endpoints.set(endpoint, c);
+    });
+  return { fallback, endpoints };
 }
 
 function parseJson(

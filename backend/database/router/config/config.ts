@@ -1,3 +1,4 @@
+import type { Consistency } from "../consistency/consistency";
 /** How a read picks among the replicas that may serve it. */
 export type StrategyName =
   "round-robin" | "weighted" | "least-connections" | "lowest-lag";
@@ -84,6 +85,10 @@ export interface RouterConfig {
    * meets): `allow`, `refuse`, or at most this many at once per user.
    */
   readonly callerPrimaryReads: "allow" | "refuse" | number;
+  /** DEFAULT_READ_CONSISTENCY: the consistency of a read that names none. */
+  readonly defaultConsistency: Consistency;
+  /** READ_CONSISTENCY_ENDPOINTS: that default, per endpoint. */
+  readonly endpointConsistency: ReadonlyMap<string, Consistency>;
   /**
    * VOLATILE user functions known to only read (READ_ONLY_FUNCTIONS), lower-case
    * `name` or `schema.name`: raw SQL calling them may go to a replica.

@@ -4,6 +4,7 @@ import {
   deepFreeze,
   parseClusters,
   parseOrgRanges,
+  parseReadDefaults,
   parseReadOnlyFunctions,
   parseWeights,
 } from "./cluster_settings";
@@ -44,6 +45,7 @@ export function loadConfig(
   );
   const serviceZone = parseZone("SERVICE_ZONE", env.SERVICE_ZONE, issues);
   const primaryZone = parseZone("PRIMARY_ZONE", env.PRIMARY_ZONE, issues);
+  const readDefaults = parseReadDefaults(env, issues);
   const readOnlyFunctions = parseReadOnlyFunctions(
     e.READ_ONLY_FUNCTIONS,
     issues,
@@ -153,6 +155,8 @@ export function loadConfig(
     maxConcurrentQueriesPerUser: e.MAX_CONCURRENT_QUERIES_PER_USER,
     maxConcurrentQueriesPerOrg: e.MAX_CONCURRENT_QUERIES_PER_ORG,
     capWaitMs: e.CONCURRENCY_CAP_WAIT,
+    defaultConsistency: readDefaults.fallback,
+    endpointConsistency: readDefaults.endpoints,
     callerPrimaryReads: /^\d+$/.test(e.CALLER_PRIMARY_READS)
       ? Number(e.CALLER_PRIMARY_READS)
       : (e.CALLER_PRIMARY_READS as "allow" | "refuse"),

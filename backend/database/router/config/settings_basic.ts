@@ -80,6 +80,22 @@ export const BASIC_SETTINGS = {
     meaning:
       "only these endpoints read from replicas, e.g. `finance.listRevenues`",
   }),
+  DEFAULT_READ_CONSISTENCY: setting(null, {
+    parsedBy: "database/router/config/cluster_settings.ts",
+    shown: "`eventual`",
+    unit: "text",
+    level: "basic",
+    meaning:
+      "consistency of a read that asks for none (`strong`, `eventual` or `bounded=<seconds>`); `strong` sends them all to the primary, to adopt replicas endpoint by endpoint",
+  }),
+  READ_CONSISTENCY_ENDPOINTS: setting(null, {
+    parsedBy: "database/router/config/cluster_settings.ts",
+    shown: "none",
+    unit: "list",
+    level: "basic",
+    meaning:
+      "per-endpoint defaults, `endpoint=level` comma-separated (`finance.listRevenues=eventual`)",
+  }),
   REPLICA_DISABLED_ENDPOINTS: setting(list, {
     shown: "none",
     unit: "list",

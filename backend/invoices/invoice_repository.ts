@@ -164,7 +164,7 @@ export class InvoiceRepository extends BaseRepository {
    * The invoice, or null when it does not exist or belongs to another org.
    * @param consistency only when this read needs a level of its own; left
    *   unset, the request's `X-Consistency` / `X-Consistency-Token` decides
-   *   (default eventual).
+   *   (else the endpoint's default: DEFAULT_READ_CONSISTENCY, eventual unless set).
    */
   async get(
     orgId: number,

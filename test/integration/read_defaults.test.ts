@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ConfigError, loadConfig } from "../../backend/database/router/index";
 import { startTestApp, type TestApp } from "./helpers/app";
 import { orgIdBlock } from "./helpers/http";
+import { eventually } from "./helpers/clusters";
 
 const { primaryUrl, replicaUrls } = inject("clusterUrls");
 const [org] = orgIdBlock(1) as [number];
@@ -36,12 +37,28 @@ describe("DEFAULT_READ_CONSISTENCY=strong with one endpoint on replicas", () => 
       const sum = await t.call("GET", `/v1/finance/orgs/${org}/revenues/sum`);
       expect(sum.status).toBe(200);
       expect(sum.servedBy).toMatch(/^replica_/);
+    }
+    // bounded=30: a replica within 30 s of lag (lag is sampled: allow for
+    // a sample taken just after an idle spell).
+    await eventually(async () => {
       const bounded = await t.call(
         "GET",
         `/v1/finance/orgs/${org}/expenses/sum`,
       );
       expect(bounded.servedBy).toMatch(/^replica_/);
-    }
+    });
+  });
+
+  it("reads sent to the primary by the default are counted apart from reads that asked for strong", async () => {
+    await t.call("GET", `/v1/finance/orgs/${org}/revenues`);
+    const text = String((await t.call("GET", "/metrics")).body);
+    expect(text).toMatch(
+      /read_routing_total\{[^}]*endpoint="finance\.listRevenues"[^}]*reason="default_strong"[^}]*\} [1-9]/,
+    );
+    // Nothing here asked for strong itself (LowReplicaShare leaves default_strong out).
+    expect(text).not.toMatch(
+      /read_routing_total\{[^}]*endpoint="finance\.listRevenues"[^}]*reason="strong"/,
+    );
   });
 
   it("the caller's own level still wins", async () => {
@@ -111,6 +128,10 @@ describe("the default", () => {
         /^READ_CONSISTENCY_ENDPOINTS\[2\]: expected strong/,
       ),
     ]);
+    expect(
+      issues({ READ_CONSISTENCY_ENDPOINTS: "a.b=eventual,a.b=strong" }),
+    ).toEqual([expect.stringMatching(/\[2\]: a\.b is listed twice/)]);
     expect(issues({ DEFAULT_READ_CONSISTENCY: " Strong " })).toEqual([]);
+    expect(issues({ READ_CONSISTENCY_ENDPOINTS: "a.b=eventual," })).toEqual([]);
   });
 });

@@ -11,6 +11,7 @@ export type RouteReason =
   | "replica"
   | FallbackReason
   | "strong"
+  | "default_strong"
   | "replicas_disabled"
   | "endpoint_disabled"
   | "bounded_unavailable"
@@ -127,7 +128,10 @@ export class ReadPlanner {
       return { node: primary, reason: "endpoint_disabled" };
     switch (consistency.level) {
       case "strong":
-        return { node: primary, reason: "strong" };
+        return {
+          node: primary,
+          reason: consistency.byDefault === true ? "default_strong" : "strong",
+        };
       case "eventual": {
         const permit = this.picker.pick(cluster, cluster.serving, tried);
         return permit !== undefined

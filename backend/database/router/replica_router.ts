@@ -144,10 +144,7 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
       { timeoutMs, ...watched },
     );
     this.planner = new ReadPlanner(config);
-    this.readDefaults = new ReadDefaults(
-      config.defaultConsistency,
-      config.endpointConsistency,
-    );
+    this.readDefaults = ReadDefaults.of(config);
     this.hedged = new HedgedReader(
       new HedgeBudget(config.hedge.maxExtraLoad, HEDGE_BURST),
       this.planner,
@@ -188,10 +185,7 @@ export class ReplicaRouter implements DatabaseRouter, StatementPaths {
       rawSql: this.rawSql,
       primary: this.primary,
       refreshTimeoutMs: Math.min(50, config.attemptDeadline.minMs),
-      callerPrimaryReads: new CallerPrimaryReads(
-        config.callerPrimaryReads,
-        config.capWaitMs,
-      ),
+      callerPrimaryReads: CallerPrimaryReads.of(config),
     });
     this.fleet = new FleetMembership({
       directory: this.directory,

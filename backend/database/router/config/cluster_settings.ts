@@ -221,8 +221,8 @@ export function parseReadOnlyFunctions(
   return names;
 }
 
-/** An endpoint name as the switches take it: `service.endpoint`. */
-const ENDPOINT_RE = /^[a-z][a-z0-9_]*\.[A-Za-z][A-Za-z0-9_]*$/;
+/** An endpoint name as the admin switches take it: `service.endpointName`. */
+const ENDPOINT_RE = /^[a-z][A-Za-z0-9_]{0,62}\.[a-z][A-Za-z0-9_]{0,62}$/;
 
 /**
  * DEFAULT_READ_CONSISTENCY and READ_CONSISTENCY_ENDPOINTS: the consistency
@@ -250,6 +250,7 @@ export function parseReadDefaults(
   const list = (env.READ_CONSISTENCY_ENDPOINTS ?? "").trim();
   if (list !== "")
     list.split(",").forEach((item, i) => {
+      if (item.trim() === "") return; // as every list setting: empty entries are skipped
       const field = `READ_CONSISTENCY_ENDPOINTS[${i + 1}]`;
       const at = item.indexOf("=");
       const endpoint = item.slice(0, Math.max(at, 0)).trim();
@@ -257,6 +258,10 @@ export function parseReadDefaults(
         issues.push(
           `${field}: expected endpoint=level (finance.listRevenues=eventual), got ${JSON.stringify(item.trim())}`,
         );
+        return;
+      }
+      if (endpoints.has(endpoint)) {
+        issues.push(`${field}: ${endpoint} is listed twice`);
         return;
       }
       const c = level(item.slice(at + 1), field);

@@ -3,7 +3,7 @@ import { formatLsn, isValidLsn, parseLsn } from "../lag/lag_tracker";
 
 /**
  * How fresh a read must be.
- * - `eventual`: any serving replica (default).
+ * - `eventual`: any serving replica (the default, unless DEFAULT_READ_CONSISTENCY says otherwise).
  * - `bounded`: a replica whose measured lag is within the bound, else the primary.
  * - `strong`: the primary.
  * - `read_your_writes`: a replica that has replayed the token's LSN, else the primary.
@@ -15,7 +15,11 @@ export type Consistency =
       readonly maxLagSeconds?: number;
       readonly maxLagBytes?: number;
     }
-  | { readonly level: "strong" }
+  | {
+      readonly level: "strong";
+      /** Set on DEFAULT_READ_CONSISTENCY's strong: the operator's default, not a choice of this read. */
+      readonly byDefault?: true;
+    }
   | { readonly level: "read_your_writes"; readonly token: ConsistencyToken };
 
 /** A write's position: the cluster it went to and the primary's WAL LSN after commit. */

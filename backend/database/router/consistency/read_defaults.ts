@@ -1,4 +1,5 @@
 import type { Consistency } from "./consistency";
+import type { RouterConfig } from "../config/config";
 
 /**
  * The consistency of a read that names none (no option in code, no
@@ -11,11 +12,27 @@ import type { Consistency } from "./consistency";
 export class ReadDefaults {
   private readonly byEndpoint: ReadonlyMap<string, Consistency> | null;
 
+  readonly fallback: Consistency;
+
+  /** DEFAULT_READ_CONSISTENCY and READ_CONSISTENCY_ENDPOINTS of `config`. */
+  static of(config: RouterConfig): ReadDefaults {
+    return new ReadDefaults(
+      config.defaultConsistency,
+      config.endpointConsistency,
+    );
+  }
+
   constructor(
-    readonly fallback: Consistency,
+    fallback: Consistency,
     overrides: ReadonlyMap<string, Consistency>,
   ) {
-    this.byEndpoint = overrides.size === 0 ? null : overrides;
+    // A default `strong` is marked as such: its reads are counted apart
+    // (reason "default_strong"), not as reads that asked for the primary.
+    this.fallback = byDefault(fallback);
+    this.byEndpoint =
+      overrides.size === 0
+        ? null
+        : new Map([...overrides].map(([e, c]) => [e, byDefault(c)]));
   }
 
   /** The default for a read of `endpoint` ("" outside any). */
@@ -38,4 +55,10 @@ export class ReadDefaults {
 /** `strong`, `eventual`, `bounded=5`: the level as X-Consistency writes it. */
 export function label(c: Consistency): string {
   return c.level === "bounded" ? `bounded=${c.maxLagSeconds}` : c.level;
+}
+
+function byDefault(c: Consistency): Consistency {
+  return c.level === "strong"
+    ? Object.freeze({ level: "strong", byDefault: true })
+    : c;
 }

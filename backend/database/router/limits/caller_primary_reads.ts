@@ -2,6 +2,7 @@ import { RouterError } from "../base/errors";
 import type { RequestContext } from "../base/request_context";
 import type { Consistency } from "../consistency/consistency";
 import type { RouteReason } from "../read_planner";
+import type { RouterConfig } from "../config/config";
 import { ConcurrencyCaps } from "./concurrency_caps";
 
 /** Why a read lands on the primary because of what the caller asked for. */
@@ -24,6 +25,11 @@ const CALLER_CHOSEN: ReadonlySet<RouteReason> = new Set<RouteReason>([
  */
 export class CallerPrimaryReads {
   private readonly caps: ConcurrencyCaps | null;
+
+  /** CALLER_PRIMARY_READS of `config`, waiting CONCURRENCY_CAP_WAIT past a count. */
+  static of(config: RouterConfig): CallerPrimaryReads {
+    return new CallerPrimaryReads(config.callerPrimaryReads, config.capWaitMs);
+  }
 
   constructor(
     private readonly policy: "allow" | "refuse" | number,

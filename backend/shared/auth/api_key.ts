@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { bearerOf } from "../http/admin_auth";
 
 /**
  * API keys of the domain endpoints: `rrk_<id>_<secret>`, where `id` (16 hex
@@ -37,10 +38,9 @@ export function mintApiKey(): MintedKey {
 export function presentedKey(
   authorization: string | undefined,
 ): PresentedKey | null {
-  if (authorization === undefined) return null;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-  if (m === null) return null;
-  const k = KEY_RE.exec(m[1]!);
+  const token = bearerOf(authorization);
+  if (token === null) return null;
+  const k = KEY_RE.exec(token);
   return k === null ? null : { id: k[1]!, secret: k[2]! };
 }
 

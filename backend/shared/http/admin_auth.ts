@@ -27,14 +27,14 @@ export function checkAdminToken(
         "the admin API is disabled: set ADMIN_TOKEN (under Encore, the AdminToken secret) to enable it",
     };
   }
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
-  if (!m)
+  const token = bearerOf(authorization);
+  if (token === null)
     return {
       status: 401,
       code: "unauthenticated",
       message: "admin routes need Authorization: Bearer <ADMIN_TOKEN>",
     };
-  if (!timingSafeEqual(sha256(m[1]!), sha256(adminToken))) {
+  if (!timingSafeEqual(sha256(token), sha256(adminToken))) {
     return {
       status: 403,
       code: "permission_denied",
@@ -42,6 +42,12 @@ export function checkAdminToken(
     };
   }
   return null;
+}
+
+/** The token of `Authorization: Bearer <token>`, or null for anything else. */
+export function bearerOf(authorization: string | undefined): string | null {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
+  return m === null ? null : m[1]!;
 }
 
 function sha256(text: string): Buffer {

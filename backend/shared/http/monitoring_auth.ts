@@ -1,4 +1,4 @@
-import { checkAdminToken } from "./admin_auth";
+import { bearerOf, checkAdminToken } from "./admin_auth";
 import { anySessionValid, sameSecret } from "./dashboard_session";
 
 /** Who may see the monitoring routes, and whether they may see node addresses. */
@@ -59,6 +59,6 @@ export function forwardedHttps(header: string | undefined): boolean {
 }
 
 function bearerIs(authorization: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
-  return m !== null && sameSecret(m[1]!, token);
+  const given = bearerOf(authorization);
+  return given !== null && sameSecret(given, token);
 }
